@@ -1,0 +1,1 @@
+"""Importers: one module per corpus, each with ``read_data_sets(...)`` returning DataSets."""

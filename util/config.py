@@ -1,0 +1,287 @@
+"""Run configuration: every ``ds_*`` environment variable, parsed once into a frozen object.
+
+The names and defaults are those of the 2017 ``DeepSpeech.py``; a few variables were added
+(``ds_cpu_towers``, ``ds_train``, ``ds_test``, ``ds_feeder_threads``). A bad value stops the
+program at start-up with one line that names the variable, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from util.audio import N_CONTEXT, N_INPUT
+from util.text import N_CHARACTER
+
+STDDEV_VARIABLES = ("b1", "h1", "b2", "h2", "b3", "h3", "b5", "h5", "b6", "h6")
+PREFIX = "ds_"
+
+
+class ConfigError(ValueError):
+    """A ``ds_*`` variable has a value that cannot be used."""
+
+
+def available_importers() -> list[str]:
+    """Names of the modules in ``importers/`` that ``ds_importer`` may name."""
+    import importers
+
+    return sorted(m.name for m in pkgutil.iter_modules(importers.__path__) if not m.ispkg)
+
+
+def default_checkpoint_dir() -> str:
+    """The XDG data path ``deepspeech`` (created on first use), as in the original."""
+    from xdg import BaseDirectory
+
+    return BaseDirectory.save_data_path("deepspeech")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know, read from ``ds_*`` variables by :func:`from_environ`."""
+
+    importer: str = "ldc93s1"
+    dataset_path: str = ""  # default: ./data/<importer>
+    epochs: int = 75
+    use_warpctc: bool = False
+    dropout_rates: tuple[float, ...] = (0.05, 0.05, 0.05, 0.0, 0.0, 0.05)
+    relu_clip: float = 20.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    learning_rate: float = 0.001
+    train_batch_size: int = 1
+    dev_batch_size: int = 1
+    test_batch_size: int = 1
+    limit_train: int = 0
+    limit_dev: int = 0
+    limit_test: int = 0
+    display_step: int = 1
+    checkpoint_step: int = 5
+    validation_step: int = 0
+    checkpoint_dir: str = ""  # default: XDG data path 'deepspeech'
+    restore_checkpoint: bool = False
+    export_dir: str = ""
+    remove_export: bool = False
+    report_count: int = 10
+    log_device_placement: bool = False
+    log_variables: bool = False
+    n_hidden: int = 2048
+    random_seed: int = 4567
+    default_stddev: float = 0.046875
+    stddevs: Mapping[str, float] = field(default_factory=dict)
+    do_fulltrace: bool = False
+    logs_dir: str = "logs"
+    # Added by this port.
+    cpu_towers: int = 1
+    train: bool = True
+    test: bool = True
+    feeder_threads: int = 2
+
+    # Geometry derived from n_hidden, named as in the original.
+    @property
+    def n_input(self) -> int:
+        return N_INPUT
+
+    @property
+    def n_context(self) -> int:
+        return N_CONTEXT
+
+    @property
+    def n_cell_dim(self) -> int:
+        return self.n_hidden
+
+    @property
+    def n_hidden_3(self) -> int:
+        return 2 * self.n_cell_dim
+
+    @property
+    def n_character(self) -> int:
+        return N_CHARACTER
+
+    def stddev(self, variable: str) -> float:
+        """Initialiser standard deviation of weight or bias ``variable`` (``h1``, ``b5``...)."""
+        return self.stddevs.get(variable, self.default_stddev)
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready values, keyed by field name."""
+        values = dataclasses.asdict(self)
+        values["dropout_rates"] = list(self.dropout_rates)
+        values["stddevs"] = {name: self.stddev(name) for name in STDDEV_VARIABLES}
+        return values
+
+
+# -- parsing helpers ---------------------------------------------------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_int(name: str, raw: str, minimum: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number >= {minimum}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number >= {minimum}")
+    return value
+
+
+def _parse_float(name: str, raw: str, low: float, high: float, *, low_open: bool = False,
+                 high_open: bool = False) -> float:
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    allowed = f"expected a number in {lo}{low:g}, {high:g}{hi}"
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: {allowed}") from None
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if math.isnan(value) or too_low or too_high:
+        raise ConfigError(f"{name}={raw!r}: {allowed}")
+    return value
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected 1 or 0 (also true/false, yes/no, on/off)")
+
+
+def _dropout(name: str, raw: str) -> float:
+    return _parse_float(name, raw, 0.0, 1.0, high_open=True)
+
+
+def _count(minimum: int) -> Callable[[str, str], int]:
+    return lambda name, raw: _parse_int(name, raw, minimum)
+
+
+def _positive(name: str, raw: str) -> float:
+    return _parse_float(name, raw, 0.0, math.inf, low_open=True, high_open=True)
+
+
+def _unit(name: str, raw: str) -> float:
+    return _parse_float(name, raw, 0.0, 1.0, high_open=True)
+
+
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+# variable (without prefix) -> parser; the field is the same name unless mapped in _FIELDS.
+_PARSERS: dict[str, Callable[[str, str], object]] = {
+    "importer": _text,
+    "dataset_path": _text,
+    "epochs": _count(0),
+    "use_warpctc": _parse_bool,
+    "relu_clip": _positive,
+    "beta1": _unit,
+    "beta2": _unit,
+    "epsilon": _positive,
+    "learning_rate": _positive,
+    "train_batch_size": _count(1),
+    "dev_batch_size": _count(1),
+    "test_batch_size": _count(1),
+    "limit_train": _count(0),
+    "limit_dev": _count(0),
+    "limit_test": _count(0),
+    "display_step": _count(0),
+    "checkpoint_step": _count(0),
+    "validation_step": _count(0),
+    "checkpoint_dir": _text,
+    "restore_checkpoint": _parse_bool,
+    "export_dir": _text,
+    "remove_export": _parse_bool,
+    "report_count": _count(0),
+    "log_device_placement": _parse_bool,
+    "log_variables": _parse_bool,
+    "n_hidden": _count(1),
+    "random_seed": _count(0),
+    "default_stddev": _positive,
+    "do_fulltrace": _parse_bool,
+    "logs_dir": _text,
+    "cpu_towers": _count(1),
+    "train": _parse_bool,
+    "test": _parse_bool,
+    "feeder_threads": _count(1),
+}
+_DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))
+_STDDEV_NAMES = tuple(f"{v}_stddev" for v in STDDEV_VARIABLES)
+KNOWN_VARIABLES = frozenset(
+    PREFIX + name for name in (*_PARSERS, *_DROPOUT_NAMES, *_STDDEV_NAMES)
+)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Warnings for ``ds_*`` variables this program does not know (likely typos)."""
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith(PREFIX) and name not in KNOWN_VARIABLES:
+            close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warnings.append(f"warning: unknown variable {name} is ignored{hint}")
+    return warnings
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> Config:
+    """Parse every ``ds_*`` variable of ``environ`` (default ``os.environ``) into a Config.
+
+    Raises:
+        ConfigError: with a one-line message naming the variable, its value and what is allowed.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+
+    def given(name: str) -> str | None:
+        raw = environ.get(PREFIX + name)
+        return raw if raw is not None and raw.strip() != "" else None
+
+    for name, parse in _PARSERS.items():
+        raw = given(name)
+        if raw is not None:
+            values[name] = parse(PREFIX + name, raw)
+
+    # Dropout: ds_dropout_rate is the default of layers 1, 2, 3 and 6; layers 4 and 5 (the
+    # LSTM's input and output) default to 0.0, as in the original.
+    base = _dropout(PREFIX + "dropout_rate", given("dropout_rate") or "0.05")
+    rates = []
+    for layer, name in enumerate(_DROPOUT_NAMES, start=1):
+        default = 0.0 if layer in (4, 5) else base
+        raw = given(name)
+        rates.append(default if raw is None else _dropout(PREFIX + name, raw))
+    values["dropout_rates"] = tuple(rates)
+
+    stddevs = {}
+    for variable, name in zip(STDDEV_VARIABLES, _STDDEV_NAMES, strict=True):
+        raw = given(name)
+        if raw is not None:
+            stddevs[variable] = _positive(PREFIX + name, raw)
+    values["stddevs"] = stddevs
+
+    importer = values.get("importer", Config.importer)
+    known = available_importers()
+    if importer not in known:
+        raise ConfigError(f"ds_importer={importer!r}: expected one of {', '.join(known)}")
+    if not values.get("dataset_path"):
+        values["dataset_path"] = os.path.join(".", "data", str(importer))
+    if not values.get("checkpoint_dir"):
+        values["checkpoint_dir"] = default_checkpoint_dir()
+    return Config(**values)
+
+
+def describe(config: Config) -> str:
+    """The effective configuration, one ``ds_name = value`` line each, for the start of a run."""
+    lines = []
+    for key, value in config.as_dict().items():
+        if key == "stddevs":
+            value = ", ".join(f"{k}={v:g}" for k, v in value.items())
+        lines.append(f"  {key:<22} {value}")
+    return "Effective configuration:\n" + "\n".join(lines)

@@ -1,0 +1,91 @@
+"""WER reports: per-utterance results, corpus figures, the printed report and its JSON file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+from util.spell import correction
+from util.text import cer, corpus_error_rates, wer
+
+
+@dataclass
+class SampleResult:
+    """One utterance's result; ``res`` is the corrected hypothesis, ``res_raw`` the decoder's."""
+
+    wav_filename: str
+    src: str
+    res: str
+    res_raw: str
+    loss: float
+    wer: float
+    cer: float
+    wer_raw: float
+    duration: float = 0.0
+
+
+def score_sample(
+    wav_filename: str,
+    src: str,
+    res_raw: str,
+    loss: float,
+    duration: float = 0.0,
+    correct: Callable[[str], str] | None = correction,
+) -> SampleResult:
+    """Score one utterance; a wrong raw hypothesis is spelling-corrected first (as the
+    original did: a right one is left alone)."""
+    wer_raw = wer(src, res_raw)
+    res = correct(res_raw) if correct is not None and wer_raw > 0 else res_raw
+    return SampleResult(wav_filename, src, res, res_raw, float(loss), wer(src, res),
+                        cer(src, res), wer_raw, duration)
+
+
+@dataclass
+class Report:
+    """A set's results: corpus-level error rates and every utterance."""
+
+    set: str
+    loss: float  # mean CTC loss over the set's batches
+    avg_cer: float  # mean normalised character edit distance of the raw decodings
+    wer: float  # corpus WER (total word edits / total reference words), corrected
+    cer: float
+    wer_raw: float
+    cer_raw: float
+    mean_wer: float  # mean of the per-utterance WERs (the original's figure)
+    samples: list[SampleResult]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_report(set_name: str, loss: float, avg_cer: float,
+                 samples: Iterable[SampleResult]) -> Report:
+    samples = list(samples)
+    corrected = corpus_error_rates([(s.src, s.res) for s in samples])
+    raw = corpus_error_rates([(s.src, s.res_raw) for s in samples])
+    mean_wer = sum(s.wer for s in samples) / len(samples) if samples else 0.0
+    return Report(set_name, float(loss), float(avg_cer), corrected[0], corrected[1], raw[0],
+                  raw[1], mean_wer, samples)
+
+
+def format_report(caption: str, report: Report, report_count: int) -> str:
+    """The report as the original printed it: a title line with loss, avg_cer and WER, then
+    up to ``report_count`` utterances (wrong ones with the lowest loss first), by WER."""
+    title = (f"{caption} loss={report.loss:.9f} avg_cer={report.avg_cer:.9f} "
+             f"WER: {report.mean_wer:f} (corpus WER {report.wer:f}, CER {report.cer:f}; "
+             f"before spelling correction WER {report.wer_raw:f})")
+    wrong = sorted((s for s in report.samples if s.wer > 0), key=lambda s: s.loss)
+    right = sorted((s for s in report.samples if s.wer == 0), key=lambda s: s.loss)
+    shown = sorted((wrong + right)[:report_count], key=lambda s: s.wer)
+    lines = [title]
+    for s in shown:
+        lines += [
+            "-" * 80,
+            f" WER: {s.wer:f}",
+            f" loss: {s.loss:f}",
+            f' source: "{s.src}"',
+            f' result: "{s.res}"',
+        ]
+        if s.res != s.res_raw:
+            lines.append(f' (raw):  "{s.res_raw}"')
+    return "\n".join(lines)
