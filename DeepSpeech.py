@@ -90,9 +90,17 @@ def read_data_set(run: Run, set_name: str) -> DataSet:
     importer = importlib.import_module(f"importers.{c.importer}")
     try:
         data_sets = importer.read_data_sets(
-            c.dataset_path, c.train_batch_size, c.dev_batch_size, c.test_batch_size,
-            c.n_input, c.n_context, limit_dev=c.limit_dev, limit_test=c.limit_test,
-            limit_train=c.limit_train, sets=(set_name,), tower_count=len(run.devices),
+            c.dataset_path,
+            c.train_batch_size,
+            c.dev_batch_size,
+            c.test_batch_size,
+            c.n_input,
+            c.n_context,
+            limit_dev=c.limit_dev,
+            limit_test=c.limit_test,
+            limit_train=c.limit_train,
+            sets=(set_name,),
+            tower_count=len(run.devices),
             thread_count=c.feeder_threads,
         )
     except (FileNotFoundError, ValueError, AudioError) as error:
@@ -101,8 +109,12 @@ def read_data_set(run: Run, set_name: str) -> DataSet:
 
 
 def create_optimizer(config: Config) -> tf.train.Optimizer:
-    return tf.train.AdamOptimizer(learning_rate=config.learning_rate, beta1=config.beta1,
-                                  beta2=config.beta2, epsilon=config.epsilon)
+    return tf.train.AdamOptimizer(
+        learning_rate=config.learning_rate,
+        beta1=config.beta1,
+        beta2=config.beta2,
+        epsilon=config.epsilon,
+    )
 
 
 def log_grads_and_vars(grads_and_vars) -> None:
@@ -114,7 +126,7 @@ def log_grads_and_vars(grads_and_vars) -> None:
         tf.summary.scalar(f"{name}/stddev", tf.sqrt(tf.reduce_mean(tf.square(variable - mean))))
         tf.summary.scalar(f"{name}/max", tf.reduce_max(variable))
         tf.summary.scalar(f"{name}/min", tf.reduce_min(variable))
-        tf.summary.histogram(name, variable)
+        tf.summary.histogram(f"{name}/values", variable)
         if gradient is not None:
             values = gradient.values if isinstance(gradient, tf.IndexedSlices) else gradient
             tf.summary.histogram(f"{name}/gradients", values)
@@ -164,25 +176,27 @@ def start_execution_context(run: Run, context: ExecutionContext, model_path: str
 
 def persist_model(context: ExecutionContext, session, checkpoint_dir: str, global_step: int):
     """Save ``model.ckpt-<global_step>`` in ``checkpoint_dir``; returns its path."""
-    return context.saver.save(session, os.path.join(checkpoint_dir, CHECKPOINT_NAME),
-                              global_step=global_step)
+    return context.saver.save(
+        session, os.path.join(checkpoint_dir, CHECKPOINT_NAME), global_step=global_step
+    )
 
 
 def stop_execution_context(context: ExecutionContext, session, coord, threads) -> None:
     """Close the queue, stop and join the threads, and close the session."""
     try:
         context.data_set.close_queue(session)
-    finally:
         coord.request_stop()
-        coord.join(threads, stop_grace_period_secs=10)
+        coord.join(threads, stop_grace_period_secs=10)  # re-raises a feeder thread's error
+    finally:
         session.close()
 
 
 # -- one pass over a data set ---------------------------------------------------------------------
 
 
-def calculate_loss_and_report(run: Run, context: ExecutionContext, session, epoch: int = -1,
-                              query_report: bool = False) -> tuple[float, Report | None]:
+def calculate_loss_and_report(
+    run: Run, context: ExecutionContext, session, epoch: int = -1, query_report: bool = False
+) -> tuple[float, Report | None]:
     """One pass over the context's data set: trains when ``epoch >= 0``.
 
     Returns the mean loss and, with ``query_report``, the WER report of the pass.
@@ -195,25 +209,37 @@ def calculate_loss_and_report(run: Run, context: ExecutionContext, session, epoc
         if context.merged is not None:
             fetches["merged"] = context.merged
     if query_report:
-        fetches["results"] = (towers.decodings, towers.total_losses, towers.distances,
-                              towers.indices)
+        fetches["results"] = (
+            towers.decodings,
+            towers.total_losses,
+            towers.distances,
+            towers.indices,
+        )
     options = {}
     if do_training and config.do_fulltrace:
-        options = {"options": tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
-                   "run_metadata": tf.RunMetadata()}
+        options = {
+            "options": tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
+            "run_metadata": tf.RunMetadata(),
+        }
 
     results: dict[int, tuple[str, float, float]] = {}
     total_loss = 0.0
     steps = data_set.steps_per_epoch
-    progress = tqdm(range(steps), desc=f"{data_set.name} epoch {epoch + 1}" if do_training
-                    else data_set.name, unit="batch", leave=False,
-                    disable=not sys.stdout.isatty())
+    progress = tqdm(
+        range(steps),
+        desc=f"{data_set.name} epoch {epoch + 1}" if do_training else data_set.name,
+        unit="batch",
+        leave=False,
+        disable=not sys.stdout.isatty(),
+    )
     for batch in progress:
         try:
             values = session.run(fetches, **options)
         except tf.errors.OutOfRangeError as error:
-            raise RunError(f"the {data_set.name} queue was closed: "
-                           "a feeder thread stopped (see the message above)") from error
+            raise RunError(
+                f"the {data_set.name} queue was closed: "
+                "a feeder thread stopped (see the message above)"
+            ) from error
         total_loss += float(values["loss"])
         if do_training:
             run.global_step += 1
@@ -228,14 +254,21 @@ def calculate_loss_and_report(run: Run, context: ExecutionContext, session, epoc
                 for (row, _), label in zip(decoded.indices, decoded.values, strict=True):
                     rows[row].append(label)
                 for i, index in enumerate(indices):
-                    results.setdefault(int(index), (char_array_to_text(rows[i]),
-                                                    float(losses[i]), float(distances[i])))
+                    results.setdefault(
+                        int(index),
+                        (char_array_to_text(rows[i]), float(losses[i]), float(distances[i])),
+                    )
     loss = total_loss / steps
     if not query_report:
         return loss, None
     samples = [
-        score_sample(data_set.samples[i].wav_filename, data_set.samples[i].transcript, res,
-                     sample_loss, data_set.samples[i].duration)
+        score_sample(
+            data_set.samples[i].wav_filename,
+            data_set.samples[i].transcript,
+            res,
+            sample_loss,
+            data_set.samples[i].duration,
+        )
         for i, (res, sample_loss, _) in sorted(results.items())
     ]
     avg_cer = sum(d for _, _, d in results.values()) / len(results)
@@ -283,17 +316,24 @@ def train(run: Run) -> dict:
             number = epoch + 1
             is_display_step = config.display_step > 0 and number % config.display_step == 0
             is_checkpoint_step = number == config.epochs or (
-                config.checkpoint_step > 0 and number % config.checkpoint_step == 0)
+                config.checkpoint_step > 0 and number % config.checkpoint_step == 0
+            )
             is_validation_step = config.validation_step > 0 and number % config.validation_step == 0
             print(f"STARTING Epoch {number:04d}")
             started = time.time()
             train_loss, train_report = calculate_loss_and_report(
-                run, context, session, epoch, query_report=is_display_step)
+                run, context, session, epoch, query_report=is_display_step
+            )
             train_time += time.time() - started
             if coord.should_stop():
                 coord.raise_requested_exception()
-            record = {"epoch": number, "train_loss": train_loss, "dev_loss": None,
-                      "dev_wer": None, "train_wer": None}
+            record = {
+                "epoch": number,
+                "train_loss": train_loss,
+                "dev_loss": None,
+                "dev_wer": None,
+                "train_wer": None,
+            }
             if train_report is not None:
                 print(format_report("Training", train_report, config.report_count))
                 figures["last_train_wer"] = record["train_wer"] = train_report.wer
@@ -306,19 +346,33 @@ def train(run: Run) -> dict:
                 figures["last_validation_wer"] = dev_report.wer
             record["seconds"] = time.time() - started
             run.epoch_log.append(record)
-            write_scalars(run.writer, number, {
-                "epoch/train_loss": train_loss, "epoch/train_wer": record["train_wer"],
-                "epoch/dev_loss": record["dev_loss"], "epoch/dev_wer": record["dev_wer"]})
+            write_scalars(
+                run.writer,
+                number,
+                {
+                    "epoch/train_loss": train_loss,
+                    "epoch/train_wer": record["train_wer"],
+                    "epoch/dev_loss": record["dev_loss"],
+                    "epoch/dev_wer": record["dev_wer"],
+                },
+            )
             run.writer.flush()
             wer_text = "" if record["train_wer"] is None else f", WER {record['train_wer']:.4f}"
-            dev_text = ("" if record["dev_loss"] is None else
-                        f" - dev loss {record['dev_loss']:.4f}, WER {record['dev_wer']:.4f}")
-            print(f"FINISHED Epoch {number:04d} - training loss {train_loss:.4f}{wer_text}"
-                  f"{dev_text} - epoch time {format_duration(record['seconds'])}, "
-                  f"training time {format_duration(train_time)}")
+            dev_text = (
+                ""
+                if record["dev_loss"] is None
+                else f" - dev loss {record['dev_loss']:.4f}, WER {record['dev_wer']:.4f}"
+            )
+            print(
+                f"FINISHED Epoch {number:04d} - training loss {train_loss:.4f}{wer_text}"
+                f"{dev_text} - epoch time {format_duration(record['seconds'])}, "
+                f"training time {format_duration(train_time)}"
+            )
         if start_epoch >= config.epochs:
-            print(f"Nothing to train: the checkpoint is at epoch {start_epoch}, "
-                  f"ds_epochs={config.epochs}")
+            print(
+                f"Nothing to train: the checkpoint is at epoch {start_epoch}, "
+                f"ds_epochs={config.epochs}"
+            )
     finally:
         stop_execution_context(context, session, coord, threads)
     figures["model_path"] = hibernation_path
@@ -331,17 +385,30 @@ def train(run: Run) -> dict:
 def hyper_parameters(config: Config, devices: list[str]) -> dict:
     """The ``parameters`` object of ``hyper.json``, with the original's field names."""
     return {
-        "learning_rate": config.learning_rate, "beta1": config.beta1, "beta2": config.beta2,
-        "epsilon": config.epsilon, "epochs": config.epochs,
-        "train_batch_size": config.train_batch_size, "dev_batch_size": config.dev_batch_size,
-        "test_batch_size": config.test_batch_size, "validation_step": config.validation_step,
-        "dropout_rates": list(config.dropout_rates), "relu_clip": config.relu_clip,
-        "n_input": config.n_input, "n_context": config.n_context, "n_hidden_1": config.n_hidden,
-        "n_hidden_2": config.n_hidden, "n_hidden_3": config.n_hidden_3,
-        "n_hidden_5": config.n_hidden, "n_hidden_6": config.n_character,
-        "n_cell_dim": config.n_cell_dim, "n_character": config.n_character,
-        "total_batches_train": None, "total_batches_validation": None,
-        "total_batches_test": None, "data_set": {"name": config.importer},
+        "learning_rate": config.learning_rate,
+        "beta1": config.beta1,
+        "beta2": config.beta2,
+        "epsilon": config.epsilon,
+        "epochs": config.epochs,
+        "train_batch_size": config.train_batch_size,
+        "dev_batch_size": config.dev_batch_size,
+        "test_batch_size": config.test_batch_size,
+        "validation_step": config.validation_step,
+        "dropout_rates": list(config.dropout_rates),
+        "relu_clip": config.relu_clip,
+        "n_input": config.n_input,
+        "n_context": config.n_context,
+        "n_hidden_1": config.n_hidden,
+        "n_hidden_2": config.n_hidden,
+        "n_hidden_3": config.n_hidden_3,
+        "n_hidden_5": config.n_hidden,
+        "n_hidden_6": config.n_character,
+        "n_cell_dim": config.n_cell_dim,
+        "n_character": config.n_character,
+        "total_batches_train": None,
+        "total_batches_validation": None,
+        "total_batches_test": None,
+        "data_set": {"name": config.importer},
         "towers": len(devices),
     }
 
@@ -350,21 +417,35 @@ def execute(config: Config) -> dict:
     """Train and test as configured; returns the ``results`` object of ``hyper.json``."""
     devices = tower_devices(config)
     log_dir = new_run_dir(config.logs_dir)
-    run = Run(config, devices, log_dir, tf.summary.FileWriter(log_dir),
-              EpochLog(os.path.join(log_dir, "epochs.jsonl")))
+    run = Run(
+        config,
+        devices,
+        log_dir,
+        tf.summary.FileWriter(log_dir),
+        EpochLog(os.path.join(log_dir, "epochs.jsonl")),
+    )
     print(f"Towers: {', '.join(devices)}. Logs: {log_dir}")
     started = time.time()
     hyper = {
-        "context": {"time_started": now_iso(), "time_finished": None, "git_hash": git_hash(),
-                    "git_branch": git_branch(), "status": "running"},
+        "context": {
+            "time_started": now_iso(),
+            "time_finished": None,
+            "git_hash": git_hash(),
+            "git_branch": git_branch(),
+            "status": "running",
+        },
         "parameters": hyper_parameters(config, devices),
         "results": {},
         "config": config.as_dict(),
     }
     hyper_path = os.path.join(log_dir, "hyper.json")
     write_json(hyper_path, hyper)
-    results = {"duration": None, "last_train_wer": None, "last_validation_wer": None,
-               "test_wer": None}
+    results = {
+        "duration": None,
+        "last_train_wer": None,
+        "last_validation_wer": None,
+        "test_wer": None,
+    }
     try:
         model_path = None
         if config.train:
@@ -374,19 +455,27 @@ def execute(config: Config) -> dict:
         if config.test:
             model_path = model_path or latest_checkpoint(config.checkpoint_dir)
             if model_path is None:
-                raise RunError(f"no checkpoint to test in ds_checkpoint_dir="
-                               f"{config.checkpoint_dir!r}; train first (ds_train=1)")
+                raise RunError(
+                    f"no checkpoint to test in ds_checkpoint_dir="
+                    f"{config.checkpoint_dir!r}; train first (ds_train=1)"
+                )
             test_loss, test_report = run_set(run, "test", model_path)
             print(format_report("Test", test_report, config.report_count))
-            results.update(test_wer=test_report.wer, test_cer=test_report.cer,
-                           test_loss=test_loss, test_wer_raw=test_report.wer_raw)
-            write_scalars(run.writer, run.global_step, {"test/loss": test_loss,
-                                                         "test/wer": test_report.wer})
+            results.update(
+                test_wer=test_report.wer,
+                test_cer=test_report.cer,
+                test_loss=test_loss,
+                test_wer_raw=test_report.wer_raw,
+            )
+            write_scalars(
+                run.writer, run.global_step, {"test/loss": test_loss, "test/wer": test_report.wer}
+            )
         hyper["context"]["status"] = "finished"
         return results
     except BaseException as error:
-        hyper["context"]["status"] = ("interrupted" if isinstance(error, KeyboardInterrupt)
-                                      else "failed")
+        hyper["context"]["status"] = (
+            "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        )
         hyper["context"]["error"] = str(error) or type(error).__name__
         raise
     finally:
@@ -413,7 +502,7 @@ def main(environ=None) -> int:
         print("warning: ds_export_dir is set, but model export is not part of this version")
     try:
         results = execute(config)
-    except RunError as error:
+    except (RunError, AudioError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -18,8 +18,8 @@ def read_transcript(path: str) -> str:
     """The sentence of a TIMIT-style transcript line ``<start> <end> <text>``."""
     with open(path, encoding="utf-8") as transcript_file:
         fields = transcript_file.read().strip().split(" ", 2)
-    return fields[2] if len(fields) == 3 and all(f.isdigit() for f in fields[:2]) else " ".join(
-        fields
+    return (
+        fields[2] if len(fields) == 3 and all(f.isdigit() for f in fields[:2]) else " ".join(fields)
     )
 
 

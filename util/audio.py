@@ -74,8 +74,9 @@ def audio_to_input_vector(
     audio: np.ndarray, numcep: int = N_INPUT, numcontext: int = N_CONTEXT
 ) -> np.ndarray:
     """Features [time, numcep + 2 * numcep * numcontext] of 16 kHz audio on the 16-bit scale."""
-    frames = mfcc(audio, samplerate=SAMPLE_RATE, winlen=WINDOW_SECONDS, winstep=STEP_SECONDS,
-                  numcep=numcep)
+    frames = mfcc(
+        audio, samplerate=SAMPLE_RATE, winlen=WINDOW_SECONDS, winstep=STEP_SECONDS, numcep=numcep
+    )
     frames = frames[::FRAME_STRIDE].astype(np.float32)
     padded = np.pad(frames, ((numcontext, numcontext), (0, 0)))
     # Window t covers frames t-numcontext .. t+numcontext: past, now, future.

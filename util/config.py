@@ -131,8 +131,9 @@ def _parse_int(name: str, raw: str, minimum: int) -> int:
     return value
 
 
-def _parse_float(name: str, raw: str, low: float, high: float, *, low_open: bool = False,
-                 high_open: bool = False) -> float:
+def _parse_float(
+    name: str, raw: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> float:
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
     allowed = f"expected a number in {lo}{low:g}, {high:g}{hi}"
@@ -215,9 +216,7 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
 }
 _DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))
 _STDDEV_NAMES = tuple(f"{v}_stddev" for v in STDDEV_VARIABLES)
-KNOWN_VARIABLES = frozenset(
-    PREFIX + name for name in (*_PARSERS, *_DROPOUT_NAMES, *_STDDEV_NAMES)
-)
+KNOWN_VARIABLES = frozenset(PREFIX + name for name in (*_PARSERS, *_DROPOUT_NAMES, *_STDDEV_NAMES))
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

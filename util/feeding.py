@@ -93,7 +93,7 @@ def check_samples(
                 if time_steps(duration) < ctc_required_steps(labels):
                     reason = "audio too short for its transcript"
         if reason is None:
-            samples.append(Sample(wav_filename, transcript, duration))
+            samples.append(Sample(os.path.abspath(wav_filename), transcript, duration))
         else:
             skipped.setdefault(reason, []).append(wav_filename)
     label = f"{set_name} set" if set_name else "data set"
@@ -153,8 +153,13 @@ class DataSet:
                 shapes=[[None, n_features], [], [None], [], []],
             )
             self._enqueue_op = self._queue.enqueue(
-                [self._features, self._feature_length, self._labels, self._label_length,
-                 self._index]
+                [
+                    self._features,
+                    self._feature_length,
+                    self._labels,
+                    self._label_length,
+                    self._index,
+                ]
             )
             self._close_op = self._queue.close(cancel_pending_enqueues=True)
         self._coord: tf.train.Coordinator | None = None
@@ -190,16 +195,21 @@ class DataSet:
         features, feature_lengths, labels, label_lengths, indices = self._queue.dequeue_many(
             self.batch_size
         )
-        return Batch(features, feature_lengths, ctc_label_dense_to_sparse(labels, label_lengths),
-                     indices)
+        return Batch(
+            features, feature_lengths, ctc_label_dense_to_sparse(labels, label_lengths), indices
+        )
 
     def start_queue_threads(self, session: tf.Session, coord: tf.train.Coordinator):
         """Start the feeder threads; they stop when ``coord`` asks or the queue closes."""
         self._coord = coord
         self._plan = self._endless_plan()
         threads = [
-            threading.Thread(target=self._populate_queue, args=(session,), daemon=True,
-                             name=f"{self.name}-feeder-{i}")
+            threading.Thread(
+                target=self._populate_queue,
+                args=(session,),
+                daemon=True,
+                name=f"{self.name}-feeder-{i}",
+            )
             for i in range(self._thread_count)
         ]
         for thread in threads:
@@ -234,13 +244,16 @@ class DataSet:
                 continue
             sample = self.samples[candidate]
             try:
-                features = audiofile_to_input_vector(sample.wav_filename, self._numcep,
-                                                     self._numcontext)
+                features = audiofile_to_input_vector(
+                    sample.wav_filename, self._numcep, self._numcontext
+                )
             except AudioError as error:
                 self._failed.add(candidate)
                 self.failures[sample.wav_filename] += 1
-                print(f"warning: {error}; the sample is left out of the {self.name} set",
-                      file=sys.stderr)
+                print(
+                    f"warning: {error}; the sample is left out of the {self.name} set",
+                    file=sys.stderr,
+                )
                 continue
             return features, text_to_char_array(sample.transcript), candidate
         raise AudioError(f"no sample of the {self.name} set can be read any more")
@@ -273,8 +286,7 @@ class DataSet:
         except (tf.errors.CancelledError, tf.errors.OutOfRangeError, RuntimeError):
             return  # the queue was closed or the session ended: the normal way out
         except Exception as error:  # report to the trainer instead of dying silently
-            print(f"error: a feeder thread of the {self.name} set failed: {error}",
-                  file=sys.stderr)
+            print(f"error: a feeder thread of the {self.name} set failed: {error}", file=sys.stderr)
             coord.request_stop(error)
             try:
                 session.run(self._close_op)
@@ -301,6 +313,7 @@ def build_data_sets(
         samples = check_samples(candidates.get(name, []), name)
         if limits.get(name, 0) > 0:
             samples = samples[: limits[name]]
-        built[name] = DataSet(name, samples, batch_sizes[name], tower_count, numcep, numcontext,
-                              thread_count)
+        built[name] = DataSet(
+            name, samples, batch_sizes[name], tower_count, numcep, numcontext, thread_count
+        )
     return DataSets(**built)

@@ -25,6 +25,7 @@ def atomic_write(path: str, text: str) -> None:
             tmp_file.write(text)
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
+        os.chmod(tmp_path, 0o644)  # mkstemp makes the file private; logs are for reading
         os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):
@@ -53,8 +54,9 @@ def new_run_dir(logs_dir: str) -> str:
 def _git(*args: str) -> str:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=here, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -86,7 +88,10 @@ class EpochLog:
 def write_scalars(writer: tf.summary.FileWriter, step: int, values: dict) -> None:
     """Write finite scalar values as TensorBoard summaries at ``step``."""
     summary = tf.Summary(
-        value=[tf.Summary.Value(tag=tag, simple_value=float(value))
-               for tag, value in values.items() if value is not None]
+        value=[
+            tf.Summary.Value(tag=tag, simple_value=float(value))
+            for tag, value in values.items()
+            if value is not None
+        ]
     )
     writer.add_summary(summary, step)

@@ -70,22 +70,23 @@ def bidirectional_lstm(
             with tf.variable_scope(f"{direction}/basic_lstm_cell"):
                 kernels.append(
                     variable_on_cpu(
-                        "kernel", [n_in + n_cell_dim, 4 * n_cell_dim],
+                        "kernel",
+                        [n_in + n_cell_dim, 4 * n_cell_dim],
                         tf.glorot_uniform_initializer(),
                     )
                 )
                 biases.append(variable_on_cpu("bias", [4 * n_cell_dim], tf.zeros_initializer()))
 
     reversed_inputs = tf.reverse_sequence(inputs, seq_length, seq_axis=0, batch_axis=1)
+    batch = tf.shape(inputs)[1]
     projected = []
     for direction_inputs, kernel, bias, rate in zip(
         (inputs, reversed_inputs), kernels, biases, (dropout_fw, dropout_bw), strict=True
     ):
         flat = tf.reshape(_dropout(direction_inputs, rate), [-1, n_in])
-        projected.append(tf.matmul(flat, kernel[:n_in]) + bias)
-    batch = tf.shape(inputs)[1]
-    # [time, direction, batch, 4 * n_cell_dim]
-    input_gates = tf.reshape(tf.stack(projected, axis=1), [steps, 2, batch, 4 * n_cell_dim])
+        gates = tf.matmul(flat, kernel[:n_in]) + bias
+        projected.append(tf.reshape(gates, [steps, batch, 4 * n_cell_dim]))
+    input_gates = tf.stack(projected, axis=1)  # [time, direction, batch, 4 * n_cell_dim]
     recurrent_kernel = tf.stack([k[n_in:] for k in kernels])  # [2, n_cell_dim, 4 * n_cell_dim]
     mask = tf.transpose(tf.sequence_mask(seq_length, steps, dtype=tf.float32))  # [time, batch]
     mask = mask[:, tf.newaxis, :, tf.newaxis]  # [time, 1, batch, 1]
@@ -102,8 +103,7 @@ def bidirectional_lstm(
         new_h = tf.tanh(new_c) * tf.sigmoid(o)
         m = mask_array.read(t)
         keep = 1.0 - m
-        return (t + 1, m * new_c + keep * c, m * new_h + keep * h,
-                outputs.write(t, m * new_h))
+        return (t + 1, m * new_c + keep * c, m * new_h + keep * h, outputs.write(t, m * new_h))
 
     _, _, _, output_array = tf.while_loop(
         lambda t, *_: t < steps, step, (tf.constant(0), zeros, zeros, output_array)
@@ -135,10 +135,10 @@ def BiRNN(batch_x: tf.Tensor, seq_length: tf.Tensor, dropout, config: Config) ->
     # Time major, then flattened so the dense layers are single matrix products.
     x = tf.reshape(tf.transpose(batch_x, [1, 0, 2]), [-1, n_features])
 
-    layer_1 = _dropout(clipped_relu(_dense(x, "1", n_features, n_hidden, config), clip),
-                       dropout[0])
-    layer_2 = _dropout(clipped_relu(_dense(layer_1, "2", n_hidden, n_hidden, config), clip),
-                       dropout[1])
+    layer_1 = _dropout(clipped_relu(_dense(x, "1", n_features, n_hidden, config), clip), dropout[0])
+    layer_2 = _dropout(
+        clipped_relu(_dense(layer_1, "2", n_hidden, n_hidden, config), clip), dropout[1]
+    )
     layer_3 = _dropout(
         clipped_relu(_dense(layer_2, "3", n_hidden, config.n_hidden_3, config), clip), dropout[2]
     )

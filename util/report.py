@@ -36,8 +36,17 @@ def score_sample(
     original did: a right one is left alone)."""
     wer_raw = wer(src, res_raw)
     res = correct(res_raw) if correct is not None and wer_raw > 0 else res_raw
-    return SampleResult(wav_filename, src, res, res_raw, float(loss), wer(src, res),
-                        cer(src, res), wer_raw, duration)
+    return SampleResult(
+        wav_filename,
+        src,
+        res,
+        res_raw,
+        float(loss),
+        wer(src, res),
+        cer(src, res),
+        wer_raw,
+        duration,
+    )
 
 
 @dataclass
@@ -58,22 +67,34 @@ class Report:
         return asdict(self)
 
 
-def build_report(set_name: str, loss: float, avg_cer: float,
-                 samples: Iterable[SampleResult]) -> Report:
+def build_report(
+    set_name: str, loss: float, avg_cer: float, samples: Iterable[SampleResult]
+) -> Report:
     samples = list(samples)
     corrected = corpus_error_rates([(s.src, s.res) for s in samples])
     raw = corpus_error_rates([(s.src, s.res_raw) for s in samples])
     mean_wer = sum(s.wer for s in samples) / len(samples) if samples else 0.0
-    return Report(set_name, float(loss), float(avg_cer), corrected[0], corrected[1], raw[0],
-                  raw[1], mean_wer, samples)
+    return Report(
+        set_name,
+        float(loss),
+        float(avg_cer),
+        corrected[0],
+        corrected[1],
+        raw[0],
+        raw[1],
+        mean_wer,
+        samples,
+    )
 
 
 def format_report(caption: str, report: Report, report_count: int) -> str:
     """The report as the original printed it: a title line with loss, avg_cer and WER, then
     up to ``report_count`` utterances (wrong ones with the lowest loss first), by WER."""
-    title = (f"{caption} loss={report.loss:.9f} avg_cer={report.avg_cer:.9f} "
-             f"WER: {report.mean_wer:f} (corpus WER {report.wer:f}, CER {report.cer:f}; "
-             f"before spelling correction WER {report.wer_raw:f})")
+    title = (
+        f"{caption} loss={report.loss:.9f} avg_cer={report.avg_cer:.9f} "
+        f"WER: {report.mean_wer:f} (corpus WER {report.wer:f}, CER {report.cer:f}; "
+        f"before spelling correction WER {report.wer_raw:f})"
+    )
     wrong = sorted((s for s in report.samples if s.wer > 0), key=lambda s: s.loss)
     right = sorted((s for s in report.samples if s.wer == 0), key=lambda s: s.loss)
     shown = sorted((wrong + right)[:report_count], key=lambda s: s.wer)

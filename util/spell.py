@@ -25,8 +25,9 @@ def correct_word(word: str) -> str:
     """The most frequent known word closest to ``word`` (within two edits), else ``word``."""
     if "'" in word:  # contractions are not in the frequency list; leave them alone
         return word
-    suggestions = _speller().lookup(word, Verbosity.CLOSEST, MAX_EDIT_DISTANCE,
-                                    include_unknown=True)
+    suggestions = _speller().lookup(
+        word, Verbosity.CLOSEST, MAX_EDIT_DISTANCE, include_unknown=True
+    )
     return suggestions[0].term if suggestions else word
 
 

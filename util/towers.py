@@ -38,15 +38,15 @@ def calculate_accuracy_and_loss(batch, dropout, config: Config):
         ignore_longer_outputs_than_inputs=True,
     )
     avg_loss = tf.reduce_mean(total_loss)
-    decoded, _ = tf.nn.ctc_beam_search_decoder(logits, batch.feature_lengths,
-                                               merge_repeated=False)
+    decoded, _ = tf.nn.ctc_beam_search_decoder(logits, batch.feature_lengths, merge_repeated=False)
     best = tf.cast(decoded[0], tf.int32)
     distance = tf.edit_distance(best, batch.labels)
     return total_loss, avg_loss, distance, tf.reduce_mean(distance), best
 
 
-def get_tower_results(batch_source, devices: list[str], config: Config,
-                      optimizer=None) -> TowerResults:
+def get_tower_results(
+    batch_source, devices: list[str], config: Config, optimizer=None
+) -> TowerResults:
     """Build one tower per device, each taking its own batch from ``batch_source.next_batch()``.
 
     With an optimizer, each tower also computes its gradients; dropout is used only then.

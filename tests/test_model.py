@@ -1,0 +1,98 @@
+"""The BiRNN: the LSTM against a plain NumPy LSTM, shapes, and the original's variable names."""
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from util.config import Config
+from util.model import BiRNN, bidirectional_lstm
+
+tf.disable_v2_behavior()
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def numpy_lstm(inputs, kernel, bias, forget_bias=1.0):
+    """BasicLSTMCell's equations over one sequence [time, n_in]; gates ordered i, j, f, o."""
+    n_cell = bias.shape[0] // 4
+    c = np.zeros(n_cell)
+    h = np.zeros(n_cell)
+    outputs = []
+    for x in inputs:
+        i, j, f, o = np.split(np.concatenate([x, h]) @ kernel + bias, 4)
+        c = c * sigmoid(f + forget_bias) + sigmoid(i) * np.tanh(j)
+        h = np.tanh(c) * sigmoid(o)
+        outputs.append(h)
+    return np.array(outputs)
+
+
+def test_bidirectional_lstm_matches_numpy_reference():
+    rng = np.random.default_rng(3)
+    steps, batch, n_in, n_cell = 9, 3, 5, 4
+    lengths = np.array([9, 4, 6], np.int32)
+    inputs = rng.normal(size=(steps, batch, n_in)).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        outputs = bidirectional_lstm(tf.constant(inputs), tf.constant(lengths), n_cell)
+        variables = {v.op.name: v for v in tf.global_variables()}
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            # Non-zero biases so that a mix-up of gates or directions shows.
+            for d in ("fw", "bw"):
+                variables[f"bidirectional_rnn/{d}/basic_lstm_cell/bias"].load(
+                    rng.normal(size=4 * n_cell).astype(np.float32), session
+                )
+            got, weights = session.run([outputs, variables])
+    assert got.shape == (steps, batch, 2 * n_cell)
+    for b, length in enumerate(lengths):
+        sequence = inputs[:length, b]
+        fw = numpy_lstm(
+            sequence,
+            *(weights[f"bidirectional_rnn/fw/basic_lstm_cell/{n}"] for n in ("kernel", "bias")),
+        )
+        bw = numpy_lstm(
+            sequence[::-1],
+            *(weights[f"bidirectional_rnn/bw/basic_lstm_cell/{n}"] for n in ("kernel", "bias")),
+        )[::-1]
+        np.testing.assert_allclose(got[:length, b, :n_cell], fw, atol=1e-5)
+        np.testing.assert_allclose(got[:length, b, n_cell:], bw, atol=1e-5)
+        assert not got[length:, b].any(), "steps past the length must output zeros"
+
+
+@pytest.mark.parametrize("n_hidden", [8, 20])
+def test_birnn_shapes_and_variable_names(n_hidden):
+    config = Config(n_hidden=n_hidden, checkpoint_dir="unused")
+    graph = tf.Graph()
+    with graph.as_default():
+        features = tf.placeholder(tf.float32, [None, None, 494])
+        lengths = tf.placeholder(tf.int32, [None])
+        logits = BiRNN(features, lengths, config.dropout_rates, config)
+        shapes = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            out = session.run(logits, {features: np.ones((2, 7, 494), np.float32), lengths: [7, 5]})
+    assert out.shape == (7, 2, 29)
+    h = n_hidden
+    assert shapes == {
+        "h1": [494, h], "b1": [h], "h2": [h, h], "b2": [h], "h3": [h, 2 * h], "b3": [2 * h],
+        "bidirectional_rnn/fw/basic_lstm_cell/kernel": [2 * h + h, 4 * h],
+        "bidirectional_rnn/fw/basic_lstm_cell/bias": [4 * h],
+        "bidirectional_rnn/bw/basic_lstm_cell/kernel": [2 * h + h, 4 * h],
+        "bidirectional_rnn/bw/basic_lstm_cell/bias": [4 * h],
+        "h5": [2 * h, h], "b5": [h], "h6": [h, 29], "b6": [29],
+    }  # fmt: skip
+
+
+def test_relu_is_clipped():
+    config = Config(n_hidden=4, relu_clip=0.5, default_stddev=5.0, checkpoint_dir="unused")
+    graph = tf.Graph()
+    with graph.as_default():
+        features = tf.constant(np.full((1, 3, 494), 3.0, np.float32))
+        BiRNN(features, tf.constant([3]), [0.0] * 6, config)
+        layer_1 = graph.get_tensor_by_name("Minimum:0")
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            values = session.run(layer_1)
+    assert values.max() == pytest.approx(0.5) and values.min() >= 0.0
