@@ -14,6 +14,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out
 
+if __name__ == "__main__":
+    from util.venv import reexec_in_venv
+
+    reexec_in_venv()
+
 import datetime  # noqa: E402
 import importlib  # noqa: E402
 import time  # noqa: E402
@@ -28,8 +33,16 @@ tf.logging.set_verbosity(tf.logging.ERROR)
 from tqdm import tqdm  # noqa: E402
 
 from util import config as ds_config  # noqa: E402
-from util.audio import AudioError  # noqa: E402
+from util.audio import AudioError, audiofile_to_input_vector  # noqa: E402
 from util.config import Config, ConfigError  # noqa: E402
+from util.export import (  # noqa: E402
+    INPUT_LENGTHS,
+    INPUT_NODE,
+    OUTPUT_NODE,
+    ExportError,
+    export,
+    restore_inference_session,
+)
 from util.feeding import DataSet  # noqa: E402
 from util.gpu import session_config, tower_devices  # noqa: E402
 from util.logs import (  # noqa: E402
@@ -470,6 +483,11 @@ def execute(config: Config) -> dict:
             write_scalars(
                 run.writer, run.global_step, {"test/loss": test_loss, "test/wer": test_report.wer}
             )
+        if config.export_dir:
+            model_path = model_path or latest_checkpoint(config.checkpoint_dir)
+            written = export(config, model_path, config.export_dir, config.remove_export)
+            print(f"Exported {model_path} to {', '.join(written)}")
+            results["export"] = written
         hyper["context"]["status"] = "finished"
         return results
     except BaseException as error:
@@ -486,6 +504,23 @@ def execute(config: Config) -> dict:
         run.writer.close()
 
 
+def one_shot_infer(config: Config, wav_filename: str) -> str:
+    """Transcribe one file with the latest checkpoint in ``ds_checkpoint_dir``."""
+    checkpoint = latest_checkpoint(config.checkpoint_dir)
+    if checkpoint is None:
+        raise RunError(
+            f"no checkpoint in ds_checkpoint_dir={config.checkpoint_dir!r} for ds_one_shot_infer"
+        )
+    features = audiofile_to_input_vector(wav_filename, config.n_input, config.n_context)
+    session, tensors = restore_inference_session(config, checkpoint)
+    with session:
+        labels = session.run(
+            tensors[OUTPUT_NODE],
+            {tensors[INPUT_NODE]: features[None], tensors[INPUT_LENGTHS]: [len(features)]},
+        )
+    return char_array_to_text(labels[0])
+
+
 def main(environ=None) -> int:
     environ = os.environ if environ is None else environ
     for warning in ds_config.unknown_variables(environ):
@@ -498,11 +533,12 @@ def main(environ=None) -> int:
     print(ds_config.describe(config))
     if config.use_warpctc:
         print("note: warp-ctc does not exist for TensorFlow 2; TensorFlow's CTC loss is used")
-    if config.export_dir:
-        print("warning: ds_export_dir is set, but model export is not part of this version")
     try:
+        if config.one_shot_infer:
+            print(one_shot_infer(config, config.one_shot_infer))
+            return 0
         results = execute(config)
-    except (RunError, AudioError) as error:
+    except (RunError, AudioError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

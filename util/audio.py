@@ -52,22 +52,39 @@ def load_audio(path: str) -> np.ndarray:
     return (audio * INT16_SCALE).astype(np.float32)
 
 
-def audio_duration(path: str) -> float:
-    """Seconds of audio in ``path`` from its header (no decoding)."""
+def resampled_length(frames: int, rate: int) -> int:
+    """Samples that ``frames`` samples at ``rate`` Hz become at 16 kHz (as load_audio does)."""
+    if rate == SAMPLE_RATE:
+        return frames
+    return -(-frames * SAMPLE_RATE // rate)  # resample_poly rounds up
+
+
+def audio_info(path: str) -> tuple[float, int]:
+    """(seconds, feature time steps) of the audio in ``path``, from its header only."""
     try:
         info = soundfile.info(path)
     except Exception as error:
         raise AudioError(f"cannot read audio file {path}: {error}") from error
-    return info.frames / info.samplerate
+    steps = samples_time_steps(resampled_length(info.frames, info.samplerate))
+    return info.frames / info.samplerate, steps
 
 
-def time_steps(seconds: float) -> int:
-    """Number of feature time steps that ``seconds`` of audio gives (before the model)."""
-    n_samples = int(round(seconds * SAMPLE_RATE))
+def audio_duration(path: str) -> float:
+    """Seconds of audio in ``path`` from its header (no decoding)."""
+    return audio_info(path)[0]
+
+
+def samples_time_steps(n_samples: int) -> int:
+    """Feature time steps that ``n_samples`` samples at 16 kHz give."""
     window = int(round(WINDOW_SECONDS * SAMPLE_RATE))
     step = int(round(STEP_SECONDS * SAMPLE_RATE))
     frames = 1 + max(0, -(-(n_samples - window) // step))
     return -(-frames // FRAME_STRIDE)
+
+
+def time_steps(seconds: float) -> int:
+    """Feature time steps that ``seconds`` of 16 kHz audio give."""
+    return samples_time_steps(int(round(seconds * SAMPLE_RATE)))
 
 
 def audio_to_input_vector(

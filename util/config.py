@@ -1,8 +1,9 @@
 """Run configuration: every ``ds_*`` environment variable, parsed once into a frozen object.
 
 The names and defaults are those of the 2017 ``DeepSpeech.py``; a few variables were added
-(``ds_cpu_towers``, ``ds_train``, ``ds_test``, ``ds_feeder_threads``). A bad value stops the
-program at start-up with one line that names the variable, the value and what is allowed.
+(``ds_cpu_towers``, ``ds_train``, ``ds_test``, ``ds_feeder_threads``, ``ds_one_shot_infer``).
+A bad value stops the program at start-up with one line that names the variable, the value
+and what is allowed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import os
 import pkgutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from util.audio import N_CONTEXT, N_INPUT
 from util.text import N_CHARACTER
@@ -73,7 +74,7 @@ class Config:
     n_hidden: int = 2048
     random_seed: int = 4567
     default_stddev: float = 0.046875
-    stddevs: Mapping[str, float] = field(default_factory=dict)
+    stddevs: tuple[tuple[str, float], ...] = ()  # (variable, deviation) overrides
     do_fulltrace: bool = False
     logs_dir: str = "logs"
     # Added by this port.
@@ -81,6 +82,7 @@ class Config:
     train: bool = True
     test: bool = True
     feeder_threads: int = 2
+    one_shot_infer: str = ""
 
     # Geometry derived from n_hidden, named as in the original.
     @property
@@ -105,7 +107,7 @@ class Config:
 
     def stddev(self, variable: str) -> float:
         """Initialiser standard deviation of weight or bias ``variable`` (``h1``, ``b5``...)."""
-        return self.stddevs.get(variable, self.default_stddev)
+        return dict(self.stddevs).get(variable, self.default_stddev)
 
     def as_dict(self) -> dict:
         """Plain JSON-ready values, keyed by field name."""
@@ -213,6 +215,7 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "train": _parse_bool,
     "test": _parse_bool,
     "feeder_threads": _count(1),
+    "one_shot_infer": _text,
 }
 _DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))
 _STDDEV_NAMES = tuple(f"{v}_stddev" for v in STDDEV_VARIABLES)
@@ -263,7 +266,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Config:
         raw = given(name)
         if raw is not None:
             stddevs[variable] = _positive(PREFIX + name, raw)
-    values["stddevs"] = stddevs
+    values["stddevs"] = tuple(sorted(stddevs.items()))
 
     importer = values.get("importer", Config.importer)
     known = available_importers()
@@ -277,7 +280,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Config:
 
 
 def describe(config: Config) -> str:
-    """The effective configuration, one ``ds_name = value`` line each, for the start of a run."""
+    """The effective configuration, one ``name  value`` line per field, for the start of a run."""
     lines = []
     for key, value in config.as_dict().items():
         if key == "stddevs":

@@ -23,9 +23,8 @@ from util.audio import (
     N_CONTEXT,
     N_INPUT,
     AudioError,
-    audio_duration,
+    audio_info,
     audiofile_to_input_vector,
-    time_steps,
 )
 from util.text import normalize_transcript, text_to_char_array
 
@@ -76,7 +75,7 @@ def check_samples(
     for wav_filename, raw_transcript in candidates:
         reason = None
         try:
-            duration = audio_duration(wav_filename)
+            duration, steps = audio_info(wav_filename)
         except AudioError:
             reason = "missing" if not os.path.exists(wav_filename) else "unreadable audio"
         transcript = normalize_transcript(raw_transcript)
@@ -90,7 +89,7 @@ def check_samples(
             except ValueError:
                 reason = "characters outside the alphabet"
             else:
-                if time_steps(duration) < ctc_required_steps(labels):
+                if steps < ctc_required_steps(labels):
                     reason = "audio too short for its transcript"
         if reason is None:
             samples.append(Sample(os.path.abspath(wav_filename), transcript, duration))

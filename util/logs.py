@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -33,8 +34,19 @@ def atomic_write(path: str, text: str) -> None:
         raise
 
 
+def json_safe(value):
+    """``value`` with NaN and infinities replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def write_json(path: str, value) -> None:
-    atomic_write(path, json.dumps(value, sort_keys=True, indent=4) + "\n")
+    atomic_write(path, json.dumps(json_safe(value), sort_keys=True, indent=4) + "\n")
 
 
 def new_run_dir(logs_dir: str) -> str:
@@ -81,12 +93,12 @@ class EpochLog:
         self._lines: list[str] = []
 
     def append(self, record: dict) -> None:
-        self._lines.append(json.dumps(record, sort_keys=True))
+        self._lines.append(json.dumps(json_safe(record), sort_keys=True))
         atomic_write(self.path, "\n".join(self._lines) + "\n")
 
 
 def write_scalars(writer: tf.summary.FileWriter, step: int, values: dict) -> None:
-    """Write finite scalar values as TensorBoard summaries at ``step``."""
+    """Write scalar values as TensorBoard summaries at ``step``; None values are skipped."""
     summary = tf.Summary(
         value=[
             tf.Summary.Value(tag=tag, simple_value=float(value))

@@ -20,7 +20,7 @@ N_CHARACTER = len(ALPHABET) + 1  # 29 output classes: the alphabet plus the CTC 
 _CHAR_TO_INDEX = {c: i for i, c in enumerate(ALPHABET)}
 # Punctuation that carries no sound is dropped; hyphens and slashes separate words.
 _DROPPED = re.compile(r"[.,?!;:\"()\[\]{}<>*_`~]")
-_SEPARATORS = re.compile(r"[-/\s]+")
+_SEPARATORS = re.compile(r"[-/\s\u2010-\u2015]+")
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
 
 
@@ -30,7 +30,7 @@ def normalize_transcript(text: str) -> str:
     >>> normalize_transcript("  Héllo, World-wide!  ")
     'hello world wide'
     """
-    text = text.translate(_QUOTES)
+    text = _SEPARATORS.sub(" ", text.translate(_QUOTES))  # before the ASCII fold drops dashes
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     text = _DROPPED.sub("", text.lower())
     return _SEPARATORS.sub(" ", text).strip()

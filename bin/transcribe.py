@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""Transcribe audio files with an exported model (``output_graph.pb``).
+
+    bin/transcribe.py FILE.wav [FILE.wav ...] --model exports/ldc/output_graph.pb [--json]
+
+Loads only the frozen graph: no training code and no checkpoint. Features are computed by
+``util/audio.py``, the same code that training uses, which needs only numpy, scipy, soundfile
+and python_speech_features. Any file soundfile reads is accepted; stereo is down-mixed and
+other sample rates are resampled to 16 kHz. A file that cannot be read gets one line on
+stderr naming it and the exit status is 1; the other files are still transcribed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+if __name__ == "__main__":
+    from util.venv import reexec_in_venv
+
+    reexec_in_venv()
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from util.audio import SAMPLE_RATE, AudioError, audio_to_input_vector, load_audio  # noqa: E402
+from util.text import char_array_to_text  # noqa: E402
+
+INPUTS = ("input_node:0", "input_lengths:0")
+OUTPUT = "output_node:0"
+
+
+class Transcriber:
+    """A session over a frozen DeepSpeech-TF graph."""
+
+    def __init__(self, model_path: str):
+        graph_def = tf.compat.v1.GraphDef()
+        try:
+            with open(model_path, "rb") as model_file:
+                graph_def.ParseFromString(model_file.read())
+        except OSError as error:
+            raise SystemExit(f"error: cannot read model {model_path}: {error.strerror}") from None
+        except Exception as error:  # a protobuf decode error
+            raise SystemExit(f"error: {model_path} is not a frozen graph: {error}") from None
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        try:
+            self.inputs = [self.graph.get_tensor_by_name(n) for n in INPUTS]
+            self.output = self.graph.get_tensor_by_name(OUTPUT)
+        except KeyError as error:
+            raise SystemExit(f"error: {model_path} lacks the tensor {error}") from None
+        self.session = tf.compat.v1.Session(graph=self.graph)
+
+    def transcribe(self, path: str) -> dict:
+        """Transcript of one file, its duration and the inference time (model only)."""
+        audio = load_audio(path)
+        features = audio_to_input_vector(audio)
+        started = time.perf_counter()
+        labels = self.session.run(
+            self.output, {self.inputs[0]: features[np.newaxis], self.inputs[1]: [len(features)]}
+        )
+        inference = time.perf_counter() - started
+        text = char_array_to_text(labels[0])  # skips the -1 padding
+        return {
+            "file": path,
+            "transcript": text,
+            "seconds": round(len(audio) / SAMPLE_RATE, 3),
+            "inference_s": round(inference, 4),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Transcribe audio with an exported model.")
+    parser.add_argument("files", nargs="+", metavar="FILE.wav", help="audio files")
+    parser.add_argument("--model", required=True, help="path to output_graph.pb")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per file (file, transcript, seconds)",
+    )
+    args = parser.parse_args(argv)
+    transcriber = Transcriber(args.model)
+    status = 0
+    for path in args.files:
+        try:
+            result = transcriber.transcribe(path)
+        except AudioError as error:
+            print(f"error: {error}", file=sys.stderr)
+            status = 1
+            continue
+        if args.json:
+            print(json.dumps(result), flush=True)
+        elif len(args.files) == 1:
+            print(result["transcript"], flush=True)
+        else:
+            print(f"{path}: {result['transcript']}", flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Model export: a frozen inference graph (``output_graph.pb``) and a versioned SavedModel.
+
+The inference graph takes ``input_node`` (float32 [batch, time, 494] features) and
+``input_lengths`` (int32 [batch]) and gives ``output_node`` (int32 [batch, max_len] labels of
+the best CTC beam-search path, -1 padded) and ``logits`` (float32 [time, batch, 29]).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import tensorflow.compat.v1 as tf
+
+from util.audio import N_FEATURES
+from util.config import Config
+from util.model import BiRNN
+
+INPUT_NODE = "input_node"
+INPUT_LENGTHS = "input_lengths"
+OUTPUT_NODE = "output_node"
+LOGITS = "logits"
+FROZEN_GRAPH = "output_graph.pb"
+EXPORT_VERSION = 1
+BEAM_WIDTH = 100
+
+
+class ExportError(RuntimeError):
+    """The model cannot be exported; the message says why."""
+
+
+def create_inference_graph(config: Config, beam_width: int = BEAM_WIDTH) -> dict:
+    """Build the inference graph in the default graph; returns its named tensors."""
+    features = tf.placeholder(tf.float32, [None, None, N_FEATURES], name=INPUT_NODE)
+    lengths = tf.placeholder(tf.int32, [None], name=INPUT_LENGTHS)
+    logits = BiRNN(features, lengths, [0.0] * 6, config)  # named "logits" by BiRNN
+    decoded, _ = tf.nn.ctc_beam_search_decoder(
+        logits, lengths, beam_width=beam_width, merge_repeated=False
+    )
+    dense = tf.sparse.to_dense(decoded[0], default_value=-1)
+    output = tf.identity(tf.cast(dense, tf.int32), name=OUTPUT_NODE)
+    return {INPUT_NODE: features, INPUT_LENGTHS: lengths, OUTPUT_NODE: output, LOGITS: logits}
+
+
+def restore_inference_session(config: Config, checkpoint_path: str):
+    """A session over a fresh inference graph with ``checkpoint_path`` restored.
+
+    Raises:
+        ExportError: when the checkpoint cannot be read or does not fit the model.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        tensors = create_inference_graph(config)
+        saver = tf.train.Saver(tf.global_variables())
+    session = tf.Session(graph=graph)
+    try:
+        saver.restore(session, checkpoint_path)
+    except (tf.errors.OpError, ValueError) as error:
+        session.close()
+        message = getattr(error, "message", str(error)).strip().splitlines()[0]
+        raise ExportError(f"cannot restore checkpoint {checkpoint_path}: {message}") from error
+    return session, tensors
+
+
+def _existing_export(export_dir: str) -> list[str]:
+    names = (FROZEN_GRAPH, str(EXPORT_VERSION))
+    return [
+        os.path.join(export_dir, n) for n in names if os.path.exists(os.path.join(export_dir, n))
+    ]
+
+
+def export(
+    config: Config, checkpoint_path: str | None, export_dir: str, remove_export: bool = False
+) -> list[str]:
+    """Write ``output_graph.pb`` and the SavedModel ``<export_dir>/1`` from a checkpoint.
+
+    An existing export is replaced only with ``remove_export``; the new files are complete
+    before they replace anything. Returns the written paths.
+    """
+    if not checkpoint_path:
+        raise ExportError(f"no checkpoint to export in ds_checkpoint_dir={config.checkpoint_dir!r}")
+    existing = _existing_export(export_dir)
+    if existing and not remove_export:
+        raise ExportError(
+            f"an export already exists ({', '.join(existing)}); set "
+            "ds_remove_export=1 to replace it or choose another ds_export_dir"
+        )
+    os.makedirs(export_dir, exist_ok=True)
+    session, tensors = restore_inference_session(config, checkpoint_path)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=export_dir)
+    try:
+        with session.graph.as_default():
+            frozen = tf.graph_util.convert_variables_to_constants(
+                session, session.graph.as_graph_def(), [OUTPUT_NODE, LOGITS]
+            )
+            with open(os.path.join(staging, FROZEN_GRAPH), "wb") as frozen_file:
+                frozen_file.write(frozen.SerializeToString())
+            builder = tf.saved_model.builder.SavedModelBuilder(
+                os.path.join(staging, str(EXPORT_VERSION))
+            )
+            signature = tf.saved_model.signature_def_utils.predict_signature_def(
+                inputs={INPUT_NODE: tensors[INPUT_NODE], INPUT_LENGTHS: tensors[INPUT_LENGTHS]},
+                outputs={OUTPUT_NODE: tensors[OUTPUT_NODE], LOGITS: tensors[LOGITS]},
+            )
+            builder.add_meta_graph_and_variables(
+                session,
+                [tf.saved_model.tag_constants.SERVING],
+                signature_def_map={"serving_default": signature},
+            )
+            builder.save()
+        written = []
+        for name in (FROZEN_GRAPH, str(EXPORT_VERSION)):
+            target = os.path.join(export_dir, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
+            os.replace(os.path.join(staging, name), target)
+            written.append(target)
+        return written
+    finally:
+        session.close()
+        shutil.rmtree(staging, ignore_errors=True)
