@@ -115,6 +115,7 @@ def read_data_set(run: Run, set_name: str) -> DataSet:
             sets=(set_name,),
             tower_count=len(run.devices),
             thread_count=c.feeder_threads,
+            feature_max_hz=c.feature_max_hz,
         )
     except (FileNotFoundError, ValueError, AudioError) as error:
         raise RunError(f"cannot read the {set_name} set: {error}") from error
@@ -161,7 +162,7 @@ def create_execution_context(run: Run, set_name: str) -> ExecutionContext:
             apply_gradient_op = optimizer.apply_gradients(gradients)
             merged = tf.summary.merge_all()
             run.writer.add_graph(graph)
-        saver = tf.train.Saver(tf.global_variables(), max_to_keep=5)
+        saver = tf.train.Saver(tf.global_variables(), max_to_keep=5, save_relative_paths=True)
     return ExecutionContext(graph, data_set, tower_results, saver, apply_gradient_op, merged)
 
 
@@ -511,7 +512,9 @@ def one_shot_infer(config: Config, wav_filename: str) -> str:
         raise RunError(
             f"no checkpoint in ds_checkpoint_dir={config.checkpoint_dir!r} for ds_one_shot_infer"
         )
-    features = audiofile_to_input_vector(wav_filename, config.n_input, config.n_context)
+    features = audiofile_to_input_vector(
+        wav_filename, config.n_input, config.n_context, config.feature_max_hz
+    )
     session, tensors = restore_inference_session(config, checkpoint)
     with session:
         labels = session.run(

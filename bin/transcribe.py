@@ -29,13 +29,21 @@ if __name__ == "__main__":
     reexec_in_venv()
 
 import numpy as np  # noqa: E402
+import soundfile  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from util.audio import SAMPLE_RATE, AudioError, audio_to_input_vector, load_audio  # noqa: E402
+from util.audio import (  # noqa: E402
+    MAX_HZ,
+    SAMPLE_RATE,
+    AudioError,
+    audio_to_input_vector,
+    load_audio,
+)
 from util.text import char_array_to_text  # noqa: E402
 
 INPUTS = ("input_node:0", "input_lengths:0")
 OUTPUT = "output_node:0"
+FEATURE_MAX_HZ = "metadata_feature_max_hz:0"
 
 
 class Transcriber:
@@ -59,11 +67,23 @@ class Transcriber:
         except KeyError as error:
             raise SystemExit(f"error: {model_path} lacks the tensor {error}") from None
         self.session = tf.compat.v1.Session(graph=self.graph)
+        try:
+            self.max_hz = int(self.session.run(self.graph.get_tensor_by_name(FEATURE_MAX_HZ)))
+        except KeyError:  # exported before the constant existed: the original's full band
+            self.max_hz = MAX_HZ
 
     def transcribe(self, path: str) -> dict:
         """Transcript of one file, its duration and the inference time (model only)."""
         audio = load_audio(path)
-        features = audio_to_input_vector(audio)
+        rate = soundfile.info(path).samplerate
+        if rate < 2 * self.max_hz:
+            print(
+                f"note: {path} is sampled at {rate} Hz but this model uses frequencies up to "
+                f"{self.max_hz} Hz; expect errors (train with ds_feature_max_hz={rate // 2} "
+                "for such audio)",
+                file=sys.stderr,
+            )
+        features = audio_to_input_vector(audio, max_hz=self.max_hz)
         started = time.perf_counter()
         labels = self.session.run(
             self.output, {self.inputs[0]: features[np.newaxis], self.inputs[1]: [len(features)]}

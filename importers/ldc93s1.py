@@ -34,9 +34,9 @@ def read_data_sets(
     limit_test: int = 0,
     limit_train: int = 0,
     sets: tuple[str, ...] = ("train", "dev", "test"),
-    tower_count: int = 1,
-    thread_count: int = 2,
+    **data_set_options,
 ) -> DataSets:
+    """The sample for each of ``sets``; ``data_set_options`` go to each DataSet."""
     wav_path = os.path.join(data_dir, WAV_NAME)
     txt_path = os.path.join(data_dir, TXT_NAME)
     missing = [p for p in (wav_path, txt_path) if not os.path.isfile(p)]
@@ -51,8 +51,7 @@ def read_data_sets(
         {"train": train_batch_size, "dev": dev_batch_size, "test": test_batch_size},
         {"train": limit_train, "dev": limit_dev, "test": limit_test},
         sets,
-        tower_count,
         numcep,
         numcontext,
-        thread_count,
+        **data_set_options,
     )

@@ -11,6 +11,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import contextlib  # noqa: E402
+import io  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -101,3 +103,56 @@ def corrupt_wav(tmp_path) -> Path:
 def ldc93s1_wav() -> str:
     """The real utterance shipped with the repository (2.92 s, 16 kHz)."""
     return LDC93S1_WAV
+
+
+# -- a small model trained on LDC93S1, shared by the end-to-end and export tests ---------------
+
+SENTENCE = "she had your dark suit in greasy wash water all year"
+EPOCHS = 45
+
+# A small model that overfits the sentence within about 30 epochs. The seed's initialiser
+# deviation (0.046875) suits n_hidden 494; at width 100 it stalls on the blank plateau.
+SMALL_MODEL = {
+    "ds_importer": "ldc93s1",
+    "ds_dataset_path": os.path.join(REPO_ROOT, "data", "ldc93s1"),
+    "ds_n_hidden": "100",
+    "ds_default_stddev": "0.15",
+    "ds_dropout_rate": "0",
+    "ds_learning_rate": "0.003",
+    "ds_display_step": "10",
+}
+
+
+def run_main(environ: dict) -> tuple[int, str, str]:
+    """``DeepSpeech.main`` in this process; returns (exit status, stdout, stderr)."""
+    import DeepSpeech
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = DeepSpeech.main(environ)
+    return status, out.getvalue(), err.getvalue()
+
+
+def only_run_dir(logs_dir) -> str:
+    runs = sorted(os.listdir(logs_dir))
+    assert len(runs) == 1, runs
+    return os.path.join(logs_dir, runs[0])
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """One real training run of EPOCHS epochs, validating every 20."""
+    root = tmp_path_factory.mktemp("ldc93s1")
+    environ = {
+        **SMALL_MODEL,
+        "ds_epochs": str(EPOCHS),
+        "ds_checkpoint_step": "10",
+        "ds_validation_step": "20",
+        "ds_log_variables": "1",
+        "ds_checkpoint_dir": str(root / "checkpoints"),
+        "ds_logs_dir": str(root / "logs"),
+    }
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    return {"environ": environ, "out": out, "root": root,
+            "run_dir": only_run_dir(root / "logs")}  # fmt: skip

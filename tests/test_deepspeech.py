@@ -1,63 +1,12 @@
 """End to end: a small model overfits LDC93S1 to WER 0 and leaves its logs, checkpoints and
 reports; resume, test-only runs, two CPU towers and bad configurations."""
 
-import contextlib
-import io
 import json
 import os
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import EPOCHS, SENTENCE, SMALL_MODEL, only_run_dir, run_main
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-import DeepSpeech
-
-SENTENCE = "she had your dark suit in greasy wash water all year"
-EPOCHS = 45
-
-# A small model that overfits the sentence within about 30 epochs. The seed's initialiser
-# deviation (0.046875) suits n_hidden 494; at width 100 it stalls on the blank plateau.
-SMALL_MODEL = {
-    "ds_importer": "ldc93s1",
-    "ds_dataset_path": os.path.join(REPO_ROOT, "data", "ldc93s1"),
-    "ds_n_hidden": "100",
-    "ds_default_stddev": "0.15",
-    "ds_dropout_rate": "0",
-    "ds_learning_rate": "0.003",
-    "ds_display_step": "10",
-}
-
-
-def run_main(environ: dict) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = DeepSpeech.main(environ)
-    return status, out.getvalue(), err.getvalue()
-
-
-def only_run_dir(logs_dir) -> str:
-    runs = sorted(os.listdir(logs_dir))
-    assert len(runs) == 1, runs
-    return os.path.join(logs_dir, runs[0])
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One real training run of EPOCHS epochs, validating every 20."""
-    root = tmp_path_factory.mktemp("ldc93s1")
-    environ = {
-        **SMALL_MODEL,
-        "ds_epochs": str(EPOCHS),
-        "ds_checkpoint_step": "10",
-        "ds_validation_step": "20",
-        "ds_log_variables": "1",
-        "ds_checkpoint_dir": str(root / "checkpoints"),
-        "ds_logs_dir": str(root / "logs"),
-    }
-    status, out, err = run_main(environ)
-    assert status == 0, out + err
-    return {"environ": environ, "out": out, "root": root,
-            "run_dir": only_run_dir(root / "logs")}  # fmt: skip
 
 
 def test_overfits_ldc93s1_to_wer_zero(trained):

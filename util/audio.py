@@ -23,6 +23,7 @@ N_FEATURES = N_INPUT + 2 * N_INPUT * N_CONTEXT  # 494
 WINDOW_SECONDS = 0.025
 STEP_SECONDS = 0.010
 FRAME_STRIDE = 2  # keep every second MFCC frame: one time step is 20 ms
+MAX_HZ = SAMPLE_RATE // 2  # upper edge of the mel filterbank; 4000 suits telephone audio
 INT16_SCALE = 32768.0
 
 
@@ -88,11 +89,19 @@ def time_steps(seconds: float) -> int:
 
 
 def audio_to_input_vector(
-    audio: np.ndarray, numcep: int = N_INPUT, numcontext: int = N_CONTEXT
+    audio: np.ndarray, numcep: int = N_INPUT, numcontext: int = N_CONTEXT, max_hz: int = MAX_HZ
 ) -> np.ndarray:
-    """Features [time, numcep + 2 * numcep * numcontext] of 16 kHz audio on the 16-bit scale."""
+    """Features [time, numcep + 2 * numcep * numcontext] of 16 kHz audio on the 16-bit scale.
+
+    ``max_hz`` is the upper edge of the mel filterbank (the original used the full 8 kHz).
+    """
     frames = mfcc(
-        audio, samplerate=SAMPLE_RATE, winlen=WINDOW_SECONDS, winstep=STEP_SECONDS, numcep=numcep
+        audio,
+        samplerate=SAMPLE_RATE,
+        winlen=WINDOW_SECONDS,
+        winstep=STEP_SECONDS,
+        numcep=numcep,
+        highfreq=max_hz,
     )
     frames = frames[::FRAME_STRIDE].astype(np.float32)
     padded = np.pad(frames, ((numcontext, numcontext), (0, 0)))
@@ -105,7 +114,7 @@ def audio_to_input_vector(
 
 
 def audiofile_to_input_vector(
-    path: str, numcep: int = N_INPUT, numcontext: int = N_CONTEXT
+    path: str, numcep: int = N_INPUT, numcontext: int = N_CONTEXT, max_hz: int = MAX_HZ
 ) -> np.ndarray:
     """Features of the audio file ``path`` (see :func:`audio_to_input_vector`)."""
-    return audio_to_input_vector(load_audio(path), numcep, numcontext)
+    return audio_to_input_vector(load_audio(path), numcep, numcontext, max_hz)

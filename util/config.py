@@ -1,7 +1,8 @@
 """Run configuration: every ``ds_*`` environment variable, parsed once into a frozen object.
 
 The names and defaults are those of the 2017 ``DeepSpeech.py``; a few variables were added
-(``ds_cpu_towers``, ``ds_train``, ``ds_test``, ``ds_feeder_threads``, ``ds_one_shot_infer``).
+(``ds_cpu_towers``, ``ds_train``, ``ds_test``, ``ds_feeder_threads``, ``ds_one_shot_infer``,
+``ds_feature_max_hz``).
 A bad value stops the program at start-up with one line that names the variable, the value
 and what is allowed.
 """
@@ -83,6 +84,7 @@ class Config:
     test: bool = True
     feeder_threads: int = 2
     one_shot_infer: str = ""
+    feature_max_hz: int = 8000
 
     # Geometry derived from n_hidden, named as in the original.
     @property
@@ -130,6 +132,17 @@ def _parse_int(name: str, raw: str, minimum: int) -> int:
         raise ConfigError(f"{name}={raw!r}: expected a whole number >= {minimum}") from None
     if value < minimum:
         raise ConfigError(f"{name}={raw!r}: expected a whole number >= {minimum}")
+    return value
+
+
+def _parse_int_range(name: str, raw: str, low: int, high: int) -> int:
+    allowed = f"expected a whole number from {low} to {high}"
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: {allowed}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r}: {allowed}")
     return value
 
 
@@ -216,6 +229,7 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "test": _parse_bool,
     "feeder_threads": _count(1),
     "one_shot_infer": _text,
+    "feature_max_hz": lambda name, raw: _parse_int_range(name, raw, 1000, 8000),
 }
 _DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))
 _STDDEV_NAMES = tuple(f"{v}_stddev" for v in STDDEV_VARIABLES)

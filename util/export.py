@@ -2,7 +2,8 @@
 
 The inference graph takes ``input_node`` (float32 [batch, time, 494] features) and
 ``input_lengths`` (int32 [batch]) and gives ``output_node`` (int32 [batch, max_len] labels of
-the best CTC beam-search path, -1 padded) and ``logits`` (float32 [time, batch, 29]).
+the best CTC beam-search path, -1 padded) and ``logits`` (float32 [time, batch, 29]). The
+constant ``metadata_feature_max_hz`` records the features' upper frequency (ds_feature_max_hz).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ INPUT_NODE = "input_node"
 INPUT_LENGTHS = "input_lengths"
 OUTPUT_NODE = "output_node"
 LOGITS = "logits"
+FEATURE_MAX_HZ = "metadata_feature_max_hz"  # int32 constant: the features' upper frequency
 FROZEN_GRAPH = "output_graph.pb"
 EXPORT_VERSION = 1
 BEAM_WIDTH = 100
@@ -40,7 +42,14 @@ def create_inference_graph(config: Config, beam_width: int = BEAM_WIDTH) -> dict
     )
     dense = tf.sparse.to_dense(decoded[0], default_value=-1)
     output = tf.identity(tf.cast(dense, tf.int32), name=OUTPUT_NODE)
-    return {INPUT_NODE: features, INPUT_LENGTHS: lengths, OUTPUT_NODE: output, LOGITS: logits}
+    max_hz = tf.constant(config.feature_max_hz, tf.int32, name=FEATURE_MAX_HZ)
+    return {
+        INPUT_NODE: features,
+        INPUT_LENGTHS: lengths,
+        OUTPUT_NODE: output,
+        LOGITS: logits,
+        FEATURE_MAX_HZ: max_hz,
+    }
 
 
 def restore_inference_session(config: Config, checkpoint_path: str):
@@ -92,7 +101,7 @@ def export(
     try:
         with session.graph.as_default():
             frozen = tf.graph_util.convert_variables_to_constants(
-                session, session.graph.as_graph_def(), [OUTPUT_NODE, LOGITS]
+                session, session.graph.as_graph_def(), [OUTPUT_NODE, LOGITS, FEATURE_MAX_HZ]
             )
             with open(os.path.join(staging, FROZEN_GRAPH), "wb") as frozen_file:
                 frozen_file.write(frozen.SerializeToString())

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from util.audio import (
+    MAX_HZ,
     N_CONTEXT,
     N_INPUT,
     AudioError,
@@ -129,6 +130,7 @@ class DataSet:
         numcep: int = N_INPUT,
         numcontext: int = N_CONTEXT,
         thread_count: int = 2,
+        feature_max_hz: int = MAX_HZ,
     ):
         if not samples:
             raise ValueError(f"the {name} set has no usable samples")
@@ -138,6 +140,7 @@ class DataSet:
         self.tower_count = tower_count
         self._numcep = numcep
         self._numcontext = numcontext
+        self._max_hz = feature_max_hz
         self._thread_count = thread_count
         n_features = numcep + 2 * numcep * numcontext
         with tf.name_scope(f"{name}_queue"):
@@ -244,7 +247,7 @@ class DataSet:
             sample = self.samples[candidate]
             try:
                 features = audiofile_to_input_vector(
-                    sample.wav_filename, self._numcep, self._numcontext
+                    sample.wav_filename, self._numcep, self._numcontext, self._max_hz
                 )
             except AudioError as error:
                 self._failed.add(candidate)
@@ -298,14 +301,14 @@ def build_data_sets(
     batch_sizes: dict[str, int],
     limits: dict[str, int],
     sets: Iterable[str] = ("train", "dev", "test"),
-    tower_count: int = 1,
     numcep: int = N_INPUT,
     numcontext: int = N_CONTEXT,
-    thread_count: int = 2,
+    **data_set_options,
 ) -> DataSets:
     """DataSets from (wav file, transcript) pairs per set name, checked and ordered.
 
-    ``limits[set] > 0`` keeps only the first that many samples (shortest first).
+    ``limits[set] > 0`` keeps only the first that many samples (shortest first);
+    ``data_set_options`` (tower_count, thread_count, feature_max_hz) go to each DataSet.
     """
     built: dict[str, DataSet | None] = {"train": None, "dev": None, "test": None}
     for name in sets:
@@ -313,6 +316,11 @@ def build_data_sets(
         if limits.get(name, 0) > 0:
             samples = samples[: limits[name]]
         built[name] = DataSet(
-            name, samples, batch_sizes[name], tower_count, numcep, numcontext, thread_count
+            name,
+            samples,
+            batch_sizes[name],
+            numcep=numcep,
+            numcontext=numcontext,
+            **data_set_options,
         )
     return DataSets(**built)

@@ -1,0 +1,194 @@
+"""Export: the frozen graph and SavedModel of a trained model, and bin/transcribe.py."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import tensorflow.compat.v1 as tf
+from conftest import LDC93S1_WAV, REPO_ROOT, SENTENCE, run_main
+from scipy.signal import resample_poly
+
+from util.audio import audiofile_to_input_vector
+
+TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    export_dir = tmp_path_factory.mktemp("export") / "model"
+    environ = {**trained["environ"], "ds_train": "0", "ds_test": "0",
+               "ds_export_dir": str(export_dir),
+               "ds_logs_dir": str(tmp_path_factory.mktemp("export-logs"))}  # fmt: skip
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    return {"dir": export_dir, "pb": str(export_dir / "output_graph.pb"), "environ": environ}
+
+
+def transcribe(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, TRANSCRIBE, *args], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+
+
+def frozen_labels(pb_path: str, features: np.ndarray) -> np.ndarray:
+    graph_def = tf.GraphDef()
+    graph_def.ParseFromString(open(pb_path, "rb").read())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(graph_def, name="")
+    with tf.Session(graph=graph) as session:
+        return session.run("output_node:0", {"input_node:0": features[None],
+                                             "input_lengths:0": [len(features)]})  # fmt: skip
+
+
+def test_frozen_graph_has_the_documented_tensors(exported):
+    graph_def = tf.GraphDef()
+    graph_def.ParseFromString(open(exported["pb"], "rb").read())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(graph_def, name="")
+    ops = {op.name: op for op in graph.get_operations()}
+    assert ops["input_node"].type == "Placeholder"
+    assert ops["input_lengths"].type == "Placeholder"
+    assert graph.get_tensor_by_name("input_node:0").dtype == tf.float32
+    assert graph.get_tensor_by_name("input_node:0").shape.as_list() == [None, None, 494]
+    assert graph.get_tensor_by_name("input_lengths:0").dtype == tf.int32
+    assert graph.get_tensor_by_name("output_node:0").dtype == tf.int32
+    assert graph.get_tensor_by_name("logits:0").shape.as_list() == [None, None, 29]
+    placeholders = sorted(op.name for op in ops.values() if op.type == "Placeholder")
+    assert placeholders == ["input_lengths", "input_node"]
+    assert not [op for op in ops.values() if "Variable" in op.type], "the graph is not frozen"
+
+
+def test_transcribe_in_a_fresh_process_without_training_code(exported):
+    # Run the script's own code, then list which project modules the process loaded.
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['transcribe.py', {LDC93S1_WAV!r}, '--model', {exported['pb']!r}]\n"
+        f"try:\n    runpy.run_path({TRANSCRIBE!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "loaded = [m for m in sys.modules if m == 'DeepSpeech' or m.startswith(('util.', "
+        "'importers'))]\n"
+        "print('LOADED', sorted(loaded))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=REPO_ROOT)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == SENTENCE
+    # Features and labels only (util.venv is the standard-library launcher).
+    assert lines[1] == "LOADED ['util.audio', 'util.text', 'util.venv']"
+
+
+def test_saved_model_gives_the_frozen_graph_labels(exported):
+    features = audiofile_to_input_vector(LDC93S1_WAV)
+    expected = frozen_labels(exported["pb"], features)
+    graph = tf.Graph()
+    with tf.Session(graph=graph) as session:
+        meta = tf.saved_model.loader.load(session, ["serve"], str(exported["dir"] / "1"))
+        signature = meta.signature_def["serving_default"]
+        assert set(signature.inputs) == {"input_node", "input_lengths"}
+        assert set(signature.outputs) == {"output_node", "logits"}
+        labels = session.run(
+            signature.outputs["output_node"].name,
+            {signature.inputs["input_node"].name: features[None],
+             signature.inputs["input_lengths"].name: [len(features)]},
+        )  # fmt: skip
+    np.testing.assert_array_equal(labels, expected)
+    assert "".join(" abcdefghijklmnopqrstuvwxyz'"[i] for i in expected[0] if i >= 0) == SENTENCE
+
+
+def test_cd_quality_stereo_copy_gives_the_same_sentence(exported, tmp_path):
+    audio, rate = soundfile.read(LDC93S1_WAV, dtype="float64")
+    cd = resample_poly(audio, 441, 160)
+    soundfile.write(tmp_path / "cd.wav", np.stack([cd, 0.9 * cd], axis=1), 44100)
+    result = transcribe(str(tmp_path / "cd.wav"), "--model", exported["pb"], "--json")
+    assert result.returncode == 0, result.stderr
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert record["transcript"] == SENTENCE
+    assert record["seconds"] == pytest.approx(2.925, abs=0.01)
+    assert record["file"] == str(tmp_path / "cd.wav") and record["inference_s"] > 0
+    assert "note:" not in result.stderr
+
+
+def test_8khz_copy_with_a_narrowband_model(trained, tmp_path):
+    """A model trained with ds_feature_max_hz=4000 reads 8 kHz audio as well as 16 kHz; the
+    export carries the setting to the transcriber."""
+    environ = {**trained["environ"], "ds_feature_max_hz": "4000", "ds_epochs": "35",
+               "ds_validation_step": "0", "ds_log_variables": "0", "ds_test": "0",
+               "ds_checkpoint_dir": str(tmp_path / "ckpt"), "ds_logs_dir": str(tmp_path / "logs"),
+               "ds_export_dir": str(tmp_path / "export")}  # fmt: skip
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    audio, rate = soundfile.read(LDC93S1_WAV, dtype="float64")
+    soundfile.write(tmp_path / "phone.wav", resample_poly(audio, 1, 2), 8000, subtype="PCM_16")
+    model = str(tmp_path / "export" / "output_graph.pb")
+    result = transcribe(str(tmp_path / "phone.wav"), LDC93S1_WAV, "--model", model)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{tmp_path / 'phone.wav'}: {SENTENCE}",
+                                          f"{LDC93S1_WAV}: {SENTENCE}"]  # fmt: skip
+    assert "note:" not in result.stderr
+
+
+def test_narrowband_audio_for_a_full_band_model_gets_a_note(exported, tmp_path):
+    audio, rate = soundfile.read(LDC93S1_WAV, dtype="float64")
+    soundfile.write(tmp_path / "phone.wav", resample_poly(audio, 1, 2), 8000, subtype="PCM_16")
+    result = transcribe(str(tmp_path / "phone.wav"), "--model", exported["pb"])
+    assert result.returncode == 0
+    assert "sampled at 8000 Hz" in result.stderr and "ds_feature_max_hz=4000" in result.stderr
+
+
+def test_unreadable_file_is_named_and_others_still_transcribed(exported, corrupt_wav):
+    result = transcribe(str(corrupt_wav), LDC93S1_WAV, "--model", exported["pb"])
+    assert result.returncode == 1
+    assert str(corrupt_wav) in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout.strip() == f"{LDC93S1_WAV}: {SENTENCE}"
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    result = transcribe(LDC93S1_WAV, "--model", str(tmp_path / "none.pb"))
+    assert result.returncode != 0 and "cannot read model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_existing_export_is_kept_unless_remove_export(exported):
+    before = os.path.getmtime(exported["pb"])
+    status, out, err = run_main(exported["environ"])
+    assert status == 1 and "an export already exists" in err and "ds_remove_export=1" in err
+    assert os.path.getmtime(exported["pb"]) == before
+    status, out, err = run_main({**exported["environ"], "ds_remove_export": "1"})
+    assert status == 0, out + err
+    assert os.path.getmtime(exported["pb"]) > before
+    assert sorted(os.listdir(exported["dir"])) == ["1", "output_graph.pb"]  # no staging left
+
+
+def test_export_without_a_checkpoint(exported, tmp_path):
+    environ = {**exported["environ"], "ds_checkpoint_dir": str(tmp_path / "empty"),
+               "ds_export_dir": str(tmp_path / "out")}  # fmt: skip
+    status, out, err = run_main(environ)
+    assert status == 1 and "no checkpoint to export" in err and "Traceback" not in err
+
+
+def test_export_from_a_corrupt_checkpoint(trained, exported, tmp_path):
+    source = trained["root"] / "checkpoints"
+    broken = tmp_path / "broken"
+    shutil.copytree(source, broken)
+    for name in os.listdir(broken):
+        if ".data-" in name:
+            (broken / name).write_bytes(b"\0" * 64)
+    environ = {**exported["environ"], "ds_checkpoint_dir": str(broken),
+               "ds_export_dir": str(tmp_path / "out")}  # fmt: skip
+    status, out, err = run_main(environ)
+    assert status == 1 and "cannot restore checkpoint" in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "out" / "output_graph.pb")
+
+
+def test_one_shot_inference_from_the_latest_checkpoint(trained):
+    environ = {**trained["environ"], "ds_one_shot_infer": LDC93S1_WAV}
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    assert out.strip().splitlines()[-1] == SENTENCE
