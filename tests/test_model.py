@@ -28,14 +28,21 @@ def numpy_lstm(inputs, kernel, bias, forget_bias=1.0):
     return np.array(outputs)
 
 
-def test_bidirectional_lstm_matches_numpy_reference():
+@pytest.mark.parametrize(
+    ("training", "fused"), [(True, True), (True, False), (False, True)],
+    ids=["fused-training", "autodiff-training", "inference"],
+)  # fmt: skip
+def test_bidirectional_lstm_matches_numpy_reference(training, fused):
     rng = np.random.default_rng(3)
     steps, batch, n_in, n_cell = 9, 3, 5, 4
     lengths = np.array([9, 4, 6], np.int32)
     inputs = rng.normal(size=(steps, batch, n_in)).astype(np.float32)
     graph = tf.Graph()
     with graph.as_default():
-        outputs = bidirectional_lstm(tf.constant(inputs), tf.constant(lengths), n_cell)
+        outputs = bidirectional_lstm(
+            tf.constant(inputs), tf.constant(lengths), n_cell, fused_gradient=fused,
+            training=training,
+        )  # fmt: skip
         variables = {v.op.name: v for v in tf.global_variables()}
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())
@@ -96,3 +103,36 @@ def test_relu_is_clipped():
             session.run(tf.global_variables_initializer())
             values = session.run(layer_1)
     assert values.max() == pytest.approx(0.5) and values.min() >= 0.0
+
+
+def test_fused_gradient_equals_automatic_gradient():
+    """The hand-written backward pass gives TensorFlow's own gradients (to 1e-5)."""
+    rng = np.random.default_rng(11)
+    steps, batch, n_in, n_cell = 12, 3, 6, 5
+    lengths = np.array([12, 5, 9], np.int32)
+    inputs = rng.normal(size=(steps, batch, n_in)).astype(np.float32)
+    weights = rng.normal(size=(steps, batch, 2 * n_cell)).astype(np.float32)
+    results = {}
+    for fused in (True, False):
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.set_random_seed(5)
+            x = tf.constant(inputs)
+            outputs = bidirectional_lstm(x, tf.constant(lengths), n_cell, fused_gradient=fused)
+            loss = tf.reduce_sum(tf.tanh(outputs) * weights)
+            variables = sorted(tf.global_variables(), key=lambda v: v.op.name)
+            grads = tf.gradients(loss, [x, *variables])
+            with tf.Session() as session:
+                session.run(tf.global_variables_initializer())
+                for v in variables:  # the same non-trivial weights in both graphs
+                    v.load(rng_weights(v), session)
+                results[fused] = session.run([loss, outputs, *grads])
+    for fused_value, reference in zip(results[True], results[False], strict=True):
+        np.testing.assert_allclose(fused_value, reference, atol=1e-5, rtol=1e-5)
+    assert np.abs(results[True][3]).max() > 1e-3  # the gradients are not trivially zero
+
+
+def rng_weights(variable):
+    shape = variable.shape.as_list()
+    seed = sum(ord(c) for c in variable.op.name)
+    return np.random.default_rng(seed).normal(scale=0.5, size=shape).astype(np.float32)

@@ -36,7 +36,7 @@ def create_inference_graph(config: Config, beam_width: int = BEAM_WIDTH) -> dict
     """Build the inference graph in the default graph; returns its named tensors."""
     features = tf.placeholder(tf.float32, [None, None, N_FEATURES], name=INPUT_NODE)
     lengths = tf.placeholder(tf.int32, [None], name=INPUT_LENGTHS)
-    logits = BiRNN(features, lengths, [0.0] * 6, config)  # named "logits" by BiRNN
+    logits = BiRNN(features, lengths, [0.0] * 6, config, training=False)  # named "logits"
     decoded, _ = tf.nn.ctc_beam_search_decoder(
         logits, lengths, beam_width=beam_width, merge_repeated=False
     )

@@ -18,6 +18,9 @@ import tensorflow.compat.v1 as tf
 from util.config import Config
 
 FORGET_BIAS = 1.0
+# The hand-written LSTM backward pass; False falls back to automatic differentiation (for
+# comparisons: bin/benchmark.py --autodiff).
+FUSED_GRADIENT = True
 
 
 def variable_on_cpu(name: str, shape, initializer) -> tf.Variable:
@@ -44,12 +47,158 @@ def clipped_relu(x: tf.Tensor, clip: float) -> tf.Tensor:
     return tf.minimum(tf.nn.relu(x), clip)
 
 
+def _cell(gates, c):
+    """BasicLSTMCell's equations from pre-activations ``gates`` (i, j, f, o) and state ``c``."""
+    i, j, f, o = tf.split(gates, 4, axis=-1)
+    i, j, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f + FORGET_BIAS), tf.sigmoid(o)
+    new_c = c * f + i * j
+    tanh_c = tf.tanh(new_c)
+    return new_c, tanh_c * o, (i, j, f, o, tanh_c)
+
+
+def lstm_recurrence_autodiff(input_gates, recurrent_kernel, mask):
+    """The recurrence with TensorFlow's automatic gradient (reference for the fused one).
+
+    Args:
+        input_gates: [time, direction, batch, 4 * cell] input projections plus bias.
+        recurrent_kernel: [direction, cell, 4 * cell].
+        mask: [time, 1, batch, 1], 1.0 for valid steps.
+
+    Returns:
+        [time, direction, batch, cell] outputs, zero past each sequence's end.
+    """
+    steps = tf.shape(input_gates)[0]
+    n_cell = int(recurrent_kernel.shape[1])
+    input_array = tf.TensorArray(tf.float32, size=steps).unstack(input_gates)
+    mask_array = tf.TensorArray(tf.float32, size=steps).unstack(mask)
+    zeros = tf.zeros([2, tf.shape(input_gates)[2], n_cell])
+
+    def step(t, c, h, outputs):
+        new_c, new_h, _ = _cell(input_array.read(t) + tf.matmul(h, recurrent_kernel), c)
+        m = mask_array.read(t)
+        keep = 1.0 - m
+        return t + 1, m * new_c + keep * c, m * new_h + keep * h, outputs.write(t, m * new_h)
+
+    _, _, _, output_array = tf.while_loop(
+        lambda t, *_: t < steps, step,
+        (tf.constant(0), zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
+    )  # fmt: skip
+    return output_array.stack()
+
+
+def lstm_recurrence_inference(input_gates, recurrent_kernel, mask):
+    """The recurrence for evaluation and inference: the fast forward loop only, keeping
+    nothing for a backward pass."""
+    scaled_gates, scaled_kernel = _rescale(input_gates, recurrent_kernel)
+    steps = tf.shape(scaled_gates)[0]
+    zeros = tf.zeros([2, tf.shape(scaled_gates)[2], int(recurrent_kernel.shape[1])])
+
+    def forward(t, c, h, hs):
+        c, h = _fast_cell(scaled_gates[t] + tf.matmul(h, scaled_kernel), c)[:2]
+        return t + 1, c, h, hs.write(t, h)
+
+    _, _, _, hs = tf.while_loop(
+        lambda t, *_: t < steps, forward,
+        (tf.constant(0), zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
+    )  # fmt: skip
+    return hs.stack() * mask
+
+
+def _rescale(input_gates, recurrent_kernel):
+    """Pre-activations rescaled so that one sigmoid gives all four gates:
+    ``tanh(x) = 2 * sigmoid(2x) - 1`` for j, and the forget bias folded into f."""
+    n_cell = int(recurrent_kernel.shape[1])
+    ones, zeros = tf.ones([n_cell]), tf.zeros([n_cell])
+    scale = tf.concat([ones, 2.0 * ones, ones, ones], 0)
+    shift = tf.concat([zeros, zeros, FORGET_BIAS * ones, zeros], 0)
+    return input_gates * scale + shift, recurrent_kernel * scale
+
+
+def _fast_cell(scaled_preactivation, c):
+    """One LSTM step on rescaled pre-activations: (new c, new h, the sigmoid activations)."""
+    s = tf.sigmoid(scaled_preactivation)
+    i, half_j, f, o = tf.split(s, 4, axis=-1)
+    c = c * f + i * (2.0 * half_j - 1.0)
+    return c, tf.tanh(c) * o, s
+
+
+def lstm_recurrence(input_gates, recurrent_kernel, mask):
+    """The recurrence of :func:`lstm_recurrence_autodiff`, built for speed.
+
+    Three changes, none of which alters the result: the gate pre-activations are rescaled
+    once (``tanh(x) = 2 * sigmoid(2x) - 1`` and the forget bias folded in) so one sigmoid
+    serves all four gates; the loop does not mask its state (sequences are right-aligned, so
+    steps past a sequence's end never feed a valid step) and the outputs are masked once
+    afterwards; and the backward pass is hand-written (:func:`_fused_recurrence`).
+    """
+    return _fused_recurrence(*_rescale(input_gates, recurrent_kernel)) * mask
+
+
+@tf.custom_gradient
+def _fused_recurrence(scaled_gates, scaled_kernel):
+    """LSTM steps where ``sigmoid(scaled pre-activation)`` gives i, (j + 1) / 2, f and o.
+
+    The forward loop keeps each step's activations and cell state; the backward loop runs the
+    LSTM's derivative in reverse and propagates only through the recurrent matrix. The
+    recurrent weight gradient, a sum over all steps, is then one large matrix product instead
+    of one small update per step, which is what makes training fast on CPUs.
+    """
+    steps = tf.shape(scaled_gates)[0]
+    n_cell = int(scaled_kernel.shape[1])
+    zeros = tf.zeros([2, tf.shape(scaled_gates)[2], n_cell])
+
+    def forward(t, c, h, hs, activations, cs):
+        c, h, s = _fast_cell(scaled_gates[t] + tf.matmul(h, scaled_kernel), c)
+        return t + 1, c, h, hs.write(t, h), activations.write(t, s), cs.write(t, c)
+
+    arrays = [tf.TensorArray(tf.float32, size=steps) for _ in range(3)]
+    _, _, _, hs, activations, cs = tf.while_loop(
+        lambda t, *_: t < steps, forward, (tf.constant(0), zeros, zeros, *arrays)
+    )
+    outputs, activations, cells = hs.stack(), activations.stack(), cs.stack()
+
+    def gradient(d_outputs):
+        # Everything that does not depend on the carried gradients is computed for all steps
+        # at once, outside the loop.
+        i, half_j, f, o = tf.split(activations, 4, axis=-1)
+        tanh_c = tf.tanh(cells)
+        prev_c = tf.concat([zeros[tf.newaxis], cells[:-1]], 0)
+        prev_h = tf.concat([zeros[tf.newaxis], outputs[:-1]], 0)
+        d_s_factors = tf.concat([2.0 * half_j - 1.0, 2.0 * i, prev_c], -1)  # for d_new_c
+        d_c_from_h = o * (1.0 - tanh_c * tanh_c)
+        d_sigmoid = activations * (1.0 - activations)
+        transposed_kernel = tf.transpose(scaled_kernel, [0, 2, 1])
+
+        def backward(t, d_c, d_h, d_gates):
+            t = t - 1
+            d_new_h = d_outputs[t] + d_h
+            d_new_c = d_c + d_new_h * d_c_from_h[t]
+            d_s = tf.concat([tf.tile(d_new_c, [1, 1, 3]) * d_s_factors[t], d_new_h * tanh_c[t]], -1)
+            d_gate = d_s * d_sigmoid[t]
+            d_h = tf.matmul(d_gate, transposed_kernel)
+            return t, d_new_c * f[t], d_h, d_gates.write(t, d_gate)
+
+        _, _, _, d_gates = tf.while_loop(
+            lambda t, *_: t > 0, backward,
+            (steps, zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
+        )  # fmt: skip
+        d_gates = d_gates.stack()  # [time, direction, batch, 4 * cell]
+        # Sum over steps and batch of h_{t-1}^T d_gates_t, per direction, in one product.
+        flat_h = tf.reshape(tf.transpose(prev_h, [1, 0, 2, 3]), [2, -1, n_cell])
+        flat_gates = tf.reshape(tf.transpose(d_gates, [1, 0, 2, 3]), [2, -1, 4 * n_cell])
+        return d_gates, tf.matmul(flat_h, flat_gates, transpose_a=True)
+
+    return outputs, gradient
+
+
 def bidirectional_lstm(
     inputs: tf.Tensor,
     seq_length: tf.Tensor,
     n_cell_dim: int,
     dropout_fw: float = 0.0,
     dropout_bw: float = 0.0,
+    fused_gradient: bool | None = None,
+    training: bool = True,
 ) -> tf.Tensor:
     """A bidirectional LSTM over time-major ``inputs`` [time, batch, n_in].
 
@@ -57,6 +206,10 @@ def bidirectional_lstm(
     ``bidirectional_dynamic_rnn`` does; the backward direction reads each sequence from its
     own last step. Dropout (as the original's DropoutWrapper) applies to each direction's input
     and output.
+
+    ``fused_gradient`` selects the hand-written backward pass (:func:`lstm_recurrence`);
+    False uses TensorFlow's automatic gradient of the same loop (the reference). With
+    ``training`` False, the loop keeps nothing for a backward pass (evaluation, inference).
 
     Returns:
         float32 [time, batch, 2 * n_cell_dim]: forward outputs, then backward outputs.
@@ -79,45 +232,40 @@ def bidirectional_lstm(
 
     reversed_inputs = tf.reverse_sequence(inputs, seq_length, seq_axis=0, batch_axis=1)
     batch = tf.shape(inputs)[1]
-    projected = []
+    projected, recurrent = [], []
     for direction_inputs, kernel, bias, rate in zip(
         (inputs, reversed_inputs), kernels, biases, (dropout_fw, dropout_bw), strict=True
     ):
+        input_kernel, recurrent_kernel = tf.split(kernel, [n_in, n_cell_dim], axis=0)
         flat = tf.reshape(_dropout(direction_inputs, rate), [-1, n_in])
-        gates = tf.matmul(flat, kernel[:n_in]) + bias
+        gates = tf.matmul(flat, input_kernel) + bias
         projected.append(tf.reshape(gates, [steps, batch, 4 * n_cell_dim]))
+        recurrent.append(recurrent_kernel)
     input_gates = tf.stack(projected, axis=1)  # [time, direction, batch, 4 * n_cell_dim]
-    recurrent_kernel = tf.stack([k[n_in:] for k in kernels])  # [2, n_cell_dim, 4 * n_cell_dim]
+    recurrent_kernel = tf.stack(recurrent)  # [direction, n_cell_dim, 4 * n_cell_dim]
     mask = tf.transpose(tf.sequence_mask(seq_length, steps, dtype=tf.float32))  # [time, batch]
     mask = mask[:, tf.newaxis, :, tf.newaxis]  # [time, 1, batch, 1]
 
-    input_array = tf.TensorArray(tf.float32, size=steps).unstack(input_gates)
-    mask_array = tf.TensorArray(tf.float32, size=steps).unstack(mask)
-    output_array = tf.TensorArray(tf.float32, size=steps)
-    zeros = tf.zeros([2, batch, n_cell_dim])
-
-    def step(t, c, h, outputs):
-        gates = input_array.read(t) + tf.matmul(h, recurrent_kernel)
-        i, j, f, o = tf.split(gates, 4, axis=-1)
-        new_c = c * tf.sigmoid(f + FORGET_BIAS) + tf.sigmoid(i) * tf.tanh(j)
-        new_h = tf.tanh(new_c) * tf.sigmoid(o)
-        m = mask_array.read(t)
-        keep = 1.0 - m
-        return (t + 1, m * new_c + keep * c, m * new_h + keep * h, outputs.write(t, m * new_h))
-
-    _, _, _, output_array = tf.while_loop(
-        lambda t, *_: t < steps, step, (tf.constant(0), zeros, zeros, output_array)
-    )
-    outputs = output_array.stack()  # [time, 2, batch, n_cell_dim]
-    forward = _dropout(outputs[:, 0], dropout_fw)
-    backward = tf.reverse_sequence(outputs[:, 1], seq_length, seq_axis=0, batch_axis=1)
+    fused = FUSED_GRADIENT if fused_gradient is None else fused_gradient
+    if not training:
+        recurrence = lstm_recurrence_inference
+    elif fused:
+        recurrence = lstm_recurrence
+    else:
+        recurrence = lstm_recurrence_autodiff
+    outputs = recurrence(input_gates, recurrent_kernel, mask)  # [time, 2, batch, n_cell_dim]
+    forward, backward = tf.unstack(outputs, axis=1)  # its gradient is a stack, not a scatter
+    forward = _dropout(forward, dropout_fw)
+    backward = tf.reverse_sequence(backward, seq_length, seq_axis=0, batch_axis=1)
     backward = _dropout(backward, dropout_bw)
     outputs = tf.concat([forward, backward], axis=2)
     outputs.set_shape([None, None, 2 * n_cell_dim])
     return outputs
 
 
-def BiRNN(batch_x: tf.Tensor, seq_length: tf.Tensor, dropout, config: Config) -> tf.Tensor:
+def BiRNN(
+    batch_x: tf.Tensor, seq_length: tf.Tensor, dropout, config: Config, training: bool = True
+) -> tf.Tensor:
     """The acoustic model.
 
     Args:
@@ -125,6 +273,7 @@ def BiRNN(batch_x: tf.Tensor, seq_length: tf.Tensor, dropout, config: Config) ->
         seq_length: int [batch] valid time steps per utterance.
         dropout: six dropout rates (layers 1, 2, 3, LSTM forward, LSTM backward, 5).
         config: supplies n_hidden, relu_clip and the initialiser deviations.
+        training: False builds a graph that needs no gradient (evaluation, inference).
 
     Returns:
         float32 [time, batch, 29] logits, time major (as CTC wants them).
@@ -143,7 +292,9 @@ def BiRNN(batch_x: tf.Tensor, seq_length: tf.Tensor, dropout, config: Config) ->
         clipped_relu(_dense(layer_2, "3", n_hidden, config.n_hidden_3, config), clip), dropout[2]
     )
     layer_3 = tf.reshape(layer_3, [-1, batch_size, config.n_hidden_3])
-    outputs = bidirectional_lstm(layer_3, seq_length, config.n_cell_dim, dropout[3], dropout[4])
+    outputs = bidirectional_lstm(
+        layer_3, seq_length, config.n_cell_dim, dropout[3], dropout[4], training=training
+    )
     outputs = tf.reshape(outputs, [-1, 2 * config.n_cell_dim])
     layer_5 = _dropout(
         clipped_relu(_dense(outputs, "5", 2 * config.n_cell_dim, n_hidden, config), clip),

@@ -24,13 +24,13 @@ class TowerResults(NamedTuple):
     mean_loss: tf.Tensor
 
 
-def calculate_accuracy_and_loss(batch, dropout, config: Config):
+def calculate_accuracy_and_loss(batch, dropout, config: Config, training: bool = True):
     """CTC loss, beam-search decoding and edit distance for one tower's batch.
 
     Returns:
         (total_loss [batch], avg_loss [], distance [batch], mean distance [], decoded sparse)
     """
-    logits = BiRNN(batch.features, batch.feature_lengths, dropout, config)
+    logits = BiRNN(batch.features, batch.feature_lengths, dropout, config, training)
     total_loss = tf.nn.ctc_loss(
         labels=batch.labels,
         inputs=logits,
@@ -59,7 +59,7 @@ def get_tower_results(
             with tf.device(device), tf.name_scope(f"tower_{i}"):
                 batch = batch_source.next_batch()
                 total_loss, avg_loss, distance, mean_distance, decoded = (
-                    calculate_accuracy_and_loss(batch, dropout, config)
+                    calculate_accuracy_and_loss(batch, dropout, config, optimizer is not None)
                 )
                 tf.get_variable_scope().reuse_variables()
                 results.labels.append(batch.labels)
