@@ -327,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inter-threads", type=int, default=0, help="0: TensorFlow's choice")
     parser.add_argument("--torch", action="store_true", help="also time the PyTorch model")
     parser.add_argument("--feed", action="store_true", help="also time queue feeding")
-    parser.add_argument("--autodiff", action="store_true",
-                        help="use the automatic LSTM gradient instead of the fused one")  # fmt: skip
+    parser.add_argument(
+        "--autodiff", action="store_true", help="automatic LSTM gradient, not the fused one"
+    )
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
