@@ -43,7 +43,7 @@ from util.export import (  # noqa: E402
     export,
     restore_inference_session,
 )
-from util.feeding import DataSet  # noqa: E402
+from util.feeding import DataSet, data_set_options  # noqa: E402
 from util.gpu import session_config, tower_devices  # noqa: E402
 from util.logs import (  # noqa: E402
     EpochLog,
@@ -113,13 +113,16 @@ def read_data_set(run: Run, set_name: str) -> DataSet:
             limit_test=c.limit_test,
             limit_train=c.limit_train,
             sets=(set_name,),
-            tower_count=len(run.devices),
-            thread_count=c.feeder_threads,
-            feature_max_hz=c.feature_max_hz,
+            **data_set_options(c, len(run.devices)),
         )
     except (FileNotFoundError, ValueError, AudioError) as error:
         raise RunError(f"cannot read the {set_name} set: {error}") from error
-    return getattr(data_sets, set_name)
+    data_set = getattr(data_sets, set_name)
+    skipped_path = os.path.join(run.log_dir, f"skipped_{set_name}.json")
+    if data_set.skipped and not os.path.exists(skipped_path):  # the dev set is read repeatedly
+        write_json(skipped_path, data_set.skipped)
+        print(f"The skipped samples of the {set_name} set are listed in {skipped_path}")
+    return data_set
 
 
 def create_optimizer(config: Config) -> tf.train.Optimizer:

@@ -156,3 +156,53 @@ def trained(tmp_path_factory):
     assert status == 0, out + err
     return {"environ": environ, "out": out, "root": root,
             "run_dir": only_run_dir(root / "logs")}  # fmt: skip
+
+
+# -- corpora: audio in any container, CSV data sets ---------------------------------------------
+
+
+def write_speech(
+    path,
+    seconds: float = 1.0,
+    rate: int = 16000,
+    channels: int = 1,
+    format: str = "WAV",
+    subtype: str = "PCM_16",
+    seed: int = 0,
+) -> Path:
+    """:func:`synth_speech` written with soundfile in any ``format`` (``FLAC``, ``NIST`` for
+    SPHERE ...); channel ``c`` uses seed ``seed + c``. Returns the path."""
+    data = np.stack([synth_speech(seconds, rate, seed + c) for c in range(channels)], axis=1)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), data, rate, subtype=subtype, format=format)
+    return Path(path)
+
+
+def write_csv(path, rows, header: str = "wav_filename,wav_filesize,transcript") -> Path:
+    """A CSV data set: ``rows`` are (wav_filename, transcript) with str or bytes transcripts;
+    ``wav_filesize`` is filled in where the file exists."""
+    path = Path(path)
+    lines = [header.encode()]
+    for wav, transcript in rows:
+        wav_path = wav if os.path.isabs(wav) else path.parent / wav
+        size = os.path.getsize(wav_path) if os.path.isfile(wav_path) else 0
+        text = transcript if isinstance(transcript, bytes) else transcript.encode("utf-8")
+        lines.append(f"{wav},{size},".encode() + text)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def write_shortened_sphere(path, frames: int, rate: int = 8000, channels: int = 2):
+    """A SPHERE file whose header says shorten-compressed mu-law (the body is not real)."""
+    fields = [
+        ("sample_count", "-i", frames),
+        ("sample_rate", "-i", rate),
+        ("channel_count", "-i", channels),
+        ("sample_n_bytes", "-i", 1),
+        ("sample_coding", "-s26", "ulaw,embedded-shorten-v2.00"),
+        ("sample_byte_format", "-s1", "1"),
+    ]
+    header = "NIST_1A\n   1024\n" + "".join(f"{k} {t} {v}\n" for k, t, v in fields) + "end_head\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header.encode().ljust(1024, b" ") + bytes(range(256)) * 8)
+    return path

@@ -5,10 +5,20 @@ Recipe (as the 2017 original): 16 kHz mono audio at 16-bit scale; 26 MFCC coeffi
 (20 ms per time step); 9 frames of context on each side, zero padded at the edges, giving
 19 x 26 = 494 values per step; each utterance normalised by its own mean and standard
 deviation.
+
+Audio is anything soundfile (libsndfile) reads: WAV of any sample format, FLAC, plain NIST
+SPHERE. Shortened (shorten-compressed) SPHERE, as LDC ships Switchboard, is decoded with LDC's
+``sph2pipe`` when it is on the ``PATH``. A sample may be a segment of a file (``start``/``end``
+in seconds) and one channel of it (``channel``, 0-based); otherwise channels are down-mixed.
 """
 
 from __future__ import annotations
 
+import functools
+import io
+import os
+import shutil
+import subprocess
 from math import gcd
 
 import numpy as np
@@ -25,28 +35,229 @@ STEP_SECONDS = 0.010
 FRAME_STRIDE = 2  # keep every second MFCC frame: one time step is 20 ms
 MAX_HZ = SAMPLE_RATE // 2  # upper edge of the mel filterbank; 4000 suits telephone audio
 INT16_SCALE = 32768.0
+# Segment ends (STM, Fisher, Switchboard times) may overshoot the audio by rounding; up to this
+# much is clipped to the end of the file, more means the segment does not belong to the file.
+END_TOLERANCE_SECONDS = 0.5
+
+# Why a file cannot be used (AudioError.reason); util.feeding counts skipped samples by these.
+MISSING = "missing"
+ZERO_LENGTH = "zero-length file"
+UNREADABLE = "unreadable audio"
+EMPTY_AUDIO = "empty audio"
+OUTSIDE = "segment outside the audio"
+NEEDS_SPH2PIPE = "shortened SPHERE audio without sph2pipe"
+
+SPH2PIPE = "sph2pipe"
+SPH2PIPE_HELP = (
+    "shortened (shorten-compressed) NIST SPHERE audio needs LDC's sph2pipe on the PATH; "
+    "neither Debian nor PyPI packages it: build it from LDC's sph2pipe_v2.5 source (the one "
+    "Kaldi's tools/ uses) with `gcc -o sph2pipe *.c -lm` and put the sph2pipe binary on the "
+    "PATH (soundfile, sox and ffmpeg cannot decode it)"
+)
 
 
 class AudioError(ValueError):
-    """An audio file cannot be read or used; the message names the file."""
+    """An audio file cannot be read or used; the message names the file, ``reason`` says why
+    in a few words (one of the module's reason constants)."""
+
+    def __init__(self, message: str, reason: str = UNREADABLE):
+        super().__init__(message)
+        self.reason = reason
 
 
-def load_audio(path: str) -> np.ndarray:
+# -- NIST SPHERE ---------------------------------------------------------------------------------
+
+
+def sphere_header(path: str) -> dict[str, str | int | float] | None:
+    """The fields of a NIST SPHERE header (``sample_rate``, ``channel_count``, ``sample_coding``
+    ...), or None when ``path`` is not a SPHERE file."""
+    try:
+        with open(path, "rb") as sph:
+            head = sph.read(1024)
+            if not head.startswith(b"NIST_1A"):
+                return None
+            lines = head.split(b"\n")
+            size = int(lines[1].strip())
+            if size > len(head):
+                head += sph.read(size - len(head))
+                lines = head.split(b"\n")
+    except (OSError, ValueError, IndexError):
+        return None
+    fields: dict[str, str | int | float] = {}
+    for line in lines[2:]:
+        line = line.strip()
+        if line == b"end_head":
+            break
+        parts = line.decode("ascii", "replace").split(None, 2)
+        if len(parts) < 3:
+            continue
+        key, kind, value = parts
+        try:
+            fields[key] = int(value) if kind == "-i" else float(value) if kind == "-r" else value
+        except ValueError:
+            continue
+    return fields
+
+
+def is_shortened_sphere(path: str) -> bool:
+    """Whether ``path`` is SPHERE audio compressed with shorten (soundfile cannot read it)."""
+    header = sphere_header(path)
+    return header is not None and "shorten" in str(header.get("sample_coding", ""))
+
+
+def sph2pipe_path() -> str | None:
+    """The ``sph2pipe`` program on the PATH, if any."""
+    return _which(SPH2PIPE, os.environ.get("PATH", os.defpath))
+
+
+@functools.lru_cache(maxsize=8)
+def _which(program: str, search_path: str) -> str | None:
+    # Checked once per header read: a segmented corpus reads millions of them.
+    return shutil.which(program, path=search_path)
+
+
+def _sph2pipe_read(path: str) -> tuple[np.ndarray, int]:
+    """All channels of a shortened SPHERE file as float32 [frames, channels], and its rate."""
+    program = sph2pipe_path()
+    if program is None:
+        raise AudioError(f"cannot read {path}: {SPH2PIPE_HELP}", NEEDS_SPH2PIPE)
+    try:
+        done = subprocess.run(
+            [program, "-f", "wav", "-p", path], capture_output=True, timeout=600, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise AudioError(f"cannot read audio file {path}: sph2pipe failed: {error}") from error
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise AudioError(
+            f"cannot read audio file {path}: sph2pipe exited with status {done.returncode}"
+            + (f": {message[-1]}" if message else "")
+        )
+    try:
+        return soundfile.read(io.BytesIO(done.stdout), dtype="float32", always_2d=True)
+    except Exception as error:
+        raise AudioError(f"cannot read audio file {path}: sph2pipe gave no WAV: {error}") from error
+
+
+# -- files and segments --------------------------------------------------------------------------
+
+
+def _check_file(path: str) -> None:
+    """Raise the AudioError of a file that is missing or has no bytes at all."""
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        raise AudioError(f"cannot read audio file {path}: no such file", MISSING) from None
+    except OSError as error:
+        raise AudioError(f"cannot read audio file {path}: {error}") from error
+    if size == 0:
+        raise AudioError(f"audio file {path} is empty (0 bytes)", ZERO_LENGTH)
+
+
+def _file_info(path: str) -> tuple[int, int, int, bool]:
+    """(frames, sample rate, channels, shortened SPHERE) of ``path`` from its header."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        stat = None
+    if stat is None or stat.st_size == 0:
+        _check_file(path)  # raises the right error
+    # Segmented corpora (TED, Fisher, Switchboard) ask for the same file's header once per
+    # segment: remember it while the file's size and modification time stay the same.
+    return _header_info(path, stat.st_size, stat.st_mtime_ns, sph2pipe_path() is not None)
+
+
+@functools.lru_cache(maxsize=256)
+def _header_info(path: str, size: int, mtime_ns: int, have_sph2pipe: bool):
+    header = sphere_header(path)
+    if header is not None and "shorten" in str(header.get("sample_coding", "")):
+        if not have_sph2pipe:
+            raise AudioError(f"cannot read {path}: {SPH2PIPE_HELP}", NEEDS_SPH2PIPE)
+        try:
+            frames = int(header["sample_count"])
+            rate = int(header["sample_rate"])
+            channels = int(header.get("channel_count", 1))
+        except (KeyError, ValueError) as error:
+            raise AudioError(f"cannot read audio file {path}: bad SPHERE header") from error
+        return frames, rate, channels, True
+    try:
+        info = soundfile.info(path)
+    except Exception as error:  # soundfile raises several types; all mean "cannot read"
+        raise AudioError(f"cannot read audio file {path}: {error}") from error
+    return info.frames, info.samplerate, info.channels, False
+
+
+def segment_name(path: str, start: float = 0.0, end: float | None = None, channel=None) -> str:
+    """How a sample is named in messages: the file, plus channel and times for a segment."""
+    if end is None and not start and channel is None:
+        return path
+    parts = [] if channel is None else [f"ch{channel + 1}"]
+    if end is not None or start:
+        parts.append(f"{start:.2f}-{'end' if end is None else f'{end:.2f}'}s")
+    return f"{path}[{' '.join(parts)}]"
+
+
+def _segment(
+    path: str, frames: int, rate: int, channels: int, start: float, end: float | None, channel
+) -> tuple[int, int]:
+    """(first, last) frame of a segment; raises AudioError when it is not inside the file."""
+    if channel is not None and not 0 <= channel < channels:
+        raise AudioError(
+            f"{path} has {channels} channel(s), no channel {channel + 1}",
+            OUTSIDE,
+        )
+    if end is None and not start:
+        return 0, frames
+    first = int(round(start * rate))
+    last = frames if end is None else int(round(end * rate))
+    name = segment_name(path, start, end, channel)
+    if first < 0 or last <= first:
+        raise AudioError(f"{name}: the segment's end is not after its start", OUTSIDE)
+    if first >= frames:
+        raise AudioError(
+            f"{name}: the segment starts after the end of the audio ({frames / rate:.2f} s)",
+            OUTSIDE,
+        )
+    if last > frames:
+        if last - frames > END_TOLERANCE_SECONDS * rate:
+            raise AudioError(
+                f"{name}: the segment ends after the end of the audio ({frames / rate:.2f} s)",
+                OUTSIDE,
+            )
+        last = frames
+    return first, last
+
+
+def load_audio(
+    path: str, start: float = 0.0, end: float | None = None, channel: int | None = None
+) -> np.ndarray:
     """Samples of ``path`` as float32 mono at 16 kHz, on the 16-bit integer scale.
 
-    Any sample format soundfile reads is accepted; stereo is down-mixed and other sample
-    rates are resampled.
+    Any sample format soundfile reads is accepted; stereo is down-mixed (or ``channel`` taken)
+    and other sample rates are resampled. ``start``/``end`` (seconds) cut a segment.
 
     Raises:
         AudioError: naming the file, when it is missing, unreadable or empty.
     """
+    frames, rate, channels, shortened = _file_info(path)
+    first, last = _segment(path, frames, rate, channels, start, end, channel)
     try:
-        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        if shortened:
+            samples, rate = _sph2pipe_read(path)
+            samples = samples[first:last]
+        elif first == 0 and last == frames:
+            samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        else:
+            with soundfile.SoundFile(path) as audio_file:
+                audio_file.seek(first)
+                samples = audio_file.read(last - first, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
     except Exception as error:  # soundfile raises several types; all mean "cannot read"
         raise AudioError(f"cannot read audio file {path}: {error}") from error
     if samples.shape[0] == 0:
-        raise AudioError(f"audio file {path} holds no samples")
-    audio = samples.mean(axis=1)
+        raise AudioError(f"audio file {path} holds no samples", EMPTY_AUDIO)
+    audio = samples.mean(axis=1) if channel is None else samples[:, channel]
     if rate != SAMPLE_RATE:
         divisor = gcd(int(rate), SAMPLE_RATE)
         audio = resample_poly(audio, SAMPLE_RATE // divisor, int(rate) // divisor)
@@ -60,14 +271,15 @@ def resampled_length(frames: int, rate: int) -> int:
     return -(-frames * SAMPLE_RATE // rate)  # resample_poly rounds up
 
 
-def audio_info(path: str) -> tuple[float, int]:
-    """(seconds, feature time steps) of the audio in ``path``, from its header only."""
-    try:
-        info = soundfile.info(path)
-    except Exception as error:
-        raise AudioError(f"cannot read audio file {path}: {error}") from error
-    steps = samples_time_steps(resampled_length(info.frames, info.samplerate))
-    return info.frames / info.samplerate, steps
+def audio_info(
+    path: str, start: float = 0.0, end: float | None = None, channel: int | None = None
+) -> tuple[float, int]:
+    """(seconds, feature time steps) of the audio in ``path`` (or of a segment of it), from
+    its header only."""
+    frames, rate, channels, _ = _file_info(path)
+    first, last = _segment(path, frames, rate, channels, start, end, channel)
+    steps = samples_time_steps(resampled_length(last - first, rate))
+    return (last - first) / rate, steps
 
 
 def audio_duration(path: str) -> float:
@@ -88,13 +300,12 @@ def time_steps(seconds: float) -> int:
     return samples_time_steps(int(round(seconds * SAMPLE_RATE)))
 
 
-def audio_to_input_vector(
-    audio: np.ndarray, numcep: int = N_INPUT, numcontext: int = N_CONTEXT, max_hz: int = MAX_HZ
-) -> np.ndarray:
-    """Features [time, numcep + 2 * numcep * numcontext] of 16 kHz audio on the 16-bit scale.
+# -- features ------------------------------------------------------------------------------------
 
-    ``max_hz`` is the upper edge of the mel filterbank (the original used the full 8 kHz).
-    """
+
+def mfcc_frames(audio: np.ndarray, numcep: int = N_INPUT, max_hz: int = MAX_HZ) -> np.ndarray:
+    """MFCC frames [time, numcep] (float32, every second frame) of 16 kHz audio: the costly
+    part of the recipe, and what the feature cache stores."""
     frames = mfcc(
         audio,
         samplerate=SAMPLE_RATE,
@@ -103,7 +314,12 @@ def audio_to_input_vector(
         numcep=numcep,
         highfreq=max_hz,
     )
-    frames = frames[::FRAME_STRIDE].astype(np.float32)
+    return np.ascontiguousarray(frames[::FRAME_STRIDE], dtype=np.float32)
+
+
+def frames_to_input_vector(frames: np.ndarray, numcontext: int = N_CONTEXT) -> np.ndarray:
+    """Features [time, numcep + 2 * numcep * numcontext] from MFCC frames: context windows,
+    then normalisation by the utterance's mean and standard deviation."""
     padded = np.pad(frames, ((numcontext, numcontext), (0, 0)))
     # Window t covers frames t-numcontext .. t+numcontext: past, now, future.
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * numcontext + 1, axis=0)
@@ -113,8 +329,25 @@ def audio_to_input_vector(
     return np.ascontiguousarray(features, dtype=np.float32)
 
 
-def audiofile_to_input_vector(
-    path: str, numcep: int = N_INPUT, numcontext: int = N_CONTEXT, max_hz: int = MAX_HZ
+def audio_to_input_vector(
+    audio: np.ndarray, numcep: int = N_INPUT, numcontext: int = N_CONTEXT, max_hz: int = MAX_HZ
 ) -> np.ndarray:
-    """Features of the audio file ``path`` (see :func:`audio_to_input_vector`)."""
-    return audio_to_input_vector(load_audio(path), numcep, numcontext, max_hz)
+    """Features [time, numcep + 2 * numcep * numcontext] of 16 kHz audio on the 16-bit scale.
+
+    ``max_hz`` is the upper edge of the mel filterbank (the original used the full 8 kHz).
+    """
+    return frames_to_input_vector(mfcc_frames(audio, numcep, max_hz), numcontext)
+
+
+def audiofile_to_input_vector(
+    path: str,
+    numcep: int = N_INPUT,
+    numcontext: int = N_CONTEXT,
+    max_hz: int = MAX_HZ,
+    start: float = 0.0,
+    end: float | None = None,
+    channel: int | None = None,
+) -> np.ndarray:
+    """Features of the audio file ``path``, or of a segment of it (see
+    :func:`audio_to_input_vector`)."""
+    return audio_to_input_vector(load_audio(path, start, end, channel), numcep, numcontext, max_hz)

@@ -2,7 +2,8 @@
 
 The names and defaults are those of the 2017 ``DeepSpeech.py``; a few variables were added
 (``ds_cpu_towers``, ``ds_train``, ``ds_test``, ``ds_feeder_threads``, ``ds_one_shot_infer``,
-``ds_feature_max_hz``).
+``ds_feature_max_hz``, ``ds_train_files``/``ds_dev_files``/``ds_test_files``, ``ds_strict``,
+``ds_feature_cache``, ``ds_shuffle_batches``).
 A bad value stops the program at start-up with one line that names the variable, the value
 and what is allowed.
 """
@@ -85,6 +86,12 @@ class Config:
     feeder_threads: int = 2
     one_shot_infer: str = ""
     feature_max_hz: int = 8000
+    train_files: tuple[str, ...] = ()  # CSV files of ds_importer=csv
+    dev_files: tuple[str, ...] = ()
+    test_files: tuple[str, ...] = ()
+    strict: bool = False  # a sample that cannot be used stops the run instead of being skipped
+    feature_cache: str = ""  # "" = <dataset_path>/.feature_cache or XDG cache; "off" = none
+    shuffle_batches: bool = False  # SortaGrad: shuffle length-ordered batches from epoch 2 on
 
     # Geometry derived from n_hidden, named as in the original.
     @property
@@ -115,6 +122,8 @@ class Config:
         """Plain JSON-ready values, keyed by field name."""
         values = dataclasses.asdict(self)
         values["dropout_rates"] = list(self.dropout_rates)
+        for set_name in ("train", "dev", "test"):
+            values[f"{set_name}_files"] = list(values[f"{set_name}_files"])
         values["stddevs"] = {name: self.stddev(name) for name in STDDEV_VARIABLES}
         return values
 
@@ -192,6 +201,16 @@ def _text(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _paths(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated paths (empty items ignored)."""
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+def _cache_setting(name: str, raw: str) -> str:
+    text = raw.strip()
+    return "off" if text.lower() in _FALSE | {"none"} else text
+
+
 # variable (without prefix) -> parser; the field is the same name unless mapped in _FIELDS.
 _PARSERS: dict[str, Callable[[str, str], object]] = {
     "importer": _text,
@@ -230,7 +249,14 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "feeder_threads": _count(1),
     "one_shot_infer": _text,
     "feature_max_hz": lambda name, raw: _parse_int_range(name, raw, 1000, 8000),
+    "train_files": _paths,
+    "dev_files": _paths,
+    "test_files": _paths,
+    "strict": _parse_bool,
+    "feature_cache": _cache_setting,
+    "shuffle_batches": _parse_bool,
 }
+_FILE_SETS = ("train", "dev", "test")
 _DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))
 _STDDEV_NAMES = tuple(f"{v}_stddev" for v in STDDEV_VARIABLES)
 KNOWN_VARIABLES = frozenset(PREFIX + name for name in (*_PARSERS, *_DROPOUT_NAMES, *_STDDEV_NAMES))
@@ -286,11 +312,44 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Config:
     known = available_importers()
     if importer not in known:
         raise ConfigError(f"ds_importer={importer!r}: expected one of {', '.join(known)}")
+    _check_csv_files(values, str(importer))
     if not values.get("dataset_path"):
         values["dataset_path"] = os.path.join(".", "data", str(importer))
     if not values.get("checkpoint_dir"):
         values["checkpoint_dir"] = default_checkpoint_dir()
     return Config(**values)
+
+
+def _check_csv_files(values: dict, importer: str) -> None:
+    """ds_*_files belong to ds_importer=csv, which needs those of the sets the run reads."""
+    given = {s: values.get(f"{s}_files", ()) for s in _FILE_SETS}
+    if importer != "csv":
+        for set_name, files in given.items():
+            if files:
+                raise ConfigError(
+                    f"ds_{set_name}_files is read only by ds_importer=csv "
+                    f"(ds_importer={importer!r})"
+                )
+        return
+    if values.get("one_shot_infer"):
+        return
+    training = values.get("train", Config.train)
+    needed = {
+        "train": training,
+        "dev": training and values.get("validation_step", Config.validation_step) > 0,
+        "test": values.get("test", Config.test),
+    }
+    why = {"train": "to train (ds_train=1)", "dev": "to validate (ds_validation_step > 0)",
+           "test": "to test (ds_test=1)"}  # fmt: skip
+    for set_name in _FILE_SETS:
+        if needed[set_name] and not given[set_name]:
+            raise ConfigError(
+                f"ds_importer=csv needs ds_{set_name}_files (comma-separated CSV files) "
+                f"{why[set_name]}"
+            )
+        for path in given[set_name]:
+            if not os.path.isfile(path):
+                raise ConfigError(f"ds_{set_name}_files: no such CSV file {path!r}")
 
 
 def describe(config: Config) -> str:
@@ -299,5 +358,7 @@ def describe(config: Config) -> str:
     for key, value in config.as_dict().items():
         if key == "stddevs":
             value = ", ".join(f"{k}={v:g}" for k, v in value.items())
+        elif key.endswith("_files"):
+            value = ",".join(value)
         lines.append(f"  {key:<22} {value}")
     return "Effective configuration:\n" + "\n".join(lines)

@@ -1,17 +1,25 @@
 """The input pipeline: checked samples, a PaddingFIFOQueue per data set, feeder threads.
 
-Feeder threads compute features in parallel but enqueue in a fixed order, so that an epoch
-is exactly the planned sequence of utterances; every queued element carries the index of its
-sample so that results can be traced back to files.
+Importers turn a corpus into *candidates*: (audio file, transcript) pairs, optionally a segment
+of the file (start and end in seconds) and one of its channels. :func:`check_candidates` keeps
+the usable ones as :class:`Sample` s, ordered shortest first, and counts the others by reason
+(see :data:`SKIP_REASONS`). A :class:`DataSet` feeds samples to the model: feeder threads
+compute features in parallel (through the on-disk feature cache) but enqueue in a fixed order,
+so that an epoch is exactly the planned sequence of utterances (:meth:`DataSet.epoch_plan`);
+every queued element carries the index of its sample so that results can be traced back to
+files.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
+import random
 import sys
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from math import ceil
 from typing import NamedTuple
@@ -19,26 +27,79 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from util import audio as ds_audio
 from util.audio import (
     MAX_HZ,
     N_CONTEXT,
     N_INPUT,
     AudioError,
     audio_info,
-    audiofile_to_input_vector,
+    frames_to_input_vector,
+    load_audio,
+    mfcc_frames,
+    segment_name,
 )
+from util.feature_cache import FeatureCache, resolve_folder
 from util.text import normalize_transcript, text_to_char_array
 
 SHOWN_SKIPPED = 5  # how many skipped file names are printed per reason
 
+NOT_UTF8 = "transcript not UTF-8"
+EMPTY_TRANSCRIPT = "empty transcript"
+OUTSIDE_ALPHABET = "characters outside the alphabet"
+TOO_SHORT = "audio too short for its transcript"
+# Every reason a candidate can be skipped for, in the order they are checked and reported.
+SKIP_REASONS = (
+    ds_audio.MISSING,
+    ds_audio.ZERO_LENGTH,
+    ds_audio.UNREADABLE,
+    ds_audio.NEEDS_SPH2PIPE,
+    ds_audio.OUTSIDE,
+    ds_audio.EMPTY_AUDIO,
+    NOT_UTF8,
+    EMPTY_TRANSCRIPT,
+    OUTSIDE_ALPHABET,
+    TOO_SHORT,
+)
+# Options for one importer only (ds_train_files ...); build_data_sets does not pass them on.
+IMPORTER_OPTIONS = ("train_files", "dev_files", "test_files")
+
+
+class DataError(ValueError):
+    """Samples cannot be used and ``ds_strict=1`` forbids skipping them; names them."""
+
+
+class Candidate(NamedTuple):
+    """What an importer offers: an audio file and its transcript (``bytes`` are decoded as
+    strict UTF-8 by the checks), optionally a segment in seconds and a 0-based channel."""
+
+    wav_filename: str
+    transcript: str | bytes
+    start: float = 0.0
+    end: float | None = None
+    channel: int | None = None
+
+    @property
+    def name(self) -> str:
+        return segment_name(self.wav_filename, self.start, self.end, self.channel)
+
 
 @dataclass(frozen=True)
 class Sample:
-    """One utterance: its audio file, normalised transcript and duration in seconds."""
+    """One utterance: its audio file, normalised transcript and duration in seconds; for a
+    segment also its start and end in the file (seconds) and its channel (0-based)."""
 
     wav_filename: str
     transcript: str
     duration: float
+    start: float = 0.0
+    end: float | None = None
+    channel: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The file, plus channel and times when the sample is a segment of it."""
+        return segment_name(self.wav_filename, self.start, self.end, self.channel)
 
 
 class Batch(NamedTuple):
@@ -62,46 +123,95 @@ def ctc_required_steps(labels: np.ndarray) -> int:
     return len(labels) + repeats
 
 
-def check_samples(
-    candidates: Iterable[tuple[str, str]], set_name: str = "", out=sys.stdout
-) -> list[Sample]:
-    """Turn (wav file, raw transcript) pairs into usable samples, ordered shortest first.
+def format_seconds(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=int(round(seconds))))
 
-    A pair is skipped, and counted by reason, when its file is missing or unreadable, its
-    transcript is empty or has characters outside the alphabet after normalisation, or its
-    audio is too short for its transcript under CTC. A summary is printed to ``out``.
+
+def _check_one(candidate: Candidate) -> tuple[Sample | None, str | None]:
+    """(sample, None) for a usable candidate, else (None, reason)."""
+    path, raw, start, end, channel = candidate
+    try:
+        duration, steps = audio_info(path, start, end, channel)
+    except AudioError as error:
+        return None, error.reason
+    if duration <= 0:
+        return None, ds_audio.EMPTY_AUDIO
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, NOT_UTF8
+    transcript = normalize_transcript(raw)
+    if not transcript:
+        return None, EMPTY_TRANSCRIPT
+    try:
+        labels = text_to_char_array(transcript)
+    except ValueError:
+        return None, OUTSIDE_ALPHABET
+    if steps < ctc_required_steps(labels):
+        return None, TOO_SHORT
+    sample = Sample(os.path.abspath(path), transcript, duration, float(start), end, channel)
+    return sample, None
+
+
+def _listed(files: list[str]) -> str:
+    return ", ".join(files[:SHOWN_SKIPPED]) + (" ..." if len(files) > SHOWN_SKIPPED else "")
+
+
+def check_candidates(
+    candidates: Iterable[Candidate | tuple],
+    set_name: str = "",
+    out=None,
+    strict: bool = False,
+) -> tuple[list[Sample], dict[str, list[str]]]:
+    """Usable samples (shortest first) and the skipped candidates' names by reason.
+
+    A candidate is skipped when its file is missing, has zero bytes, cannot be read (or is
+    shortened SPHERE without sph2pipe), its segment or channel is not in the file, it holds
+    no audio, its transcript is not UTF-8, is empty or has characters outside the alphabet
+    after normalisation, or its audio is too short for its transcript under CTC. One line per
+    reason goes to ``out``, with the first few names.
+
+    Raises:
+        DataError: with ``strict``, instead of skipping, naming the candidates and reasons.
     """
     samples: list[Sample] = []
     skipped: dict[str, list[str]] = {}
-    for wav_filename, raw_transcript in candidates:
-        reason = None
-        try:
-            duration, steps = audio_info(wav_filename)
-        except AudioError:
-            reason = "missing" if not os.path.exists(wav_filename) else "unreadable audio"
-        transcript = normalize_transcript(raw_transcript)
-        if reason is None and duration <= 0:
-            reason = "empty audio"
-        elif reason is None and not transcript:
-            reason = "empty transcript"
-        elif reason is None:
-            try:
-                labels = text_to_char_array(transcript)
-            except ValueError:
-                reason = "characters outside the alphabet"
-            else:
-                if steps < ctc_required_steps(labels):
-                    reason = "audio too short for its transcript"
-        if reason is None:
-            samples.append(Sample(os.path.abspath(wav_filename), transcript, duration))
+    for entry in candidates:
+        candidate = Candidate(*entry)
+        sample, reason = _check_one(candidate)
+        if sample is not None:
+            samples.append(sample)
         else:
-            skipped.setdefault(reason, []).append(wav_filename)
+            skipped.setdefault(reason, []).append(candidate.name)
+    skipped = {r: skipped[r] for r in sorted(skipped, key=_reason_order)}
     label = f"{set_name} set" if set_name else "data set"
+    if strict and skipped:
+        count = sum(len(files) for files in skipped.values())
+        details = "; ".join(f"{r} ({len(f)}): {_listed(f)}" for r, f in skipped.items())
+        hint = f" ({ds_audio.SPH2PIPE_HELP})" if ds_audio.NEEDS_SPH2PIPE in skipped else ""
+        raise DataError(
+            f"ds_strict=1 and {count} sample(s) of the {label} cannot be used: {details}{hint}"
+        )
     for reason, files in skipped.items():
-        shown = ", ".join(files[:SHOWN_SKIPPED]) + (" ..." if len(files) > SHOWN_SKIPPED else "")
-        print(f"Skipped {len(files)} sample(s) of the {label} ({reason}): {shown}", file=out)
-    samples.sort(key=lambda s: (s.duration, s.wav_filename))
-    return samples
+        print(
+            f"Skipped {len(files)} sample(s) of the {label} ({reason}): {_listed(files)}", file=out
+        )
+    if ds_audio.NEEDS_SPH2PIPE in skipped:
+        print(f"note: {ds_audio.SPH2PIPE_HELP}", file=out)
+    samples.sort(key=lambda s: (s.duration, s.wav_filename, s.start, s.channel or 0))
+    return samples, skipped
+
+
+def _reason_order(reason: str) -> int:
+    return SKIP_REASONS.index(reason) if reason in SKIP_REASONS else len(SKIP_REASONS)
+
+
+def check_samples(
+    candidates: Iterable[Candidate | tuple], set_name: str = "", out=None
+) -> list[Sample]:
+    """Usable samples of ``candidates``, ordered shortest first (see :func:`check_candidates`)."""
+    return check_candidates(candidates, set_name, out)[0]
 
 
 def ctc_label_dense_to_sparse(labels: tf.Tensor, label_lengths: tf.Tensor) -> tf.SparseTensor:
@@ -118,7 +228,13 @@ class DataSet:
     Build it inside the graph that will dequeue from it. Each training or evaluation step
     dequeues ``batch_size`` samples per tower; an epoch is ``steps_per_epoch`` steps. When the
     samples do not fill the last step, the first samples of the set fill it again (results
-    for them are counted once in reports).
+    for them are counted once in reports). Samples are batched in length order (shortest
+    first), which wastes little padding; with ``shuffle_batches`` the order of those batches
+    is shuffled from the second epoch on (SortaGrad), seeded by ``seed``.
+
+    With ``feature_cache`` (a folder or a :class:`FeatureCache`) MFCC frames are read from the
+    cache when present and written to it otherwise; ``cache_hits`` and
+    ``feature_computations`` count both, ``feature_seconds`` the time spent getting features.
     """
 
     def __init__(
@@ -131,6 +247,10 @@ class DataSet:
         numcontext: int = N_CONTEXT,
         thread_count: int = 2,
         feature_max_hz: int = MAX_HZ,
+        feature_cache: str | FeatureCache | None = None,
+        shuffle_batches: bool = False,
+        seed: int = 0,
+        strict: bool = False,
     ):
         if not samples:
             raise ValueError(f"the {name} set has no usable samples")
@@ -138,6 +258,16 @@ class DataSet:
         self.samples = list(samples)
         self.batch_size = batch_size
         self.tower_count = tower_count
+        self.shuffle_batches = shuffle_batches
+        self.seed = seed
+        self.strict = strict
+        self.skipped: dict[str, list[str]] = {}  # reason -> names, from the checks
+        if isinstance(feature_cache, str):
+            feature_cache = FeatureCache(feature_cache)
+        self.feature_cache = feature_cache
+        self.cache_hits = 0
+        self.feature_computations = 0
+        self.feature_seconds = 0.0
         self._numcep = numcep
         self._numcontext = numcontext
         self._max_hz = feature_max_hz
@@ -187,10 +317,20 @@ class DataSet:
     def samples_per_epoch(self) -> int:
         return self.steps_per_epoch * self.tower_count * self.batch_size
 
-    def epoch_plan(self) -> list[int]:
-        """Sample indices of one epoch, in queue order (shortest first, then refills)."""
+    def epoch_plan(self, epoch: int = 0) -> list[int]:
+        """Sample indices of epoch ``epoch`` (0 = this data set's first), in queue order.
+
+        Shortest first, then refills; with ``shuffle_batches``, from the second epoch on the
+        same batches come in a shuffled order (the same for the same seed and epoch).
+        """
         n = len(self.samples)
-        return [i % n for i in range(self.samples_per_epoch)]
+        plan = [i % n for i in range(self.samples_per_epoch)]
+        if self.shuffle_batches and epoch > 0:
+            size = self.batch_size
+            batches = [plan[i : i + size] for i in range(0, len(plan), size)]
+            random.Random(f"{self.seed}/{epoch}").shuffle(batches)
+            plan = [index for batch in batches for index in batch]
+        return plan
 
     def next_batch(self) -> Batch:
         """Dequeue ``batch_size`` samples (call once per tower)."""
@@ -227,8 +367,10 @@ class DataSet:
     # -- feeder side ---------------------------------------------------------------------------
 
     def _endless_plan(self) -> Iterator[int]:
+        epoch = 0
         while True:
-            yield from self.epoch_plan()
+            yield from self.epoch_plan(epoch)
+            epoch += 1
 
     def _take_ticket(self) -> tuple[int, int]:
         with self._lock:
@@ -236,9 +378,39 @@ class DataSet:
             self._next_ticket += 1
             return ticket, next(self._plan)
 
+    def features(self, sample: Sample) -> np.ndarray:
+        """Features of ``sample``, from the feature cache when it has them."""
+        started = time.perf_counter()
+        cache, key, frames = self.feature_cache, None, None
+        if cache is not None:
+            key = cache.key(
+                sample.wav_filename,
+                sample.start,
+                sample.end,
+                sample.channel,
+                self._numcep,
+                self._max_hz,
+            )
+            frames = cache.load(key, self._numcep)
+        hit = frames is not None
+        if frames is None:
+            audio = load_audio(sample.wav_filename, sample.start, sample.end, sample.channel)
+            frames = mfcc_frames(audio, self._numcep, self._max_hz)
+            if cache is not None:
+                cache.store(key, frames)
+        features = frames_to_input_vector(frames, self._numcontext)
+        with self._lock:
+            if hit:
+                self.cache_hits += 1
+            else:
+                self.feature_computations += 1
+            self.feature_seconds += time.perf_counter() - started
+        return features
+
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Features and labels of sample ``index``; a sample that fails to load is replaced
-        by the next one that loads, and reported once."""
+        by the next one that loads, and reported once (with ``strict``, the error stops the
+        run instead)."""
         n = len(self.samples)
         for offset in range(n):
             candidate = (index + offset) % n
@@ -246,12 +418,12 @@ class DataSet:
                 continue
             sample = self.samples[candidate]
             try:
-                features = audiofile_to_input_vector(
-                    sample.wav_filename, self._numcep, self._numcontext, self._max_hz
-                )
+                features = self.features(sample)
             except AudioError as error:
+                if self.strict:
+                    raise AudioError(f"ds_strict=1 and {error}", error.reason) from error
                 self._failed.add(candidate)
-                self.failures[sample.wav_filename] += 1
+                self.failures[sample.name] += 1
                 print(
                     f"warning: {error}; the sample is left out of the {self.name} set",
                     file=sys.stderr,
@@ -297,30 +469,69 @@ class DataSet:
 
 
 def build_data_sets(
-    candidates: dict[str, list[tuple[str, str]]],
+    candidates: Mapping[str, Iterable[Candidate | tuple]],
     batch_sizes: dict[str, int],
     limits: dict[str, int],
     sets: Iterable[str] = ("train", "dev", "test"),
     numcep: int = N_INPUT,
     numcontext: int = N_CONTEXT,
+    strict: bool = False,
+    shuffle_batches: bool = False,
+    out=None,
     **data_set_options,
 ) -> DataSets:
-    """DataSets from (wav file, transcript) pairs per set name, checked and ordered.
+    """DataSets from candidates per set name, checked (with a summary) and ordered.
 
     ``limits[set] > 0`` keeps only the first that many samples (shortest first);
-    ``data_set_options`` (tower_count, thread_count, feature_max_hz) go to each DataSet.
+    ``shuffle_batches`` applies to the train set only; ``data_set_options`` (tower_count,
+    thread_count, feature_max_hz, feature_cache, seed) go to each DataSet. Each DataSet's
+    ``skipped`` holds the names of the skipped candidates by reason.
     """
+    for option in IMPORTER_OPTIONS:
+        data_set_options.pop(option, None)
     built: dict[str, DataSet | None] = {"train": None, "dev": None, "test": None}
     for name in sets:
-        samples = check_samples(candidates.get(name, []), name)
+        samples, skipped = check_candidates(candidates.get(name, []), name, out, strict)
         if limits.get(name, 0) > 0:
             samples = samples[: limits[name]]
+        count = sum(len(files) for files in skipped.values())
+        if not samples:
+            reasons = ", ".join(f"{len(f)} {r}" for r, f in skipped.items())
+            raise ValueError(
+                f"the {name} set has no usable samples"
+                + (f" ({count} skipped: {reasons})" if count else "")
+            )
+        print(
+            f"The {name} set: {len(samples)} sample(s), "
+            f"{format_seconds(sum(s.duration for s in samples))} of audio"
+            + (f"; {count} skipped" if count else ""),
+            file=out,
+        )
         built[name] = DataSet(
             name,
             samples,
             batch_sizes[name],
             numcep=numcep,
             numcontext=numcontext,
+            strict=strict,
+            shuffle_batches=shuffle_batches and name == "train",
             **data_set_options,
         )
+        built[name].skipped = skipped
     return DataSets(**built)
+
+
+def data_set_options(config, tower_count: int) -> dict:
+    """The keyword options DeepSpeech.py passes to ``read_data_sets``, from a Config."""
+    return {
+        "tower_count": tower_count,
+        "thread_count": config.feeder_threads,
+        "feature_max_hz": config.feature_max_hz,
+        "feature_cache": resolve_folder(config.feature_cache, config.dataset_path),
+        "shuffle_batches": config.shuffle_batches,
+        "seed": config.random_seed,
+        "strict": config.strict,
+        "train_files": config.train_files,
+        "dev_files": config.dev_files,
+        "test_files": config.test_files,
+    }
