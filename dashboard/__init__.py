@@ -1,0 +1,1 @@
+"""The experiment dashboard: ``runs`` reads the logs, ``app`` is the Streamlit page."""

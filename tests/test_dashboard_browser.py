@@ -1,0 +1,168 @@
+"""The dashboard in a real browser: ``streamlit run dashboard/app.py`` on a free localhost
+port, opened in headless Chromium (Debian's ``chromium`` package, which ``.ci/run``
+installs), checked for the runs table and the absence of errors, and photographed."""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from conftest import REPO_ROOT
+from test_dashboard_app import APP, build_dashboard_logs
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT_S = 60
+RENDER_TIMEOUT_MS = 60_000
+REFRESH_TIMEOUT_MS = 40_000  # the page re-reads the logs every 10 s by default
+
+
+# The "done" cell (epochs done) of a run's row in the grid's accessible table.
+DONE_EPOCHS_JS = """(run => {
+    const rows = [...document.querySelectorAll('[data-testid="stDataFrame"] table tr')];
+    if (!rows.length) return null;
+    const column = [...rows[0].children].map(c => c.textContent).indexOf("done");
+    const row = rows.find(r => r.children[0] && r.children[0].textContent === run);
+    return row && row.children[column] ? row.children[column].textContent : null;
+})"""
+
+
+def done_epochs(page, run: str) -> str | None:
+    return page.evaluate(DONE_EPOCHS_JS, run)
+
+
+@pytest.fixture(scope="session")
+def dashboard_logs(trained, tmp_path_factory):
+    return build_dashboard_logs(trained, tmp_path_factory)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(logs, log_path):
+    """``streamlit run dashboard/app.py`` on 127.0.0.1 showing ``logs``; yields its URL and
+    stops it (its whole process group) on the way out."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "streamlit", "run", APP,
+        "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env={**os.environ, "ds_logs_dir": str(logs)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"streamlit exited with {server.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(url + "_stcore/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"streamlit did not answer in {START_TIMEOUT_S} s:\n{log_path.read_text()}"
+                )
+            time.sleep(0.2)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=15)
+
+
+def test_dashboard_renders_in_headless_chromium(dashboard_logs, tmp_path):
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: install Debian's chromium package "
+            "(apt-get install chromium; .ci/run does it) to run the browser test"
+        )
+    from playwright.sync_api import sync_playwright
+
+    # A copy, since the running run gets another epoch below.
+    logs = tmp_path / "logs"
+    shutil.copytree(dashboard_logs["logs"], logs)
+    running = dashboard_logs["c"]
+    log_path = tmp_path / "streamlit.log"
+    screenshot = tmp_path / "dashboard.png"
+    with streamlit_server(logs, log_path) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh profile each time
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1600, "height": 2000},
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(RENDER_TIMEOUT_MS)
+            page_errors = []
+            page.on("pageerror", lambda error: page_errors.append(str(error)))
+            page.goto(url)
+            # Rendered: the runs table, the curves, and the script no longer running.
+            page.wait_for_selector('[data-testid="stDataFrame"]')
+            page.wait_for_selector('[data-testid="stVegaLiteChart"]')
+            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+            assert page.locator("h1").first.inner_text() == "DeepSpeech runs"
+            # The grid draws on a canvas; its accessible table holds the cell text.
+            grid = page.locator('[data-testid="stDataFrame"] table').first.text_content()
+            for run in ("a", "b", "c"):
+                assert dashboard_logs[run] in grid
+            assert "running" in grid and "finished" in grid
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+            page.screenshot(path=str(screenshot), full_page=True)
+            # The running run finishes another epoch: the page shows it by itself.
+            assert done_epochs(page, running) == "2"
+            epochs = logs / running / "epochs.jsonl"
+            third = json.dumps({**dashboard_logs["epochs"][dashboard_logs["b"]][2]})
+            temporary = epochs.with_name(".epochs.jsonl.new")
+            temporary.write_text(epochs.read_text() + third + "\n")
+            os.replace(temporary, epochs)  # as the trainer writes it: atomically
+            page.wait_for_function(
+                "run => " + DONE_EPOCHS_JS + "(run) === '3'",
+                arg=running,
+                timeout=REFRESH_TIMEOUT_MS,
+            )
+        finally:
+            browser.close()
+    assert not page_errors, page_errors
+    assert "Traceback" not in log_path.read_text(), log_path.read_text()
+    assert screenshot.stat().st_size > 10_000
+    print(f"dashboard screenshot: {screenshot}")
