@@ -23,8 +23,9 @@ import datetime  # noqa: E402
 import importlib  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 
+import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
 tf.disable_v2_behavior()
@@ -34,6 +35,21 @@ from tqdm import tqdm  # noqa: E402
 
 from util import config as ds_config  # noqa: E402
 from util.audio import AudioError, audiofile_to_input_vector  # noqa: E402
+from util.checkpoints import (  # noqa: E402
+    BEST_DEV_DIR,
+    CHECKPOINT_NAME,
+    STATE_SCOPE,
+    CheckpointError,
+    GracefulStop,
+    Interrupted,
+    Position,
+    checkpoint_prefix,
+    ensure_writable,
+    latest_checkpoint,
+    parse_position,
+    restore,
+    save,
+)
 from util.config import Config, ConfigError  # noqa: E402
 from util.export import (  # noqa: E402
     INPUT_LENGTHS,
@@ -58,8 +74,6 @@ from util.report import Report, build_report, format_report, score_sample  # noq
 from util.text import char_array_to_text  # noqa: E402
 from util.towers import TowerResults, average_gradients, get_tower_results  # noqa: E402
 
-CHECKPOINT_NAME = "model.ckpt"
-
 
 class RunError(RuntimeError):
     """A run cannot go on; the message says why (no stack trace is shown)."""
@@ -68,14 +82,19 @@ class RunError(RuntimeError):
 @dataclass
 class ExecutionContext:
     """Everything one data set needs: its graph, data set, towers and saver; for training
-    also the op that applies the averaged gradients and the merged variable summaries."""
+    also the op that applies the averaged gradients (skipped when any loss or gradient is not
+    finite), the merged variable summaries, the training-state variables and the saver of
+    the best-dev checkpoint."""
 
     graph: tf.Graph
     data_set: DataSet
     tower_results: TowerResults
     saver: tf.train.Saver
     apply_gradient_op: tf.Operation | None = None
+    finite: tf.Tensor | None = None
     merged: tf.Tensor | None = None
+    state: dict[str, tf.Variable] = field(default_factory=dict)
+    best_dev_saver: tf.train.Saver | None = None
 
 
 @dataclass
@@ -88,6 +107,8 @@ class Run:
     writer: tf.summary.FileWriter
     epoch_log: EpochLog
     global_step: int = 0
+    stop: GracefulStop = field(default_factory=GracefulStop)
+    non_finite: list[dict] = field(default_factory=list)
 
 
 def format_duration(seconds: float) -> str:
@@ -125,13 +146,34 @@ def read_data_set(run: Run, set_name: str) -> DataSet:
     return data_set
 
 
-def create_optimizer(config: Config) -> tf.train.Optimizer:
+def create_optimizer(config: Config, learning_rate=None) -> tf.train.Optimizer:
     return tf.train.AdamOptimizer(
-        learning_rate=config.learning_rate,
+        learning_rate=config.learning_rate if learning_rate is None else learning_rate,
         beta1=config.beta1,
         beta2=config.beta2,
         epsilon=config.epsilon,
     )
+
+
+def create_training_state(config: Config) -> dict[str, tf.Variable]:
+    """Variables that make a resumed run continue exactly: the learning rate (lowered on
+    plateaus), the best dev loss and the epochs without improvement."""
+    with tf.variable_scope(STATE_SCOPE), tf.device("/cpu:0"):
+
+        def state(name, value, dtype):
+            return tf.get_variable(name, initializer=tf.constant(value, dtype), trainable=False)
+
+        return {
+            "learning_rate": state("learning_rate", config.learning_rate, tf.float32),
+            "best_dev_loss": state("best_dev_loss", float("inf"), tf.float32),
+            "es_count": state("epochs_without_improvement", 0, tf.int32),
+            "plateau_count": state("plateau_epochs", 0, tf.int32),
+        }
+
+
+def all_finite(loss: tf.Tensor, grads_and_vars) -> tf.Tensor:
+    checks = [tf.reduce_all(tf.is_finite(g)) for g, _ in grads_and_vars if g is not None]
+    return tf.reduce_all(tf.stack([tf.reduce_all(tf.is_finite(loss)), *checks]))
 
 
 def log_grads_and_vars(grads_and_vars) -> None:
@@ -150,52 +192,69 @@ def log_grads_and_vars(grads_and_vars) -> None:
 
 
 def create_execution_context(run: Run, set_name: str) -> ExecutionContext:
+    config = run.config
     graph = tf.Graph()
     with graph.as_default():
-        tf.set_random_seed(run.config.random_seed)
+        tf.set_random_seed(config.random_seed)
         data_set = read_data_set(run, set_name)
-        is_train = set_name == "train"
-        optimizer = create_optimizer(run.config) if is_train else None
-        tower_results = get_tower_results(data_set, run.devices, run.config, optimizer)
-        apply_gradient_op = merged = None
-        if is_train:
-            gradients = average_gradients(tower_results.gradients)
-            if run.config.log_variables:
-                log_grads_and_vars(gradients)
-            apply_gradient_op = optimizer.apply_gradients(gradients)
-            merged = tf.summary.merge_all()
-            run.writer.add_graph(graph)
-        saver = tf.train.Saver(tf.global_variables(), max_to_keep=5, save_relative_paths=True)
-    return ExecutionContext(graph, data_set, tower_results, saver, apply_gradient_op, merged)
+        if set_name != "train":
+            towers = get_tower_results(data_set, run.devices, config)
+            saver = tf.train.Saver(tf.global_variables(), save_relative_paths=True)
+            return ExecutionContext(graph, data_set, towers, saver)
+        state = create_training_state(config)
+        optimizer = create_optimizer(config, state["learning_rate"])
+        towers = get_tower_results(data_set, run.devices, config, optimizer)
+        gradients = average_gradients(towers.gradients)
+        if config.log_variables:
+            log_grads_and_vars(gradients)
+        finite = all_finite(towers.mean_loss, gradients)
+        # A batch whose loss or gradients are not finite must not touch the model.
+        apply_gradient_op = tf.cond(finite, lambda: optimizer.apply_gradients(gradients), tf.no_op)
+        merged = tf.summary.merge_all()
+        saver = tf.train.Saver(
+            tf.global_variables(), max_to_keep=config.max_to_keep, save_relative_paths=True
+        )
+        best_dev_saver = tf.train.Saver(
+            tf.global_variables(), max_to_keep=1, save_relative_paths=True
+        )
+        run.writer.add_graph(graph)
+    return ExecutionContext(
+        graph, data_set, towers, saver, apply_gradient_op, finite, merged, state, best_dev_saver
+    )
 
 
-def start_execution_context(run: Run, context: ExecutionContext, model_path: str | None = None):
-    """Open a session, initialise or restore the model, and start the feeder threads."""
+def start_execution_context(
+    run: Run, context: ExecutionContext, model_path: str | None = None, position=None
+):
+    """Open a session, initialise or restore the model, and start the feeder threads at
+    ``position`` (the epoch and step training goes on with)."""
     session = tf.Session(config=session_config(run.config), graph=context.graph)
     with context.graph.as_default():
-        if model_path is None:
-            session.run(tf.global_variables_initializer())
-        else:
+        session.run(tf.global_variables_initializer())
+        if model_path is not None:
             try:
-                context.saver.restore(session, model_path)
-            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+                restore(session, model_path, tf.global_variables(),
+                        f"ds_n_hidden={run.config.n_hidden}")  # fmt: skip
+            except CheckpointError as error:
                 session.close()
-                first_line = str(error.message).strip().splitlines()[0]
-                raise RunError(
-                    f"checkpoint {model_path} does not fit this model (ds_n_hidden="
-                    f"{run.config.n_hidden}): {first_line}"
-                ) from error
+                raise RunError(str(error)) from error
         coord = tf.train.Coordinator()
         threads = tf.train.start_queue_runners(sess=session, coord=coord)
-        threads += context.data_set.start_queue_threads(session, coord)
+        position = position or Position()
+        threads += context.data_set.start_queue_threads(
+            session, coord, position.epoch, position.step
+        )
     return session, coord, threads
 
 
-def persist_model(context: ExecutionContext, session, checkpoint_dir: str, global_step: int):
-    """Save ``model.ckpt-<global_step>`` in ``checkpoint_dir``; returns its path."""
-    return context.saver.save(
-        session, os.path.join(checkpoint_dir, CHECKPOINT_NAME), global_step=global_step
-    )
+def persist_model(
+    context: ExecutionContext, session, checkpoint_dir: str, position: Position, last_good=None
+) -> str:
+    """Save ``model.ckpt-<epoch>[-<step>]`` in ``checkpoint_dir``; returns its path."""
+    try:
+        return save(context.saver, session, checkpoint_prefix(checkpoint_dir, position), last_good)
+    except CheckpointError as error:
+        raise RunError(str(error)) from error
 
 
 def stop_execution_context(context: ExecutionContext, session, coord, threads) -> None:
@@ -211,18 +270,77 @@ def stop_execution_context(context: ExecutionContext, session, coord, threads) -
 # -- one pass over a data set ---------------------------------------------------------------------
 
 
-def calculate_loss_and_report(
-    run: Run, context: ExecutionContext, session, epoch: int = -1, query_report: bool = False
-) -> tuple[float, Report | None]:
-    """One pass over the context's data set: trains when ``epoch >= 0``.
+class StepHook:
+    """What training does between steps: stop on a signal, skip and log non-finite batches,
+    take time-based checkpoints."""
 
-    Returns the mean loss and, with ``query_report``, the WER report of the pass.
+    def __init__(self, run: Run, context: ExecutionContext, session, checkpoint: str | None):
+        self.run, self.context, self.session = run, context, session
+        self.checkpoint = checkpoint  # the last good checkpoint
+        self.position = Position()
+        self.last_save = time.time()
+        self.non_finite_in_a_row = 0
+
+    def after_step(self, epoch: int, step: int, values: dict) -> None:
+        run, config = self.run, self.run.config
+        self.position = Position(epoch, step + 1)
+        if not values["finite"]:
+            self.skip_batch(epoch, step, values["indices"])
+        else:
+            self.non_finite_in_a_row = 0
+        if config.checkpoint_secs and time.time() - self.last_save >= config.checkpoint_secs:
+            self.save(self.position)
+            print(f"Saved checkpoint {self.checkpoint}", flush=True)
+        if run.stop.requested is not None:
+            self.save(self.position)
+            print(f"Saved checkpoint {self.checkpoint}", flush=True)
+            run.stop.check()
+
+    def save(self, position: Position) -> str:
+        self.checkpoint = persist_model(
+            self.context, self.session, self.run.config.checkpoint_dir, position, self.checkpoint
+        )
+        self.last_save = time.time()
+        return self.checkpoint
+
+    def skip_batch(self, epoch: int, step: int, tower_indices) -> None:
+        run, samples = self.run, self.context.data_set.samples
+        files = sorted({samples[int(i)].name for indices in tower_indices for i in indices})
+        run.non_finite.append({"epoch": epoch + 1, "step": step + 1, "files": files})
+        write_json(os.path.join(run.log_dir, "non_finite_files.json"), run.non_finite)
+        self.non_finite_in_a_row += 1
+        print(f"warning: non-finite loss or gradient in epoch {epoch + 1}, step {step + 1}; "
+              f"the batch is skipped. Files: {', '.join(files)}", file=sys.stderr)  # fmt: skip
+        if self.non_finite_in_a_row >= run.config.max_non_finite:
+            raise RunError(
+                f"{self.non_finite_in_a_row} batches in a row had a non-finite loss or gradient "
+                f"(ds_max_non_finite={run.config.max_non_finite}); the files are listed in "
+                f"{os.path.join(run.log_dir, 'non_finite_files.json')}; the last good "
+                f"checkpoint is {self.checkpoint}"
+            )
+
+
+def calculate_loss_and_report(
+    run: Run,
+    context: ExecutionContext,
+    session,
+    epoch: int = -1,
+    query_report: bool = False,
+    first_step: int = 0,
+    hook: StepHook | None = None,
+) -> tuple[float, Report | None]:
+    """One pass over the context's data set: trains when ``epoch >= 0`` (from step
+    ``first_step`` of the epoch, with ``hook`` called after each step).
+
+    Returns the mean loss over the batches that had a finite loss and, with
+    ``query_report``, the WER report of the pass.
     """
     do_training = epoch >= 0
     data_set, towers, config = context.data_set, context.tower_results, run.config
     fetches: dict = {"loss": towers.mean_loss}
     if do_training:
-        fetches["apply"] = context.apply_gradient_op
+        fetches.update(apply=context.apply_gradient_op, finite=context.finite,
+                       indices=towers.indices)  # fmt: skip
         if context.merged is not None:
             fetches["merged"] = context.merged
     if query_report:
@@ -240,10 +358,9 @@ def calculate_loss_and_report(
         }
 
     results: dict[int, tuple[str, float, float]] = {}
-    total_loss = 0.0
-    steps = data_set.steps_per_epoch
+    total_loss, counted = 0.0, 0
     progress = tqdm(
-        range(steps),
+        range(first_step, data_set.steps_per_epoch),
         desc=f"{data_set.name} epoch {epoch + 1}" if do_training else data_set.name,
         unit="batch",
         leave=False,
@@ -257,7 +374,9 @@ def calculate_loss_and_report(
                 f"the {data_set.name} queue was closed: "
                 "a feeder thread stopped (see the message above)"
             ) from error
-        total_loss += float(values["loss"])
+        if values.get("finite", True) and np.isfinite(values["loss"]):
+            total_loss += float(values["loss"])
+            counted += 1
         if do_training:
             run.global_step += 1
             write_scalars(run.writer, run.global_step, {"train/step_loss": values["loss"]})
@@ -275,12 +394,14 @@ def calculate_loss_and_report(
                         int(index),
                         (char_array_to_text(rows[i]), float(losses[i]), float(distances[i])),
                     )
-    loss = total_loss / steps
+        if hook is not None:
+            hook.after_step(epoch, batch, values)
+    loss = total_loss / counted if counted else float("nan")
     if not query_report:
         return loss, None
     samples = [
         score_sample(
-            data_set.samples[i].wav_filename,
+            data_set.samples[i].name,
             data_set.samples[i].transcript,
             res,
             sample_loss,
@@ -307,92 +428,148 @@ def run_set(run: Run, set_name: str, model_path: str) -> tuple[float, Report]:
 # -- training -------------------------------------------------------------------------------------
 
 
-def latest_checkpoint(checkpoint_dir: str) -> str | None:
-    return tf.train.latest_checkpoint(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
+def resume_point(config: Config) -> tuple[str | None, Position]:
+    """The checkpoint to resume from and its position: automatic unless
+    ``ds_restore_checkpoint=0``; ``=1`` insists on a checkpoint being there."""
+    if config.restore_checkpoint is False:
+        return None, Position()
+    path = latest_checkpoint(config.checkpoint_dir)
+    if path is None:
+        if config.restore_checkpoint:
+            print(f"No checkpoint in {config.checkpoint_dir}: starting from scratch")
+        return None, Position()
+    try:
+        return path, parse_position(path)
+    except CheckpointError as error:
+        raise RunError(str(error)) from error
+
+
+def validate(run: Run, context: ExecutionContext, session, hook: StepHook, number: int):
+    """Evaluate the dev set on the checkpoint just saved; keep the best-dev checkpoint and
+    update the early-stopping and plateau counters. Returns (dev loss, report, stop?)."""
+    config, state = run.config, context.state
+    dev_loss, dev_report = run_set(run, "dev", hook.checkpoint)
+    print(format_report("Validation", dev_report, config.report_count))
+    best, es_count, plateau_count, learning_rate = session.run(
+        [state["best_dev_loss"], state["es_count"], state["plateau_count"],
+         state["learning_rate"]]
+    )  # fmt: skip
+    if dev_loss < best - config.es_min_delta or not np.isfinite(best):
+        best, es_count, plateau_count = dev_loss, 0, 0
+        state["best_dev_loss"].load(best, session)
+        prefix = os.path.join(config.checkpoint_dir, BEST_DEV_DIR, CHECKPOINT_NAME)
+        try:
+            path = save(context.best_dev_saver, session, f"{prefix}-{number}", None)
+        except CheckpointError as error:
+            raise RunError(str(error)) from error
+        print(f"New best dev loss {dev_loss:.4f}: saved {path}")
+    else:
+        es_count, plateau_count = es_count + 1, plateau_count + 1
+    stop = config.early_stop and es_count >= config.es_epochs
+    if stop:
+        print(f"Early stop: the dev loss has not improved by ds_es_min_delta="
+              f"{config.es_min_delta:g} in {es_count} validations")  # fmt: skip
+    if config.reduce_lr_on_plateau and plateau_count >= config.plateau_epochs:
+        learning_rate *= config.plateau_reduction
+        plateau_count = 0
+        state["learning_rate"].load(learning_rate, session)
+        print(f"Dev loss on a plateau: learning rate lowered to {learning_rate:g}")
+    state["es_count"].load(es_count, session)
+    state["plateau_count"].load(plateau_count, session)
+    return dev_loss, dev_report, stop
 
 
 def train(run: Run) -> dict:
-    """Train for ``ds_epochs`` epochs as the original did; returns the last WER figures."""
+    """Train for ``ds_epochs`` epochs as the original did, resuming where a checkpoint left
+    off; returns the last WER figures and the checkpoint to test."""
     config = run.config
-    os.makedirs(config.checkpoint_dir, exist_ok=True)
     context = create_execution_context(run, "train")
-    hibernation_path, start_epoch = None, 0
-    if config.restore_checkpoint:
-        hibernation_path = latest_checkpoint(config.checkpoint_dir)
-        if hibernation_path:
-            start_epoch = int(hibernation_path.rsplit("-", 1)[-1])
-            run.global_step = start_epoch * context.data_set.steps_per_epoch
-            print(f"Resuming training from {hibernation_path} at epoch {start_epoch + 1:04d}")
-        else:
-            print(f"No checkpoint in {config.checkpoint_dir}: starting from scratch")
-    session, coord, threads = start_execution_context(run, context, hibernation_path)
+    checkpoint, position = resume_point(config)
+    steps = context.data_set.steps_per_epoch
+    if checkpoint:
+        run.global_step = position.epoch * steps + position.step
+        print(f"Resuming training from {checkpoint} at {position.describe()}")
+    session, coord, threads = start_execution_context(run, context, checkpoint, position)
+    hook = StepHook(run, context, session, checkpoint)
     figures = {"last_train_wer": None, "last_validation_wer": None}
     train_time = 0.0
     try:
-        for epoch in range(start_epoch, config.epochs):
-            number = epoch + 1
-            is_display_step = config.display_step > 0 and number % config.display_step == 0
-            is_checkpoint_step = number == config.epochs or (
-                config.checkpoint_step > 0 and number % config.checkpoint_step == 0
-            )
-            is_validation_step = config.validation_step > 0 and number % config.validation_step == 0
-            print(f"STARTING Epoch {number:04d}")
-            started = time.time()
-            train_loss, train_report = calculate_loss_and_report(
-                run, context, session, epoch, query_report=is_display_step
-            )
-            train_time += time.time() - started
-            if coord.should_stop():
-                coord.raise_requested_exception()
-            record = {
-                "epoch": number,
-                "train_loss": train_loss,
-                "dev_loss": None,
-                "dev_wer": None,
-                "train_wer": None,
-            }
-            if train_report is not None:
-                print(format_report("Training", train_report, config.report_count))
-                figures["last_train_wer"] = record["train_wer"] = train_report.wer
-            if is_checkpoint_step or is_validation_step:
-                hibernation_path = persist_model(context, session, config.checkpoint_dir, number)
-            if is_validation_step:
-                dev_loss, dev_report = run_set(run, "dev", hibernation_path)
-                print(format_report("Validation", dev_report, config.report_count))
-                record.update(dev_loss=dev_loss, dev_wer=dev_report.wer, dev_cer=dev_report.cer)
-                figures["last_validation_wer"] = dev_report.wer
-            record["seconds"] = time.time() - started
-            run.epoch_log.append(record)
-            write_scalars(
-                run.writer,
-                number,
-                {
-                    "epoch/train_loss": train_loss,
-                    "epoch/train_wer": record["train_wer"],
-                    "epoch/dev_loss": record["dev_loss"],
-                    "epoch/dev_wer": record["dev_wer"],
-                },
-            )
-            run.writer.flush()
-            wer_text = "" if record["train_wer"] is None else f", WER {record['train_wer']:.4f}"
-            dev_text = (
-                ""
-                if record["dev_loss"] is None
-                else f" - dev loss {record['dev_loss']:.4f}, WER {record['dev_wer']:.4f}"
-            )
-            print(
-                f"FINISHED Epoch {number:04d} - training loss {train_loss:.4f}{wer_text}"
-                f"{dev_text} - epoch time {format_duration(record['seconds'])}, "
-                f"training time {format_duration(train_time)}"
-            )
-        if start_epoch >= config.epochs:
-            print(
-                f"Nothing to train: the checkpoint is at epoch {start_epoch}, "
-                f"ds_epochs={config.epochs}"
-            )
+        with run.stop:
+            for epoch in range(position.epoch, config.epochs):
+                number = epoch + 1
+                first_step = position.step if epoch == position.epoch else 0
+                is_display_step = config.display_step > 0 and number % config.display_step == 0
+                is_checkpoint_step = number == config.epochs or (
+                    config.checkpoint_step > 0 and number % config.checkpoint_step == 0
+                )
+                is_validation_step = (
+                    config.validation_step > 0 and number % config.validation_step == 0
+                )
+                print(f"STARTING Epoch {number:04d}" + (f" at step {first_step + 1}"
+                                                          if first_step else ""))  # fmt: skip
+                started = time.time()
+                train_loss, train_report = calculate_loss_and_report(
+                    run, context, session, epoch, is_display_step, first_step, hook
+                )
+                train_time += time.time() - started
+                if coord.should_stop():
+                    coord.raise_requested_exception()
+                record = {"epoch": number, "train_loss": train_loss, "dev_loss": None,
+                          "dev_wer": None, "train_wer": None}  # fmt: skip
+                if first_step:
+                    record["resumed_at_step"] = first_step + 1
+                epoch_non_finite = [b["files"] for b in run.non_finite if b["epoch"] == number]
+                if epoch_non_finite:
+                    record["non_finite_files"] = sorted({f for b in epoch_non_finite for f in b})
+                if train_report is not None:
+                    print(format_report("Training", train_report, config.report_count))
+                    figures["last_train_wer"] = record["train_wer"] = train_report.wer
+                stop_early = False
+                if is_checkpoint_step or is_validation_step:
+                    hook.save(Position(number, 0))
+                if is_validation_step:
+                    dev_loss, dev_report, stop_early = validate(run, context, session, hook,
+                                                                number)  # fmt: skip
+                    record.update(dev_loss=dev_loss, dev_wer=dev_report.wer,
+                                  dev_cer=dev_report.cer)  # fmt: skip
+                    figures["last_validation_wer"] = dev_report.wer
+                record["seconds"] = time.time() - started
+                run.epoch_log.append(record)
+                write_scalars(
+                    run.writer,
+                    number,
+                    {
+                        "epoch/train_loss": train_loss,
+                        "epoch/train_wer": record["train_wer"],
+                        "epoch/dev_loss": record["dev_loss"],
+                        "epoch/dev_wer": record["dev_wer"],
+                    },
+                )
+                run.writer.flush()
+                wer_text = "" if record["train_wer"] is None else f", WER {record['train_wer']:.4f}"
+                dev_text = (
+                    ""
+                    if record["dev_loss"] is None
+                    else f" - dev loss {record['dev_loss']:.4f}, WER {record['dev_wer']:.4f}"
+                )
+                print(
+                    f"FINISHED Epoch {number:04d} - training loss {train_loss:.4f}{wer_text}"
+                    f"{dev_text} - epoch time {format_duration(record['seconds'])}, "
+                    f"training time {format_duration(train_time)}"
+                )
+                if stop_early:
+                    if not is_checkpoint_step:
+                        hook.save(Position(number, 0))
+                    break
+            if position.epoch >= config.epochs:
+                print(f"Nothing to train: the checkpoint is at epoch {position.epoch}, "
+                      f"ds_epochs={config.epochs}")  # fmt: skip
+        best_dev_loss = session.run(context.state["best_dev_loss"])
     finally:
         stop_execution_context(context, session, coord, threads)
-    figures["model_path"] = hibernation_path
+    best_dev = latest_checkpoint(os.path.join(config.checkpoint_dir, BEST_DEV_DIR))
+    # Test the best-dev model when this model's history has one, else the last checkpoint.
+    figures["model_path"] = best_dev if best_dev and np.isfinite(best_dev_loss) else hook.checkpoint
     return figures
 
 
@@ -433,6 +610,15 @@ def hyper_parameters(config: Config, devices: list[str]) -> dict:
 def execute(config: Config) -> dict:
     """Train and test as configured; returns the ``results`` object of ``hyper.json``."""
     devices = tower_devices(config)
+    # Unwritable folders are reported now, not after hours of training.
+    try:
+        ensure_writable(config.logs_dir, "ds_logs_dir")
+        if config.train:
+            ensure_writable(config.checkpoint_dir, "ds_checkpoint_dir")
+        if config.export_dir:
+            ensure_writable(os.path.dirname(os.path.abspath(config.export_dir)), "ds_export_dir")
+    except CheckpointError as error:
+        raise RunError(str(error)) from error
     log_dir = new_run_dir(config.logs_dir)
     run = Run(
         config,
@@ -476,6 +662,7 @@ def execute(config: Config) -> dict:
                     f"no checkpoint to test in ds_checkpoint_dir="
                     f"{config.checkpoint_dir!r}; train first (ds_train=1)"
                 )
+            print(f"Testing {model_path}")
             test_loss, test_report = run_set(run, "test", model_path)
             print(format_report("Test", test_report, config.report_count))
             results.update(
@@ -495,9 +682,8 @@ def execute(config: Config) -> dict:
         hyper["context"]["status"] = "finished"
         return results
     except BaseException as error:
-        hyper["context"]["status"] = (
-            "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        )
+        interrupted = isinstance(error, KeyboardInterrupt | Interrupted)
+        hyper["context"]["status"] = "interrupted" if interrupted else "failed"
         hyper["context"]["error"] = str(error) or type(error).__name__
         raise
     finally:
@@ -547,6 +733,9 @@ def main(environ=None) -> int:
     except (RunError, AudioError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Interrupted as stop:
+        print(f"interrupted: {stop}", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -42,7 +42,7 @@ def test_defaults_are_the_originals():
     assert config.checkpoint_dir == "/tmp/unused-checkpoints"
     assert (config.beta1, config.beta2, config.epsilon) == (0.9, 0.999, 1e-8)
     assert config.relu_clip == 20.0
-    assert config.restore_checkpoint is False
+    assert config.restore_checkpoint is None  # automatic: resume when a checkpoint fits
     assert config.stddevs == ()
     assert all(config.stddev(v) == 0.046875 for v in STDDEV_VARIABLES)
 

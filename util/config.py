@@ -67,7 +67,7 @@ class Config:
     checkpoint_step: int = 5
     validation_step: int = 0
     checkpoint_dir: str = ""  # default: XDG data path 'deepspeech'
-    restore_checkpoint: bool = False
+    restore_checkpoint: bool | None = None  # None: resume when a fitting checkpoint exists
     export_dir: str = ""
     remove_export: bool = False
     report_count: int = 10
@@ -92,6 +92,16 @@ class Config:
     strict: bool = False  # a sample that cannot be used stops the run instead of being skipped
     feature_cache: str = ""  # "" = <dataset_path>/.feature_cache or XDG cache; "off" = none
     shuffle_batches: bool = False  # SortaGrad: shuffle length-ordered batches from epoch 2 on
+    # Surviving faults (checkpoints, non-finite losses, early stopping).
+    checkpoint_secs: int = 600
+    max_to_keep: int = 5
+    max_non_finite: int = 10
+    early_stop: bool = False
+    es_epochs: int = 25
+    es_min_delta: float = 0.05
+    reduce_lr_on_plateau: bool = False
+    plateau_epochs: int = 10
+    plateau_reduction: float = 0.1
 
     # Geometry derived from n_hidden, named as in the original.
     @property
@@ -255,6 +265,17 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "strict": _parse_bool,
     "feature_cache": _cache_setting,
     "shuffle_batches": _parse_bool,
+    "checkpoint_secs": _count(0),
+    "max_to_keep": _count(1),
+    "max_non_finite": _count(1),
+    "early_stop": _parse_bool,
+    "es_epochs": _count(1),
+    "es_min_delta": lambda name, raw: _parse_float(name, raw, 0.0, math.inf, high_open=True),
+    "reduce_lr_on_plateau": _parse_bool,
+    "plateau_epochs": _count(1),
+    "plateau_reduction": lambda name, raw: _parse_float(
+        name, raw, 0.0, 1.0, low_open=True, high_open=True
+    ),
 }
 _FILE_SETS = ("train", "dev", "test")
 _DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))

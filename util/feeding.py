@@ -341,10 +341,16 @@ class DataSet:
             features, feature_lengths, ctc_label_dense_to_sparse(labels, label_lengths), indices
         )
 
-    def start_queue_threads(self, session: tf.Session, coord: tf.train.Coordinator):
-        """Start the feeder threads; they stop when ``coord`` asks or the queue closes."""
+    def start_queue_threads(
+        self, session: tf.Session, coord: tf.train.Coordinator, epoch: int = 0, step: int = 0
+    ):
+        """Start the feeder threads; they stop when ``coord`` asks or the queue closes.
+
+        Feeding starts at step ``step`` of epoch ``epoch`` (a resumed run goes on with the
+        batch after its checkpoint).
+        """
         self._coord = coord
-        self._plan = self._endless_plan()
+        self._plan = self._endless_plan(epoch, step * self.tower_count * self.batch_size)
         threads = [
             threading.Thread(
                 target=self._populate_queue,
@@ -366,11 +372,11 @@ class DataSet:
 
     # -- feeder side ---------------------------------------------------------------------------
 
-    def _endless_plan(self) -> Iterator[int]:
-        epoch = 0
+    def _endless_plan(self, epoch: int = 0, skip: int = 0) -> Iterator[int]:
+        yield from self.epoch_plan(epoch)[skip:]
         while True:
-            yield from self.epoch_plan(epoch)
             epoch += 1
+            yield from self.epoch_plan(epoch)
 
     def _take_ticket(self) -> tuple[int, int]:
         with self._lock:

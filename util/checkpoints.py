@@ -1,0 +1,161 @@
+"""Checkpoints: names that carry the training position, geometry checks, safe saving.
+
+``model.ckpt-<E>`` is the state after E whole epochs (the original's name);
+``model.ckpt-<E>-<S>`` is a time-based checkpoint taken S steps into epoch E + 1, so that a
+resumed run goes on with the next batch. The best-dev checkpoint lives in ``best_dev/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import tensorflow.compat.v1 as tf
+
+CHECKPOINT_NAME = "model.ckpt"
+BEST_DEV_DIR = "best_dev"
+STATE_SCOPE = "training_state"  # variables that may be missing from older checkpoints
+_POSITION = re.compile(r"model\.ckpt-(\d+)(?:-(\d+))?$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read, does not fit the model, or cannot be written."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where training stands: ``epoch`` whole epochs done, ``step`` steps into the next."""
+
+    epoch: int = 0
+    step: int = 0
+
+    def describe(self) -> str:
+        text = f"epoch {self.epoch + 1:04d}"
+        return text if self.step == 0 else f"{text}, step {self.step + 1}"
+
+
+def checkpoint_prefix(checkpoint_dir: str, position: Position) -> str:
+    name = f"{CHECKPOINT_NAME}-{position.epoch}"
+    return os.path.join(checkpoint_dir, name if position.step == 0 else f"{name}-{position.step}")
+
+
+def parse_position(path: str) -> Position:
+    """The position a checkpoint path records (``model.ckpt-3-17`` -> epoch 3, step 17)."""
+    match = _POSITION.search(os.path.basename(path))
+    if match is None:
+        raise CheckpointError(f"cannot tell the training position from checkpoint name {path}")
+    return Position(int(match.group(1)), int(match.group(2) or 0))
+
+
+def latest_checkpoint(checkpoint_dir: str) -> str | None:
+    return tf.train.latest_checkpoint(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
+
+
+def ensure_writable(folder: str, variable: str) -> None:
+    """Create ``folder`` and prove a file can be written there, or raise naming ``variable``."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise CheckpointError(
+            f"{variable}={folder!r} cannot be written: {error.strerror or error}"
+        ) from error
+
+
+def restore(session: tf.Session, path: str, variables: list[tf.Variable], config_hint: str):
+    """Restore ``variables`` from ``path`` after checking that the shapes fit.
+
+    Variables of the ``training_state`` scope missing from the checkpoint keep their initial
+    values; any other difference stops with a message naming both shapes.
+    """
+    try:
+        shapes = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError) as error:
+        message = getattr(error, "message", str(error)).strip().splitlines()[0]
+        raise CheckpointError(f"cannot read checkpoint {path}: {message}") from error
+    present, problems = [], []
+    for variable in variables:
+        name, shape = variable.op.name, variable.shape.as_list()
+        if name not in shapes:
+            if not name.startswith(STATE_SCOPE + "/"):
+                problems.append(f"{name} {shape} is missing there")
+            continue
+        if list(shapes[name]) != shape:
+            problems.append(f"{name} is {list(shapes[name])} there but {shape} here")
+        present.append(variable)
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model ({config_hint}): "
+            + "; ".join(problems[:3])
+            + ("; ..." if len(problems) > 3 else "")
+            + ". Use another ds_checkpoint_dir, or ds_restore_checkpoint=0 to start afresh"
+        )
+    try:
+        tf.train.Saver(present).restore(session, path)
+    except (tf.errors.OpError, ValueError) as error:
+        message = getattr(error, "message", str(error)).strip().splitlines()[0]
+        raise CheckpointError(f"cannot restore checkpoint {path}: {message}") from error
+
+
+def save(saver: tf.train.Saver, session: tf.Session, prefix: str, last_good: str | None) -> str:
+    """Save and return the checkpoint path; on failure (a full disk, say) raise a message
+    that names the last good checkpoint, which TensorFlow leaves intact."""
+    try:
+        return saver.save(session, prefix, write_meta_graph=False)
+    except (tf.errors.OpError, OSError) as error:
+        reason = getattr(error, "message", None) or getattr(error, "strerror", None) or error
+        reason = str(reason).strip().splitlines()[0]
+        kept = f"the last good checkpoint {last_good} is intact" if last_good else "nothing saved"
+        raise CheckpointError(
+            f"cannot save checkpoint {prefix}: {reason}; {kept}. Free space and run again: "
+            "training resumes from it"
+        ) from error
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM asked the run to stop (after saving)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class GracefulStop:
+    """While active, the first SIGINT/SIGTERM asks for a clean stop; a second ends at once."""
+
+    def __init__(self):
+        self.requested: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame):
+        if self.requested is not None:
+            print("Second signal: stopping at once", file=sys.stderr, flush=True)
+            os._exit(128 + signum)
+        self.requested = signum
+        print(
+            f"{signal.Signals(signum).name}: saving a checkpoint and stopping after this batch "
+            "(send it again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def check(self) -> None:
+        if self.requested is not None:
+            raise Interrupted(self.requested)
+
+    def __enter__(self) -> GracefulStop:
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:  # not the main thread: signals stay as they are
+            self._previous.clear()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
