@@ -270,6 +270,10 @@ def stop_execution_context(context: ExecutionContext, session, coord, threads) -
 # -- one pass over a data set ---------------------------------------------------------------------
 
 
+class BudgetReached(Exception):
+    """Training used up ``ds_max_train_seconds``."""
+
+
 class StepHook:
     """What training does between steps: stop on a signal, skip and log non-finite batches,
     take time-based checkpoints."""
@@ -278,7 +282,7 @@ class StepHook:
         self.run, self.context, self.session = run, context, session
         self.checkpoint = checkpoint  # the last good checkpoint
         self.position = Position()
-        self.last_save = time.time()
+        self.started = self.last_save = time.time()
         self.non_finite_in_a_row = 0
 
     def after_step(self, epoch: int, step: int, values: dict) -> None:
@@ -295,6 +299,12 @@ class StepHook:
             self.save(self.position)
             print(f"Saved checkpoint {self.checkpoint}", flush=True)
             run.stop.check()
+        if config.max_train_seconds and time.time() - self.started >= config.max_train_seconds:
+            self.save(self.position)
+            raise BudgetReached(
+                f"ds_max_train_seconds={config.max_train_seconds} reached in epoch {epoch + 1}, "
+                f"step {step + 1}; saved {self.checkpoint}"
+            )
 
     def save(self, position: Position) -> str:
         self.checkpoint = persist_model(
@@ -508,9 +518,14 @@ def train(run: Run) -> dict:
                 print(f"STARTING Epoch {number:04d}" + (f" at step {first_step + 1}"
                                                           if first_step else ""))  # fmt: skip
                 started = time.time()
-                train_loss, train_report = calculate_loss_and_report(
-                    run, context, session, epoch, is_display_step, first_step, hook
-                )
+                try:
+                    train_loss, train_report = calculate_loss_and_report(
+                        run, context, session, epoch, is_display_step, first_step, hook
+                    )
+                except BudgetReached as budget:
+                    print(f"Time budget used: {budget}")
+                    figures["stopped_by_budget"] = True
+                    break
                 train_time += time.time() - started
                 if coord.should_stop():
                     coord.raise_requested_exception()
@@ -533,6 +548,9 @@ def train(run: Run) -> dict:
                     record.update(dev_loss=dev_loss, dev_wer=dev_report.wer,
                                   dev_cer=dev_report.cer)  # fmt: skip
                     figures["last_validation_wer"] = dev_report.wer
+                    # Save again so that the checkpoint holds the updated early-stopping and
+                    # learning-rate state.
+                    hook.save(Position(number, 0))
                 record["seconds"] = time.time() - started
                 run.epoch_log.append(record)
                 write_scalars(

@@ -102,6 +102,7 @@ class Config:
     reduce_lr_on_plateau: bool = False
     plateau_epochs: int = 10
     plateau_reduction: float = 0.1
+    max_train_seconds: int = 0  # 0: no time budget
 
     # Geometry derived from n_hidden, named as in the original.
     @property
@@ -266,6 +267,7 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "feature_cache": _cache_setting,
     "shuffle_batches": _parse_bool,
     "checkpoint_secs": _count(0),
+    "max_train_seconds": _count(0),
     "max_to_keep": _count(1),
     "max_non_finite": _count(1),
     "early_stop": _parse_bool,
