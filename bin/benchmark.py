@@ -143,7 +143,8 @@ def ready_source(args):
 
 
 def queue_source(args, folder: str):
-    """The real DataSet: WAV files of ``frames`` steps, a PaddingFIFOQueue and feeder threads."""
+    """The real DataSet: WAV files of ``frames`` steps, a PaddingFIFOQueue, feeder threads and
+    a warm feature cache."""
     import numpy as np
     import soundfile
 
@@ -166,7 +167,15 @@ def queue_source(args, folder: str):
 
         from util.feeding import DataSet
 
-        data_set = DataSet("benchmark", samples, args.batch, tower_count=towers)
+        data_set = DataSet(
+            "benchmark",
+            samples,
+            args.batch,
+            tower_count=towers,
+            feature_cache=os.path.join(folder, "cache"),
+        )
+        for sample in samples:  # as from the second epoch on: features come from the cache
+            data_set.features(sample)
 
         def start(session):
             coord = tf.train.Coordinator()
