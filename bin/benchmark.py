@@ -356,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             print("error: the PyTorch comparison failed (is torch installed?)", file=sys.stderr)
             return 1
         figures.update(json.loads(child.stdout.strip().splitlines()[-1]))
-        figures["train_ratio"] = figures["train_step_s"] / figures["torch_train_step_s"]
+        # Per batch of --batch utterances: with N towers a step trains N batches.
+        figures["train_ratio"] = (
+            figures["train_step_s"] / args.towers / figures["torch_train_step_s"]
+        )
         figures["infer_ratio"] = figures["infer_s"] / figures["torch_infer_s"]
     for key, value in figures.items():
         print(f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}")

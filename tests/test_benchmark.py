@@ -33,4 +33,5 @@ def test_benchmark_compares_with_pytorch_when_installed():
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["train_ratio"] == figures["train_step_s"] / figures["torch_train_step_s"]
+    assert figures["towers"] == 1
     assert figures["infer_ratio"] > 0 and figures["torch_infer_s"] > 0
