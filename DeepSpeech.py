@@ -47,10 +47,22 @@ from util.checkpoints import (  # noqa: E402
     ensure_writable,
     latest_checkpoint,
     parse_position,
+    restorable,
     restore,
     save,
 )
+from util.cluster import (  # noqa: E402
+    Cluster,
+    ClusterError,
+    ClusterRole,
+    NullWriter,
+    RunEnded,
+    device_setter,
+    serve,
+    shard_indices,
+)
 from util.config import Config, ConfigError  # noqa: E402
+from util.decoder import DecoderError, decoder_for  # noqa: E402
 from util.export import (  # noqa: E402
     INPUT_LENGTHS,
     INPUT_NODE,
@@ -71,6 +83,7 @@ from util.logs import (  # noqa: E402
     write_scalars,
 )
 from util.report import Report, build_report, format_report, score_sample  # noqa: E402
+from util.spell import corrector  # noqa: E402
 from util.text import char_array_to_text  # noqa: E402
 from util.towers import TowerResults, average_gradients, get_tower_results  # noqa: E402
 
@@ -109,6 +122,7 @@ class Run:
     global_step: int = 0
     stop: GracefulStop = field(default_factory=GracefulStop)
     non_finite: list[dict] = field(default_factory=list)
+    cluster: Cluster | None = None  # this process's part in a cluster (ds_ps_hosts ...)
 
 
 def format_duration(seconds: float) -> str:
@@ -140,7 +154,8 @@ def read_data_set(run: Run, set_name: str) -> DataSet:
         raise RunError(f"cannot read the {set_name} set: {error}") from error
     data_set = getattr(data_sets, set_name)
     skipped_path = os.path.join(run.log_dir, f"skipped_{set_name}.json")
-    if data_set.skipped and not os.path.exists(skipped_path):  # the dev set is read repeatedly
+    # The dev set is read repeatedly; a cluster worker other than the chief has no log folder.
+    if data_set.skipped and run.log_dir and not os.path.exists(skipped_path):
         write_json(skipped_path, data_set.skipped)
         print(f"The skipped samples of the {set_name} set are listed in {skipped_path}")
     return data_set
@@ -353,6 +368,7 @@ def calculate_loss_and_report(
                        indices=towers.indices)  # fmt: skip
         if context.merged is not None:
             fetches["merged"] = context.merged
+    lm = None
     if query_report:
         fetches["results"] = (
             towers.decodings,
@@ -360,6 +376,13 @@ def calculate_loss_and_report(
             towers.distances,
             towers.indices,
         )
+        # Evaluation with a language model decodes the logits here (never while training).
+        try:
+            lm = None if do_training else decoder_for(config)
+        except DecoderError as error:
+            raise RunError(str(error)) from error
+        if lm is not None:
+            fetches["logits"] = (towers.logits, towers.logit_lengths)
     options = {}
     if do_training and config.do_fulltrace:
         options = {
@@ -395,15 +418,20 @@ def calculate_loss_and_report(
             if options:
                 run.writer.add_run_metadata(options["run_metadata"], f"epoch{epoch}_batch{batch}")
         if query_report:
-            for decoded, losses, distances, indices in zip(*values["results"], strict=True):
+            for tower, (decoded, losses, distances, indices) in enumerate(
+                zip(*values["results"], strict=True)
+            ):
                 rows = [[] for _ in range(len(indices))]
                 for (row, _), label in zip(decoded.indices, decoded.values, strict=True):
                     rows[row].append(label)
                 for i, index in enumerate(indices):
-                    results.setdefault(
-                        int(index),
-                        (char_array_to_text(rows[i]), float(losses[i]), float(distances[i])),
-                    )
+                    if int(index) in results:  # a refill: counted once
+                        continue
+                    text = char_array_to_text(rows[i])
+                    if lm is not None:
+                        logits, lengths = (tensor[tower] for tensor in values["logits"])
+                        text = lm.decode(logits[:, i], lengths[i])
+                    results[int(index)] = (text, float(losses[i]), float(distances[i]))
         if hook is not None:
             hook.after_step(epoch, batch, values)
     loss = total_loss / counted if counted else float("nan")
@@ -416,11 +444,13 @@ def calculate_loss_and_report(
             res,
             sample_loss,
             data_set.samples[i].duration,
+            correct=corrector(config.spelling),
         )
         for i, (res, sample_loss, _) in sorted(results.items())
     ]
     avg_cer = sum(d for _, _, d in results.values()) / len(results)
-    return loss, build_report(data_set.name, loss, avg_cer, samples)
+    decoder = "beam search" if lm is None else f"beam search + LM {os.path.basename(lm.lm_path)}"
+    return loss, build_report(data_set.name, loss, avg_cer, samples, decoder, config.spelling)
 
 
 def run_set(run: Run, set_name: str, model_path: str) -> tuple[float, Report]:
@@ -493,13 +523,17 @@ def train(run: Run) -> dict:
     """Train for ``ds_epochs`` epochs as the original did, resuming where a checkpoint left
     off; returns the last WER figures and the checkpoint to test."""
     config = run.config
-    context = create_execution_context(run, "train")
+    if run.cluster is None:
+        context = create_execution_context(run, "train")
+    else:  # the chief of a cluster (see "several machines" below)
+        context = create_distributed_context(run)
     checkpoint, position = resume_point(config)
     steps = context.data_set.steps_per_epoch
     if checkpoint:
         run.global_step = position.epoch * steps + position.step
         print(f"Resuming training from {checkpoint} at {position.describe()}")
-    session, coord, threads = start_execution_context(run, context, checkpoint, position)
+    start = start_execution_context if run.cluster is None else start_distributed_context
+    session, coord, threads = start(run, context, checkpoint, position)
     hook = StepHook(run, context, session, checkpoint)
     figures = {"last_train_wer": None, "last_validation_wer": None}
     train_time = 0.0
@@ -591,6 +625,190 @@ def train(run: Run) -> dict:
     return figures
 
 
+# -- several machines (util/cluster.py) -----------------------------------------------------------
+
+
+def create_distributed_context(run: Run) -> ExecutionContext:
+    """A cluster worker's training context: create_execution_context's, with the variables on
+    the parameter servers, this worker's shard of the training set, and SyncReplicasOptimizer's
+    update (this worker's averaged tower gradients averaged again across the workers) in
+    place of the local one."""
+    config, role = run.config, run.cluster.role
+    graph = tf.Graph()
+    # Ops are made in the order create_execution_context makes them, so that the same seed
+    # gives the same initial weights.
+    with graph.as_default(), tf.device(device_setter(role)):
+        tf.set_random_seed(config.random_seed)
+        data_set = read_data_set(run, "train")
+        total = len(data_set.samples)
+        data_set.keep_only(shard_indices(total, role.task_index, role.num_workers))
+        print(f"{role.name().capitalize()} trains on {len(data_set.samples)} of the {total} "
+              f"training samples: {data_set.steps_per_epoch} step(s) per epoch")  # fmt: skip
+        state = create_training_state(config)
+        optimizer = create_optimizer(config, state["learning_rate"])
+        towers = get_tower_results(data_set, run.devices, config, optimizer)
+        gradients = average_gradients(towers.gradients)
+        if config.log_variables:
+            log_grads_and_vars(gradients)
+        finite = all_finite(towers.mean_loss, gradients)
+        # Each update waits for a gradient from every worker: a worker whose batch is not
+        # finite sends zeros rather than nothing, and the model stays finite.
+        gradients = [(g if g is None else tf.where_v2(finite, g, tf.zeros_like(g)), v)
+                     for g, v in gradients]  # fmt: skip
+        apply_gradient_op = run.cluster.apply_gradients(optimizer, gradients)
+        merged = tf.summary.merge_all()
+        saver = tf.train.Saver(
+            tf.global_variables(), max_to_keep=config.max_to_keep, save_relative_paths=True
+        )
+        best_dev_saver = tf.train.Saver(
+            tf.global_variables(), max_to_keep=1, save_relative_paths=True
+        )
+        run.writer.add_graph(graph)
+    return ExecutionContext(
+        graph, data_set, towers, saver, apply_gradient_op, finite, merged, state, best_dev_saver
+    )
+
+
+def open_distributed_context(
+    run: Run, context: ExecutionContext, model_path: str | None = None, position=None
+):
+    """Open a cluster worker's training session and start its feeder threads. The chief
+    initialises the model, or restores ``model_path``, and sets the global step to
+    ``position``; the others wait for that and take their position from the global step.
+    Returns (session, coordinator, threads, position)."""
+    cluster, steps = run.cluster, context.data_set.steps_per_epoch
+    hint = f"ds_n_hidden={run.config.n_hidden}"
+    position = position or Position()
+    with context.graph.as_default(), tf.device(device_setter(cluster.role)):
+        restore_saver = None
+        if model_path is not None:  # the graph is finalised before the chief restores
+            try:
+                variables = restorable(model_path, tf.global_variables(), hint)
+            except CheckpointError as error:
+                raise RunError(str(error)) from error
+            restore_saver = tf.train.Saver(variables)
+
+        def init_fn(scaffold, session):
+            if restore_saver is not None:
+                restore(session, model_path, [], hint, saver=restore_saver)
+            cluster.mark_ready(session, position.epoch * steps + position.step)
+
+        scaffold = cluster.scaffold(context.saver, init_fn if cluster.role.is_chief else None)
+        if not cluster.role.is_chief:
+            print(f"{cluster.role.name().capitalize()} waits for the chief to make the model "
+                  "ready", flush=True)  # fmt: skip
+        try:
+            session = cluster.open_session(scaffold)
+        except CheckpointError as error:
+            raise RunError(str(error)) from error
+        if not cluster.role.is_chief:
+            step = cluster.starting_step(session)
+            position = Position(step // steps, step % steps)
+        coord = tf.train.Coordinator()
+        threads = context.data_set.start_queue_threads(
+            session, coord, position.epoch, position.step
+        )
+    return session, coord, threads, position
+
+
+def start_distributed_context(
+    run: Run, context: ExecutionContext, model_path: str | None = None, position=None
+):
+    """start_execution_context for the chief of a cluster (see open_distributed_context)."""
+    return open_distributed_context(run, context, model_path, position)[:3]
+
+
+class WorkerHook:
+    """What a worker other than the chief does between steps: name the files of a batch
+    whose loss or gradient was not finite (it sent zeros), and stop after
+    ``ds_max_non_finite`` such batches in a row."""
+
+    def __init__(self, run: Run, context: ExecutionContext):
+        self.run, self.context = run, context
+        self.in_a_row = 0
+
+    def after_step(self, epoch: int, step: int, values: dict) -> None:
+        if values["finite"]:
+            self.in_a_row = 0
+            return
+        self.in_a_row += 1
+        samples, name = self.context.data_set.samples, self.run.cluster.role.name()
+        files = sorted({samples[int(i)].name for indices in values["indices"] for i in indices})
+        print(f"warning: {name}: non-finite loss or gradient in epoch {epoch + 1}, step "
+              f"{step + 1}; zeros were sent. Files: {', '.join(files)}",
+              file=sys.stderr)  # fmt: skip
+        if self.in_a_row >= self.run.config.max_non_finite:
+            raise RunError(
+                f"{self.in_a_row} batches in a row had a non-finite loss or gradient on "
+                f"{name} (ds_max_non_finite={self.run.config.max_non_finite})"
+            )
+
+
+def train_worker(run: Run) -> None:
+    """A worker other than the chief: train its shard in step with the others until the last
+    epoch or until the chief ends the run. It writes no checkpoints, logs or reports."""
+    config, name = run.config, run.cluster.role.name().capitalize()
+    context = create_distributed_context(run)
+    session, coord, threads, position = open_distributed_context(run, context)
+    if position != Position():
+        print(f"{name} goes on at {position.describe()}")
+    hook = WorkerHook(run, context)
+    try:
+        for epoch in range(position.epoch, config.epochs):
+            first_step = position.step if epoch == position.epoch else 0
+            started = time.time()
+            loss, _ = calculate_loss_and_report(
+                run, context, session, epoch, first_step=first_step, hook=hook
+            )
+            if coord.should_stop():
+                coord.raise_requested_exception()
+            print(f"{name}: epoch {epoch + 1:04d} done - training loss {loss:.4f} - "
+                  f"{format_duration(time.time() - started)}", flush=True)  # fmt: skip
+        print(f"{name} finished training", flush=True)
+    except RunEnded:
+        print(f"The chief ended the run: {name.lower()} stops", flush=True)
+    finally:
+        stop_execution_context(context, session, coord, threads)
+
+
+def run_distributed(config: Config) -> dict:
+    """This process's part in a cluster (``ds_ps_hosts`` ...): a parameter server serves the
+    variables until the chief ends the run; the chief (worker 0) trains, checkpoints,
+    validates, logs, tests and exports as ``execute`` does; the other workers only train.
+    Returns the ``results`` object (the duration alone for the others)."""
+    role = ClusterRole.from_config(config)
+    started = time.time()
+    if not config.train and not role.is_ps:
+        raise RunError("a cluster only trains (ds_train=0): test without ds_ps_hosts")
+    if role.is_ps:
+        serve(role, session_config(config))
+        return {"duration": time.time() - started}
+    cluster = Cluster(role, session_config(config))
+    print(f"{role.name().capitalize()} of {role.num_workers}"
+          f"{' (the chief)' if role.is_chief else ''}; parameter servers "
+          f"{', '.join(role.ps_hosts)}; each update averages "
+          f"{role.replicas_to_aggregate} worker(s)' gradients", flush=True)  # fmt: skip
+    succeeded = False
+    try:
+        if role.is_chief:
+            try:
+                results = execute(config, cluster)
+            except ClusterError as error:
+                latest = latest_checkpoint(config.checkpoint_dir)
+                advice = f"; start every process again to resume from {latest}" if latest else ""
+                raise ClusterError(f"{error}{advice}") from error
+        else:
+            # No log folder and no summaries: only the chief writes.
+            train_worker(
+                Run(config, tower_devices(config), "", NullWriter(), None, cluster=cluster)
+            )
+            results = {"duration": time.time() - started}
+        succeeded = True
+        return results
+    finally:
+        cluster.finish(succeeded)
+
+
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -625,8 +843,9 @@ def hyper_parameters(config: Config, devices: list[str]) -> dict:
     }
 
 
-def execute(config: Config) -> dict:
-    """Train and test as configured; returns the ``results`` object of ``hyper.json``."""
+def execute(config: Config, cluster: Cluster | None = None) -> dict:
+    """Train and test as configured (as the chief of ``cluster`` when given); returns the
+    ``results`` object of ``hyper.json``."""
     devices = tower_devices(config)
     # Unwritable folders are reported now, not after hours of training.
     try:
@@ -644,6 +863,7 @@ def execute(config: Config) -> dict:
         log_dir,
         tf.summary.FileWriter(log_dir),
         EpochLog(os.path.join(log_dir, "epochs.jsonl")),
+        cluster=cluster,
     )
     print(f"Towers: {', '.join(devices)}. Logs: {log_dir}")
     started = time.time()
@@ -747,8 +967,8 @@ def main(environ=None) -> int:
         if config.one_shot_infer:
             print(one_shot_infer(config, config.one_shot_infer))
             return 0
-        results = execute(config)
-    except (RunError, AudioError, ExportError) as error:
+        results = run_distributed(config) if config.ps_hosts else execute(config)
+    except (RunError, AudioError, ExportError, ClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Interrupted as stop:

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Create .venv from the pinned requirements the first time (and again when requirements.txt
-# changes). Source it or run it; afterwards .venv/bin/python is ready.
+# Create .venv from the pinned requirements the first time (and again when requirements.txt or
+# requirements-nodeps.txt changes). Source it or run it; afterwards .venv/bin/python is ready.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$root/requirements.txt" | cut -d' ' -f1)"
+want="$(cat "$root/requirements.txt" "$root/requirements-nodeps.txt" | sha256sum | cut -d' ' -f1)"
 
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
@@ -30,5 +30,8 @@ echo "Setting up $venv from requirements.txt (once; about a minute) ..."
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/requirements.txt"
+# pyctcdecode declares numpy<2 but works with numpy 2: without its declared dependencies.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+  -r "$root/requirements-nodeps.txt"
 echo "$want" >"$stamp"
 echo "Environment ready: $venv"

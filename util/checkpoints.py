@@ -19,6 +19,7 @@ import tensorflow.compat.v1 as tf
 CHECKPOINT_NAME = "model.ckpt"
 BEST_DEV_DIR = "best_dev"
 STATE_SCOPE = "training_state"  # variables that may be missing from older checkpoints
+ALIAS_SCOPE = "cond/"  # see _stored_name
 _POSITION = re.compile(r"model\.ckpt-(\d+)(?:-(\d+))?$")
 
 
@@ -67,27 +68,39 @@ def ensure_writable(folder: str, variable: str) -> None:
         ) from error
 
 
-def restore(session: tf.Session, path: str, variables: list[tf.Variable], config_hint: str):
-    """Restore ``variables`` from ``path`` after checking that the shapes fit.
+def _stored_name(name: str, shapes: dict) -> str | None:
+    """The name ``name`` has in a checkpoint: its own, or its other spelling. Adam's beta
+    powers are ``cond/beta1_power`` in one process (made inside ``tf.cond``) and
+    ``beta1_power`` in a cluster, so that the two resume each other's checkpoints."""
+    if name in shapes:
+        return name
+    other = name.removeprefix(ALIAS_SCOPE) if name.startswith(ALIAS_SCOPE) else ALIAS_SCOPE + name
+    return other if other in shapes else None
 
-    Variables of the ``training_state`` scope missing from the checkpoint keep their initial
-    values; any other difference stops with a message naming both shapes.
+
+def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dict[str, tf.Variable]:
+    """The ``variables`` to restore from ``path`` by their names there, after checking that
+    the shapes fit.
+
+    Variables of the ``training_state`` scope missing from the checkpoint are left out (they
+    keep their initial values); any other difference stops with a message naming both shapes.
     """
     try:
         shapes = tf.train.load_checkpoint(path).get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError) as error:
         message = getattr(error, "message", str(error)).strip().splitlines()[0]
         raise CheckpointError(f"cannot read checkpoint {path}: {message}") from error
-    present, problems = [], []
+    present, problems = {}, []
     for variable in variables:
         name, shape = variable.op.name, variable.shape.as_list()
-        if name not in shapes:
+        stored = _stored_name(name, shapes)
+        if stored is None:
             if not name.startswith(STATE_SCOPE + "/"):
                 problems.append(f"{name} {shape} is missing there")
             continue
-        if list(shapes[name]) != shape:
-            problems.append(f"{name} is {list(shapes[name])} there but {shape} here")
-        present.append(variable)
+        if list(shapes[stored]) != shape:
+            problems.append(f"{name} is {list(shapes[stored])} there but {shape} here")
+        present[stored] = variable
     if problems:
         raise CheckpointError(
             f"checkpoint {path} does not fit this model ({config_hint}): "
@@ -95,8 +108,23 @@ def restore(session: tf.Session, path: str, variables: list[tf.Variable], config
             + ("; ..." if len(problems) > 3 else "")
             + ". Use another ds_checkpoint_dir, or ds_restore_checkpoint=0 to start afresh"
         )
+    return present
+
+
+def restore(
+    session: tf.Session,
+    path: str,
+    variables: list[tf.Variable],
+    config_hint: str,
+    saver: tf.train.Saver | None = None,
+):
+    """Restore ``variables`` from ``path`` after checking that the shapes fit (see
+    :func:`restorable`). A graph that can no longer grow (a cluster's) passes ``saver``, built
+    beforehand over ``restorable(...)``."""
+    if saver is None:
+        saver = tf.train.Saver(restorable(path, variables, config_hint))
     try:
-        tf.train.Saver(present).restore(session, path)
+        saver.restore(session, path)
     except (tf.errors.OpError, ValueError) as error:
         message = getattr(error, "message", str(error)).strip().splitlines()[0]
         raise CheckpointError(f"cannot restore checkpoint {path}: {message}") from error

@@ -3,7 +3,9 @@
 The names and defaults are those of the 2017 ``DeepSpeech.py``; a few variables were added
 (``ds_cpu_towers``, ``ds_train``, ``ds_test``, ``ds_feeder_threads``, ``ds_one_shot_infer``,
 ``ds_feature_max_hz``, ``ds_train_files``/``ds_dev_files``/``ds_test_files``, ``ds_strict``,
-``ds_feature_cache``, ``ds_shuffle_batches``).
+``ds_feature_cache``, ``ds_shuffle_batches``, the fault-tolerance variables, and for accuracy
+``ds_augment``, ``ds_spelling``, ``ds_lm_path``, ``ds_lm_alpha``, ``ds_lm_beta``,
+``ds_beam_width``).
 A bad value stops the program at start-up with one line that names the variable, the value
 and what is allowed.
 """
@@ -15,6 +17,7 @@ import difflib
 import math
 import os
 import pkgutil
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -102,7 +105,21 @@ class Config:
     reduce_lr_on_plateau: bool = False
     plateau_epochs: int = 10
     plateau_reduction: float = 0.1
+    # Accuracy: augmentation of the training set, decoding into words.
+    augment: str = ""  # canonical ds_augment text (util.augment); "" = no augmentation
+    spelling: str = "compound"  # compound (sentence level), word, or off
+    lm_path: str = ""  # KenLM/ARPA language model for CTC beam search (pyctcdecode)
+    lm_alpha: float = 0.5  # language model weight
+    lm_beta: float = 1.0  # word insertion bonus
+    beam_width: int = 100  # beams of the language-model beam search
     max_train_seconds: int = 0  # 0: no time budget
+    # Several machines (util/cluster.py); no ds_ps_hosts = one process, as always.
+    ps_hosts: tuple[str, ...] = ()  # host:port of each parameter server
+    worker_hosts: tuple[str, ...] = ()  # host:port of each worker; worker 0 is the chief
+    job_name: str = ""  # ps or worker: this process's job
+    task_index: int = 0  # this process's position in its job's host list
+    replicas_to_agg: int = 0  # worker gradients averaged per update; 0 = all workers
+    worker_timeout: int = 60  # seconds without an answer before a peer counts as gone
 
     # Geometry derived from n_hidden, named as in the original.
     @property
@@ -135,6 +152,8 @@ class Config:
         values["dropout_rates"] = list(self.dropout_rates)
         for set_name in ("train", "dev", "test"):
             values[f"{set_name}_files"] = list(values[f"{set_name}_files"])
+        for job in ("ps", "worker"):
+            values[f"{job}_hosts"] = list(values[f"{job}_hosts"])
         values["stddevs"] = {name: self.stddev(name) for name in STDDEV_VARIABLES}
         return values
 
@@ -217,6 +236,74 @@ def _paths(name: str, raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
+def _augment(name: str, raw: str) -> str:
+    from util.augment import AugmentError, parse
+
+    try:
+        return parse(raw).text()
+    except AugmentError as error:
+        raise ConfigError(f"{name}={raw!r}: {error}") from None
+
+
+SPELLING_MODES = ("compound", "word", "off")
+
+
+def _spelling(name: str, raw: str) -> str:
+    text = raw.strip().lower()
+    if text in _FALSE | {"none"}:
+        return "off"
+    if text not in SPELLING_MODES:
+        raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(SPELLING_MODES)}")
+    return text
+
+
+def _lm_path(name: str, raw: str) -> str:
+    path = raw.strip()
+    if not os.path.isfile(path):
+        raise ConfigError(f"{name}={raw!r}: no such language model file")
+    with open(path, "rb") as lm_file:
+        head = lm_file.read(4096).lstrip()
+    if not (head.startswith(b"\\data\\") or head.startswith(b"mmap lm ")):
+        raise ConfigError(f"{name}={raw!r}: not an ARPA or KenLM binary language model")
+    if head.startswith(b"\\data\\") and b"ngram 2=" not in head.split(b"\\1-grams:")[0]:
+        raise ConfigError(f"{name}={raw!r}: a unigram model; KenLM needs at least bigrams")
+    try:
+        import kenlm  # noqa: F401
+        import pyctcdecode  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(
+            f"{name} needs the pyctcdecode and kenlm packages ({error}); run bin/setup-venv.sh"
+        ) from None
+    return path
+
+
+def _real(name: str, raw: str) -> float:
+    return _parse_float(name, raw, -math.inf, math.inf, low_open=True, high_open=True)
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+JOB_NAMES = ("ps", "worker")
+
+
+def _hosts(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated host:port addresses (an IPv6 host in brackets), each listed once."""
+    hosts = tuple(h.strip() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        match = _HOST_PORT.match(host)
+        if match is None or not 1 <= int(match.group(2)) <= 65535:
+            raise ConfigError(f"{name}={raw!r}: {host!r} is not host:port (port 1 to 65535)")
+        if hosts.count(host) > 1:
+            raise ConfigError(f"{name}={raw!r}: {host} is listed twice")
+    return hosts
+
+
+def _job_name(name: str, raw: str) -> str:
+    text = raw.strip().lower()
+    if text not in JOB_NAMES:
+        raise ConfigError(f"{name}={raw!r}: expected ps or worker")
+    return text
+
+
 def _cache_setting(name: str, raw: str) -> str:
     text = raw.strip()
     return "off" if text.lower() in _FALSE | {"none"} else text
@@ -266,6 +353,12 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "strict": _parse_bool,
     "feature_cache": _cache_setting,
     "shuffle_batches": _parse_bool,
+    "ps_hosts": _hosts,
+    "worker_hosts": _hosts,
+    "job_name": _job_name,
+    "task_index": _count(0),
+    "replicas_to_agg": _count(1),
+    "worker_timeout": _count(2),
     "checkpoint_secs": _count(0),
     "max_train_seconds": _count(0),
     "max_to_keep": _count(1),
@@ -278,6 +371,12 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "plateau_reduction": lambda name, raw: _parse_float(
         name, raw, 0.0, 1.0, low_open=True, high_open=True
     ),
+    "augment": _augment,
+    "spelling": _spelling,
+    "lm_path": _lm_path,
+    "lm_alpha": lambda name, raw: _parse_float(name, raw, 0.0, math.inf, high_open=True),
+    "lm_beta": _real,
+    "beam_width": _count(1),
 }
 _FILE_SETS = ("train", "dev", "test")
 _DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))
@@ -336,6 +435,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Config:
     if importer not in known:
         raise ConfigError(f"ds_importer={importer!r}: expected one of {', '.join(known)}")
     _check_csv_files(values, str(importer))
+    _check_cluster(values)
     if not values.get("dataset_path"):
         values["dataset_path"] = os.path.join(".", "data", str(importer))
     if not values.get("checkpoint_dir"):
@@ -354,14 +454,16 @@ def _check_csv_files(values: dict, importer: str) -> None:
                     f"(ds_importer={importer!r})"
                 )
         return
-    if values.get("one_shot_infer"):
-        return
+    if values.get("one_shot_infer") or values.get("job_name") == "ps":
+        return  # a parameter server reads no data
     training = values.get("train", Config.train)
     needed = {
         "train": training,
         "dev": training and values.get("validation_step", Config.validation_step) > 0,
         "test": values.get("test", Config.test),
     }
+    if values.get("job_name") == "worker" and values.get("task_index", 0) > 0:
+        needed.update(dev=False, test=False)  # only the chief validates and tests
     why = {"train": "to train (ds_train=1)", "dev": "to validate (ds_validation_step > 0)",
            "test": "to test (ds_test=1)"}  # fmt: skip
     for set_name in _FILE_SETS:
@@ -370,9 +472,39 @@ def _check_csv_files(values: dict, importer: str) -> None:
                 f"ds_importer=csv needs ds_{set_name}_files (comma-separated CSV files) "
                 f"{why[set_name]}"
             )
+        if values.get("job_name") and not needed[set_name]:
+            continue  # a cluster worker's host need not hold the sets it does not read
         for path in given[set_name]:
             if not os.path.isfile(path):
                 raise ConfigError(f"ds_{set_name}_files: no such CSV file {path!r}")
+
+
+def _check_cluster(values: dict) -> None:
+    """The cluster variables go together and must name this process's place in the cluster."""
+    cluster = {k: values.get(k) for k in ("ps_hosts", "worker_hosts", "job_name")}
+    if not any(cluster.values()):
+        for name in ("task_index", "replicas_to_agg"):
+            if name in values:
+                raise ConfigError(f"ds_{name} is read only with ds_ps_hosts, ds_worker_hosts "
+                                  "and ds_job_name (training on several machines)")  # fmt: skip
+        return
+    missing = [f"ds_{k}" for k, v in cluster.items() if not v]
+    if missing:
+        raise ConfigError(f"training on several machines needs {', '.join(missing)} too "
+                          "(ds_ps_hosts, ds_worker_hosts and ds_job_name go together)")  # fmt: skip
+    shared = set(cluster["ps_hosts"]) & set(cluster["worker_hosts"])
+    if shared:
+        raise ConfigError(f"{', '.join(sorted(shared))} is both in ds_ps_hosts and ds_worker_hosts")
+    hosts = cluster[f"{cluster['job_name']}_hosts"]
+    index = values.get("task_index", 0)
+    if index >= len(hosts):
+        raise ConfigError(f"ds_task_index={index}: expected a whole number from 0 to "
+                          f"{len(hosts) - 1} (ds_{cluster['job_name']}_hosts has "
+                          f"{len(hosts)} host(s))")  # fmt: skip
+    workers = len(cluster["worker_hosts"])
+    if values.get("replicas_to_agg", 0) > workers:
+        raise ConfigError(f"ds_replicas_to_agg={values['replicas_to_agg']}: expected a whole "
+                          f"number from 1 to {workers} (the number of workers)")  # fmt: skip
 
 
 def describe(config: Config) -> str:
@@ -381,7 +513,7 @@ def describe(config: Config) -> str:
     for key, value in config.as_dict().items():
         if key == "stddevs":
             value = ", ".join(f"{k}={v:g}" for k, v in value.items())
-        elif key.endswith("_files"):
+        elif key.endswith(("_files", "_hosts")):
             value = ",".join(value)
         lines.append(f"  {key:<22} {value}")
     return "Effective configuration:\n" + "\n".join(lines)

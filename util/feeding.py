@@ -7,7 +7,8 @@ the usable ones as :class:`Sample` s, ordered shortest first, and counts the oth
 compute features in parallel (through the on-disk feature cache) but enqueue in a fixed order,
 so that an epoch is exactly the planned sequence of utterances (:meth:`DataSet.epoch_plan`);
 every queued element carries the index of its sample so that results can be traced back to
-files.
+files. A training set may be augmented (:mod:`util.augment`): each queued element then gets
+its own perturbations, drawn from a generator seeded by (seed, epoch, position, sample).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from util.audio import (
     mfcc_frames,
     segment_name,
 )
+from util.augment import Augmentation
+from util.augment import parse as parse_augmentation
 from util.feature_cache import FeatureCache, resolve_folder
 from util.text import normalize_transcript, text_to_char_array
 
@@ -235,6 +238,15 @@ class DataSet:
     With ``feature_cache`` (a folder or a :class:`FeatureCache`) MFCC frames are read from the
     cache when present and written to it otherwise; ``cache_hits`` and
     ``feature_computations`` count both, ``feature_seconds`` the time spent getting features.
+
+    With ``augmentation`` (an :class:`~util.augment.Augmentation` that is enabled) every
+    queued sample gets the perturbations it draws from a generator seeded by (``seed``,
+    epoch, position in the epoch, sample index), so that the same run feeds the same
+    augmented features whatever the threads do. The clean MFCC frames are still cached; an
+    audio perturbation needs the audio and computes the augmented frames afresh (never
+    cached), the masks apply to the cached frames. An augmented utterance too short for its
+    transcript under CTC (speed or tempo above 1) is fed un-augmented; ``augmented`` and
+    ``augment_fallbacks`` count both.
     """
 
     def __init__(
@@ -251,6 +263,7 @@ class DataSet:
         shuffle_batches: bool = False,
         seed: int = 0,
         strict: bool = False,
+        augmentation: Augmentation | None = None,
     ):
         if not samples:
             raise ValueError(f"the {name} set has no usable samples")
@@ -268,6 +281,9 @@ class DataSet:
         self.cache_hits = 0
         self.feature_computations = 0
         self.feature_seconds = 0.0
+        self.augmentation = augmentation if augmentation and augmentation.enabled else None
+        self.augmented = 0
+        self.augment_fallbacks = 0
         self._numcep = numcep
         self._numcontext = numcontext
         self._max_hz = feature_max_hz
@@ -316,6 +332,11 @@ class DataSet:
     @property
     def samples_per_epoch(self) -> int:
         return self.steps_per_epoch * self.tower_count * self.batch_size
+
+    def keep_only(self, indices: Sequence[int]) -> None:
+        """Keep only the samples at ``indices``, in that order: a cluster worker's share of
+        the set (:func:`util.cluster.shard_indices`). Call before the feeder threads start."""
+        self.samples = [self.samples[i] for i in indices]
 
     def epoch_plan(self, epoch: int = 0) -> list[int]:
         """Sample indices of epoch ``epoch`` (0 = this data set's first), in queue order.
@@ -372,21 +393,34 @@ class DataSet:
 
     # -- feeder side ---------------------------------------------------------------------------
 
-    def _endless_plan(self, epoch: int = 0, skip: int = 0) -> Iterator[int]:
-        yield from self.epoch_plan(epoch)[skip:]
+    def _endless_plan(self, epoch: int = 0, skip: int = 0) -> Iterator[tuple[int, int, int]]:
+        """(epoch, position in the epoch, sample index) of every element to queue."""
         while True:
-            epoch += 1
-            yield from self.epoch_plan(epoch)
+            plan = self.epoch_plan(epoch)
+            for position in range(skip, len(plan)):
+                yield epoch, position, plan[position]
+            epoch, skip = epoch + 1, 0
 
-    def _take_ticket(self) -> tuple[int, int]:
+    def _take_ticket(self) -> tuple[int, tuple[int, int, int]]:
         with self._lock:
             ticket = self._next_ticket
             self._next_ticket += 1
             return ticket, next(self._plan)
 
-    def features(self, sample: Sample) -> np.ndarray:
-        """Features of ``sample``, from the feature cache when it has them."""
+    def augmentation_rng(self, epoch: int, position: int, index: int) -> np.random.Generator:
+        """The generator of the perturbations of sample ``index`` at ``position`` of epoch
+        ``epoch`` (the same for the same seed)."""
+        return np.random.default_rng([self.seed, epoch, position, index])
+
+    def features(
+        self, sample: Sample, rng: np.random.Generator | None = None, required_steps: int = 0
+    ) -> np.ndarray:
+        """Features of ``sample``, from the feature cache when it has them; with ``rng`` and
+        an augmentation, perturbed as drawn from ``rng`` (audio perturbations only when the
+        result keeps at least ``required_steps`` time steps)."""
         started = time.perf_counter()
+        augmentation = self.augmentation if rng is not None else None
+        draws = augmentation.draw(rng) if augmentation is not None else None
         cache, key, frames = self.feature_cache, None, None
         if cache is not None:
             key = cache.key(
@@ -399,32 +433,54 @@ class DataSet:
             )
             frames = cache.load(key, self._numcep)
         hit = frames is not None
-        if frames is None:
+        augmented = fallback = False
+        if frames is None or (draws is not None and draws.audio):
             audio = load_audio(sample.wav_filename, sample.start, sample.end, sample.channel)
-            frames = mfcc_frames(audio, self._numcep, self._max_hz)
-            if cache is not None:
-                cache.store(key, frames)
+            if draws is not None and draws.audio:
+                perturbed = mfcc_frames(
+                    augmentation.apply_audio(audio, draws, rng), self._numcep, self._max_hz
+                )
+                augmented = len(perturbed) >= required_steps
+                fallback = not augmented
+            if frames is None and (cache is not None or not augmented):
+                frames = mfcc_frames(audio, self._numcep, self._max_hz)
+                if cache is not None:
+                    cache.store(key, frames)
+            if augmented:
+                frames = perturbed
+        if draws is not None and draws.frames:
+            frames = augmentation.apply_frames(frames, draws, rng)
+            augmented = True
         features = frames_to_input_vector(frames, self._numcontext)
         with self._lock:
             if hit:
                 self.cache_hits += 1
             else:
                 self.feature_computations += 1
+            self.augmented += augmented
+            self.augment_fallbacks += fallback
             self.feature_seconds += time.perf_counter() - started
         return features
 
-    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """Features and labels of sample ``index``; a sample that fails to load is replaced
-        by the next one that loads, and reported once (with ``strict``, the error stops the
-        run instead)."""
+    def _load(
+        self, index: int, epoch: int = 0, position: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Features and labels of sample ``index`` (augmented as drawn for ``epoch`` and
+        ``position`` when the set is augmented); a sample that fails to load is replaced by
+        the next one that loads, and reported once (with ``strict``, the error stops the run
+        instead)."""
         n = len(self.samples)
         for offset in range(n):
             candidate = (index + offset) % n
             if candidate in self._failed:
                 continue
             sample = self.samples[candidate]
+            labels = text_to_char_array(sample.transcript)
+            rng = None
+            if self.augmentation is not None:
+                rng = self.augmentation_rng(epoch, position, candidate)
             try:
-                features = self.features(sample)
+                features = self.features(sample, rng, ctc_required_steps(labels))
             except AudioError as error:
                 if self.strict:
                     raise AudioError(f"ds_strict=1 and {error}", error.reason) from error
@@ -435,15 +491,15 @@ class DataSet:
                     file=sys.stderr,
                 )
                 continue
-            return features, text_to_char_array(sample.transcript), candidate
+            return features, labels, candidate
         raise AudioError(f"no sample of the {self.name} set can be read any more")
 
     def _populate_queue(self, session: tf.Session) -> None:
         coord = self._coord
         try:
             while not coord.should_stop():
-                ticket, index = self._take_ticket()
-                features, labels, index = self._load(index)
+                ticket, (epoch, position, index) = self._take_ticket()
+                features, labels, index = self._load(index, epoch, position)
                 with self._turn:
                     while self._next_to_enqueue != ticket and not coord.should_stop():
                         self._turn.wait(timeout=0.5)
@@ -483,15 +539,17 @@ def build_data_sets(
     numcontext: int = N_CONTEXT,
     strict: bool = False,
     shuffle_batches: bool = False,
+    augmentation: Augmentation | None = None,
     out=None,
     **data_set_options,
 ) -> DataSets:
     """DataSets from candidates per set name, checked (with a summary) and ordered.
 
     ``limits[set] > 0`` keeps only the first that many samples (shortest first);
-    ``shuffle_batches`` applies to the train set only; ``data_set_options`` (tower_count,
-    thread_count, feature_max_hz, feature_cache, seed) go to each DataSet. Each DataSet's
-    ``skipped`` holds the names of the skipped candidates by reason.
+    ``shuffle_batches`` and ``augmentation`` apply to the train set only;
+    ``data_set_options`` (tower_count, thread_count, feature_max_hz, feature_cache, seed) go
+    to each DataSet. Each DataSet's ``skipped`` holds the names of the skipped candidates by
+    reason.
     """
     for option in IMPORTER_OPTIONS:
         data_set_options.pop(option, None)
@@ -521,6 +579,7 @@ def build_data_sets(
             numcontext=numcontext,
             strict=strict,
             shuffle_batches=shuffle_batches and name == "train",
+            augmentation=augmentation if name == "train" else None,
             **data_set_options,
         )
         built[name].skipped = skipped
@@ -535,6 +594,7 @@ def data_set_options(config, tower_count: int) -> dict:
         "feature_max_hz": config.feature_max_hz,
         "feature_cache": resolve_folder(config.feature_cache, config.dataset_path),
         "shuffle_batches": config.shuffle_batches,
+        "augmentation": parse_augmentation(config.augment),
         "seed": config.random_seed,
         "strict": config.strict,
         "train_files": config.train_files,

@@ -1,4 +1,9 @@
-"""WER reports: per-utterance results, corpus figures, the printed report and its JSON file."""
+"""WER reports: per-utterance results, corpus figures, the printed report and its JSON file.
+
+``res_raw`` is the decoder's output (the CTC beam search's, or the language-model beam
+search's when ``ds_lm_path`` is set); ``res`` is that output after spelling correction
+(``ds_spelling``). ``wer_raw``/``cer_raw`` and ``wer``/``cer`` are the figures of the two.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from util.text import cer, corpus_error_rates, wer
 
 @dataclass
 class SampleResult:
-    """One utterance's result; ``res`` is the corrected hypothesis, ``res_raw`` the decoder's."""
+    """One utterance's result; ``res_raw`` is the decoder's output (with the language model
+    when there is one), ``res`` the same after spelling correction."""
 
     wav_filename: str
     src: str
@@ -62,13 +68,20 @@ class Report:
     cer_raw: float
     mean_wer: float  # mean of the per-utterance WERs (the original's figure)
     samples: list[SampleResult]
+    decoder: str = ""  # how res_raw was decoded, e.g. "beam search + LM lm.arpa"
+    spelling: str = ""  # the ds_spelling mode that turned res_raw into res
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def build_report(
-    set_name: str, loss: float, avg_cer: float, samples: Iterable[SampleResult]
+    set_name: str,
+    loss: float,
+    avg_cer: float,
+    samples: Iterable[SampleResult],
+    decoder: str = "",
+    spelling: str = "",
 ) -> Report:
     samples = list(samples)
     corrected = corpus_error_rates([(s.src, s.res) for s in samples])
@@ -84,16 +97,23 @@ def build_report(
         raw[1],
         mean_wer,
         samples,
+        decoder,
+        spelling,
     )
 
 
 def format_report(caption: str, report: Report, report_count: int) -> str:
-    """The report as the original printed it: a title line with loss, avg_cer and WER, then
-    up to ``report_count`` utterances (wrong ones with the lowest loss first), by WER."""
+    """The report as the original printed it: a title line with loss, avg_cer and WER (and
+    the corpus WER and CER after and before spelling correction, side by side), then up to
+    ``report_count`` utterances (wrong ones with the lowest loss first), by WER."""
+    how = ", ".join(
+        part for part in (report.decoder, report.spelling and f"spelling {report.spelling}") if part
+    )
     title = (
         f"{caption} loss={report.loss:.9f} avg_cer={report.avg_cer:.9f} "
         f"WER: {report.mean_wer:f} (corpus WER {report.wer:f}, CER {report.cer:f}; "
-        f"before spelling correction WER {report.wer_raw:f})"
+        f"decoder output before spelling correction: WER {report.wer_raw:f}, "
+        f"CER {report.cer_raw:f})" + (f" [{how}]" if how else "")
     )
     wrong = sorted((s for s in report.samples if s.wer > 0), key=lambda s: s.loss)
     right = sorted((s for s in report.samples if s.wer == 0), key=lambda s: s.loss)

@@ -1,14 +1,28 @@
-"""Spelling correction of decoded words against the English word list that ``symspellpy``
-ships (82,765 words with frequencies); works offline."""
+"""Spelling correction of decoded text against the English word list that ``symspellpy``
+ships (82,765 words with frequencies, and 243,342 word pairs); works offline.
+
+Two ways, chosen by ``ds_spelling``:
+
+- ``compound`` (:func:`compound_correction`): the whole sentence at once with SymSpell's
+  ``lookup_compound``, which can also split run-together words ("thebig" -> "the big") and
+  join split ones, and weighs candidates by the word-pair frequencies;
+- ``word`` (:func:`correction`): each word on its own, to the most frequent known word
+  within two edits.
+
+Words with an apostrophe (contractions, possessives) are not in the frequency list and are
+left as they are by both.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from importlib import resources
 
 from symspellpy import SymSpell, Verbosity
 
 DICTIONARY = "frequency_dictionary_en_82_765.txt"
+BIGRAM_DICTIONARY = "frequency_bigramdictionary_en_243_342.txt"
 MAX_EDIT_DISTANCE = 2
 
 
@@ -18,6 +32,15 @@ def _speller() -> SymSpell:
     path = resources.files("symspellpy") / DICTIONARY
     if not speller.load_dictionary(str(path), term_index=0, count_index=1):
         raise RuntimeError(f"cannot load the spelling dictionary {path}")
+    return speller
+
+
+@functools.cache
+def _compound_speller() -> SymSpell:
+    speller = _speller()
+    path = resources.files("symspellpy") / BIGRAM_DICTIONARY
+    if not speller.bigrams and not speller.load_bigram_dictionary(str(path), 0, 2):
+        raise RuntimeError(f"cannot load the word-pair dictionary {path}")
     return speller
 
 
@@ -34,3 +57,40 @@ def correct_word(word: str) -> str:
 def correction(sentence: str) -> str:
     """Correct each word of a decoded sentence."""
     return " ".join(correct_word(w) for w in sentence.split())
+
+
+def compound_correction(sentence: str) -> str:
+    """Correct a decoded sentence as a whole: misspelt words (within two edits each), words
+    run together and words split apart, guided by word and word-pair frequencies. Words
+    with an apostrophe are kept as they are and split the sentence into parts corrected
+    separately."""
+    words = sentence.split()
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush():
+        if run:
+            suggestions = _compound_speller().lookup_compound(" ".join(run), MAX_EDIT_DISTANCE)
+            out.append(suggestions[0].term if suggestions else " ".join(run))
+            run.clear()
+
+    for word in words:
+        if "'" in word:
+            flush()
+            out.append(word)
+        else:
+            run.append(word)
+    flush()
+    return " ".join(out)
+
+
+CORRECTIONS: dict[str, Callable[[str], str] | None] = {
+    "compound": compound_correction,
+    "word": correction,
+    "off": None,
+}
+
+
+def corrector(mode: str) -> Callable[[str], str] | None:
+    """The correction function of a ``ds_spelling`` mode (None for ``off``)."""
+    return CORRECTIONS[mode]

@@ -22,13 +22,18 @@ class TowerResults(NamedTuple):
     gradients: list  # (gradient, variable) pairs per tower; empty without an optimizer
     mean_distance: tf.Tensor
     mean_loss: tf.Tensor
+    # For decoding outside the graph (the language-model beam search): the logits per tower,
+    # time-major [time, batch, 29] before the softmax, and the valid steps per utterance.
+    logits: list
+    logit_lengths: list
 
 
 def calculate_accuracy_and_loss(batch, dropout, config: Config, training: bool = True):
     """CTC loss, beam-search decoding and edit distance for one tower's batch.
 
     Returns:
-        (total_loss [batch], avg_loss [], distance [batch], mean distance [], decoded sparse)
+        (total_loss [batch], avg_loss [], distance [batch], mean distance [], decoded sparse,
+        logits [time, batch, 29])
     """
     logits = BiRNN(batch.features, batch.feature_lengths, dropout, config, training)
     total_loss = tf.nn.ctc_loss(
@@ -41,7 +46,7 @@ def calculate_accuracy_and_loss(batch, dropout, config: Config, training: bool =
     decoded, _ = tf.nn.ctc_beam_search_decoder(logits, batch.feature_lengths, merge_repeated=False)
     best = tf.cast(decoded[0], tf.int32)
     distance = tf.edit_distance(best, batch.labels)
-    return total_loss, avg_loss, distance, tf.reduce_mean(distance), best
+    return total_loss, avg_loss, distance, tf.reduce_mean(distance), best, logits
 
 
 def get_tower_results(
@@ -52,13 +57,13 @@ def get_tower_results(
     With an optimizer, each tower also computes its gradients; dropout is used only then.
     """
     dropout = config.dropout_rates if optimizer is not None else [0.0] * 6
-    results = TowerResults([], [], [], [], [], [], None, None)
+    results = TowerResults([], [], [], [], [], [], None, None, [], [])
     tower_distances, tower_losses = [], []
     with tf.variable_scope(tf.get_variable_scope()):
         for i, device in enumerate(devices):
             with tf.device(device), tf.name_scope(f"tower_{i}"):
                 batch = batch_source.next_batch()
-                total_loss, avg_loss, distance, mean_distance, decoded = (
+                total_loss, avg_loss, distance, mean_distance, decoded, logits = (
                     calculate_accuracy_and_loss(batch, dropout, config, optimizer is not None)
                 )
                 tf.get_variable_scope().reuse_variables()
@@ -67,6 +72,8 @@ def get_tower_results(
                 results.distances.append(distance)
                 results.total_losses.append(total_loss)
                 results.indices.append(batch.indices)
+                results.logits.append(logits)
+                results.logit_lengths.append(batch.feature_lengths)
                 if optimizer is not None:
                     results.gradients.append(optimizer.compute_gradients(avg_loss))
                 tower_distances.append(mean_distance)

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Build a small n-gram language model (ARPA) from transcripts, for ds_lm_path.
+
+    bin/make-arpa.py data/my/train.csv -o data/my/lm.arpa [--order 3]
+
+Each input is a CSV data set (its ``transcript`` column) or a text file with one sentence per
+line; transcripts are normalised as for training (lower case, no punctuation). The model is
+an interpolated Kneser-Ney n-gram model (util/arpa.py), fine for a few thousand sentences.
+Build it from the training transcripts only: a model that has seen the test sentences makes
+the test figures meaningless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from util.arpa import build_arpa  # noqa: E402
+from util.text import normalize_transcript  # noqa: E402
+
+
+def read_sentences(path: str) -> list[str]:
+    """Normalised sentences of a CSV data set or a text file."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as source:
+        first = source.readline()
+        source.seek(0)
+        if "transcript" in first.strip().split(","):
+            lines = [row.get("transcript") or "" for row in csv.DictReader(source)]
+        else:
+            lines = source.read().splitlines()
+    return [s for s in (normalize_transcript(line) for line in lines) if s]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", help="CSV data sets or text files")
+    parser.add_argument("-o", "--output", required=True, help="the ARPA file to write")
+    parser.add_argument("--order", type=int, default=3, help="n-gram order (3)")
+    args = parser.parse_args(argv)
+    sentences = []
+    for path in args.inputs:
+        try:
+            sentences += read_sentences(path)
+        except OSError as error:
+            print(f"error: cannot read {path}: {error}", file=sys.stderr)
+            return 1
+    try:
+        text = build_arpa(sentences, args.order)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    folder = os.path.dirname(os.path.abspath(args.output))
+    os.makedirs(folder, exist_ok=True)
+    temporary = args.output + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as arpa:
+        arpa.write(text)
+    os.replace(temporary, args.output)
+    words = len({w for s in sentences for w in s.split()})
+    print(
+        f"Wrote {args.output}: {args.order}-gram model of {len(sentences)} sentences, {words} words"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

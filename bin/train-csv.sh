@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Train on your own small corpus with the settings that worked best for one on a CPU:
+#
+#   bin/train-csv.sh TRAIN.csv DEV.csv TEST.csv
+#
+# CSV files as for ds_importer=csv (wav_filename,wav_filesize,transcript). The recipe: width
+# 256, learning rate 0.002, batches of 16 utterances of similar length (shuffled from the
+# second epoch on), augmentation (ds_augment=on), validation every epoch with the best-dev
+# checkpoint kept and tested, early stopping, and decoding into words: sentence-level spelling
+# correction and a language-model beam search with ds_lm_path or, without it, with a trigram
+# model of the training transcripts (bin/make-arpa.py; TRAIN_LM=0 leaves it out).
+#
+# Any ds_* variable set in the environment overrides the recipe, e.g.
+#   ds_max_train_seconds=1500 ds_lm_path=my.arpa bin/train-csv.sh train.csv dev.csv test.csv
+# Checkpoints go to checkpoints/train-csv (ds_checkpoint_dir), a later run resumes there; logs
+# to logs/ (ds_logs_dir). See README, "Accuracy: augmentation and decoding".
+set -euo pipefail
+if [ "$#" -ne 3 ]; then
+  echo "usage: bin/train-csv.sh TRAIN.csv DEV.csv TEST.csv" >&2
+  exit 2
+fi
+for csv_file in "$@"; do
+  if [ ! -f "$csv_file" ]; then
+    echo "error: no such CSV file: $csv_file" >&2
+    exit 2
+  fi
+done
+absolute() { (cd "$(dirname "$1")" && echo "$(pwd)/$(basename "$1")"); }
+train="$(absolute "$1")"
+dev="$(absolute "$2")"
+test="$(absolute "$3")"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash bin/setup-venv.sh
+
+export ds_importer=csv
+export ds_train_files="$train" ds_dev_files="$dev" ds_test_files="$test"
+export ds_checkpoint_dir="${ds_checkpoint_dir:-$root/checkpoints/train-csv}"
+export ds_n_hidden="${ds_n_hidden:-256}"
+export ds_learning_rate="${ds_learning_rate:-0.002}"
+export ds_train_batch_size="${ds_train_batch_size:-16}"
+export ds_dev_batch_size="${ds_dev_batch_size:-32}"
+export ds_test_batch_size="${ds_test_batch_size:-32}"
+export ds_shuffle_batches="${ds_shuffle_batches:-1}"
+export ds_augment="${ds_augment:-on}"
+export ds_epochs="${ds_epochs:-200}"
+export ds_validation_step="${ds_validation_step:-1}"
+export ds_checkpoint_step="${ds_checkpoint_step:-1}"
+export ds_display_step="${ds_display_step:-0}"
+export ds_early_stop="${ds_early_stop:-1}"
+export ds_es_epochs="${ds_es_epochs:-8}"
+export ds_spelling="${ds_spelling:-compound}"
+export ds_lm_alpha="${ds_lm_alpha:-0.8}"
+export ds_lm_beta="${ds_lm_beta:-4.0}"
+export ds_beam_width="${ds_beam_width:-128}"
+
+if [ -z "${ds_lm_path:-}" ] && [ "${TRAIN_LM:-1}" != "0" ]; then
+  lm="$ds_checkpoint_dir/train-transcripts.arpa"
+  mkdir -p "$ds_checkpoint_dir"
+  .venv/bin/python bin/make-arpa.py "$train" -o "$lm" --order 3
+  export ds_lm_path="$lm"
+fi
+
+exec .venv/bin/python -u DeepSpeech.py

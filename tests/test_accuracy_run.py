@@ -1,0 +1,86 @@
+"""End to end: a run with augmentation on trains, and its dev/test reports come from the
+language-model decoder and spelling correction as configured."""
+
+import json
+import math
+import os
+import subprocess
+
+from conftest import (
+    REPO_ROOT,
+    SENTENCE,
+    SMALL_MODEL,
+    only_run_dir,
+    run_main,
+    write_csv,
+    write_speech,
+)
+
+from util.arpa import build_arpa
+from util.augment import DEFAULT_TEXT
+
+
+def test_an_augmented_run_trains_and_reports_lm_decoding(tmp_path):
+    lm_path = tmp_path / "ldc.arpa"
+    lm_path.write_text(build_arpa([SENTENCE], order=2))
+    environ = {
+        **SMALL_MODEL,
+        "ds_epochs": "2",
+        "ds_validation_step": "1",
+        "ds_augment": "on",
+        "ds_feature_cache": "off",
+        "ds_lm_path": str(lm_path),
+        "ds_beam_width": "8",
+        "ds_spelling": "word",
+        "ds_checkpoint_dir": str(tmp_path / "checkpoints"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    assert "FINISHED Epoch 0002" in out
+    run_dir = only_run_dir(tmp_path / "logs")
+    records = [json.loads(line) for line in open(os.path.join(run_dir, "epochs.jsonl"))]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(math.isfinite(r["train_loss"]) for r in records)
+    hyper = json.load(open(os.path.join(run_dir, "hyper.json")))
+    assert hyper["config"]["augment"] == DEFAULT_TEXT
+    assert hyper["config"]["lm_path"] == str(lm_path)
+    report = json.load(open(os.path.join(run_dir, "report_test.json")))
+    assert report["decoder"] == "beam search + LM ldc.arpa" and report["spelling"] == "word"
+    (sample,) = report["samples"]
+    # The LM decoder's words, single-spaced (the CTC beam search's own output is not).
+    assert sample["res_raw"] == " ".join(sample["res_raw"].split())
+    assert sample["src"] == SENTENCE and "wer_raw" in sample
+    title = next(line for line in out.splitlines() if line.startswith("Test loss="))
+    assert "decoder output before spelling correction: WER" in title
+    assert title.endswith("[beam search + LM ldc.arpa, spelling word]")
+
+
+def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path):
+    rows = []
+    for i, text in enumerate(["a b", "b a", "a a b"]):
+        write_speech(tmp_path / f"{i}.wav", seconds=1.0, seed=i)
+        rows.append((f"{i}.wav", text))
+    csv_path = write_csv(tmp_path / "all.csv", rows)
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ds_")},
+        "ds_epochs": "1",
+        "ds_n_hidden": "16",
+        "ds_augment": "time_mask=1:2@1",
+        "ds_feature_cache": "off",
+        "ds_checkpoint_dir": str(tmp_path / "checkpoints"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
+    script = os.path.join(REPO_ROOT, "bin", "train-csv.sh")
+    done = subprocess.run([script, str(csv_path), str(csv_path), str(csv_path)], env=environ,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lm_path = tmp_path / "checkpoints" / "train-transcripts.arpa"
+    assert lm_path.is_file()
+    hyper = json.load(open(os.path.join(only_run_dir(tmp_path / "logs"), "hyper.json")))
+    config = hyper["config"]
+    assert (config["n_hidden"], config["epochs"], config["augment"]) == (16, 1, "time_mask=1:2@1")
+    assert (config["learning_rate"], config["train_batch_size"], config["validation_step"]) == (
+        0.002, 16, 1)  # fmt: skip
+    assert config["lm_path"] == str(lm_path) and config["spelling"] == "compound"
+    assert "[beam search + LM train-transcripts.arpa, spelling compound]" in done.stdout

@@ -1,0 +1,194 @@
+"""util.decoder (pyctcdecode + KenLM beam search) and util.arpa / bin/make-arpa.py."""
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO_ROOT, write_csv
+
+from util.arpa import build_arpa
+from util.config import Config, ConfigError, from_environ
+from util.decoder import (
+    LABELS,
+    LmDecoder,
+    decoder_for,
+    is_arpa,
+    lm_decoder,
+    log_softmax,
+    read_unigrams,
+)
+from util.text import ALPHABET, BLANK_INDEX
+
+kenlm = pytest.importorskip("kenlm")
+
+# A bigram model of a handful of sentences over seven words.
+TINY_ARPA = """\\data\\
+ngram 1=10
+ngram 2=9
+
+\\1-grams:
+-99.0\t<s>\t-0.30
+-1.00\t</s>\t0.0
+-2.00\t<unk>\t0.0
+-0.80\tthe\t-0.30
+-1.00\tbig\t-0.30
+-1.00\tred\t-0.30
+-1.00\tapple\t-0.30
+-1.20\tfell\t-0.30
+-1.20\tto\t-0.30
+-1.20\tground\t-0.30
+
+\\2-grams:
+-0.10\t<s> the
+-0.50\tthe big
+-0.50\tthe red
+-0.30\tbig red
+-0.20\tred apple
+-0.20\tapple fell
+-0.10\tfell to
+-0.30\tto the
+-0.10\tground </s>
+
+\\end\\
+"""
+
+
+@pytest.fixture
+def tiny_lm(tmp_path):
+    path = tmp_path / "tiny.arpa"
+    path.write_text(TINY_ARPA)
+    return str(path)
+
+
+def logits_for(frames: list[dict[str, float]]) -> np.ndarray:
+    """Logits [time, 29] whose softmax gives each frame the letter probabilities asked (the
+    rest spread over the other classes); every letter frame is followed by a blank one."""
+    rows = []
+    for frame in frames:
+        for probabilities in (frame, {"": 0.97}):
+            p = np.full(len(LABELS), (1 - sum(probabilities.values())) / (len(LABELS) - 1))
+            for label, value in probabilities.items():
+                p[LABELS.index(label)] = value
+            rows.append(np.log(p / p.sum()))
+    return np.array(rows, dtype=np.float32)
+
+
+def spelled(text: str, doubt: dict[int, dict[str, float]]) -> list[dict[str, float]]:
+    return [doubt.get(i, {c: 0.97}) for i, c in enumerate(text)]
+
+
+def greedy(logits: np.ndarray) -> str:
+    best = logits.argmax(axis=1)
+    collapsed = [c for i, c in enumerate(best) if i == 0 or c != best[i - 1]]
+    return " ".join("".join(ALPHABET[c] for c in collapsed if c != BLANK_INDEX).split())
+
+
+def test_labels_map_our_alphabet_with_the_blank_last():
+    assert LABELS[0] == " " and LABELS[1] == "a" and LABELS[26] == "z"
+    assert LABELS[27] == "'" and LABELS[BLANK_INDEX] == "" and len(LABELS) == 29
+
+
+def test_the_language_model_prefers_the_in_vocabulary_sentence(tiny_lm):
+    # The acoustics lean to "rad" and "appla"; the language model knows "red" and "apple".
+    frames = spelled("the red apple", {5: {"a": 0.55, "e": 0.43}, 12: {"a": 0.55, "e": 0.43}})
+    logits = logits_for(frames)
+    assert greedy(logits) == "the rad appla"
+    decoder = LmDecoder(tiny_lm, alpha=0.5, beta=1.0, beam_width=32)
+    assert decoder.decode(logits) == "the red apple"
+    # Without the language model's say (alpha 0, no bonus) the acoustics win again.
+    assert LmDecoder(tiny_lm, alpha=0.0, beta=0.0).decode(logits) == "the rad appla"
+
+
+def test_decode_batch_reads_time_major_logits_up_to_each_length(tiny_lm):
+    first = logits_for(spelled("the big red apple", {}))
+    second = logits_for(spelled("fell to the ground", {14: {"u": 0.5, "o": 0.48}}))
+    steps = max(len(first), len(second)) + 5
+    batch = np.zeros((steps, 2, len(LABELS)), np.float32)
+    batch[:, :, 0] = 5.0  # padding says "space" loudly: it must be ignored
+    batch[: len(first), 0], batch[: len(second), 1] = first, second
+    decoder = lm_decoder(tiny_lm, 0.5, 1.0, 32)
+    assert decoder is lm_decoder(tiny_lm, 0.5, 1.0, 32)  # built once
+    texts = decoder.decode_batch(batch, [len(first), len(second)])
+    assert texts == ["the big red apple", "fell to the ground"]
+    assert decoder.decode(first[:0]) == ""
+
+
+def test_arpa_helpers(tiny_lm, tmp_path):
+    assert is_arpa(tiny_lm) and not is_arpa(str(tmp_path / "missing.arpa"))
+    assert read_unigrams(tiny_lm) == ["the", "big", "red", "apple", "fell", "to", "ground"]
+    logits = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(np.exp(log_softmax(logits)).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_ds_lm_path_is_checked_at_start(tiny_lm, tmp_path):
+    base = {"ds_checkpoint_dir": "unused"}
+    config = from_environ({**base, "ds_lm_path": tiny_lm, "ds_lm_alpha": "0.8",
+                           "ds_lm_beta": "-0.5", "ds_beam_width": "16"})  # fmt: skip
+    assert (config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width) == (
+        tiny_lm, 0.8, -0.5, 16)  # fmt: skip
+    assert decoder_for(config).beam_width == 16
+    assert decoder_for(Config(checkpoint_dir="unused")) is None
+    with pytest.raises(ConfigError, match="no such language model file"):
+        from_environ({**base, "ds_lm_path": str(tmp_path / "none.arpa")})
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello\n")
+    with pytest.raises(ConfigError, match="not an ARPA or KenLM binary"):
+        from_environ({**base, "ds_lm_path": str(text_file)})
+    with pytest.raises(ConfigError, match="ds_lm_alpha='-1'"):
+        from_environ({**base, "ds_lm_alpha": "-1"})
+    with pytest.raises(ConfigError, match="ds_beam_width='0'"):
+        from_environ({**base, "ds_beam_width": "0"})
+
+
+# -- util.arpa and bin/make-arpa.py ---------------------------------------------------------------
+
+SENTENCES = [
+    "the big red apple fell to the ground",
+    "the small dog ran to the river",
+    "my red ball fell to the floor",
+    "the big dog sat on the floor",
+    "her small apple rolled to the river",
+]
+
+
+def test_built_model_loads_in_kenlm_and_is_normalised(tmp_path):
+    path = tmp_path / "lm.arpa"
+    path.write_text(build_arpa(SENTENCES, order=3))
+    model = kenlm.Model(str(path))
+    assert model.order == 3
+    words = sorted({w for s in SENTENCES for w in s.split()}) + ["</s>"]
+    for context in ([], ["the"], ["the", "big"], ["fell", "to"]):
+        state = kenlm.State()
+        model.BeginSentenceWrite(state)
+        for word in context:
+            following = kenlm.State()
+            model.BaseScore(state, word, following)
+            state = following
+        total = sum(10 ** model.BaseScore(state, w, kenlm.State()) for w in words)
+        total += 10 ** model.BaseScore(state, "<unk>", kenlm.State())
+        assert total == pytest.approx(1.0, abs=1e-4), context
+    assert model.score("the big red apple fell to the floor") > model.score(
+        "floor the to fell apple red big the"
+    )
+    with pytest.raises(ValueError, match="no words"):
+        build_arpa(["", "  "])
+
+
+def test_make_arpa_script_reads_csv_transcripts(tmp_path):
+    rows = [(f"{i}.wav", s.upper() + ".") for i, s in enumerate(SENTENCES)]
+    csv_path = write_csv(tmp_path / "train.csv", rows)
+    out = tmp_path / "lm" / "train.arpa"
+    done = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "bin", "make-arpa.py"), str(csv_path),
+         "-o", str(out), "--order", "2"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2-gram model of 5 sentences" in done.stdout
+    unigrams = read_unigrams(str(out))
+    assert "apple" in unigrams and "APPLE" not in unigrams
+    assert kenlm.Model(str(out)).order == 2
+    assert math.isfinite(kenlm.Model(str(out)).score("the red ball"))

@@ -1,0 +1,403 @@
+"""Data augmentation for training: perturbed audio and masked features (``ds_augment``).
+
+Audio perturbations (on 16 kHz float audio on the 16-bit scale, as :func:`util.audio.load_audio`
+gives it), each applied to a training sample with its own probability:
+
+- ``speed``: resampling, as Kaldi's speed perturbation: duration, pitch and formants all
+  change by the factor (the utterance gets shorter for factors above 1);
+- ``tempo``: time stretching (WSOLA): duration changes, pitch and formants do not;
+- ``pitch``: pitch and formants shifted by a number of semitones, duration kept (resampling,
+  then time stretching back): a higher or lower voice;
+- ``volume``: gain in dB, clipped to the 16-bit range (the features are normalised per
+  utterance, so gain alone changes little; it matters with noise and clipping);
+- ``noise``: additive noise at a signal-to-noise ratio in dB, its colour drawn between white
+  and pink.
+
+Feature masking (SpecAugment-style, on the MFCC frames of 20 ms steps, before the context
+windows; the masked values become the utterance's mean, i.e. about 0 after normalisation):
+
+- ``time_mask``: up to COUNT masks of up to WIDTH consecutive time steps each (together at
+  most a fifth of the utterance);
+- ``freq_mask``: up to COUNT masks of up to WIDTH consecutive mel bands each (the MFCC frames
+  are turned back into log mel energies, masked and turned into MFCCs again).
+
+``ds_augment`` is a comma-separated list of ``NAME=LOW:HIGH@P`` items: the value is drawn
+uniformly from [LOW, HIGH] and the perturbation applied with probability P (``@P`` may be left
+out: probability 1). For the masks the two numbers are ``COUNT:WIDTH``. ``on`` (or
+``default``) stands for :data:`DEFAULT`, and later items override earlier ones, e.g.
+``on,noise=5:20@0.3``; ``off`` or empty disables augmentation. Only the training set is
+augmented; dev and test never are.
+
+Every draw comes from the ``numpy.random.Generator`` the caller passes; the feeder seeds one
+per (``ds_random_seed``, epoch, position in the epoch, sample), so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from scipy.fft import dct, idct, irfft, rfft
+from scipy.signal import resample_poly
+
+INT16_MAX = 32767.0
+N_FILTERS = 26  # mel filters of the feature recipe (python_speech_features' nfilt)
+CEP_LIFTER = 22  # python_speech_features' ceplifter
+MAX_MASKED_FRACTION = 0.2  # time masks together cover at most this much of an utterance
+AUDIO_NAMES = ("speed", "tempo", "pitch", "volume", "noise")
+MASK_NAMES = ("time_mask", "freq_mask")
+NAMES = AUDIO_NAMES + MASK_NAMES
+# Allowed values of each item: (lowest, highest) for LOW and HIGH (COUNT and WIDTH for masks).
+LIMITS = {
+    "speed": (0.5, 2.0),
+    "tempo": (0.5, 2.0),
+    "pitch": (-12.0, 12.0),
+    "volume": (-40.0, 40.0),
+    "noise": (-10.0, 100.0),
+    "time_mask": (0, 20),  # count; width up to 100 steps (2 s)
+    "freq_mask": (0, 10),  # count; width up to N_FILTERS bands
+}
+MASK_WIDTH_LIMITS = {"time_mask": 100, "freq_mask": N_FILTERS}
+# The recipe of ds_augment=on (what worked best on the espeak-ng corpus; see README).
+DEFAULT_TEXT = (
+    "speed=0.9:1.1@0.5,pitch=-3:3@0.5,volume=-10:10@0.3,noise=10:30@0.3,"
+    "time_mask=2:10@0.5,freq_mask=2:4@0.5"
+)
+
+
+class AugmentError(ValueError):
+    """A ``ds_augment`` value that cannot be parsed; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One perturbation: a value drawn from [low, high], applied with ``probability``."""
+
+    low: float
+    high: float
+    probability: float = 1.0
+
+    def text(self, name: str) -> str:
+        low, high = (int(v) if name in MASK_NAMES else v for v in (self.low, self.high))
+        return f"{name}={low:g}:{high:g}@{self.probability:g}"
+
+
+@dataclass(frozen=True)
+class Draws:
+    """What one sample gets: (name, value) pairs for the audio, then for the features."""
+
+    audio: tuple[tuple[str, float], ...] = ()
+    frames: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The perturbations of ``ds_augment``; a field left None is not applied."""
+
+    speed: Item | None = None
+    tempo: Item | None = None
+    pitch: Item | None = None
+    volume: Item | None = None
+    noise: Item | None = None
+    time_mask: Item | None = None
+    freq_mask: Item | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, name) is not None for name in NAMES)
+
+    def text(self) -> str:
+        """The canonical ``ds_augment`` string ("" when nothing is applied)."""
+        items = [(n, getattr(self, n)) for n in NAMES]
+        return ",".join(item.text(name) for name, item in items if item is not None)
+
+    def draw(self, rng: np.random.Generator) -> Draws:
+        """Decide what one sample gets. Always draws two numbers per item (whether or not
+        it applies), so that the draws of one item never shift those of the others."""
+        chosen: dict[str, list] = {"audio": [], "frames": []}
+        for name in NAMES:
+            item = getattr(self, name)
+            applies, value = rng.random(), rng.random()
+            if item is None or applies >= item.probability:
+                continue
+            if name in MASK_NAMES:
+                value = item.low  # the mask count; widths are drawn by the mask itself
+            else:
+                value = item.low + (item.high - item.low) * value
+            chosen["audio" if name in AUDIO_NAMES else "frames"].append((name, value))
+        return Draws(tuple(chosen["audio"]), tuple(chosen["frames"]))
+
+    def apply_audio(self, audio: np.ndarray, draws: Draws, rng: np.random.Generator):
+        """``audio`` with the drawn audio perturbations, in the order speed, tempo, pitch,
+        volume, noise (float32, 16-bit scale)."""
+        for name, value in draws.audio:
+            if name == "speed":
+                audio = change_speed(audio, value)
+            elif name == "tempo":
+                audio = change_tempo(audio, value)
+            elif name == "pitch":
+                audio = shift_pitch(audio, value)
+            elif name == "volume":
+                audio = change_volume(audio, value)
+            elif name == "noise":
+                audio = add_noise(audio, value, rng)
+        return np.asarray(audio, dtype=np.float32)
+
+    def apply_frames(self, frames: np.ndarray, draws: Draws, rng: np.random.Generator):
+        """MFCC ``frames`` [time, numcep] with the drawn masks (a new array)."""
+        for name, value in draws.frames:
+            count, width = int(value), int(getattr(self, name).high)
+            if name == "time_mask":
+                frames = mask_time(frames, count, width, rng)
+            else:
+                frames = mask_frequency(frames, count, width, rng)
+        return frames
+
+
+NONE = Augmentation()
+
+
+def parse(text: str) -> Augmentation:
+    """The Augmentation of a ``ds_augment`` value (see the module docstring).
+
+    Raises:
+        AugmentError: naming the bad item and what is allowed.
+    """
+    text = text.strip()
+    if text.lower() in ("", "off", "0", "false", "no", "none"):
+        return NONE
+    items: dict[str, Item] = {}
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        if entry.lower() in ("on", "default", "1", "true", "yes"):
+            default = parse(DEFAULT_TEXT)
+            items.update({n: getattr(default, n) for n in NAMES if getattr(default, n)})
+            continue
+        name, sep, spec = entry.partition("=")
+        name = name.strip()
+        if not sep or name not in NAMES:
+            raise AugmentError(
+                f"{entry!r}: expected NAME=LOW:HIGH@P with NAME one of {', '.join(NAMES)} "
+                "(or on/off)"
+            )
+        items[name] = _parse_item(name, spec.strip())
+    return Augmentation(**items)
+
+
+def _parse_item(name: str, spec: str) -> Item:
+    values, _, probability = spec.partition("@")
+    low_text, colon, high_text = values.partition(":")
+    is_mask = name in MASK_NAMES
+    form = "COUNT:WIDTH@P" if is_mask else "LOW:HIGH@P"
+    try:
+        low = float(low_text)
+        high = float(high_text) if colon else low
+        p = float(probability) if probability.strip() else 1.0
+    except ValueError:
+        raise AugmentError(f"{name}={spec!r}: expected {form}") from None
+    lowest, highest = LIMITS[name]
+    if is_mask:
+        if not (low.is_integer() and lowest <= low <= highest):
+            raise AugmentError(
+                f"{name}={spec!r}: expected {form} with a whole COUNT from {lowest} to {highest}"
+            )
+        if not (high.is_integer() and 1 <= high <= MASK_WIDTH_LIMITS[name]):
+            raise AugmentError(f"{name}={spec!r}: expected {form} with a whole WIDTH from 1 "
+                               f"to {MASK_WIDTH_LIMITS[name]}")  # fmt: skip
+    elif not (lowest <= low <= high <= highest):
+        raise AugmentError(
+            f"{name}={spec!r}: expected {form} with {lowest:g} <= LOW <= HIGH <= {highest:g}"
+        )
+    if not 0.0 <= p <= 1.0:
+        raise AugmentError(f"{name}={spec!r}: expected {form} with a probability P from 0 to 1")
+    return Item(low, high, p)
+
+
+# -- audio ----------------------------------------------------------------------------------------
+
+
+def change_speed(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Speed perturbation: ``audio`` played ``factor`` times faster (resampled), so its
+    duration is divided by ``factor`` and its pitch and formants multiplied by it.
+
+    Parameters: ``factor`` > 0 (ds_augment ``speed=LOW:HIGH@P``, e.g. 0.9:1.1).
+    """
+    ratio = Fraction(float(factor)).limit_denominator(100)
+    if ratio == 1:
+        return np.asarray(audio, dtype=np.float32)
+    return resample_poly(audio, ratio.denominator, ratio.numerator).astype(np.float32)
+
+
+def time_stretch(audio: np.ndarray, rate: float, window: int = 512, tolerance: int = 128):
+    """``audio`` made ``rate`` times faster without changing its pitch, by WSOLA (waveform
+    similarity overlap-add): Hann windows of ``window`` samples every ``window // 2`` output
+    samples, each taken from near its nominal input position (within ``tolerance`` samples)
+    where it best continues the previous one. The result has ``round(len / rate)`` samples."""
+    audio = np.asarray(audio, dtype=np.float64)
+    n_in = len(audio)
+    n_out = int(round(n_in / rate))
+    if n_in == 0 or n_out == 0:
+        return np.zeros(n_out, np.float32)
+    hop = window // 2
+    frames = -(-(n_out + hop) // hop) + 1
+    lead = hop + tolerance  # the output starts half a window early; room for the search
+    needed = lead + int(math.ceil((frames - 1) * hop * rate)) + tolerance + window + hop
+    padded = np.zeros(needed + n_in)
+    padded[lead : lead + n_in] = audio
+    weights = np.hanning(window + 1)[:window]  # periodic Hann: overlapping halves sum to 1
+    out = np.zeros(frames * hop + window)
+    previous = None
+    for k in range(frames):
+        nominal = tolerance + int(round(k * hop * rate))
+        if previous is None:
+            position = nominal
+        else:
+            natural = padded[previous + hop : previous + hop + window]
+            region = padded[nominal - tolerance : nominal + tolerance + window]
+            position = nominal - tolerance + int(np.argmax(np.correlate(region, natural, "valid")))
+        out[k * hop : k * hop + window] += weights * padded[position : position + window]
+        previous = position
+    return out[hop : hop + n_out].astype(np.float32)
+
+
+def change_tempo(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Tempo perturbation: ``audio`` ``factor`` times faster, pitch and formants unchanged
+    (duration divided by ``factor``; :func:`time_stretch`).
+
+    Parameters: ``factor`` > 0 (ds_augment ``tempo=LOW:HIGH@P``, e.g. 0.85:1.15).
+    """
+    if factor == 1:
+        return np.asarray(audio, dtype=np.float32)
+    return time_stretch(audio, factor)
+
+
+def shift_pitch(audio: np.ndarray, semitones: float) -> np.ndarray:
+    """Pitch perturbation: pitch and formants raised by ``semitones`` (lowered when
+    negative), duration unchanged: resampled as :func:`change_speed`, then stretched back
+    by :func:`time_stretch`; the result has exactly ``len(audio)`` samples.
+
+    Parameters: ``semitones`` (ds_augment ``pitch=LOW:HIGH@P``, e.g. -3:3).
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if semitones == 0 or len(audio) == 0:
+        return audio
+    factor = 2.0 ** (semitones / 12.0)
+    faster = change_speed(audio, factor)  # higher and shorter
+    stretched = time_stretch(faster, len(faster) / len(audio))
+    if len(stretched) < len(audio):
+        stretched = np.pad(stretched, (0, len(audio) - len(stretched)))
+    return stretched[: len(audio)].astype(np.float32)
+
+
+def change_volume(audio: np.ndarray, gain_db: float) -> np.ndarray:
+    """Volume perturbation: ``audio`` times ``10 ** (gain_db / 20)``, clipped to the 16-bit
+    range (a loud gain saturates, as a real recording would).
+
+    Parameters: ``gain_db`` (ds_augment ``volume=LOW:HIGH@P``, e.g. -10:10).
+    """
+    gain = 10.0 ** (gain_db / 20.0)
+    return np.clip(np.asarray(audio, np.float32) * gain, -INT16_MAX, INT16_MAX).astype(np.float32)
+
+
+def coloured_noise(n: int, rng: np.random.Generator, exponent: float = 0.0) -> np.ndarray:
+    """``n`` samples of Gaussian noise with power spectrum ~ 1 / f ** ``exponent`` (0 white,
+    1 pink), unit mean power."""
+    white = rng.standard_normal(n)
+    if exponent and n > 1:
+        spectrum = rfft(white)
+        frequencies = np.arange(len(spectrum), dtype=np.float64)
+        frequencies[0] = 1.0
+        white = irfft(spectrum / frequencies ** (exponent / 2.0), n)
+    power = np.mean(white**2)
+    return white / math.sqrt(power) if power > 0 else white
+
+
+def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Additive noise at a signal-to-noise ratio of ``snr_db`` (the noise's mean power is the
+    utterance's divided by ``10 ** (snr_db / 10)``); its colour is drawn between white and
+    pink. Silent audio is returned unchanged.
+
+    Parameters: ``snr_db`` (ds_augment ``noise=LOW:HIGH@P``, e.g. 10:30).
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    exponent = rng.random()
+    signal_power = float(np.mean(np.square(audio, dtype=np.float64))) if len(audio) else 0.0
+    if signal_power <= 0:
+        return audio
+    noise = coloured_noise(len(audio), rng, exponent)
+    noise *= math.sqrt(signal_power / 10.0 ** (snr_db / 10.0))
+    return np.clip(audio + noise, -INT16_MAX, INT16_MAX).astype(np.float32)
+
+
+# -- features -------------------------------------------------------------------------------------
+
+
+def mask_time(frames: np.ndarray, count: int, max_width: int, rng: np.random.Generator):
+    """SpecAugment time masking: ``count`` masks, each of a width drawn from 0 to
+    ``max_width`` time steps (and at most a fifth of the utterance divided by ``count``),
+    at a random place; masked steps get the utterance's mean frame. Length and shape are
+    unchanged.
+
+    Parameters: ``count``, ``max_width`` (ds_augment ``time_mask=COUNT:WIDTH@P``).
+    """
+    frames = np.array(frames, dtype=np.float32, copy=True)
+    steps = len(frames)
+    if count <= 0 or steps == 0:
+        return frames
+    limit = min(max_width, int(steps * MAX_MASKED_FRACTION / count))
+    mean = frames.mean(axis=0)
+    for _ in range(count):
+        width = int(rng.integers(0, limit + 1))
+        start = int(rng.integers(0, steps - width + 1))
+        frames[start : start + width] = mean
+    return frames
+
+
+def _lifter(numcep: int) -> np.ndarray:
+    n = np.arange(numcep)
+    return 1.0 + (CEP_LIFTER / 2.0) * np.sin(np.pi * n / CEP_LIFTER)
+
+
+def mfcc_to_log_mel(frames: np.ndarray, n_filters: int = N_FILTERS) -> np.ndarray:
+    """Log mel energies [time, n_filters] back from MFCC frames of the recipe (undo the
+    lifter and the orthonormal DCT; missing higher coefficients count as 0). The first
+    coefficient is the frame's log energy in the recipe, so the bands come back up to a
+    per-frame offset, which :func:`log_mel_to_mfcc` restores."""
+    cepstra = np.zeros((len(frames), n_filters))
+    numcep = min(frames.shape[1], n_filters)
+    cepstra[:, :numcep] = frames[:, :numcep] / _lifter(numcep)
+    return idct(cepstra, type=2, axis=1, norm="ortho")
+
+
+def log_mel_to_mfcc(log_mel: np.ndarray, numcep: int) -> np.ndarray:
+    """MFCC frames [time, numcep] of log mel energies (the inverse of :func:`mfcc_to_log_mel`)."""
+    cepstra = dct(log_mel, type=2, axis=1, norm="ortho")[:, :numcep]
+    return (cepstra * _lifter(numcep)).astype(np.float32)
+
+
+def mask_frequency(frames: np.ndarray, count: int, max_width: int, rng: np.random.Generator):
+    """SpecAugment frequency masking: ``count`` masks, each of a width drawn from 0 to
+    ``max_width`` mel bands at a random place; a masked band gets its mean over the
+    utterance. Works in the log mel domain (see :func:`mfcc_to_log_mel`); shape unchanged.
+
+    Parameters: ``count``, ``max_width`` (ds_augment ``freq_mask=COUNT:WIDTH@P``).
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    if count <= 0 or len(frames) == 0:
+        return frames.copy()
+    log_mel = mfcc_to_log_mel(frames)
+    bands = log_mel.shape[1]
+    mean = log_mel.mean(axis=0)
+    masked = False
+    for _ in range(count):
+        width = int(rng.integers(0, min(max_width, bands) + 1))
+        start = int(rng.integers(0, bands - width + 1))
+        if width:
+            log_mel[:, start : start + width] = mean[start : start + width]
+            masked = True
+    if not masked:
+        return frames.copy()
+    return log_mel_to_mfcc(log_mel, frames.shape[1])

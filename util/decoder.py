@@ -1,0 +1,123 @@
+"""CTC beam search with a KenLM n-gram language model (``ds_lm_path``), by pyctcdecode.
+
+The model's 29 output classes map to pyctcdecode's labels as :data:`LABELS`: space = 0,
+a-z = 1..26, apostrophe = 27 and the CTC blank, 28, as ``""``. Logits are turned into log
+probabilities (log-softmax) before decoding. Each hypothesis is scored as
+``log P_acoustic + alpha * log P_lm + beta * words`` (``ds_lm_alpha``, ``ds_lm_beta``) with a
+beam of ``ds_beam_width``; words the language model does not know get a further
+``UNKNOWN_WORD_OFFSET`` (log10 units, pyctcdecode's default).
+
+A language model is an ARPA file (text, any extension) or a KenLM binary (``build_binary``).
+The known words (unigrams) are read from a text ARPA file; a binary model has none to read,
+and decoding is then somewhat worse (pyctcdecode cannot tell partial words from unknown ones).
+The decoder is built once per (model, alpha, beta) and reused.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+
+from util.text import ALPHABET, N_CHARACTER
+
+LABELS = [*ALPHABET, ""]  # index i of the model's output -> pyctcdecode label; "" = blank
+UNKNOWN_WORD_OFFSET = -10.0
+assert len(LABELS) == N_CHARACTER
+
+
+class DecoderError(RuntimeError):
+    """The language model cannot be used; the message names the file and why."""
+
+
+def is_arpa(path: str) -> bool:
+    """Whether ``path`` is a text ARPA file (it starts with the ``\\data\\`` line)."""
+    try:
+        with open(path, "rb") as lm_file:
+            head = lm_file.read(4096)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"\\data\\")
+
+
+def read_unigrams(path: str) -> list[str]:
+    """The words of the 1-gram section of a text ARPA file, without ``<s>``, ``</s>`` and
+    ``<unk>``."""
+    words = []
+    with open(path, encoding="utf-8", errors="replace") as arpa:
+        inside = False
+        for line in arpa:
+            line = line.strip()
+            if line == "\\1-grams:":
+                inside = True
+            elif inside and line.startswith("\\"):
+                break
+            elif inside:
+                parts = line.split()
+                if len(parts) >= 2 and parts[1] not in ("<s>", "</s>", "<unk>"):
+                    words.append(parts[1])
+    return words
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log probabilities of ``logits`` along the last axis (float32)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).astype(np.float32)
+
+
+class LmDecoder:
+    """pyctcdecode's beam search with a KenLM language model over our alphabet."""
+
+    def __init__(self, lm_path: str, alpha: float = 0.5, beta: float = 1.0, beam_width: int = 100):
+        try:
+            from pyctcdecode import build_ctcdecoder
+        except ImportError as error:
+            raise DecoderError(f"ds_lm_path needs pyctcdecode and kenlm: {error}") from error
+        logging.getLogger("pyctcdecode").setLevel(logging.ERROR)  # small-vocabulary warnings
+        unigrams = None
+        if is_arpa(lm_path):
+            unigrams = read_unigrams(lm_path)
+            outside = sorted({c for w in unigrams for c in w if c not in ALPHABET})
+            unigrams = [w for w in unigrams if not any(c in outside for c in w)]
+        try:
+            self._decoder = build_ctcdecoder(
+                LABELS,
+                kenlm_model_path=lm_path,
+                unigrams=unigrams,
+                alpha=alpha,
+                beta=beta,
+                unk_score_offset=UNKNOWN_WORD_OFFSET,
+            )
+        except (OSError, RuntimeError, ValueError) as error:
+            raise DecoderError(f"cannot load the language model {lm_path}: {error}") from error
+        self.lm_path, self.alpha, self.beta, self.beam_width = lm_path, alpha, beta, beam_width
+
+    def decode(self, logits: np.ndarray, length: int | None = None) -> str:
+        """The best transcript of one utterance's ``logits`` [time, 29] (its first
+        ``length`` steps)."""
+        logits = np.asarray(logits)
+        if length is not None:
+            logits = logits[: int(length)]
+        if len(logits) == 0:
+            return ""
+        text = self._decoder.decode(log_softmax(logits), beam_width=self.beam_width)
+        return " ".join(text.split())
+
+    def decode_batch(self, logits: np.ndarray, lengths) -> list[str]:
+        """Transcripts of time-major ``logits`` [time, batch, 29] with ``lengths`` [batch]."""
+        return [self.decode(logits[:, i], length) for i, length in enumerate(lengths)]
+
+
+@functools.cache
+def lm_decoder(lm_path: str, alpha: float, beta: float, beam_width: int) -> LmDecoder:
+    """The (cached) decoder of a language model and its weights."""
+    return LmDecoder(lm_path, alpha, beta, beam_width)
+
+
+def decoder_for(config) -> LmDecoder | None:
+    """The language-model decoder a Config asks for (``ds_lm_path``), or None."""
+    if not config.lm_path:
+        return None
+    return lm_decoder(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width)
