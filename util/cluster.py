@@ -202,7 +202,7 @@ class Control:
         self._options = tf.RunOptions(timeout_in_ms=CONTROL_TIMEOUT_MS)
         self._stuck = False  # a call never returned: closing the session would hang too
 
-    def _run(self, fetches, feed_dict=None):
+    def _run(self, fetches, feed_dict=None, wait_s: float = CONTROL_TIMEOUT_MS / 1000 + 1):
         """``session.run`` bounded in time: RunOptions' timeout does not cover the session's
         creation, which waits for absent parameter servers forever; such a call is left
         behind in its thread."""
@@ -216,7 +216,7 @@ class Control:
 
         thread = threading.Thread(target=call, name="cluster-control", daemon=True)
         thread.start()
-        thread.join(CONTROL_TIMEOUT_MS / 1000 + 1)
+        thread.join(wait_s)
         if thread.is_alive():
             self._stuck = True
             raise tf.errors.DeadlineExceededError(None, None, "the parameter servers do not answer")
@@ -244,9 +244,11 @@ class Control:
                 pass  # its parameter server is gone: the steps fail anyway
 
     def report_finished(self) -> bool:
-        """Tell the chief (through parameter server 0) that this worker has finished."""
+        """Tell the chief (through parameter server 0) that this worker has finished. The
+        first call also opens the session, which takes seconds on a loaded machine: allow it
+        the chief's whole waiting time, or the chief waits that long for nothing."""
         try:
-            self._run(self._report)
+            self._run(self._report, wait_s=self.role.worker_timeout)
             return True
         except tf.errors.OpError:
             return False
@@ -546,7 +548,9 @@ class Cluster:
         control = self.control or Control(self.role, self.server.target)
         try:
             if not self.role.is_chief:
-                control.report_finished()
+                if not control.report_finished():
+                    print("warning: could not tell the chief that this worker has finished",
+                          file=sys.stderr)  # fmt: skip
                 return
             if succeeded:
                 self._wait_for_workers(control)
