@@ -216,23 +216,37 @@ def create_execution_context(run: Run, set_name: str) -> ExecutionContext:
             towers = get_tower_results(data_set, run.devices, config)
             saver = tf.train.Saver(tf.global_variables(), save_relative_paths=True)
             return ExecutionContext(graph, data_set, towers, saver)
-        state = create_training_state(config)
-        optimizer = create_optimizer(config, state["learning_rate"])
-        towers = get_tower_results(data_set, run.devices, config, optimizer)
-        gradients = average_gradients(towers.gradients)
-        if config.log_variables:
-            log_grads_and_vars(gradients)
-        finite = all_finite(towers.mean_loss, gradients)
         # A batch whose loss or gradients are not finite must not touch the model.
-        apply_gradient_op = tf.cond(finite, lambda: optimizer.apply_gradients(gradients), tf.no_op)
-        merged = tf.summary.merge_all()
-        saver = tf.train.Saver(
-            tf.global_variables(), max_to_keep=config.max_to_keep, save_relative_paths=True
+        return training_context(
+            run,
+            graph,
+            data_set,
+            lambda optimizer, gradients, finite: tf.cond(
+                finite, lambda: optimizer.apply_gradients(gradients), tf.no_op
+            ),
         )
-        best_dev_saver = tf.train.Saver(
-            tf.global_variables(), max_to_keep=1, save_relative_paths=True
-        )
-        run.writer.add_graph(graph)
+
+
+def training_context(run: Run, graph: tf.Graph, data_set: DataSet, apply_update):
+    """The training ops of a context, built in the current graph and device scope: the
+    training state, towers, averaged gradients, their finiteness check, the update
+    (``apply_update(optimizer, gradients, finite)``), summaries and savers. Shared by one
+    process and a cluster worker, which differ only in the update."""
+    config = run.config
+    state = create_training_state(config)
+    optimizer = create_optimizer(config, state["learning_rate"])
+    towers = get_tower_results(data_set, run.devices, config, optimizer)
+    gradients = average_gradients(towers.gradients)
+    if config.log_variables:
+        log_grads_and_vars(gradients)
+    finite = all_finite(towers.mean_loss, gradients)
+    apply_gradient_op = apply_update(optimizer, gradients, finite)
+    merged = tf.summary.merge_all()
+    saver = tf.train.Saver(
+        tf.global_variables(), max_to_keep=config.max_to_keep, save_relative_paths=True
+    )
+    best_dev_saver = tf.train.Saver(tf.global_variables(), max_to_keep=1, save_relative_paths=True)
+    run.writer.add_graph(graph)
     return ExecutionContext(
         graph, data_set, towers, saver, apply_gradient_op, finite, merged, state, best_dev_saver
     )
@@ -644,29 +658,15 @@ def create_distributed_context(run: Run) -> ExecutionContext:
         data_set.keep_only(shard_indices(total, role.task_index, role.num_workers))
         print(f"{role.name().capitalize()} trains on {len(data_set.samples)} of the {total} "
               f"training samples: {data_set.steps_per_epoch} step(s) per epoch")  # fmt: skip
-        state = create_training_state(config)
-        optimizer = create_optimizer(config, state["learning_rate"])
-        towers = get_tower_results(data_set, run.devices, config, optimizer)
-        gradients = average_gradients(towers.gradients)
-        if config.log_variables:
-            log_grads_and_vars(gradients)
-        finite = all_finite(towers.mean_loss, gradients)
-        # Each update waits for a gradient from every worker: a worker whose batch is not
-        # finite sends zeros rather than nothing, and the model stays finite.
-        gradients = [(g if g is None else tf.where_v2(finite, g, tf.zeros_like(g)), v)
-                     for g, v in gradients]  # fmt: skip
-        apply_gradient_op = run.cluster.apply_gradients(optimizer, gradients)
-        merged = tf.summary.merge_all()
-        saver = tf.train.Saver(
-            tf.global_variables(), max_to_keep=config.max_to_keep, save_relative_paths=True
-        )
-        best_dev_saver = tf.train.Saver(
-            tf.global_variables(), max_to_keep=1, save_relative_paths=True
-        )
-        run.writer.add_graph(graph)
-    return ExecutionContext(
-        graph, data_set, towers, saver, apply_gradient_op, finite, merged, state, best_dev_saver
-    )
+
+        def sync_update(optimizer, gradients, finite):
+            # Each update waits for a gradient from every worker: a worker whose batch is not
+            # finite sends zeros rather than nothing, and the model stays finite.
+            gradients = [(g if g is None else tf.where_v2(finite, g, tf.zeros_like(g)), v)
+                         for g, v in gradients]  # fmt: skip
+            return run.cluster.apply_gradients(optimizer, gradients)
+
+        return training_context(run, graph, data_set, sync_update)
 
 
 def open_distributed_context(
