@@ -72,7 +72,12 @@ from util.export import (  # noqa: E402
     restore_inference_session,
 )
 from util.feeding import DataSet, data_set_options  # noqa: E402
-from util.gpu import session_config, tower_devices  # noqa: E402
+from util.gpu import (  # noqa: E402
+    cpu_has_bfloat16,
+    session_config,
+    tower_devices,
+    use_bfloat16,
+)
 from util.logs import (  # noqa: E402
     EpochLog,
     git_branch,
@@ -257,7 +262,9 @@ def start_execution_context(
 ):
     """Open a session, initialise or restore the model, and start the feeder threads at
     ``position`` (the epoch and step training goes on with)."""
-    session = tf.Session(config=session_config(run.config), graph=context.graph)
+    training = context.apply_gradient_op is not None
+    proto = session_config(run.config, training=training)
+    session = tf.Session(config=proto, graph=context.graph)
     with context.graph.as_default():
         session.run(tf.global_variables_initializer())
         if model_path is not None:
@@ -783,7 +790,7 @@ def run_distributed(config: Config) -> dict:
     if role.is_ps:
         serve(role, session_config(config))
         return {"duration": time.time() - started}
-    cluster = Cluster(role, session_config(config))
+    cluster = Cluster(role, session_config(config, training=True))
     print(f"{role.name().capitalize()} of {role.num_workers}"
           f"{' (the chief)' if role.is_chief else ''}; parameter servers "
           f"{', '.join(role.ps_hosts)}; each update averages "
@@ -866,6 +873,11 @@ def execute(config: Config, cluster: Cluster | None = None) -> dict:
         cluster=cluster,
     )
     print(f"Towers: {', '.join(devices)}. Logs: {log_dir}")
+    if config.train and use_bfloat16(config):
+        print(f"Training computes its matrix products in bfloat16 (ds_bfloat16={config.bfloat16})")
+        if not cpu_has_bfloat16():
+            print("warning: ds_bfloat16=on, but this CPU has no native bfloat16 (AVX-512 BF16 "
+                  "or AMX): training is likely slower than in float32", flush=True)  # fmt: skip
     started = time.time()
     hyper = {
         "context": {

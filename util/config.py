@@ -5,7 +5,7 @@ The names and defaults are those of the 2017 ``DeepSpeech.py``; a few variables 
 ``ds_feature_max_hz``, ``ds_train_files``/``ds_dev_files``/``ds_test_files``, ``ds_strict``,
 ``ds_feature_cache``, ``ds_shuffle_batches``, the fault-tolerance variables, and for accuracy
 ``ds_augment``, ``ds_spelling``, ``ds_lm_path``, ``ds_lm_alpha``, ``ds_lm_beta``,
-``ds_beam_width``).
+``ds_beam_width``; for speed ``ds_bfloat16``).
 A bad value stops the program at start-up with one line that names the variable, the value
 and what is allowed.
 """
@@ -113,6 +113,8 @@ class Config:
     lm_beta: float = 1.0  # word insertion bonus
     beam_width: int = 100  # beams of the language-model beam search
     max_train_seconds: int = 0  # 0: no time budget
+    # Speed: the training session's matrix products in bfloat16 (util.gpu.use_bfloat16).
+    bfloat16: str = "off"  # on, off, or auto (on where the CPU has AVX-512 BF16 or AMX)
     # Several machines (util/cluster.py); no ds_ps_hosts = one process, as always.
     ps_hosts: tuple[str, ...] = ()  # host:port of each parameter server
     worker_hosts: tuple[str, ...] = ()  # host:port of each worker; worker 0 is the chief
@@ -248,6 +250,17 @@ def _augment(name: str, raw: str) -> str:
 SPELLING_MODES = ("compound", "word", "off")
 
 
+def _bfloat16(name: str, raw: str) -> str:
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return "on"
+    if text in _FALSE:
+        return "off"
+    if text != "auto":
+        raise ConfigError(f"{name}={raw!r}: expected on, off or auto")
+    return text
+
+
 def _spelling(name: str, raw: str) -> str:
     text = raw.strip().lower()
     if text in _FALSE | {"none"}:
@@ -377,6 +390,7 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "lm_alpha": lambda name, raw: _parse_float(name, raw, 0.0, math.inf, high_open=True),
     "lm_beta": _real,
     "beam_width": _count(1),
+    "bfloat16": _bfloat16,
 }
 _FILE_SETS = ("train", "dev", "test")
 _DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))

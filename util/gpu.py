@@ -2,20 +2,54 @@
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow.compat.v1 as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
 from tensorflow.python.client import device_lib
 
 from util.config import Config
 
 
-def session_config(config: Config) -> tf.ConfigProto:
+def session_config(config: Config, training: bool = False) -> tf.ConfigProto:
     """Session settings shared by every context: soft placement, and ``ds_cpu_towers``
-    virtual CPU devices so that several towers can run without GPUs."""
-    return tf.ConfigProto(
+    virtual CPU devices so that several towers can run without GPUs. A training session
+    (``training``) runs its matrix products in bfloat16 when :func:`use_bfloat16` says so;
+    evaluation, tests and export always compute in float32."""
+    proto = tf.ConfigProto(
         allow_soft_placement=True,
         log_device_placement=config.log_device_placement,
         device_count={"CPU": config.cpu_towers},
     )
+    if training and use_bfloat16(config):
+        # TensorFlow's oneDNN mixed-precision rewrite: matrix products and the element-wise
+        # operations around them in bfloat16, variables, the loss and the optimiser in float32.
+        proto.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+            rewriter_config_pb2.RewriterConfig.ON
+        )
+    return proto
+
+
+@functools.cache
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX), from
+    /proc/cpuinfo; False where that cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def use_bfloat16(config: Config) -> bool:
+    """``ds_bfloat16``: on, off, or auto (on where the CPU has native bfloat16)."""
+    if config.bfloat16 == "auto":
+        return cpu_has_bfloat16()
+    return config.bfloat16 == "on"
 
 
 def get_available_gpus(proto: tf.ConfigProto | None = None) -> list[str]:

@@ -87,21 +87,27 @@ def lstm_recurrence_autodiff(input_gates, recurrent_kernel, mask):
 
 
 def lstm_recurrence_inference(input_gates, recurrent_kernel, mask):
-    """The recurrence for evaluation and inference: the fast forward loop only, keeping
-    nothing for a backward pass."""
+    """The recurrence for evaluation and inference: forward loops only, keeping nothing for a
+    backward pass. Each direction runs in its own loop, so the two can run at the same time
+    on two cores (at batch 1 one step is too small to share out within a matrix product)."""
     scaled_gates, scaled_kernel = _rescale(input_gates, recurrent_kernel)
     steps = tf.shape(scaled_gates)[0]
-    zeros = tf.zeros([2, tf.shape(scaled_gates)[2], int(recurrent_kernel.shape[1])])
+    zeros = tf.zeros([tf.shape(scaled_gates)[2], int(recurrent_kernel.shape[1])])
+    outputs = []
+    directions = zip(tf.unstack(scaled_gates, axis=1), tf.unstack(scaled_kernel), strict=True)
+    for gates, kernel in directions:
+        gate_array = tf.TensorArray(tf.float32, size=steps).unstack(gates)
 
-    def forward(t, c, h, hs):
-        c, h = _fast_cell(scaled_gates[t] + tf.matmul(h, scaled_kernel), c)[:2]
-        return t + 1, c, h, hs.write(t, h)
+        def forward(t, c, h, hs, gate_array=gate_array, kernel=kernel):
+            c, h = _fast_cell(gate_array.read(t) + tf.matmul(h, kernel), c)[:2]
+            return t + 1, c, h, hs.write(t, h)
 
-    _, _, _, hs = tf.while_loop(
-        lambda t, *_: t < steps, forward,
-        (tf.constant(0), zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
-    )  # fmt: skip
-    return hs.stack() * mask
+        _, _, _, hs = tf.while_loop(
+            lambda t, *_: t < steps, forward,
+            (tf.constant(0), zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
+        )  # fmt: skip
+        outputs.append(hs.stack())
+    return tf.stack(outputs, axis=1) * mask
 
 
 def _rescale(input_gates, recurrent_kernel):
