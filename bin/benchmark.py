@@ -1,21 +1,26 @@
 #!/usr/bin/env python
 """Benchmark the project's own training step and inference, optionally against PyTorch.
 
-    .venv/bin/python bin/benchmark.py --n-hidden 494 --batch 8 --frames 300 --torch --feed
+    .venv/bin/python bin/benchmark.py --n-hidden 494,2048 --batch 8 --frames 300 --torch --feed
 
 Builds the real training graph (util.towers + util.model + Adam, as DeepSpeech.py does) on
 ready tensors, times the median training step after warm-up, single-utterance inference
-(logits, and logits plus beam search), and reports frames per second, achieved GFLOP/s as a
-fraction of this machine's matrix-multiply peak (measured in the same run), and peak memory.
+through the frozen export graph (logits, and logits plus beam search), and reports frames
+per second, achieved GFLOP/s as a fraction of this machine's matrix-multiply peak (measured
+in the same run), and peak memory.
 ``--torch`` runs an equivalent PyTorch model in a child process of the same invocation and
-prints the ratios; ``--feed`` also times the step fed by the real queue and feeder threads.
-The last line printed is one JSON object with all figures.
+prints the ratios; ``--feed`` also times the step fed by the real queue and feeder threads;
+where the CPU has native bfloat16 (or with ``--bf16 on``) the step is also timed as
+``ds_bfloat16=on`` trains. Several sizes (``--n-hidden 494,2048``) are measured one after the
+other and printed as one Markdown table. The last line printed is one JSON object with all
+figures (the first size's at the top level, every size's under ``sizes``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -94,19 +99,22 @@ class ReadyBatches:
         return Batch(tf.constant(self.features), lengths, labels, tf.range(batch))
 
 
-def session_proto(args, towers: int):
-    import tensorflow.compat.v1 as tf
+def session_proto(args, towers: int, bfloat16: str = "off"):
+    """The project's training-session settings (util.gpu.session_config: ``towers`` virtual
+    CPU devices, the bfloat16 rewrite when ``bfloat16`` is on) with --intra/--inter-threads."""
+    from util.config import Config
+    from util.gpu import session_config
 
-    return tf.ConfigProto(
-        device_count={"CPU": towers},
-        intra_op_parallelism_threads=args.intra_threads,
-        inter_op_parallelism_threads=args.inter_threads,
-        allow_soft_placement=True,
-    )
+    config = Config(checkpoint_dir="unused", cpu_towers=towers, bfloat16=bfloat16)
+    proto = session_config(config, training=True)
+    proto.intra_op_parallelism_threads = args.intra_threads
+    proto.inter_op_parallelism_threads = args.inter_threads
+    return proto
 
 
-def tf_train_step(args, towers: int, source_factory) -> float:
-    """Median seconds of one training step of the project's graph with ``towers`` towers."""
+def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> float:
+    """Median seconds of one training step of the project's graph with ``towers`` towers
+    (matrix products in bfloat16 with ``bfloat16="on"``, as ``ds_bfloat16=on`` trains)."""
     import tensorflow.compat.v1 as tf
 
     import DeepSpeech
@@ -122,7 +130,8 @@ def tf_train_step(args, towers: int, source_factory) -> float:
         devices = [f"/cpu:{i}" for i in range(towers)]
         results = get_tower_results(source, devices, config, optimizer)
         apply_op = optimizer.apply_gradients(average_gradients(results.gradients))
-        with tf.Session(graph=graph, config=session_proto(args, towers)) as session:
+        proto = session_proto(args, towers, bfloat16)
+        with tf.Session(graph=graph, config=proto) as session:
             session.run(tf.global_variables_initializer())
             stop = start(session)
             try:
@@ -194,7 +203,8 @@ def queue_source(args, folder: str):
 
 
 def tf_inference(args) -> tuple[float, float]:
-    """Median seconds of single-utterance inference: logits only, and with beam search."""
+    """Median seconds of single-utterance inference through the frozen export graph (what
+    bin/transcribe.py loads): logits only, and with beam search."""
     import numpy as np
     import tensorflow.compat.v1 as tf
 
@@ -205,15 +215,22 @@ def tf_inference(args) -> tuple[float, float]:
     features, _ = random_batch(1, args.frames, 1)
     graph = tf.Graph()
     with graph.as_default():
-        tensors = create_inference_graph(config)
-        with tf.Session(graph=graph, config=session_proto(args, 1)) as session:
+        create_inference_graph(config)
+        with tf.Session(graph=graph) as session:
             session.run(tf.global_variables_initializer())
-            feed = {tensors[INPUT_NODE]: features, tensors[INPUT_LENGTHS]: [args.frames]}
+            frozen = tf.graph_util.convert_variables_to_constants(
+                session, graph.as_graph_def(), [OUTPUT_NODE, LOGITS]
+            )
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(frozen, name="")
+        with tf.Session(graph=graph, config=session_proto(args, 1)) as session:
+            feed = {f"{INPUT_NODE}:0": features, f"{INPUT_LENGTHS}:0": [args.frames]}
             logits = median_time(
-                lambda: session.run(tensors[LOGITS], feed), args.steps * 2, args.warmup
+                lambda: session.run(f"{LOGITS}:0", feed), args.steps * 2, args.warmup
             )
             decoded = median_time(
-                lambda: session.run(tensors[OUTPUT_NODE], feed), args.steps, args.warmup
+                lambda: session.run(f"{OUTPUT_NODE}:0", feed), args.steps, args.warmup
             )
     assert np.isfinite(logits)
     return logits, decoded
@@ -238,9 +255,11 @@ def matmul_peak_gflops(args, size: int = 1024) -> float:
 
 
 def run_project(args) -> dict:
+    """All of the project's figures for one size (``args.n_hidden``)."""
     import tensorflow.compat.v1 as tf
 
     import util.model
+    from util.gpu import cpu_has_bfloat16
 
     tf.disable_v2_behavior()
     util.model.FUSED_GRADIENT = not args.autodiff
@@ -250,6 +269,11 @@ def run_project(args) -> dict:
     figures["train_step_s"] = tf_train_step(args, args.towers, ready_source(args))
     if args.towers > 1:
         figures["train_step_1_tower_s"] = tf_train_step(args, 1, ready_source(args))
+    bfloat16 = args.bf16 == "on" or (args.bf16 == "auto" and cpu_has_bfloat16())
+    if bfloat16:  # ds_bfloat16=on: the same graph, its matrix products in bfloat16
+        figures["bf16_train_step_s"] = tf_train_step(args, args.towers, ready_source(args), "on")
+        if args.towers > 1:
+            figures["bf16_train_step_1_tower_s"] = tf_train_step(args, 1, ready_source(args), "on")
     if args.feed:
         with tempfile.TemporaryDirectory() as folder:
             figures["feed_train_step_s"] = tf_train_step(
@@ -259,8 +283,9 @@ def run_project(args) -> dict:
     figures["infer_s"], figures["infer_decode_s"] = tf_inference(args)
     frames = args.batch * args.frames * args.towers
     flops = 3 * forward_flops_per_frame(args.n_hidden) * frames  # forward + backward ~ 3x
-    figures["frames_per_s"] = frames / figures["train_step_s"]
-    figures["train_gflops"] = flops / figures["train_step_s"] / 1e9
+    fastest = min(figures["train_step_s"], figures.get("bf16_train_step_s", math.inf))
+    figures["frames_per_s"] = frames / fastest
+    figures["train_gflops"] = flops / fastest / 1e9
     figures["peak_fraction"] = figures["train_gflops"] / figures["matmul_peak_gflops"]
     figures["peak_rss_mb"] = peak_rss_mb()
     return figures
@@ -323,9 +348,71 @@ def run_torch(args) -> dict:
     return figures
 
 
+def sizes(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 494 or 494,2048: {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes like 494 or 494,2048: {text!r}")
+    return values
+
+
+def compare_with_torch(args, figures: dict) -> bool:
+    """Run the PyTorch model for ``args.n_hidden`` in a child process; add its figures and
+    the ratios project/torch (per batch of --batch utterances) to ``figures``."""
+    command = [sys.executable, os.path.abspath(__file__), "--torch-only",
+               "--n-hidden", str(args.n_hidden), "--batch", str(args.batch),
+               "--frames", str(args.frames), "--label-length", str(args.label_length),
+               "--steps", str(args.steps), "--warmup", str(args.warmup)]  # fmt: skip
+    child = subprocess.run(command, capture_output=True, text=True, check=False)
+    if child.returncode != 0:
+        print(child.stderr, file=sys.stderr)
+        print("error: the PyTorch comparison failed (is torch installed?)", file=sys.stderr)
+        return False
+    figures.update(json.loads(child.stdout.strip().splitlines()[-1]))
+    torch_step = figures["torch_train_step_s"]
+    # With N towers a step trains N batches.
+    figures["train_ratio"] = figures["train_step_s"] / args.towers / torch_step
+    if "bf16_train_step_s" in figures:
+        figures["bf16_train_ratio"] = figures["bf16_train_step_s"] / args.towers / torch_step
+    figures["infer_ratio"] = figures["infer_s"] / figures["torch_infer_s"]
+    return True
+
+
+def table(rows: list[dict]) -> str:
+    """The figures of every size as a Markdown table (seconds; ratios project/PyTorch)."""
+    lines = ["| n_hidden | what | project | PyTorch | project/PyTorch |", "|---|---|---|---|---|"]
+
+    def add(figures, what, key, per=1, torch_key=None):
+        if key not in figures:
+            return
+        value = figures[key] / per
+        torch = figures.get(torch_key) if torch_key else None
+        ratio = f"{value / torch:.2f}" if torch else ""
+        torch_text = f"{torch:.3f} s" if torch else ""
+        lines.append(f"| {figures['n_hidden']} | {what} | {value:.3f} s | {torch_text} | {ratio} |")
+
+    for f in rows:
+        towers, batch = f["towers"], f["batch"]
+        step = "torch_train_step_s"
+        add(f, "train step, float32, 1 tower", "train_step_1_tower_s", 1, step)
+        add(f, f"train step, float32, {towers} tower(s), per {batch} utts", "train_step_s",
+            towers, step)  # fmt: skip
+        add(f, "train step, bfloat16, 1 tower", "bf16_train_step_1_tower_s", 1, step)
+        add(f, f"train step, bfloat16, {towers} tower(s), per {batch} utts",
+            "bf16_train_step_s", towers, step)  # fmt: skip
+        add(f, f"train step fed by the queue, float32, {towers} tower(s), per {batch} utts",
+            "feed_train_step_s", towers)  # fmt: skip
+        add(f, "inference, 1 utterance, logits", "infer_s", 1, "torch_infer_s")
+        add(f, "inference, 1 utterance, logits + beam search", "infer_decode_s")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-hidden", type=int, default=494)
+    parser.add_argument("--n-hidden", type=sizes, default=[494],
+                        help="one size or several, comma-separated (494,2048)")  # fmt: skip
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--label-length", type=int, default=60)
@@ -337,33 +424,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch", action="store_true", help="also time the PyTorch model")
     parser.add_argument("--feed", action="store_true", help="also time queue feeding")
     parser.add_argument(
+        "--bf16", choices=("auto", "on", "off"), default="auto",
+        help="also time training with ds_bfloat16=on (auto: where the CPU has bfloat16)",
+    )  # fmt: skip
+    parser.add_argument(
         "--autodiff", action="store_true", help="automatic LSTM gradient, not the fused one"
     )
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.torch_only:
-        print(json.dumps(run_torch(args)))
-        return 0
-    figures = run_project(args)
-    if args.torch:
-        child = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--torch-only", *(argv or sys.argv[1:])],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if child.returncode != 0:
-            print(child.stderr, file=sys.stderr)
-            print("error: the PyTorch comparison failed (is torch installed?)", file=sys.stderr)
+    all_sizes = args.n_hidden
+    rows = []
+    for n_hidden in all_sizes:
+        args.n_hidden = n_hidden
+        if args.torch_only:
+            print(json.dumps(run_torch(args)))
+            return 0
+        figures = run_project(args)
+        if args.torch and not compare_with_torch(args, figures):
             return 1
-        figures.update(json.loads(child.stdout.strip().splitlines()[-1]))
-        # Per batch of --batch utterances: with N towers a step trains N batches.
-        figures["train_ratio"] = (
-            figures["train_step_s"] / args.towers / figures["torch_train_step_s"]
-        )
-        figures["infer_ratio"] = figures["infer_s"] / figures["torch_infer_s"]
-    for key, value in figures.items():
-        print(f"{key:>24}: {value:.4g}" if isinstance(value, float) else f"{key:>24}: {value}")
-    print(json.dumps(figures))
+        rows.append(figures)
+        print(f"n_hidden {n_hidden}:")
+        for key, value in figures.items():
+            print(f"{key:>26}: {value:.4g}" if isinstance(value, float) else f"{key:>26}: {value}")
+    print(table(rows))
+    result = dict(rows[0])  # the first size's figures at the top level
+    if len(rows) > 1:
+        result["sizes"] = rows
+    print(json.dumps(result))
     return 0
 
 

@@ -9,17 +9,30 @@ from conftest import REPO_ROOT
 
 
 def test_benchmark_runs_in_a_tiny_configuration():
-    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "benchmark.py"), "--n-hidden", "16",
-               "--batch", "2", "--frames", "30", "--label-length", "5", "--towers", "2",
-               "--steps", "1", "--warmup", "1", "--feed"]  # fmt: skip
+    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "benchmark.py"), "--n-hidden",
+               "16,24", "--batch", "2", "--frames", "30", "--label-length", "5", "--towers", "2",
+               "--steps", "1", "--warmup", "1", "--feed", "--bf16", "on"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    for key in ("train_step_s", "train_step_1_tower_s", "feed_train_step_s", "infer_s",
-                "infer_decode_s", "frames_per_s", "train_gflops", "peak_fraction",
-                "matmul_peak_gflops", "peak_rss_mb"):  # fmt: skip
-        assert figures[key] > 0, key
+    lines = result.stdout.strip().splitlines()
+    figures = json.loads(lines[-1])
+    assert [size["n_hidden"] for size in figures["sizes"]] == [16, 24]
+    for size in figures["sizes"]:
+        for key in ("train_step_s", "train_step_1_tower_s", "bf16_train_step_s",
+                    "bf16_train_step_1_tower_s", "feed_train_step_s", "infer_s",
+                    "infer_decode_s", "frames_per_s", "train_gflops", "peak_fraction",
+                    "matmul_peak_gflops", "peak_rss_mb"):  # fmt: skip
+            assert size[key] > 0, key
+    assert (
+        figures["n_hidden"] == 16 and figures["train_step_s"] == figures["sizes"][0]["train_step_s"]
+    )
     assert figures["towers"] == 2 and figures["fused_gradient"] is True
+    # The Markdown table: one row per figure and size, per batch of utterances with 2 towers.
+    rows = [line for line in lines if line.startswith("| 24 |")]
+    assert len(rows) == 7, rows
+    per_batch = figures["sizes"][1]["train_step_s"] / 2
+    row = f"| 24 | train step, float32, 2 tower(s), per 2 utts | {per_batch:.3f} s |"
+    assert any(line.startswith(row) for line in rows), rows
 
 
 def test_benchmark_compares_with_pytorch_when_installed():
@@ -33,5 +46,8 @@ def test_benchmark_compares_with_pytorch_when_installed():
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["train_ratio"] == figures["train_step_s"] / figures["torch_train_step_s"]
+    if "bf16_train_step_s" in figures:
+        ratio = figures["bf16_train_step_s"] / figures["torch_train_step_s"]
+        assert figures["bf16_train_ratio"] == ratio
     assert figures["towers"] == 1
     assert figures["infer_ratio"] > 0 and figures["torch_infer_s"] > 0
