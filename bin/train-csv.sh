@@ -8,7 +8,8 @@
 # second epoch on), augmentation (ds_augment=on), validation every epoch with the best-dev
 # checkpoint kept and tested, early stopping, and decoding into words: sentence-level spelling
 # correction and a language-model beam search with ds_lm_path or, without it, with a trigram
-# model of the training transcripts (bin/make-arpa.py; TRAIN_LM=0 leaves it out).
+# model of the training transcripts (bin/make-arpa.py; TRAIN_LM=0 leaves it out); matrix
+# products in bfloat16 where the CPU has it (ds_bfloat16=auto: more epochs in the same time).
 #
 # Any ds_* variable set in the environment overrides the recipe, e.g.
 #   ds_max_train_seconds=1500 ds_lm_path=my.arpa bin/train-csv.sh train.csv dev.csv test.csv
@@ -53,6 +54,7 @@ export ds_spelling="${ds_spelling:-compound}"
 export ds_lm_alpha="${ds_lm_alpha:-0.8}"
 export ds_lm_beta="${ds_lm_beta:-4.0}"
 export ds_beam_width="${ds_beam_width:-128}"
+export ds_bfloat16="${ds_bfloat16:-auto}"
 
 if [ -z "${ds_lm_path:-}" ] && [ "${TRAIN_LM:-1}" != "0" ]; then
   lm="$ds_checkpoint_dir/train-transcripts.arpa"
