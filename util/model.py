@@ -87,33 +87,39 @@ def lstm_recurrence_autodiff(input_gates, recurrent_kernel, mask):
 
 
 def lstm_recurrence_inference(input_gates, recurrent_kernel, mask):
-    """The recurrence for evaluation and inference: forward loops only, keeping nothing for a
-    backward pass. Each direction runs in its own loop, so the two can run at the same time
-    on two cores (at batch 1 one step is too small to share out within a matrix product)."""
+    """The recurrence of one direction for evaluation and inference: a forward loop only,
+    keeping nothing for a backward pass. :func:`bidirectional_lstm` builds one loop per
+    direction, so the two can run at the same time on two cores (at batch 1 one step is too
+    small to share out within a matrix product).
+
+    Args:
+        input_gates: [time, batch, 4 * cell] input projections plus bias.
+        recurrent_kernel: [cell, 4 * cell].
+        mask: [time, batch, 1], 1.0 for valid steps.
+
+    Returns:
+        [time, batch, cell] outputs, zero past each sequence's end.
+    """
     scaled_gates, scaled_kernel = _rescale(input_gates, recurrent_kernel)
     steps = tf.shape(scaled_gates)[0]
-    zeros = tf.zeros([tf.shape(scaled_gates)[2], int(recurrent_kernel.shape[1])])
-    outputs = []
-    directions = zip(tf.unstack(scaled_gates, axis=1), tf.unstack(scaled_kernel), strict=True)
-    for gates, kernel in directions:
-        gate_array = tf.TensorArray(tf.float32, size=steps).unstack(gates)
+    zeros = tf.zeros([tf.shape(scaled_gates)[1], int(recurrent_kernel.shape[0])])
+    gate_array = tf.TensorArray(tf.float32, size=steps).unstack(scaled_gates)
 
-        def forward(t, c, h, hs, gate_array=gate_array, kernel=kernel):
-            c, h = _fast_cell(gate_array.read(t) + tf.matmul(h, kernel), c)[:2]
-            return t + 1, c, h, hs.write(t, h)
+    def forward(t, c, h, hs):
+        c, h = _fast_cell(gate_array.read(t) + tf.matmul(h, scaled_kernel), c)[:2]
+        return t + 1, c, h, hs.write(t, h)
 
-        _, _, _, hs = tf.while_loop(
-            lambda t, *_: t < steps, forward,
-            (tf.constant(0), zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
-        )  # fmt: skip
-        outputs.append(hs.stack())
-    return tf.stack(outputs, axis=1) * mask
+    _, _, _, hs = tf.while_loop(
+        lambda t, *_: t < steps, forward,
+        (tf.constant(0), zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
+    )  # fmt: skip
+    return hs.stack() * mask
 
 
 def _rescale(input_gates, recurrent_kernel):
     """Pre-activations rescaled so that one sigmoid gives all four gates:
     ``tanh(x) = 2 * sigmoid(2x) - 1`` for j, and the forget bias folded into f."""
-    n_cell = int(recurrent_kernel.shape[1])
+    n_cell = int(recurrent_kernel.shape[-2])
     ones, zeros = tf.ones([n_cell]), tf.zeros([n_cell])
     scale = tf.concat([ones, 2.0 * ones, ones, ones], 0)
     shift = tf.concat([zeros, zeros, FORGET_BIAS * ones, zeros], 0)
@@ -247,20 +253,19 @@ def bidirectional_lstm(
         gates = tf.matmul(flat, input_kernel) + bias
         projected.append(tf.reshape(gates, [steps, batch, 4 * n_cell_dim]))
         recurrent.append(recurrent_kernel)
-    input_gates = tf.stack(projected, axis=1)  # [time, direction, batch, 4 * n_cell_dim]
-    recurrent_kernel = tf.stack(recurrent)  # [direction, n_cell_dim, 4 * n_cell_dim]
     mask = tf.transpose(tf.sequence_mask(seq_length, steps, dtype=tf.float32))  # [time, batch]
-    mask = mask[:, tf.newaxis, :, tf.newaxis]  # [time, 1, batch, 1]
-
-    fused = FUSED_GRADIENT if fused_gradient is None else fused_gradient
-    if not training:
-        recurrence = lstm_recurrence_inference
-    elif fused:
-        recurrence = lstm_recurrence
-    else:
-        recurrence = lstm_recurrence_autodiff
-    outputs = recurrence(input_gates, recurrent_kernel, mask)  # [time, 2, batch, n_cell_dim]
-    forward, backward = tf.unstack(outputs, axis=1)  # its gradient is a stack, not a scatter
+    if training:
+        input_gates = tf.stack(projected, axis=1)  # [time, direction, batch, 4 * n_cell_dim]
+        recurrent_kernel = tf.stack(recurrent)  # [direction, n_cell_dim, 4 * n_cell_dim]
+        fused = FUSED_GRADIENT if fused_gradient is None else fused_gradient
+        recurrence = lstm_recurrence if fused else lstm_recurrence_autodiff
+        outputs = recurrence(input_gates, recurrent_kernel, mask[:, tf.newaxis, :, tf.newaxis])
+        forward, backward = tf.unstack(outputs, axis=1)  # its gradient is a stack, not a scatter
+    else:  # one loop per direction, on its own inputs
+        forward, backward = (
+            lstm_recurrence_inference(gates, kernel, mask[:, :, tf.newaxis])
+            for gates, kernel in zip(projected, recurrent, strict=True)
+        )
     forward = _dropout(forward, dropout_fw)
     backward = tf.reverse_sequence(backward, seq_length, seq_axis=0, batch_axis=1)
     backward = _dropout(backward, dropout_bw)
