@@ -98,14 +98,14 @@ class ReadyBatches:
         return Batch(tf.constant(self.features), lengths, labels, tf.range(batch))
 
 
-def session_proto(args, towers: int, bfloat16: str = "off"):
-    """The project's training-session settings (util.gpu.session_config: ``towers`` virtual
-    CPU devices, the bfloat16 rewrite when ``bfloat16`` is on) with --intra/--inter-threads."""
+def session_proto(args, config=None):
+    """The project's training-session settings for ``config`` (util.gpu.session_config:
+    virtual CPU devices per tower, the bfloat16 rewrite with ``bfloat16="on"``) with
+    --intra/--inter-threads."""
     from util.config import Config
     from util.gpu import session_config
 
-    config = Config(checkpoint_dir="unused", cpu_towers=towers, bfloat16=bfloat16)
-    proto = session_config(config, training=True)
+    proto = session_config(config or Config(checkpoint_dir="unused"), training=True)
     proto.intra_op_parallelism_threads = args.intra_threads
     proto.inter_op_parallelism_threads = args.inter_threads
     return proto
@@ -120,7 +120,8 @@ def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> f
     from util.config import Config
     from util.towers import average_gradients, get_tower_results
 
-    config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", cpu_towers=towers)
+    config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", cpu_towers=towers,
+                    bfloat16=bfloat16)  # fmt: skip
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(1)
@@ -129,7 +130,7 @@ def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> f
         devices = [f"/cpu:{i}" for i in range(towers)]
         results = get_tower_results(source, devices, config, optimizer)
         apply_op = optimizer.apply_gradients(average_gradients(results.gradients))
-        proto = session_proto(args, towers, bfloat16)
+        proto = session_proto(args, config)
         with tf.Session(graph=graph, config=proto) as session:
             session.run(tf.global_variables_initializer())
             stop = start(session)
@@ -223,7 +224,7 @@ def tf_inference(args) -> tuple[float, float]:
     graph = tf.Graph()
     with graph.as_default():
         tf.import_graph_def(frozen, name="")
-        with tf.Session(graph=graph, config=session_proto(args, 1)) as session:
+        with tf.Session(graph=graph, config=session_proto(args)) as session:
             feed = {f"{INPUT_NODE}:0": features, f"{INPUT_LENGTHS}:0": [args.frames]}
             logits = median_time(
                 lambda: session.run(f"{LOGITS}:0", feed), args.steps * 2, args.warmup
@@ -248,7 +249,7 @@ def matmul_peak_gflops(args, size: int = 1024) -> float:
             product = tf.matmul(product, a) * 0.01
         total = tf.reduce_sum(product)
         value = np.random.default_rng(0).normal(size=(size, size)).astype(np.float32)
-        with tf.Session(graph=graph, config=session_proto(args, 1)) as session:
+        with tf.Session(graph=graph, config=session_proto(args)) as session:
             seconds = median_time(lambda: session.run(total, {a: value}), 5, 2)
     return 8 * 2 * size**3 / seconds / 1e9
 
