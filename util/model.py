@@ -7,8 +7,8 @@ dense layer and a linear output over the 29 classes. Variable names match the or
 
 The LSTM is our own: TensorFlow 2's ``BasicLSTMCell`` needs the legacy Keras package. It
 computes the same equations (gates i, j, f, o; forget bias 1.0) but projects the inputs of
-all time steps in one matrix product before the recurrence and runs both directions in one
-loop with a batched matrix product.
+all time steps in one matrix product before the recurrence; training runs both directions
+in one loop with a batched matrix product, evaluation and inference one loop per direction.
 """
 
 from __future__ import annotations
