@@ -24,15 +24,15 @@ import re
 
 from util.corpus import (
     LayoutError,
-    build,
     extract_once,
+    importer,
     note,
     read_lines,
     require_sph2pipe,
     split_sets,
     walk_files,
 )
-from util.feeding import Candidate, DataSets
+from util.feeding import Candidate
 
 TRANSCRIPTS_DIR = "swb_ms98_transcriptions"
 TRANSCRIPTS_ARCHIVE = "switchboard_word_alignments.tar.gz"
@@ -93,19 +93,8 @@ def find_transcripts(data_dir: str) -> list[str]:
     return transcripts
 
 
-def read_data_sets(
-    data_dir: str,
-    train_batch_size: int,
-    dev_batch_size: int,
-    test_batch_size: int,
-    numcep: int,
-    numcontext: int,
-    limit_dev: int = 0,
-    limit_test: int = 0,
-    limit_train: int = 0,
-    sets: tuple[str, ...] = ("train", "dev", "test"),
-    **data_set_options,
-) -> DataSets:
+@importer
+def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
     """DataSets of Switchboard segments, split 64/16/20."""
     where = "" if os.path.isdir(data_dir) else " (the folder does not exist)"
     expected = f"the LDC97S62 importer expects in ds_dataset_path={data_dir!r}{where}: {LAYOUT}"
@@ -130,16 +119,4 @@ def read_data_sets(
         channel = 0 if name[6] == "A" else 1
         all_candidates += transcript_candidates(trans_file, audio_file, channel, counts)
     note("LDC97S62", "data", counts)
-    return build(
-        split_sets(all_candidates),
-        train_batch_size,
-        dev_batch_size,
-        test_batch_size,
-        numcep,
-        numcontext,
-        limit_dev,
-        limit_test,
-        limit_train,
-        sets,
-        data_set_options,
-    )
+    return split_sets(all_candidates)

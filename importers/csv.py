@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import os
 
-from util.corpus import LayoutError, build
-from util.feeding import Candidate, DataSets
+from util.corpus import LayoutError, importer
+from util.feeding import Candidate
 
 COLUMNS = ("wav_filename", "wav_filesize", "transcript")
 REQUIRED = ("wav_filename", "transcript")
@@ -51,22 +51,15 @@ def read_csv(path: str) -> list[Candidate]:
     return candidates
 
 
+@importer
 def read_data_sets(
     data_dir: str,
-    train_batch_size: int,
-    dev_batch_size: int,
-    test_batch_size: int,
-    numcep: int,
-    numcontext: int,
-    limit_dev: int = 0,
-    limit_test: int = 0,
-    limit_train: int = 0,
-    sets: tuple[str, ...] = ("train", "dev", "test"),
+    sets: tuple[str, ...],
+    *,
     train_files: tuple[str, ...] = (),
     dev_files: tuple[str, ...] = (),
     test_files: tuple[str, ...] = (),
-    **data_set_options,
-) -> DataSets:
+) -> dict[str, list[Candidate]]:
     """DataSets from the CSV files of each of ``sets``."""
     files = {"train": train_files, "dev": dev_files, "test": test_files}
     candidates: dict[str, list[Candidate]] = {}
@@ -82,16 +75,4 @@ def read_data_sets(
                 candidates[name] += read_csv(path)
             except LayoutError as error:
                 raise LayoutError(f"ds_{name}_files: {error}") from error
-    return build(
-        candidates,
-        train_batch_size,
-        dev_batch_size,
-        test_batch_size,
-        numcep,
-        numcontext,
-        limit_dev,
-        limit_test,
-        limit_train,
-        sets,
-        data_set_options,
-    )
+    return candidates

@@ -22,14 +22,14 @@ import re
 
 from util.corpus import (
     LayoutError,
-    build,
+    importer,
     note,
     read_lines,
     require_sph2pipe,
     split_sets,
     walk_files,
 )
-from util.feeding import Candidate, DataSets
+from util.feeding import Candidate
 
 TRANSCRIPT = r"fe_03_\d{5}\.txt"
 AUDIO = r"fe_03_\d{5}\.sph"
@@ -80,19 +80,8 @@ def release_of(path: str, data_dir: str) -> str:
     return os.path.relpath(path, data_dir).split(os.sep)[0]
 
 
-def read_data_sets(
-    data_dir: str,
-    train_batch_size: int,
-    dev_batch_size: int,
-    test_batch_size: int,
-    numcep: int,
-    numcontext: int,
-    limit_dev: int = 0,
-    limit_test: int = 0,
-    limit_train: int = 0,
-    sets: tuple[str, ...] = ("train", "dev", "test"),
-    **data_set_options,
-) -> DataSets:
+@importer
+def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
     """DataSets of Fisher segments, split 64/16/20 per release."""
     where = "" if os.path.isdir(data_dir) else " (the folder does not exist)"
     expected = f"the fisher importer expects in ds_dataset_path={data_dir!r}{where}: {LAYOUT}"
@@ -123,16 +112,4 @@ def read_data_sets(
         for name, part in split_sets(by_release[release]).items():
             candidates[name] += part
     note("fisher", "data", counts)
-    return build(
-        candidates,
-        train_batch_size,
-        dev_batch_size,
-        test_batch_size,
-        numcep,
-        numcontext,
-        limit_dev,
-        limit_test,
-        limit_train,
-        sets,
-        data_set_options,
-    )
+    return candidates

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from util.feeding import DataSets, build_data_sets
+from util.corpus import importer
+from util.feeding import Candidate
 
 WAV_NAME = "LDC93S1.wav"
 TXT_NAME = "LDC93S1.txt"
@@ -23,20 +24,9 @@ def read_transcript(path: str) -> str:
     )
 
 
-def read_data_sets(
-    data_dir: str,
-    train_batch_size: int,
-    dev_batch_size: int,
-    test_batch_size: int,
-    numcep: int,
-    numcontext: int,
-    limit_dev: int = 0,
-    limit_test: int = 0,
-    limit_train: int = 0,
-    sets: tuple[str, ...] = ("train", "dev", "test"),
-    **data_set_options,
-) -> DataSets:
-    """The sample for each of ``sets``; ``data_set_options`` go to each DataSet."""
+@importer
+def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
+    """The one sample of LDC93S1 as each of the three sets."""
     wav_path = os.path.join(data_dir, WAV_NAME)
     txt_path = os.path.join(data_dir, TXT_NAME)
     missing = [p for p in (wav_path, txt_path) if not os.path.isfile(p)]
@@ -45,13 +35,4 @@ def read_data_sets(
             f"the ldc93s1 importer expects {WAV_NAME} and {TXT_NAME} in ds_dataset_path="
             f"{data_dir!r}; missing: {', '.join(missing)}"
         )
-    pair = [(wav_path, read_transcript(txt_path))]
-    return build_data_sets(
-        {name: pair for name in ("train", "dev", "test")},
-        {"train": train_batch_size, "dev": dev_batch_size, "test": test_batch_size},
-        {"train": limit_train, "dev": limit_dev, "test": limit_test},
-        sets,
-        numcep,
-        numcontext,
-        **data_set_options,
-    )
+    return {name: [Candidate(wav_path, read_transcript(txt_path))] for name in sets}

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 
-from util.corpus import LayoutError, build, extract_once, read_lines, walk_files
-from util.feeding import Candidate, DataSets
+from util.corpus import LayoutError, extract_once, importer, read_lines, walk_files
+from util.feeding import Candidate
 
 ROOT = "LibriSpeech"
 SUBSETS = {
@@ -53,19 +53,8 @@ def subset_candidates(folder: str) -> list[Candidate]:
     return candidates
 
 
-def read_data_sets(
-    data_dir: str,
-    train_batch_size: int,
-    dev_batch_size: int,
-    test_batch_size: int,
-    numcep: int,
-    numcontext: int,
-    limit_dev: int = 0,
-    limit_test: int = 0,
-    limit_train: int = 0,
-    sets: tuple[str, ...] = ("train", "dev", "test"),
-    **data_set_options,
-) -> DataSets:
+@importer
+def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
     """DataSets of the LibriSpeech subsets of each of ``sets``."""
     candidates: dict[str, list[Candidate]] = {}
     for name in sets:
@@ -83,16 +72,4 @@ def read_data_sets(
                 f"the librivox importer found no *.trans.txt transcripts in "
                 f"{', '.join(folders)}; expected {LAYOUT}"
             )
-    return build(
-        candidates,
-        train_batch_size,
-        dev_batch_size,
-        test_batch_size,
-        numcep,
-        numcontext,
-        limit_dev,
-        limit_test,
-        limit_train,
-        sets,
-        data_set_options,
-    )
+    return candidates

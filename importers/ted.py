@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import re
 
-from util.corpus import LayoutError, build, extract_once, note, read_lines, walk_files
-from util.feeding import Candidate, DataSets
+from util.corpus import LayoutError, extract_once, importer, note, read_lines, walk_files
+from util.feeding import Candidate
 
 ROOT = "TEDLIUM_release2"
 IGNORED = b"ignore_time_segment_in_scoring"
@@ -75,19 +75,8 @@ def stm_candidates(stm_file: str, sph_dir: str, counts: dict[str, int]) -> list[
     return candidates
 
 
-def read_data_sets(
-    data_dir: str,
-    train_batch_size: int,
-    dev_batch_size: int,
-    test_batch_size: int,
-    numcep: int,
-    numcontext: int,
-    limit_dev: int = 0,
-    limit_test: int = 0,
-    limit_train: int = 0,
-    sets: tuple[str, ...] = ("train", "dev", "test"),
-    **data_set_options,
-) -> DataSets:
+@importer
+def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
     """DataSets of the TED-LIUM segments of each of ``sets``."""
     root = find_root(data_dir)
     where = "" if os.path.isdir(data_dir) else " (the folder does not exist)"
@@ -111,16 +100,4 @@ def read_data_sets(
         sph_dir = os.path.join(root, name, "sph")
         candidates[name] = [c for f in stm_files for c in stm_candidates(f, sph_dir, counts)]
         note("ted", name, counts)
-    return build(
-        candidates,
-        train_batch_size,
-        dev_batch_size,
-        test_batch_size,
-        numcep,
-        numcontext,
-        limit_dev,
-        limit_test,
-        limit_train,
-        sets,
-        data_set_options,
-    )
+    return candidates
