@@ -202,16 +202,19 @@ def queue_source(args, folder: str):
     return factory
 
 
-def tf_inference(args) -> tuple[float, float]:
+def tf_inference(args, custom_ops: str, bfloat16: bool = False) -> tuple[float, float, bool]:
     """Median seconds of single-utterance inference through the frozen export graph (what
-    bin/transcribe.py loads): logits only, and with beam search."""
+    bin/transcribe.py loads): logits only, and with beam search; and whether the graph has
+    the compiled LSTM op (``ds_custom_ops``). ``bfloat16``: as ``transcribe.py --bfloat16``."""
     import numpy as np
     import tensorflow.compat.v1 as tf
 
     from util.config import Config
     from util.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, OUTPUT_NODE, create_inference_graph
+    from util.kernels import ensure_for_graph, graph_uses_op
+    from util.precision import with_bfloat16
 
-    config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused")
+    config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", custom_ops=custom_ops)
     features, _ = random_batch(1, args.frames, 1)
     graph = tf.Graph()
     with graph.as_default():
@@ -223,8 +226,10 @@ def tf_inference(args) -> tuple[float, float]:
             )
     graph = tf.Graph()
     with graph.as_default():
+        ensure_for_graph(frozen, "the benchmark's frozen graph")
         tf.import_graph_def(frozen, name="")
-        with tf.Session(graph=graph, config=session_proto(args)) as session:
+        proto = session_proto(args)
+        with tf.Session(graph=graph, config=with_bfloat16(proto) if bfloat16 else proto) as session:
             feed = {f"{INPUT_NODE}:0": features, f"{INPUT_LENGTHS}:0": [args.frames]}
             logits = median_time(
                 lambda: session.run(f"{LOGITS}:0", feed), args.steps * 2, args.warmup
@@ -233,7 +238,7 @@ def tf_inference(args) -> tuple[float, float]:
                 lambda: session.run(f"{OUTPUT_NODE}:0", feed), args.steps, args.warmup
             )
     assert np.isfinite(logits)
-    return logits, decoded
+    return logits, decoded, graph_uses_op(frozen)
 
 
 def matmul_peak_gflops(args, size: int = 1024) -> float:
@@ -280,7 +285,13 @@ def run_project(args) -> dict:
                 args, args.towers, queue_source(args, folder)
             )
         figures["feed_ratio"] = figures["feed_train_step_s"] / figures["train_step_s"]
-    figures["infer_s"], figures["infer_decode_s"] = tf_inference(args)
+    figures["infer_s"], figures["infer_decode_s"], figures["infer_custom_op"] = tf_inference(
+        args, args.custom_ops
+    )
+    if figures["infer_custom_op"]:  # the same graph of stock TensorFlow ops, for comparison
+        figures["infer_stock_s"] = tf_inference(args, "off")[0]
+    if bfloat16:  # transcribe.py --bfloat16 on
+        figures["bf16_infer_s"] = tf_inference(args, args.custom_ops, bfloat16=True)[0]
     frames = args.batch * args.frames * args.towers
     flops = 3 * forward_flops_per_frame(args.n_hidden) * frames  # forward + backward ~ 3x
     figures["frames_per_s"] = frames / figures["train_step_s"]
@@ -381,6 +392,8 @@ def compare_with_torch(args, figures: dict) -> bool:
     if "bf16_train_step_s" in figures:
         figures["bf16_train_ratio"] = figures["bf16_train_step_s"] / args.towers / torch_step
     figures["infer_ratio"] = figures["infer_s"] / figures["torch_infer_s"]
+    if "bf16_infer_s" in figures:
+        figures["bf16_infer_ratio"] = figures["bf16_infer_s"] / figures["torch_infer_s"]
     return True
 
 
@@ -408,7 +421,12 @@ def table(rows: list[dict]) -> str:
             "bf16_train_step_s", towers, step)  # fmt: skip
         add(f, f"train step fed by the queue, float32, {towers} tower(s), per {batch} utts",
             "feed_train_step_s", towers)  # fmt: skip
-        add(f, "inference, 1 utterance, logits", "infer_s", 1, "torch_infer_s")
+        op = "compiled LSTM op" if f.get("infer_custom_op") else "stock TensorFlow ops"
+        add(f, f"inference, 1 utterance, logits, {op}", "infer_s", 1, "torch_infer_s")
+        add(f, "inference, 1 utterance, logits, stock TensorFlow ops", "infer_stock_s", 1,
+            "torch_infer_s")  # fmt: skip
+        add(f, f"inference, 1 utterance, logits, {op}, bfloat16 products", "bf16_infer_s", 1,
+            "torch_infer_s")  # fmt: skip
         add(f, "inference, 1 utterance, logits + beam search", "infer_decode_s")
     return "\n".join(lines)
 
@@ -434,6 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--autodiff", action="store_true", help="automatic LSTM gradient, not the fused one"
     )
+    parser.add_argument(
+        "--custom-ops", choices=("auto", "on", "off"), default="auto",
+        help="ds_custom_ops for the inference graph (auto: the compiled LSTM op where it builds)",
+    )  # fmt: skip
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 

@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import soundfile  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from util import kernels  # noqa: E402
 from util.audio import (  # noqa: E402
     MAX_HZ,
     SAMPLE_RATE,
@@ -39,6 +40,7 @@ from util.audio import (  # noqa: E402
     audio_to_input_vector,
     load_audio,
 )
+from util.precision import cpu_has_bfloat16, with_bfloat16  # noqa: E402
 from util.text import char_array_to_text  # noqa: E402
 
 INPUTS = ("input_node:0", "input_lengths:0")
@@ -49,7 +51,7 @@ FEATURE_MAX_HZ = "metadata_feature_max_hz:0"
 class Transcriber:
     """A session over a frozen DeepSpeech-TF graph."""
 
-    def __init__(self, model_path: str):
+    def __init__(self, model_path: str, bfloat16: bool = False):
         graph_def = tf.compat.v1.GraphDef()
         try:
             with open(model_path, "rb") as model_file:
@@ -58,6 +60,10 @@ class Transcriber:
             raise SystemExit(f"error: cannot read model {model_path}: {error.strerror}") from None
         except Exception as error:  # a protobuf decode error
             raise SystemExit(f"error: {model_path} is not a frozen graph: {error}") from None
+        try:
+            kernels.ensure_for_graph(graph_def, model_path)
+        except kernels.CustomOpError as error:
+            raise SystemExit(f"error: {error}") from None
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf.compat.v1.import_graph_def(graph_def, name="")
@@ -66,7 +72,10 @@ class Transcriber:
             self.output = self.graph.get_tensor_by_name(OUTPUT)
         except KeyError as error:
             raise SystemExit(f"error: {model_path} lacks the tensor {error}") from None
-        self.session = tf.compat.v1.Session(graph=self.graph)
+        proto = tf.compat.v1.ConfigProto()
+        self.session = tf.compat.v1.Session(
+            graph=self.graph, config=with_bfloat16(proto) if bfloat16 else proto
+        )
         try:
             self.max_hz = int(self.session.run(self.graph.get_tensor_by_name(FEATURE_MAX_HZ)))
         except KeyError:  # exported before the constant existed: the original's full band
@@ -107,8 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print one JSON object per file (file, transcript, seconds)",
     )
+    parser.add_argument(
+        "--bfloat16", choices=("off", "on", "auto"), default="off",
+        help="matrix products in bfloat16 (as ds_bfloat16 for training; auto: where the CPU "
+        "multiplies bfloat16 natively); the LSTM recurrence stays float32",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    transcriber = Transcriber(args.model)
+    bfloat16 = args.bfloat16 == "on" or (args.bfloat16 == "auto" and cpu_has_bfloat16())
+    transcriber = Transcriber(args.model, bfloat16)
     status = 0
     for path in args.files:
         try:

@@ -140,6 +140,15 @@ def only_run_dir(logs_dir) -> str:
 
 
 @pytest.fixture(scope="session")
+def lstm_op():
+    """The project's compiled LSTM op (util.kernels), built here if the cache lacks it. A
+    machine that cannot build it fails these tests rather than skipping them."""
+    from util import kernels
+
+    return kernels.load("on")
+
+
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """One real training run of EPOCHS epochs, validating every 20."""
     root = tmp_path_factory.mktemp("ldc93s1")

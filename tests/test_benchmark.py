@@ -20,19 +20,22 @@ def test_benchmark_runs_in_a_tiny_configuration():
     for size in figures["sizes"]:
         for key in ("train_step_s", "train_step_1_tower_s", "bf16_train_step_s",
                     "bf16_train_step_1_tower_s", "feed_train_step_s", "infer_s",
-                    "infer_decode_s", "frames_per_s", "train_gflops", "peak_fraction",
-                    "matmul_peak_gflops", "peak_rss_mb"):  # fmt: skip
+                    "infer_stock_s", "bf16_infer_s", "infer_decode_s", "frames_per_s",
+                    "train_gflops", "peak_fraction", "matmul_peak_gflops",
+                    "peak_rss_mb"):  # fmt: skip
             assert size[key] > 0, key
     assert (
         figures["n_hidden"] == 16 and figures["train_step_s"] == figures["sizes"][0]["train_step_s"]
     )
     assert figures["towers"] == 2 and figures["fused_gradient"] is True
+    assert figures["infer_custom_op"] is True  # the compiled LSTM op, and stock ops beside it
     # The Markdown table: one row per figure and size, per batch of utterances with 2 towers.
     rows = [line for line in lines if line.startswith("| 24 |")]
-    assert len(rows) == 7, rows
+    assert len(rows) == 9, rows
     per_batch = figures["sizes"][1]["train_step_s"] / 2
     row = f"| 24 | train step, float32, 2 tower(s), per 2 utts | {per_batch:.3f} s |"
     assert any(line.startswith(row) for line in rows), rows
+    assert any("logits, compiled LSTM op, bfloat16 products" in line for line in rows), rows
 
 
 def test_benchmark_compares_with_pytorch_when_installed():

@@ -80,8 +80,11 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == SENTENCE
-    # Features and labels only (util.venv is the standard-library launcher).
-    assert lines[1] == "LOADED ['util.audio', 'util.text', 'util.venv']"
+    # Features, labels, the compiled op's loader and the bfloat16 switch only (util.venv is
+    # the standard-library launcher).
+    assert lines[1] == (
+        "LOADED ['util.audio', 'util.kernels', 'util.precision', 'util.text', 'util.venv']"
+    )
 
 
 def test_saved_model_gives_the_frozen_graph_labels(exported):

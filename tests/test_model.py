@@ -5,6 +5,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from util.config import Config
+from util.kernels import LSTM_OP
 from util.model import BiRNN, bidirectional_lstm
 
 tf.disable_v2_behavior()
@@ -29,10 +30,11 @@ def numpy_lstm(inputs, kernel, bias, forget_bias=1.0):
 
 
 @pytest.mark.parametrize(
-    ("training", "fused"), [(True, True), (True, False), (False, True)],
-    ids=["fused-training", "autodiff-training", "inference"],
+    ("training", "fused", "compiled"),
+    [(True, True, False), (True, False, False), (False, True, False), (False, True, True)],
+    ids=["fused-training", "autodiff-training", "inference", "inference-compiled-op"],
 )  # fmt: skip
-def test_bidirectional_lstm_matches_numpy_reference(training, fused):
+def test_bidirectional_lstm_matches_numpy_reference(training, fused, compiled, lstm_op):
     rng = np.random.default_rng(3)
     steps, batch, n_in, n_cell = 9, 3, 5, 4
     lengths = np.array([9, 4, 6], np.int32)
@@ -41,8 +43,9 @@ def test_bidirectional_lstm_matches_numpy_reference(training, fused):
     with graph.as_default():
         outputs = bidirectional_lstm(
             tf.constant(inputs), tf.constant(lengths), n_cell, fused_gradient=fused,
-            training=training,
+            training=training, lstm_op=lstm_op if compiled else None,
         )  # fmt: skip
+        assert compiled == any(op.type == LSTM_OP for op in graph.get_operations())
         variables = {v.op.name: v for v in tf.global_variables()}
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())

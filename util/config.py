@@ -5,7 +5,7 @@ The names and defaults are those of the 2017 ``DeepSpeech.py``; a few variables 
 ``ds_feature_max_hz``, ``ds_train_files``/``ds_dev_files``/``ds_test_files``, ``ds_strict``,
 ``ds_feature_cache``, ``ds_shuffle_batches``, the fault-tolerance variables, and for accuracy
 ``ds_augment``, ``ds_spelling``, ``ds_lm_path``, ``ds_lm_alpha``, ``ds_lm_beta``,
-``ds_beam_width``; for speed ``ds_bfloat16``).
+``ds_beam_width``; for speed ``ds_bfloat16``, ``ds_custom_ops``).
 A bad value stops the program at start-up with one line that names the variable, the value
 and what is allowed.
 """
@@ -115,6 +115,8 @@ class Config:
     max_train_seconds: int = 0  # 0: no time budget
     # Speed: the training session's matrix products in bfloat16 (util.gpu.use_bfloat16).
     bfloat16: str = "off"  # on, off, or auto (on where the CPU has AVX-512 BF16 or AMX)
+    # Evaluation and inference: the compiled LSTM op (util.kernels); on, off, or auto.
+    custom_ops: str = "auto"
     # Several machines (util/cluster.py); no ds_ps_hosts = one process, as always.
     ps_hosts: tuple[str, ...] = ()  # host:port of each parameter server
     worker_hosts: tuple[str, ...] = ()  # host:port of each worker; worker 0 is the chief
@@ -250,7 +252,7 @@ def _augment(name: str, raw: str) -> str:
 SPELLING_MODES = ("compound", "word", "off")
 
 
-def _bfloat16(name: str, raw: str) -> str:
+def _on_off_auto(name: str, raw: str) -> str:
     text = raw.strip().lower()
     if text in _TRUE:
         return "on"
@@ -390,7 +392,8 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
     "lm_alpha": lambda name, raw: _parse_float(name, raw, 0.0, math.inf, high_open=True),
     "lm_beta": _real,
     "beam_width": _count(1),
-    "bfloat16": _bfloat16,
+    "bfloat16": _on_off_auto,
+    "custom_ops": _on_off_auto,
 }
 _FILE_SETS = ("train", "dev", "test")
 _DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-
 import tensorflow.compat.v1 as tf
-from tensorflow.core.protobuf import rewriter_config_pb2
 from tensorflow.python.client import device_lib
 
 from util.config import Config
+from util.precision import cpu_has_bfloat16, with_bfloat16
 
 
 def session_config(config: Config, training: bool = False) -> tf.ConfigProto:
@@ -22,27 +20,8 @@ def session_config(config: Config, training: bool = False) -> tf.ConfigProto:
         device_count={"CPU": config.cpu_towers},
     )
     if training and use_bfloat16(config):
-        # TensorFlow's oneDNN mixed-precision rewrite: matrix products and the element-wise
-        # operations around them in bfloat16, variables, the loss and the optimiser in float32.
-        proto.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
-            rewriter_config_pb2.RewriterConfig.ON
-        )
+        with_bfloat16(proto)
     return proto
-
-
-@functools.cache
-def cpu_has_bfloat16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX), from
-    /proc/cpuinfo; False where that cannot be read."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
 
 
 def use_bfloat16(config: Config) -> bool:

@@ -1,0 +1,176 @@
+"""The compiled LSTM op (util.kernels, util/cc/bidirectional_lstm.cc): the same outputs as
+TensorFlow's own ops, the model and export paths that use it, and its failures."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+from conftest import REPO_ROOT
+
+from util import kernels
+from util.config import Config, ConfigError, from_environ
+from util.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, create_inference_graph
+from util.model import bidirectional_lstm
+
+tf.disable_v2_behavior()
+
+
+def run_lstm(inputs, lengths, n_cell, lstm_op, threads=2, seed=7):
+    """The bidirectional LSTM's inference outputs, with or without the op, on weights drawn
+    from ``seed`` (non-zero biases, so a mix-up of gates or directions shows)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        outputs = bidirectional_lstm(
+            tf.constant(inputs), tf.constant(lengths), n_cell, training=False, lstm_op=lstm_op
+        )
+        proto = tf.ConfigProto(intra_op_parallelism_threads=threads)
+        with tf.Session(config=proto) as session:
+            rng = np.random.default_rng(seed)
+            for variable in sorted(tf.global_variables(), key=lambda v: v.op.name):
+                shape = variable.shape.as_list()
+                variable.load(rng.normal(scale=0.3, size=shape).astype(np.float32), session)
+            return session.run(outputs)
+
+
+def compare_with_tensorflow_ops(n_cell: int, lengths: list[int], threads: int) -> None:
+    lstm_op = kernels.load("on")
+    rng = np.random.default_rng(1)
+    lengths = np.array(lengths, np.int32)
+    inputs = rng.normal(size=(int(lengths.max()), len(lengths), 11)).astype(np.float32)
+    with_op = run_lstm(inputs, lengths, n_cell, lstm_op, threads)
+    reference = run_lstm(inputs, lengths, n_cell, None, threads)
+    np.testing.assert_allclose(with_op, reference, atol=2e-5)
+    assert np.abs(reference).max() > 0.1  # not trivially zero
+    for b, length in enumerate(lengths):
+        assert not with_op[length:, b].any(), "steps past the length must output zeros"
+
+
+def test_op_gives_the_outputs_of_tensorflow_ops(lstm_op):
+    # One thread per direction; an empty and a one-step sequence among them.
+    compare_with_tensorflow_ops(37, [20, 1, 13, 0], threads=2)
+
+
+def test_op_shares_a_large_product_over_the_threads(lstm_op):
+    """8 x 512 x 2048 multiply-adds a step, 4 intra-op threads: each step's product runs over
+    the pool. The pool's size is fixed by a process's first session, so in a new process."""
+    code = (
+        f"import sys; sys.path[:0] = [{REPO_ROOT!r}, {os.path.join(REPO_ROOT, 'tests')!r}]\n"
+        "from test_custom_ops import compare_with_tensorflow_ops\n"
+        "compare_with_tensorflow_ops(512, [6, 4, 5, 6, 2, 6, 3, 1], threads=4)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_op_rejects_lengths_outside_the_steps(lstm_op):
+    with tf.Graph().as_default(), tf.Session() as session:
+        outputs = lstm_op.deep_speech_bidirectional_lstm(
+            tf.zeros([3, 1, 16]), tf.zeros([2, 8]), tf.zeros([2, 8]), tf.constant([4])
+        )
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"sequence_length\[0\] = 4"):
+            session.run(outputs)
+
+
+def frozen_model(custom_ops: str):
+    """A frozen inference graph of a small model with ``ds_custom_ops=custom_ops``."""
+    config = Config(n_hidden=24, checkpoint_dir="unused", custom_ops=custom_ops)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(3)
+        create_inference_graph(config)
+        with tf.Session(graph=graph) as session:
+            session.run(tf.global_variables_initializer())
+            return tf.graph_util.convert_variables_to_constants(
+                session, graph.as_graph_def(), [LOGITS]
+            )
+
+
+def run_frozen(graph_def, features, lengths):
+    kernels.ensure_for_graph(graph_def, "test graph")
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(graph_def, name="")
+        with tf.Session(graph=graph) as session:
+            feed = {f"{INPUT_NODE}:0": features, f"{INPUT_LENGTHS}:0": lengths}
+            return session.run(f"{LOGITS}:0", feed)
+
+
+def test_frozen_graphs_with_and_without_the_op_agree(lstm_op):
+    with_op, stock = frozen_model("auto"), frozen_model("off")
+    assert kernels.graph_uses_op(with_op) and not kernels.graph_uses_op(stock)
+    # Same seed, same variables: the same weights in both graphs.
+    features = np.random.default_rng(2).normal(size=(2, 15, 494)).astype(np.float32)
+    np.testing.assert_allclose(
+        run_frozen(with_op, features, [15, 9]), run_frozen(stock, features, [15, 9]), atol=1e-4
+    )
+
+
+def test_build_without_a_compiler(tmp_path, capsys):
+    missing = str(tmp_path / "no-such-compiler")
+    assert kernels.load("auto", folder=str(tmp_path), compiler=missing) is None
+    warning = capsys.readouterr().err
+    assert warning.startswith("warning: ds_custom_ops=auto: the compiled LSTM op is not")
+    assert "no C++ compiler" in warning and "no-such-compiler" in warning
+    assert kernels.load("auto", folder=str(tmp_path), compiler=missing) is None
+    assert capsys.readouterr().err == ""  # said once
+    with pytest.raises(kernels.CustomOpError, match="ds_custom_ops=on: no C\\+\\+ compiler"):
+        kernels.load("on", folder=str(tmp_path), compiler=missing)
+    assert kernels.load("off", folder=str(tmp_path), compiler=missing) is None
+
+
+def test_failed_compilation_names_the_compiler_and_its_errors(tmp_path):
+    compiler = tmp_path / "broken-cxx"
+    compiler.write_text("#!/bin/sh\necho 'fatal error: Eigen/Core: No such file' >&2\nexit 1\n")
+    compiler.chmod(0o755)
+    with pytest.raises(kernels.CustomOpError) as error:
+        kernels.build(folder=str(tmp_path / "ops"), compiler=str(compiler))
+    assert "broken-cxx could not compile" in str(error.value)
+    assert "Eigen/Core: No such file" in str(error.value)
+    leftovers = [name for _, _, names in os.walk(tmp_path / "ops") for name in names]
+    assert leftovers == [".lock"]  # no partial library left behind
+
+
+def test_build_is_cached_and_keyed_on_its_inputs(lstm_op, tmp_path):
+    library = kernels.build()
+    assert os.path.getsize(library) > 0
+    assert kernels.build() == library  # the cache answers: the same file, not rebuilt
+    assert kernels.build_key("g++") != kernels.build_key("clang++")
+
+
+def test_graph_that_needs_the_op_says_how_to_do_without(monkeypatch, tmp_path):
+    graph_def = tf.GraphDef()
+    graph_def.node.add(name="lstm", op=kernels.LSTM_OP)
+    assert kernels.graph_uses_op(graph_def)
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    with pytest.raises(kernels.CustomOpError, match="ds_custom_ops=off") as error:
+        kernels.ensure_for_graph(graph_def, "exports/model.pb")
+    assert "exports/model.pb" in str(error.value)
+
+
+def test_transcribe_says_when_the_graph_needs_the_op(tmp_path, speech_wav):
+    model = tmp_path / "output_graph.pb"
+    model.write_bytes(frozen_model("on").SerializeToString())
+    environ = {**os.environ, "CXX": str(tmp_path / "no-such-compiler")}
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "bin", "transcribe.py"), str(speech_wav()),
+         "--model", str(model)],
+        capture_output=True, text=True, env=environ, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "uses the project's compiled LSTM op" in result.stderr
+    assert "no C++ compiler" in result.stderr and "ds_custom_ops=off" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"), [("auto", "auto"), ("ON", "on"), ("1", "on"), ("off", "off"), ("0", "off")]
+)
+def test_config_parses_custom_ops(raw, parsed):
+    assert from_environ({"ds_custom_ops": raw}).custom_ops == parsed
+
+
+def test_config_rejects_a_bad_custom_ops_value():
+    with pytest.raises(ConfigError, match="ds_custom_ops='fast'"):
+        from_environ({"ds_custom_ops": "fast"})
