@@ -78,6 +78,7 @@ from util.gpu import (  # noqa: E402
     tower_devices,
     use_bfloat16,
 )
+from util.kernels import CustomOpError, lstm_op_for  # noqa: E402
 from util.logs import (  # noqa: E402
     EpochLog,
     git_branch,
@@ -863,6 +864,9 @@ def execute(config: Config, cluster: Cluster | None = None) -> dict:
             ensure_writable(os.path.dirname(os.path.abspath(config.export_dir)), "ds_export_dir")
     except CheckpointError as error:
         raise RunError(str(error)) from error
+    # Build or load the compiled LSTM ops now, not in the middle of the run: the one-time
+    # compilation says so, and a failure with ds_custom_ops=on stops the run before it starts.
+    lstm_op_for(config.custom_ops)
     log_dir = new_run_dir(config.logs_dir)
     run = Run(
         config,
@@ -980,7 +984,7 @@ def main(environ=None) -> int:
             print(one_shot_infer(config, config.one_shot_infer))
             return 0
         results = run_distributed(config) if config.ps_hosts else execute(config)
-    except (RunError, AudioError, ExportError, ClusterError) as error:
+    except (RunError, AudioError, ExportError, ClusterError, CustomOpError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Interrupted as stop:

@@ -32,6 +32,7 @@ if __name__ == "__main__":
     reexec_in_venv()
 
 import numpy as np  # noqa: E402
+import tensorflow.compat.v1 as tf  # noqa: E402
 from transcribe import Transcriber  # noqa: E402
 
 from util.audio import audio_to_input_vector, load_audio  # noqa: E402
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", required=True, help="data set: wav_filename, transcript")
     parser.add_argument("--limit", type=int, default=0, help="first N utterances only")
     args = parser.parse_args(argv)
+    tf.disable_v2_behavior()  # the export builds graph-mode variables
 
     rows = read_csv(args.csv, args.limit)
     features = [audio_to_input_vector(load_audio(path)) for path, _ in rows]

@@ -7,10 +7,11 @@ dense layer and a linear output over the 29 classes. Variable names match the or
 
 The LSTM is our own: TensorFlow 2's ``BasicLSTMCell`` needs the legacy Keras package. It
 computes the same equations (gates i, j, f, o; forget bias 1.0) but projects the inputs of
-all time steps in one matrix product before the recurrence; training runs both directions
-in one loop with a batched matrix product, evaluation and inference one recurrence per
-direction: the project's compiled op (util/kernels.py, ``ds_custom_ops``) where it is
-available, else a loop of TensorFlow ops.
+all time steps in one matrix product before the recurrence, and its gradient is
+hand-written. The recurrence runs in the project's compiled ops (util/kernels.py,
+``ds_custom_ops``) where they are available, else in TensorFlow while_loops: for training
+both directions in one loop with a batched matrix product, for evaluation and inference one
+loop per direction.
 """
 
 from __future__ import annotations
@@ -137,16 +138,50 @@ def _fast_cell(scaled_preactivation, c):
     return c, tf.tanh(c) * o, s
 
 
-def lstm_recurrence(input_gates, recurrent_kernel, mask):
+def lstm_recurrence(input_gates, recurrent_kernel, mask, lstm_op=None):
     """The recurrence of :func:`lstm_recurrence_autodiff`, built for speed.
 
     Three changes, none of which alters the result: the gate pre-activations are rescaled
     once (``tanh(x) = 2 * sigmoid(2x) - 1`` and the forget bias folded in) so one sigmoid
     serves all four gates; the loop does not mask its state (sequences are right-aligned, so
     steps past a sequence's end never feed a valid step) and the outputs are masked once
-    afterwards; and the backward pass is hand-written (:func:`_fused_recurrence`).
+    afterwards; and the backward pass is hand-written (:func:`_fused_recurrence`). With
+    ``lstm_op`` (util.kernels) the compiled op runs both passes' loops.
     """
-    return _fused_recurrence(*_rescale(input_gates, recurrent_kernel)) * mask
+    scaled = _rescale(input_gates, recurrent_kernel)
+    if lstm_op is not None:
+        return _compiled_recurrence(lstm_op)(*scaled) * mask
+    return _fused_recurrence(*scaled) * mask
+
+
+def _recurrent_kernel_gradient(outputs, d_gates):
+    """Sum over steps and batch of h_{t-1}^T d_gates_t, per direction, in one product."""
+    n_cell = int(outputs.shape[-1])
+    prev_h = tf.concat([tf.zeros_like(outputs[:1]), outputs[:-1]], 0)
+    flat_h = tf.reshape(tf.transpose(prev_h, [1, 0, 2, 3]), [2, -1, n_cell])
+    flat_gates = tf.reshape(tf.transpose(d_gates, [1, 0, 2, 3]), [2, -1, 4 * n_cell])
+    return tf.matmul(flat_h, flat_gates, transpose_a=True)
+
+
+def _compiled_recurrence(lstm_op):
+    """:func:`_fused_recurrence` with both loops in the compiled op."""
+
+    @tf.custom_gradient
+    def recurrence(scaled_gates, scaled_kernel):
+        outputs, activations, cells = lstm_op.deep_speech_lstm_train_forward(
+            scaled_gates, scaled_kernel
+        )
+        outputs.set_shape(scaled_gates.shape[:-1].concatenate(scaled_kernel.shape[1:2]))
+
+        def gradient(d_outputs):
+            d_gates = lstm_op.deep_speech_lstm_train_backward(
+                d_outputs, activations, cells, scaled_kernel
+            )
+            return d_gates, _recurrent_kernel_gradient(outputs, d_gates)
+
+        return outputs, gradient
+
+    return recurrence
 
 
 @tf.custom_gradient
@@ -178,7 +213,6 @@ def _fused_recurrence(scaled_gates, scaled_kernel):
         i, half_j, f, o = tf.split(activations, 4, axis=-1)
         tanh_c = tf.tanh(cells)
         prev_c = tf.concat([zeros[tf.newaxis], cells[:-1]], 0)
-        prev_h = tf.concat([zeros[tf.newaxis], outputs[:-1]], 0)
         d_s_factors = tf.concat([2.0 * half_j - 1.0, 2.0 * i, prev_c], -1)  # for d_new_c
         d_c_from_h = o * (1.0 - tanh_c * tanh_c)
         d_sigmoid = activations * (1.0 - activations)
@@ -198,10 +232,7 @@ def _fused_recurrence(scaled_gates, scaled_kernel):
             (steps, zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
         )  # fmt: skip
         d_gates = d_gates.stack()  # [time, direction, batch, 4 * cell]
-        # Sum over steps and batch of h_{t-1}^T d_gates_t, per direction, in one product.
-        flat_h = tf.reshape(tf.transpose(prev_h, [1, 0, 2, 3]), [2, -1, n_cell])
-        flat_gates = tf.reshape(tf.transpose(d_gates, [1, 0, 2, 3]), [2, -1, 4 * n_cell])
-        return d_gates, tf.matmul(flat_h, flat_gates, transpose_a=True)
+        return d_gates, _recurrent_kernel_gradient(outputs, d_gates)
 
     return outputs, gradient
 
@@ -283,8 +314,11 @@ def bidirectional_lstm(
         input_gates = tf.stack(projected, axis=1)  # [time, direction, batch, 4 * n_cell_dim]
         recurrent_kernel = tf.stack(recurrent)  # [direction, n_cell_dim, 4 * n_cell_dim]
         fused = FUSED_GRADIENT if fused_gradient is None else fused_gradient
-        recurrence = lstm_recurrence if fused else lstm_recurrence_autodiff
-        outputs = recurrence(input_gates, recurrent_kernel, mask[:, tf.newaxis, :, tf.newaxis])
+        mask = mask[:, tf.newaxis, :, tf.newaxis]
+        if fused:
+            outputs = lstm_recurrence(input_gates, recurrent_kernel, mask, lstm_op)
+        else:
+            outputs = lstm_recurrence_autodiff(input_gates, recurrent_kernel, mask)
         forward, backward = tf.unstack(outputs, axis=1)  # its gradient is a stack, not a scatter
     else:  # one loop per direction, on its own inputs
         forward, backward = (
@@ -331,7 +365,7 @@ def BiRNN(
     layer_3 = tf.reshape(layer_3, [-1, batch_size, config.n_hidden_3])
     outputs = bidirectional_lstm(
         layer_3, seq_length, config.n_cell_dim, dropout[3], dropout[4], training=training,
-        lstm_op=None if training else lstm_op_for(config.custom_ops),
+        lstm_op=lstm_op_for(config.custom_ops),
     )  # fmt: skip
     outputs = tf.reshape(outputs, [-1, 2 * config.n_cell_dim])
     layer_5 = _dropout(

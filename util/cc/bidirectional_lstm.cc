@@ -12,6 +12,12 @@
 // The two directions run at the same time on two threads of the intra-op pool. A product too
 // large for one thread (big batches or cells, and more than two threads to share it) instead
 // runs over the whole pool, one direction after the other.
+//
+// DeepSpeechLstmTrainForward and DeepSpeechLstmTrainBackward are the training recurrence of
+// util/model.py's _fused_recurrence, on pre-activations rescaled so that one sigmoid gives
+// all four gates (i, (j + 1) / 2, f, o): the forward pass keeps each step's activations and
+// cell state, the backward pass turns the outputs' gradient into the pre-activations'
+// gradient. Python sums the recurrent kernel's gradient over all steps in one product.
 
 #define EIGEN_USE_THREADS
 
@@ -41,6 +47,62 @@ using ::tensorflow::shape_inference::ShapeHandle;
 using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <typename T>
 using TensorMap = Eigen::TensorMap<Eigen::Tensor<T, 2, Eigen::RowMajor>>;
+
+// Multiply-adds per step from which a product is shared out over the whole intra-op pool.
+constexpr int64_t kSharedOutWork = 8 << 20;
+
+// Runs fn(direction, device) for each direction. Small products: one thread per direction,
+// all at once, device null. Large ones, with more than two threads to share them: one
+// direction after the other, each product over the whole pool (device set).
+template <typename Fn>
+void ForEachDirection(OpKernelContext* context, int64_t directions, int64_t step_work, Fn fn) {
+  auto* workers = context->device()->tensorflow_cpu_worker_threads();
+  if (step_work >= kSharedOutWork && workers->num_threads > 2) {
+    const Eigen::ThreadPoolDevice* device = &context->eigen_cpu_device();
+    for (int64_t d = 0; d < directions; ++d) fn(d, device);
+    return;
+  }
+  ::tensorflow::Shard(workers->num_threads, workers->workers, directions,
+                      /*cost_per_unit=*/1 << 30,  // any cost that gives each its own thread
+                      [&](int64_t begin, int64_t end) {
+                        for (int64_t d = begin; d < end; ++d) fn(d, nullptr);
+                      });
+}
+
+// out[m, n] (+)= a[m, k] * b[k, n], or a * b^T for b [n, k] (all row-major), on this thread
+// or, with a device, over its pool.
+void Product(const Eigen::ThreadPoolDevice* device, const float* a, const float* b,
+             int64_t m, int64_t k, int64_t n, bool transpose_b, bool accumulate, float* out) {
+  if (device == nullptr) {
+    Eigen::Map<const Matrix> left(a, m, k);
+    Eigen::Map<Matrix> result(out, m, n);
+    if (transpose_b) {
+      Eigen::Map<const Matrix> right(b, n, k);
+      if (accumulate) {
+        result.noalias() += left * right.transpose();
+      } else {
+        result.noalias() = left * right.transpose();
+      }
+    } else {
+      Eigen::Map<const Matrix> right(b, k, n);
+      if (accumulate) {
+        result.noalias() += left * right;
+      } else {
+        result.noalias() = left * right;
+      }
+    }
+    return;
+  }
+  TensorMap<const float> left(a, m, k), right(b, transpose_b ? n : k, transpose_b ? k : n);
+  TensorMap<float> result(out, m, n);
+  const Eigen::array<Eigen::IndexPair<int64_t>, 1> inner = {
+      Eigen::IndexPair<int64_t>(1, transpose_b ? 1 : 0)};
+  if (accumulate) {
+    result.device(*device) += left.contract(right, inner);
+  } else {
+    result.device(*device) = left.contract(right, inner);
+  }
+}
 
 REGISTER_OP("DeepSpeechBidirectionalLstm")
     .Input("input_gates: float")      // [time, batch, 8 * cell]: forward's 4 gates, backward's
@@ -105,32 +167,15 @@ class BidirectionalLstmOp : public OpKernel {
     if (steps == 0 || batch == 0 || cell == 0) return;
 
     const float* kernels[2] = {forward.flat<float>().data(), backward.flat<float>().data()};
-    const Eigen::ThreadPoolDevice& device = context->eigen_cpu_device();
-    auto* workers = context->device()->tensorflow_cpu_worker_threads();
-    const bool shared_out = batch * cell * 4 * cell >= kSharedOutWork && workers->num_threads > 2;
-    auto run = [&](int64_t direction) {
-      Recurrence(direction, gates.flat<float>().data(), kernels[direction], length.data(), steps,
-                 batch, cell, outputs->flat<float>().data(), shared_out ? &device : nullptr);
-    };
-    if (shared_out) {
-      run(0);
-      run(1);
-    } else {  // one direction here, the other on a pool thread
-      ::tensorflow::Shard(workers->num_threads, workers->workers, 2, kOneDirection,
-                          [&](int64_t begin, int64_t end) {
-                            for (int64_t direction = begin; direction < end; ++direction) {
-                              run(direction);
-                            }
-                          });
-    }
+    ForEachDirection(context, 2, batch * cell * 4 * cell,
+                     [&](int64_t direction, const Eigen::ThreadPoolDevice* device) {
+                       Recurrence(direction, gates.flat<float>().data(), kernels[direction],
+                                  length.data(), steps, batch, cell,
+                                  outputs->flat<float>().data(), device);
+                     });
   }
 
  private:
-  // Multiply-adds per step from which the product is shared out over the whole pool.
-  static constexpr int64_t kSharedOutWork = 8 << 20;
-  // Any cost that makes Shard give each direction its own thread.
-  static constexpr int64_t kOneDirection = 1 << 30;
-
   // One direction: 0 reads steps 0, 1, ..., 1 reads each sequence from its last step back.
   // ``device`` is the pool to share each step's product over, or null for this thread only.
   void Recurrence(int64_t direction, const float* gates, const float* kernel,
@@ -138,7 +183,6 @@ class BidirectionalLstmOp : public OpKernel {
                   float* outputs, const Eigen::ThreadPoolDevice* device) const {
     const int64_t width = 4 * cell;
     Matrix pre(batch, width), state = Matrix::Zero(batch, cell), h = Matrix::Zero(batch, cell);
-    Eigen::Map<const Matrix> recurrent(kernel, cell, width);
     const int64_t longest = *std::max_element(length, length + batch);
     for (int64_t s = 0; s < longest; ++s) {
       for (int64_t b = 0; b < batch; ++b) {
@@ -148,16 +192,7 @@ class BidirectionalLstmOp : public OpKernel {
               gates + (t * batch + b) * 2 * width + direction * width, width);
         }
       }
-      if (s > 0 && device == nullptr) {
-        pre.noalias() += h * recurrent;
-      } else if (s > 0) {
-        TensorMap<float> p(pre.data(), batch, width);
-        TensorMap<const float> previous(h.data(), batch, cell);
-        TensorMap<const float> w(kernel, cell, width);
-        const Eigen::array<Eigen::IndexPair<int64_t>, 1> inner = {
-            Eigen::IndexPair<int64_t>(1, 0)};
-        p.device(*device) += previous.contract(w, inner);
-      }
+      if (s > 0) Product(device, h.data(), kernel, batch, cell, width, false, true, pre.data());
       for (int64_t b = 0; b < batch; ++b) {
         if (s >= length[b]) continue;  // finished: its rows are never read again
         auto i = pre.row(b).segment(0, cell).array();
@@ -179,5 +214,182 @@ class BidirectionalLstmOp : public OpKernel {
 
 REGISTER_KERNEL_BUILDER(Name("DeepSpeechBidirectionalLstm").Device(::tensorflow::DEVICE_CPU),
                         BidirectionalLstmOp);
+
+// -- training -------------------------------------------------------------------------------
+
+REGISTER_OP("DeepSpeechLstmTrainForward")
+    .Input("scaled_gates: float")   // [time, direction, batch, 4 * cell]
+    .Input("scaled_kernel: float")  // [direction, cell, 4 * cell]
+    .Output("outputs: float")       // [time, direction, batch, cell]
+    .Output("activations: float")   // [time, direction, batch, 4 * cell]: the sigmoids
+    .Output("cells: float")         // [time, direction, batch, cell]
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle gates, kernel;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &gates));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 3, &kernel));
+      ShapeHandle per_cell;
+      TF_RETURN_IF_ERROR(c->ReplaceDim(gates, 3, c->Dim(kernel, 1), &per_cell));
+      c->set_output(0, per_cell);
+      c->set_output(1, gates);
+      c->set_output(2, per_cell);
+      return absl::OkStatus();
+    })
+    .Doc("The training LSTM recurrence's forward pass on rescaled pre-activations.");
+
+REGISTER_OP("DeepSpeechLstmTrainBackward")
+    .Input("output_gradients: float")  // [time, direction, batch, cell]
+    .Input("activations: float")       // [time, direction, batch, 4 * cell]
+    .Input("cells: float")             // [time, direction, batch, cell]
+    .Input("scaled_kernel: float")     // [direction, cell, 4 * cell]
+    .Output("gate_gradients: float")   // [time, direction, batch, 4 * cell]
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(1));
+      return absl::OkStatus();
+    })
+    .Doc("The training LSTM recurrence's backward pass: gradients of the pre-activations.");
+
+// The shapes both training kernels check: [time, direction, batch, 4 * cell] activations and
+// a [direction, cell, 4 * cell] kernel; per-cell tensors [time, direction, batch, cell].
+bool TrainShapesFit(const Tensor& wide, const Tensor& kernel,
+                    std::initializer_list<const Tensor*> per_cell) {
+  if (wide.dims() != 4 || kernel.dims() != 3) return false;
+  const int64_t cell = kernel.dim_size(1);
+  if (kernel.dim_size(0) != wide.dim_size(1) || kernel.dim_size(2) != 4 * cell ||
+      wide.dim_size(3) != 4 * cell) {
+    return false;
+  }
+  for (const Tensor* t : per_cell) {
+    if (t->dims() != 4 || t->dim_size(0) != wide.dim_size(0) ||
+        t->dim_size(1) != wide.dim_size(1) || t->dim_size(2) != wide.dim_size(2) ||
+        t->dim_size(3) != cell) {
+      return false;
+    }
+  }
+  return true;
+}
+
+class LstmTrainForwardOp : public OpKernel {
+ public:
+  using OpKernel::OpKernel;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& gates = context->input(0);
+    const Tensor& kernel = context->input(1);
+    OP_REQUIRES(context, TrainShapesFit(gates, kernel, {}),
+                absl::InvalidArgumentError("expected scaled_gates [time, direction, batch, 4 * "
+                                           "cell] and scaled_kernel [direction, cell, 4 * cell], "
+                                           "got " + gates.shape().DebugString() + " and " +
+                                           kernel.shape().DebugString()));
+    const int64_t steps = gates.dim_size(0), directions = gates.dim_size(1);
+    const int64_t batch = gates.dim_size(2), cell = kernel.dim_size(1), width = 4 * cell;
+    TensorShape per_cell({steps, directions, batch, cell});
+    Tensor *outputs = nullptr, *activations = nullptr, *cells = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, per_cell, &outputs));
+    OP_REQUIRES_OK(context, context->allocate_output(1, gates.shape(), &activations));
+    OP_REQUIRES_OK(context, context->allocate_output(2, per_cell, &cells));
+    if (gates.NumElements() == 0) return;
+    const float* g = gates.flat<float>().data();
+    float* h_all = outputs->flat<float>().data();
+    float* s_all = activations->flat<float>().data();
+    float* c_all = cells->flat<float>().data();
+    ForEachDirection(context, directions, batch * cell * width,
+                     [&](int64_t d, const Eigen::ThreadPoolDevice* device) {
+      const float* recurrent = kernel.flat<float>().data() + d * cell * width;
+      auto wide = [&](float* base, int64_t t) {  // [batch, 4 * cell] of step t, direction d
+        return Eigen::Map<Matrix>(base + (t * directions + d) * batch * width, batch, width);
+      };
+      auto narrow = [&](float* base, int64_t t) {  // [batch, cell]
+        return Eigen::Map<Matrix>(base + (t * directions + d) * batch * cell, batch, cell);
+      };
+      for (int64_t t = 0; t < steps; ++t) {
+        auto s = wide(s_all, t);
+        s = Eigen::Map<const Matrix>(g + (t * directions + d) * batch * width, batch, width);
+        if (t > 0) {
+          Product(device, narrow(h_all, t - 1).data(), recurrent, batch, cell, width, false, true,
+                  s.data());
+        }
+        s = s.array().logistic().matrix();
+        auto c = narrow(c_all, t);
+        auto i = s.leftCols(cell).array();
+        auto half_j = s.middleCols(cell, cell).array();
+        auto f = s.middleCols(2 * cell, cell).array();
+        auto o = s.rightCols(cell).array();
+        if (t > 0) {
+          c = (narrow(c_all, t - 1).array() * f + i * (2.0f * half_j - 1.0f)).matrix();
+        } else {
+          c = (i * (2.0f * half_j - 1.0f)).matrix();
+        }
+        narrow(h_all, t) = (c.array().tanh() * o).matrix();
+      }
+    });
+  }
+};
+
+class LstmTrainBackwardOp : public OpKernel {
+ public:
+  using OpKernel::OpKernel;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& d_outputs = context->input(0);
+    const Tensor& activations = context->input(1);
+    const Tensor& cells = context->input(2);
+    const Tensor& kernel = context->input(3);
+    OP_REQUIRES(context, TrainShapesFit(activations, kernel, {&d_outputs, &cells}),
+                absl::InvalidArgumentError(
+                    "expected output_gradients and cells [time, direction, batch, cell], "
+                    "activations [time, direction, batch, 4 * cell] and scaled_kernel "
+                    "[direction, cell, 4 * cell]"));
+    const int64_t steps = activations.dim_size(0), directions = activations.dim_size(1);
+    const int64_t batch = activations.dim_size(2), cell = kernel.dim_size(1), width = 4 * cell;
+    Tensor* d_gates = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, activations.shape(), &d_gates));
+    if (activations.NumElements() == 0) return;
+    const float* dh_all = d_outputs.flat<float>().data();
+    const float* s_all = activations.flat<float>().data();
+    const float* c_all = cells.flat<float>().data();
+    float* dg_all = d_gates->flat<float>().data();
+    ForEachDirection(context, directions, batch * cell * width,
+                     [&](int64_t d, const Eigen::ThreadPoolDevice* device) {
+      const float* recurrent = kernel.flat<float>().data() + d * cell * width;
+      auto wide = [&](const float* base, int64_t t) {
+        return Eigen::Map<const Matrix>(base + (t * directions + d) * batch * width, batch,
+                                        width);
+      };
+      auto narrow = [&](const float* base, int64_t t) {
+        return Eigen::Map<const Matrix>(base + (t * directions + d) * batch * cell, batch, cell);
+      };
+      Matrix d_h = Matrix::Zero(batch, cell), d_c = Matrix::Zero(batch, cell);
+      Matrix d_new_h(batch, cell), d_new_c(batch, cell), tanh_c(batch, cell);
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        auto s = wide(s_all, t);
+        auto i = s.leftCols(cell).array();
+        auto half_j = s.middleCols(cell, cell).array();
+        auto f = s.middleCols(2 * cell, cell).array();
+        auto o = s.rightCols(cell).array();
+        tanh_c = narrow(c_all, t).array().tanh().matrix();
+        d_new_h = narrow(dh_all, t) + d_h;
+        d_new_c = (d_c.array() + d_new_h.array() * o * (1.0f - tanh_c.array().square())).matrix();
+        Eigen::Map<Matrix> d_gate(dg_all + (t * directions + d) * batch * width, batch, width);
+        d_gate.leftCols(cell) = (d_new_c.array() * (2.0f * half_j - 1.0f)).matrix();
+        d_gate.middleCols(cell, cell) = (d_new_c.array() * 2.0f * i).matrix();
+        if (t > 0) {
+          d_gate.middleCols(2 * cell, cell) = (d_new_c.array() * narrow(c_all, t - 1).array())
+                                                  .matrix();
+        } else {
+          d_gate.middleCols(2 * cell, cell).setZero();
+        }
+        d_gate.rightCols(cell) = (d_new_h.array() * tanh_c.array()).matrix();
+        d_gate = (d_gate.array() * s.array() * (1.0f - s.array())).matrix();
+        Product(device, d_gate.data(), recurrent, batch, width, cell, true, false, d_h.data());
+        d_c = (d_new_c.array() * f).matrix();
+      }
+    });
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("DeepSpeechLstmTrainForward").Device(::tensorflow::DEVICE_CPU),
+                        LstmTrainForwardOp);
+REGISTER_KERNEL_BUILDER(Name("DeepSpeechLstmTrainBackward").Device(::tensorflow::DEVICE_CPU),
+                        LstmTrainBackwardOp);
 
 }  // namespace deepspeech
