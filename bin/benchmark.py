@@ -5,11 +5,12 @@
 
 Builds the real training graph (util.towers + util.model + Adam, as DeepSpeech.py does) on
 ready tensors, times the median training step after warm-up, single-utterance inference
-through the frozen export graph (logits, and logits plus beam search), and reports frames
-per second, achieved GFLOP/s as a fraction of this machine's matrix-multiply peak (measured
-in the same run), and peak memory.
-``--torch`` runs an equivalent PyTorch model in a child process of the same invocation and
-prints the ratios; ``--feed`` also times the step fed by the real queue and feeder threads;
+through the frozen export graph (logits, and logits plus beam search; with the compiled LSTM
+op, then with stock TensorFlow ops, then with bfloat16 products), and reports frames per
+second, achieved GFLOP/s as a fraction of this machine's matrix-multiply peak (measured in
+the same run), and peak memory. ``--custom-ops`` is ``ds_custom_ops`` for every graph.
+``--torch`` runs an equivalent PyTorch model in child processes of the same invocation, before
+and after the project's figures (its medians are over both), and prints the ratios; ``--feed`` also times the step fed by the real queue and feeder threads;
 where the CPU has native bfloat16 (or with ``--bf16 on``) the step is also timed as
 ``ds_bfloat16=on`` trains. Several sizes (``--n-hidden 494,2048``) are measured one after the
 other and printed as one Markdown table. The last line printed is one JSON object with all
@@ -57,7 +58,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def median_time(run, steps: int, warmup: int) -> float:
+def timings(run, steps: int, warmup: int) -> list[float]:
+    """Seconds of each of ``steps`` runs after ``warmup`` untimed ones."""
     for _ in range(warmup):
         run()
     times = []
@@ -65,7 +67,11 @@ def median_time(run, steps: int, warmup: int) -> float:
         started = time.perf_counter()
         run()
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return times
+
+
+def median_time(run, steps: int, warmup: int) -> float:
+    return statistics.median(timings(run, steps, warmup))
 
 
 def random_batch(batch: int, frames: int, label_length: int, seed: int = 0):
@@ -121,7 +127,7 @@ def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> f
     from util.towers import average_gradients, get_tower_results
 
     config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", cpu_towers=towers,
-                    bfloat16=bfloat16)  # fmt: skip
+                    bfloat16=bfloat16, custom_ops=args.custom_ops)  # fmt: skip
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(1)
@@ -353,11 +359,11 @@ def run_torch(args) -> dict:
         optimizer.step()
 
     model.train()
-    figures = {"torch_train_step_s": median_time(train_step, args.steps, args.warmup)}
+    figures = {"torch_train_step_times": timings(train_step, args.steps, args.warmup)}
     model.eval()
     single = x[:, :1].contiguous()
     with torch.no_grad():
-        figures["torch_infer_s"] = median_time(lambda: model(single), args.steps * 2, args.warmup)
+        figures["torch_infer_times"] = timings(lambda: model(single), args.steps * 2, args.warmup)
     figures["torch_peak_rss_mb"] = peak_rss_mb()
     figures["torch_version"] = torch.__version__
     return figures
@@ -373,9 +379,9 @@ def sizes(text: str) -> list[int]:
     return values
 
 
-def compare_with_torch(args, figures: dict) -> bool:
-    """Run the PyTorch model for ``args.n_hidden`` in a child process; add its figures and
-    the ratios project/torch (per batch of --batch utterances) to ``figures``."""
+def torch_figures(args) -> dict | None:
+    """The PyTorch model's figures for ``args.n_hidden``, from a child process (None, after
+    saying why, when it fails)."""
     command = [sys.executable, os.path.abspath(__file__), "--torch-only",
                "--n-hidden", str(args.n_hidden), "--batch", str(args.batch),
                "--frames", str(args.frames), "--label-length", str(args.label_length),
@@ -384,8 +390,19 @@ def compare_with_torch(args, figures: dict) -> bool:
     if child.returncode != 0:
         print(child.stderr, file=sys.stderr)
         print("error: the PyTorch comparison failed (is torch installed?)", file=sys.stderr)
-        return False
-    figures.update(json.loads(child.stdout.strip().splitlines()[-1]))
+        return None
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def compare_with_torch(args, figures: dict, before: dict, after: dict) -> None:
+    """Add PyTorch's figures, timed ``before`` and ``after`` the project's (so that a change
+    in the machine's load during the run weighs on both), and the ratios project/torch (per
+    batch of --batch utterances) to ``figures``."""
+    for name in ("train_step", "infer"):
+        times = before[f"torch_{name}_times"] + after[f"torch_{name}_times"]
+        figures[f"torch_{name}_s"] = statistics.median(times)
+    figures["torch_peak_rss_mb"] = max(before["torch_peak_rss_mb"], after["torch_peak_rss_mb"])
+    figures["torch_version"] = after["torch_version"]
     torch_step = figures["torch_train_step_s"]
     # With N towers a step trains N batches.
     figures["train_ratio"] = figures["train_step_s"] / args.towers / torch_step
@@ -394,7 +411,6 @@ def compare_with_torch(args, figures: dict) -> bool:
     figures["infer_ratio"] = figures["infer_s"] / figures["torch_infer_s"]
     if "bf16_infer_s" in figures:
         figures["bf16_infer_ratio"] = figures["bf16_infer_s"] / figures["torch_infer_s"]
-    return True
 
 
 def table(rows: list[dict]) -> str:
@@ -454,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--custom-ops", choices=("auto", "on", "off"), default="auto",
-        help="ds_custom_ops for the inference graph (auto: the compiled LSTM op where it builds)",
+        help="ds_custom_ops for every graph (auto: the compiled LSTM ops where they build)",
     )  # fmt: skip
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -466,9 +482,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.torch_only:
             print(json.dumps(run_torch(args)))
             return 0
-        figures = run_project(args)
-        if args.torch and not compare_with_torch(args, figures):
+        before = torch_figures(args) if args.torch else {}
+        if before is None:
             return 1
+        figures = run_project(args)
+        if args.torch:
+            after = torch_figures(args)
+            if after is None:
+                return 1
+            compare_with_torch(args, figures, before, after)
         rows.append(figures)
         print(f"n_hidden {n_hidden}:")
         for key, value in figures.items():
