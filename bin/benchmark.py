@@ -10,7 +10,8 @@ op, then with stock TensorFlow ops, then with bfloat16 products), and reports fr
 second, achieved GFLOP/s as a fraction of this machine's matrix-multiply peak (measured in
 the same run), and peak memory. ``--custom-ops`` is ``ds_custom_ops`` for every graph.
 ``--torch`` runs an equivalent PyTorch model in child processes of the same invocation, before
-and after the project's figures (its medians are over both), and prints the ratios; ``--feed`` also times the step fed by the real queue and feeder threads;
+and after the project's figures (its medians are over both), and prints the ratios;
+``--feed`` also times the step fed by the real queue and feeder threads;
 where the CPU has native bfloat16 (or with ``--bf16 on``) the step is also timed as
 ``ds_bfloat16=on`` trains. Several sizes (``--n-hidden 494,2048``) are measured one after the
 other and printed as one Markdown table. The last line printed is one JSON object with all

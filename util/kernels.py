@@ -1,18 +1,16 @@
 """The project's compiled TensorFlow op: the LSTM recurrence for evaluation and inference.
 
-``util/cc/bidirectional_lstm.cc`` defines the LSTM recurrence as three ops, each running all
-steps of both directions in one kernel (see the file for why): ``DeepSpeechBidirectionalLstm``
-for evaluation and inference, and ``DeepSpeechLstmTrainForward`` / ``DeepSpeechLstmTrainBackward``
-for training (util/model.py's hand-written gradient). It is compiled on first use against the
-installed TensorFlow's headers with the machine's C++ compiler (``$CXX``, else ``g++``;
-about 20 s), for this CPU (``-march=native``), into the cache folder
+``util/cc/bidirectional_lstm.cc`` defines ``DeepSpeechBidirectionalLstm``, which runs all
+steps of both LSTM directions in one kernel (see the file for why). It is compiled on first
+use against the installed TensorFlow's headers with the machine's C++ compiler (``$CXX``,
+else ``g++``; about 30 s), for this CPU (``-march=native``), into the cache folder
 (``$XDG_CACHE_HOME/deepspeech/ops/<key>``; the key covers the source, TensorFlow's version
 and flags, the compiler and the CPU). Later runs load the cached library.
 
-``ds_custom_ops`` chooses: ``auto`` (the default) uses the ops where they build and falls
-back to TensorFlow's own ops with one warning where they do not (no compiler, say); ``on``
-makes a failed build an error; ``off`` never builds them, and exports a graph of stock
-TensorFlow ops only. Where TensorFlow sees a GPU, ``auto`` leaves them out (CPU kernels
+``ds_custom_ops`` chooses: ``auto`` (the default) uses the op where it builds and falls
+back to TensorFlow's own ops with one warning where it does not (no compiler, say); ``on``
+makes a failed build an error; ``off`` never builds it, and exports a graph of stock
+TensorFlow ops only. Where TensorFlow sees a GPU, ``auto`` leaves it out (a CPU kernel
 only). A frozen graph exported with the op needs it to load: :func:`ensure_for_graph`
 builds and loads it for a graph that uses it, or says why it cannot.
 """
@@ -32,9 +30,7 @@ import tempfile
 import tensorflow.compat.v1 as tf
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cc", "bidirectional_lstm.cc")
-LSTM_OP = "DeepSpeechBidirectionalLstm"  # evaluation and inference
-TRAIN_FORWARD_OP = "DeepSpeechLstmTrainForward"  # training: forward pass, keeping activations
-TRAIN_BACKWARD_OP = "DeepSpeechLstmTrainBackward"  # training: gradient of the pre-activations
+LSTM_OP = "DeepSpeechBidirectionalLstm"
 LIBRARY_NAME = "deepspeech_ops.so"
 BUILD_TIMEOUT_S = 600
 CXX_FLAGS = ("-shared", "-fPIC", "-O3", "-march=native", "-Wno-deprecated-declarations")
@@ -154,9 +150,9 @@ def load(mode: str = "auto", folder: str | None = None, compiler: str | None = N
 
 
 def lstm_op_for(mode: str):
-    """The op module for a model's graph, or None: as :func:`load`, but with ``auto`` None
-    where TensorFlow sees a GPU (the ops have CPU kernels only, and would pull the recurrence
-    off the GPU)."""
+    """The op module for a model's evaluation or inference graph, or None: as :func:`load`,
+    but with ``auto`` None where TensorFlow sees a GPU (the op has a CPU kernel only, and
+    would pull the recurrence off the GPU)."""
     if mode == "off" or (mode == "auto" and tf.config.list_physical_devices("GPU")):
         return None
     return load(mode)

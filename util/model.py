@@ -8,10 +8,9 @@ dense layer and a linear output over the 29 classes. Variable names match the or
 The LSTM is our own: TensorFlow 2's ``BasicLSTMCell`` needs the legacy Keras package. It
 computes the same equations (gates i, j, f, o; forget bias 1.0) but projects the inputs of
 all time steps in one matrix product before the recurrence, and its gradient is
-hand-written. The recurrence runs in the project's compiled ops (util/kernels.py,
-``ds_custom_ops``) where they are available, else in TensorFlow while_loops: for training
-both directions in one loop with a batched matrix product, for evaluation and inference one
-loop per direction.
+hand-written. Training runs both directions in one while_loop with a batched matrix product;
+evaluation and inference run the recurrence in the project's compiled op (util/kernels.py,
+``ds_custom_ops``) where it is available, else in one while_loop per direction.
 """
 
 from __future__ import annotations
@@ -138,20 +137,16 @@ def _fast_cell(scaled_preactivation, c):
     return c, tf.tanh(c) * o, s
 
 
-def lstm_recurrence(input_gates, recurrent_kernel, mask, lstm_op=None):
+def lstm_recurrence(input_gates, recurrent_kernel, mask):
     """The recurrence of :func:`lstm_recurrence_autodiff`, built for speed.
 
     Three changes, none of which alters the result: the gate pre-activations are rescaled
     once (``tanh(x) = 2 * sigmoid(2x) - 1`` and the forget bias folded in) so one sigmoid
     serves all four gates; the loop does not mask its state (sequences are right-aligned, so
     steps past a sequence's end never feed a valid step) and the outputs are masked once
-    afterwards; and the backward pass is hand-written (:func:`_fused_recurrence`). With
-    ``lstm_op`` (util.kernels) the compiled op runs both passes' loops.
+    afterwards; and the backward pass is hand-written (:func:`_fused_recurrence`).
     """
-    scaled = _rescale(input_gates, recurrent_kernel)
-    if lstm_op is not None:
-        return _compiled_recurrence(lstm_op)(*scaled) * mask
-    return _fused_recurrence(*scaled) * mask
+    return _fused_recurrence(*_rescale(input_gates, recurrent_kernel)) * mask
 
 
 def _recurrent_kernel_gradient(outputs, d_gates):
@@ -161,27 +156,6 @@ def _recurrent_kernel_gradient(outputs, d_gates):
     flat_h = tf.reshape(tf.transpose(prev_h, [1, 0, 2, 3]), [2, -1, n_cell])
     flat_gates = tf.reshape(tf.transpose(d_gates, [1, 0, 2, 3]), [2, -1, 4 * n_cell])
     return tf.matmul(flat_h, flat_gates, transpose_a=True)
-
-
-def _compiled_recurrence(lstm_op):
-    """:func:`_fused_recurrence` with both loops in the compiled op."""
-
-    @tf.custom_gradient
-    def recurrence(scaled_gates, scaled_kernel):
-        outputs, activations, cells = lstm_op.deep_speech_lstm_train_forward(
-            scaled_gates, scaled_kernel
-        )
-        outputs.set_shape(scaled_gates.shape[:-1].concatenate(scaled_kernel.shape[1:2]))
-
-        def gradient(d_outputs):
-            d_gates = lstm_op.deep_speech_lstm_train_backward(
-                d_outputs, activations, cells, scaled_kernel
-            )
-            return d_gates, _recurrent_kernel_gradient(outputs, d_gates)
-
-        return outputs, gradient
-
-    return recurrence
 
 
 @tf.custom_gradient
@@ -283,7 +257,6 @@ def bidirectional_lstm(
     input_kernels, recurrent = zip(
         *(tf.split(kernel, [n_in, n_cell_dim], axis=0) for kernel in kernels), strict=True
     )
-    mask = tf.transpose(tf.sequence_mask(seq_length, steps, dtype=tf.float32))  # [time, batch]
     if not training and dropout_fw == 0 and dropout_bw == 0:
         # Both directions' projections in one product (twice as fast as two at batch 1).
         gates = tf.matmul(tf.reshape(inputs, [-1, n_in]), tf.concat(input_kernels, 1))
@@ -310,13 +283,14 @@ def bidirectional_lstm(
             flat = tf.reshape(_dropout(direction_inputs, rate), [-1, n_in])
             gates = tf.matmul(flat, input_kernel) + bias
             projected.append(tf.reshape(gates, [steps, batch, 4 * n_cell_dim]))
+    mask = tf.transpose(tf.sequence_mask(seq_length, steps, dtype=tf.float32))  # [time, batch]
     if training:
         input_gates = tf.stack(projected, axis=1)  # [time, direction, batch, 4 * n_cell_dim]
         recurrent_kernel = tf.stack(recurrent)  # [direction, n_cell_dim, 4 * n_cell_dim]
         fused = FUSED_GRADIENT if fused_gradient is None else fused_gradient
         mask = mask[:, tf.newaxis, :, tf.newaxis]
         if fused:
-            outputs = lstm_recurrence(input_gates, recurrent_kernel, mask, lstm_op)
+            outputs = lstm_recurrence(input_gates, recurrent_kernel, mask)
         else:
             outputs = lstm_recurrence_autodiff(input_gates, recurrent_kernel, mask)
         forward, backward = tf.unstack(outputs, axis=1)  # its gradient is a stack, not a scatter
@@ -365,7 +339,7 @@ def BiRNN(
     layer_3 = tf.reshape(layer_3, [-1, batch_size, config.n_hidden_3])
     outputs = bidirectional_lstm(
         layer_3, seq_length, config.n_cell_dim, dropout[3], dropout[4], training=training,
-        lstm_op=lstm_op_for(config.custom_ops),
+        lstm_op=None if training else lstm_op_for(config.custom_ops),
     )  # fmt: skip
     outputs = tf.reshape(outputs, [-1, 2 * config.n_cell_dim])
     layer_5 = _dropout(
