@@ -149,15 +149,6 @@ def lstm_recurrence(input_gates, recurrent_kernel, mask):
     return _fused_recurrence(*_rescale(input_gates, recurrent_kernel)) * mask
 
 
-def _recurrent_kernel_gradient(outputs, d_gates):
-    """Sum over steps and batch of h_{t-1}^T d_gates_t, per direction, in one product."""
-    n_cell = int(outputs.shape[-1])
-    prev_h = tf.concat([tf.zeros_like(outputs[:1]), outputs[:-1]], 0)
-    flat_h = tf.reshape(tf.transpose(prev_h, [1, 0, 2, 3]), [2, -1, n_cell])
-    flat_gates = tf.reshape(tf.transpose(d_gates, [1, 0, 2, 3]), [2, -1, 4 * n_cell])
-    return tf.matmul(flat_h, flat_gates, transpose_a=True)
-
-
 @tf.custom_gradient
 def _fused_recurrence(scaled_gates, scaled_kernel):
     """LSTM steps where ``sigmoid(scaled pre-activation)`` gives i, (j + 1) / 2, f and o.
@@ -187,6 +178,7 @@ def _fused_recurrence(scaled_gates, scaled_kernel):
         i, half_j, f, o = tf.split(activations, 4, axis=-1)
         tanh_c = tf.tanh(cells)
         prev_c = tf.concat([zeros[tf.newaxis], cells[:-1]], 0)
+        prev_h = tf.concat([zeros[tf.newaxis], outputs[:-1]], 0)
         d_s_factors = tf.concat([2.0 * half_j - 1.0, 2.0 * i, prev_c], -1)  # for d_new_c
         d_c_from_h = o * (1.0 - tanh_c * tanh_c)
         d_sigmoid = activations * (1.0 - activations)
@@ -206,7 +198,10 @@ def _fused_recurrence(scaled_gates, scaled_kernel):
             (steps, zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
         )  # fmt: skip
         d_gates = d_gates.stack()  # [time, direction, batch, 4 * cell]
-        return d_gates, _recurrent_kernel_gradient(outputs, d_gates)
+        # Sum over steps and batch of h_{t-1}^T d_gates_t, per direction, in one product.
+        flat_h = tf.reshape(tf.transpose(prev_h, [1, 0, 2, 3]), [2, -1, n_cell])
+        flat_gates = tf.reshape(tf.transpose(d_gates, [1, 0, 2, 3]), [2, -1, 4 * n_cell])
+        return d_gates, tf.matmul(flat_h, flat_gates, transpose_a=True)
 
     return outputs, gradient
 
@@ -288,11 +283,8 @@ def bidirectional_lstm(
         input_gates = tf.stack(projected, axis=1)  # [time, direction, batch, 4 * n_cell_dim]
         recurrent_kernel = tf.stack(recurrent)  # [direction, n_cell_dim, 4 * n_cell_dim]
         fused = FUSED_GRADIENT if fused_gradient is None else fused_gradient
-        mask = mask[:, tf.newaxis, :, tf.newaxis]
-        if fused:
-            outputs = lstm_recurrence(input_gates, recurrent_kernel, mask)
-        else:
-            outputs = lstm_recurrence_autodiff(input_gates, recurrent_kernel, mask)
+        recurrence = lstm_recurrence if fused else lstm_recurrence_autodiff
+        outputs = recurrence(input_gates, recurrent_kernel, mask[:, tf.newaxis, :, tf.newaxis])
         forward, backward = tf.unstack(outputs, axis=1)  # its gradient is a stack, not a scatter
     else:  # one loop per direction, on its own inputs
         forward, backward = (
