@@ -13,7 +13,9 @@ import tensorflow.compat.v1 as tf
 from conftest import LDC93S1_WAV, REPO_ROOT, SENTENCE, run_main
 from scipy.signal import resample_poly
 
+from util import kernels
 from util.audio import audiofile_to_input_vector
+from util.precision import cpu_has_bfloat16
 
 TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
 
@@ -85,6 +87,37 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
     assert lines[1] == (
         "LOADED ['util.audio', 'util.kernels', 'util.precision', 'util.text', 'util.venv']"
     )
+
+
+def bfloat16_casts(transcriber) -> int:
+    """float32 -> bfloat16 casts in the graph a Transcriber's session really runs."""
+    features = audiofile_to_input_vector(LDC93S1_WAV)
+    metadata = tf.RunMetadata()
+    transcriber.session.run(
+        transcriber.output,
+        {transcriber.inputs[0]: features[None], transcriber.inputs[1]: [len(features)]},
+        options=tf.RunOptions(output_partition_graphs=True), run_metadata=metadata,
+    )  # fmt: skip
+    return sum(
+        node.op == "Cast" and node.attr["DstT"].type == tf.bfloat16.as_datatype_enum
+        for partition in metadata.partition_graphs
+        for node in partition.node
+    )
+
+
+@pytest.mark.skipif(not cpu_has_bfloat16(), reason="this CPU has no native bfloat16")
+def test_transcribe_with_bfloat16_products(exported):
+    sys.path.insert(0, os.path.join(REPO_ROOT, "bin"))
+    from transcribe import Transcriber
+
+    graph_def = tf.GraphDef()
+    graph_def.ParseFromString(open(exported["pb"], "rb").read())
+    assert kernels.graph_uses_op(graph_def)  # exported with the compiled LSTM op
+    assert bfloat16_casts(Transcriber(exported["pb"], bfloat16=True)) > 0
+    assert bfloat16_casts(Transcriber(exported["pb"])) == 0
+    result = transcribe(LDC93S1_WAV, "--model", exported["pb"], "--bfloat16", "on")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == SENTENCE
 
 
 def test_saved_model_gives_the_frozen_graph_labels(exported):
@@ -195,3 +228,25 @@ def test_one_shot_inference_from_the_latest_checkpoint(trained):
     status, out, err = run_main(environ)
     assert status == 0, out + err
     assert out.strip().splitlines()[-1] == SENTENCE
+
+
+def test_compare_inference_decodes_a_set_three_ways(trained, tmp_path):
+    csv_path = tmp_path / "set.csv"
+    csv_path.write_text(f"wav_filename,wav_filesize,transcript\n{LDC93S1_WAV},0,{SENTENCE}\n")
+    checkpoint = tf.train.latest_checkpoint(trained["environ"]["ds_checkpoint_dir"])
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "bin", "compare-inference.py"),
+         "--checkpoint", checkpoint, "--n-hidden", trained["environ"]["ds_n_hidden"],
+         "--csv", str(csv_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["utterances"] == 1
+    ways = figures["ways"]
+    assert list(ways) == ["stock TensorFlow ops", "compiled LSTM op",
+                          "compiled LSTM op, bfloat16 products"]  # fmt: skip
+    assert ways["stock TensorFlow ops"]["wer"] == 0 and ways["compiled LSTM op"]["wer"] == 0
+    assert ways["stock TensorFlow ops"]["max_logit_difference"] == 0
+    assert ways["compiled LSTM op"]["max_logit_difference"] < 1e-3
+    assert all(way["median_infer_s"] > 0 for way in ways.values())
