@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "Eigen/Core"
 #include "tensorflow/core/framework/op.h"
@@ -48,57 +47,36 @@ using TensorMap = Eigen::TensorMap<Eigen::Tensor<T, 2, Eigen::RowMajor>>;
 // Multiply-adds per step from which a product is shared out over the whole intra-op pool.
 constexpr int64_t kSharedOutWork = 8 << 20;
 
-// Runs fn(direction, device) for each direction. Small products: one thread per direction,
-// all at once, device null. Large ones, with more than two threads to share them: one
+// Runs fn(direction, device) for both directions. Small products: one thread per direction,
+// both at once, device null. Large ones, with more than two threads to share them: one
 // direction after the other, each product over the whole pool (device set).
 template <typename Fn>
-void ForEachDirection(OpKernelContext* context, int64_t directions, int64_t step_work, Fn fn) {
+void ForEachDirection(OpKernelContext* context, int64_t step_work, Fn fn) {
   auto* workers = context->device()->tensorflow_cpu_worker_threads();
   if (step_work >= kSharedOutWork && workers->num_threads > 2) {
     const Eigen::ThreadPoolDevice* device = &context->eigen_cpu_device();
-    for (int64_t d = 0; d < directions; ++d) fn(d, device);
+    for (int64_t d = 0; d < 2; ++d) fn(d, device);
     return;
   }
-  ::tensorflow::Shard(workers->num_threads, workers->workers, directions,
+  ::tensorflow::Shard(workers->num_threads, workers->workers, 2,
                       /*cost_per_unit=*/1 << 30,  // any cost that gives each its own thread
                       [&](int64_t begin, int64_t end) {
                         for (int64_t d = begin; d < end; ++d) fn(d, nullptr);
                       });
 }
 
-// out[m, n] (+)= a[m, k] * b[k, n], or a * b^T for b [n, k] (all row-major), on this thread
-// or, with a device, over its pool.
-void Product(const Eigen::ThreadPoolDevice* device, const float* a, const float* b,
-             int64_t m, int64_t k, int64_t n, bool transpose_b, bool accumulate, float* out) {
+// out[m, n] += a[m, k] * b[k, n] (all row-major), on this thread or, with a device, over its
+// pool.
+void AddProduct(const Eigen::ThreadPoolDevice* device, const float* a, const float* b,
+                int64_t m, int64_t k, int64_t n, float* out) {
   if (device == nullptr) {
-    Eigen::Map<const Matrix> left(a, m, k);
-    Eigen::Map<Matrix> result(out, m, n);
-    if (transpose_b) {
-      Eigen::Map<const Matrix> right(b, n, k);
-      if (accumulate) {
-        result.noalias() += left * right.transpose();
-      } else {
-        result.noalias() = left * right.transpose();
-      }
-    } else {
-      Eigen::Map<const Matrix> right(b, k, n);
-      if (accumulate) {
-        result.noalias() += left * right;
-      } else {
-        result.noalias() = left * right;
-      }
-    }
+    Eigen::Map<Matrix>(out, m, n).noalias() +=
+        Eigen::Map<const Matrix>(a, m, k) * Eigen::Map<const Matrix>(b, k, n);
     return;
   }
-  TensorMap<const float> left(a, m, k), right(b, transpose_b ? n : k, transpose_b ? k : n);
-  TensorMap<float> result(out, m, n);
-  const Eigen::array<Eigen::IndexPair<int64_t>, 1> inner = {
-      Eigen::IndexPair<int64_t>(1, transpose_b ? 1 : 0)};
-  if (accumulate) {
-    result.device(*device) += left.contract(right, inner);
-  } else {
-    result.device(*device) = left.contract(right, inner);
-  }
+  const Eigen::array<Eigen::IndexPair<int64_t>, 1> inner = {Eigen::IndexPair<int64_t>(1, 0)};
+  TensorMap<float>(out, m, n).device(*device) +=
+      TensorMap<const float>(a, m, k).contract(TensorMap<const float>(b, k, n), inner);
 }
 
 REGISTER_OP("DeepSpeechBidirectionalLstm")
@@ -164,7 +142,7 @@ class BidirectionalLstmOp : public OpKernel {
     if (steps == 0 || batch == 0 || cell == 0) return;
 
     const float* kernels[2] = {forward.flat<float>().data(), backward.flat<float>().data()};
-    ForEachDirection(context, 2, batch * cell * 4 * cell,
+    ForEachDirection(context, batch * cell * 4 * cell,
                      [&](int64_t direction, const Eigen::ThreadPoolDevice* device) {
                        Recurrence(direction, gates.flat<float>().data(), kernels[direction],
                                   length.data(), steps, batch, cell,
@@ -189,7 +167,7 @@ class BidirectionalLstmOp : public OpKernel {
               gates + (t * batch + b) * 2 * width + direction * width, width);
         }
       }
-      if (s > 0) Product(device, h.data(), kernel, batch, cell, width, false, true, pre.data());
+      if (s > 0) AddProduct(device, h.data(), kernel, batch, cell, width, pre.data());
       for (int64_t b = 0; b < batch; ++b) {
         if (s >= length[b]) continue;  // finished: its rows are never read again
         auto i = pre.row(b).segment(0, cell).array();
