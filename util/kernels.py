@@ -35,8 +35,10 @@ LIBRARY_NAME = "deepspeech_ops.so"
 BUILD_TIMEOUT_S = 600
 CXX_FLAGS = ("-shared", "-fPIC", "-O3", "-march=native", "-Wno-deprecated-declarations")
 
-_loaded: dict[str, object] = {}  # library path -> the loaded op module
-_failures: dict[str, str] = {}  # build folder -> why the build failed (said once)
+# (cache folder, compiler) -> the loaded op module, or why it could not be built (said once):
+# graphs are built many times in a run, the library is looked for once.
+_loaded: dict[tuple[str, str], object] = {}
+_failures: dict[tuple[str, str], str] = {}
 
 
 class CustomOpError(RuntimeError):
@@ -131,22 +133,23 @@ def load(mode: str = "auto", folder: str | None = None, compiler: str | None = N
     """
     if mode == "off":
         return None
-    try:
-        library = build(folder, compiler)
-        if library not in _loaded:
-            _loaded[library] = tf.load_op_library(library)
-        return _loaded[library]
-    except (CustomOpError, tf.errors.OpError, OSError) as error:
-        message = getattr(error, "message", None) or str(error)
-        if mode == "on":
-            raise CustomOpError(f"ds_custom_ops=on: {message}") from error
-        key = folder or default_folder()
-        if key not in _failures:
-            _failures[key] = message
-            print(f"warning: ds_custom_ops=auto: the compiled LSTM op is not available, so "
-                  f"evaluation and inference use TensorFlow's own ops (slower): {message}",
-                  file=sys.stderr, flush=True)  # fmt: skip
-        return None
+    key = (folder or default_folder(), compiler or os.environ.get("CXX") or "g++")
+    if key in _loaded:
+        return _loaded[key]
+    first_failure = key not in _failures
+    if first_failure:
+        try:
+            _loaded[key] = tf.load_op_library(build(*key))
+            return _loaded[key]
+        except (CustomOpError, tf.errors.OpError, OSError) as error:
+            _failures[key] = getattr(error, "message", None) or str(error)
+    if mode == "on":
+        raise CustomOpError(f"ds_custom_ops=on: {_failures[key]}")
+    if first_failure:
+        print(f"warning: ds_custom_ops=auto: the compiled LSTM op is not available, so "
+              f"evaluation and inference use TensorFlow's own ops (slower): {_failures[key]}",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return None
 
 
 def lstm_op_for(mode: str):
