@@ -72,12 +72,7 @@ from util.export import (  # noqa: E402
     restore_inference_session,
 )
 from util.feeding import DataSet, data_set_options  # noqa: E402
-from util.gpu import (  # noqa: E402
-    cpu_has_bfloat16,
-    session_config,
-    tower_devices,
-    use_bfloat16,
-)
+from util.gpu import session_config, tower_devices, use_bfloat16  # noqa: E402
 from util.kernels import CustomOpError, lstm_op_for  # noqa: E402
 from util.logs import (  # noqa: E402
     EpochLog,
@@ -88,6 +83,7 @@ from util.logs import (  # noqa: E402
     write_json,
     write_scalars,
 )
+from util.precision import cpu_has_bfloat16  # noqa: E402
 from util.report import Report, build_report, format_report, score_sample  # noqa: E402
 from util.spell import corrector  # noqa: E402
 from util.text import char_array_to_text  # noqa: E402

@@ -40,7 +40,7 @@ from util.audio import (  # noqa: E402
     audio_to_input_vector,
     load_audio,
 )
-from util.precision import cpu_has_bfloat16, with_bfloat16  # noqa: E402
+from util.precision import bfloat16_wanted, with_bfloat16  # noqa: E402
 from util.text import char_array_to_text  # noqa: E402
 
 INPUTS = ("input_node:0", "input_lengths:0")
@@ -122,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "multiplies bfloat16 natively); the LSTM recurrence stays float32",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    bfloat16 = args.bfloat16 == "on" or (args.bfloat16 == "auto" and cpu_has_bfloat16())
-    transcriber = Transcriber(args.model, bfloat16)
+    transcriber = Transcriber(args.model, bfloat16_wanted(args.bfloat16))
     status = 0
     for path in args.files:
         try:

@@ -12,13 +12,13 @@ from conftest import SENTENCE, SMALL_MODEL, only_run_dir, run_main
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 import DeepSpeech
-from util import gpu
+from util import gpu, precision
 from util.config import Config, ConfigError, from_environ
 from util.feeding import Batch, ctc_label_dense_to_sparse
 from util.towers import get_tower_results
 
 needs_bfloat16_cpu = pytest.mark.skipif(
-    not gpu.cpu_has_bfloat16(), reason="this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"
+    not precision.cpu_has_bfloat16(), reason="this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"
 )
 
 
@@ -45,9 +45,9 @@ def test_only_training_sessions_get_the_rewrite(monkeypatch):
     off = Config(checkpoint_dir="unused")
     assert _rewrite(gpu.session_config(off, training=True)) != rewriter_config_pb2.RewriterConfig.ON
     auto = Config(checkpoint_dir="unused", bfloat16="auto")
-    monkeypatch.setattr(gpu, "cpu_has_bfloat16", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
     assert not gpu.use_bfloat16(auto)
-    monkeypatch.setattr(gpu, "cpu_has_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
     assert gpu.use_bfloat16(auto)
 
 

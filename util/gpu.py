@@ -6,7 +6,7 @@ import tensorflow.compat.v1 as tf
 from tensorflow.python.client import device_lib
 
 from util.config import Config
-from util.precision import cpu_has_bfloat16, with_bfloat16
+from util.precision import bfloat16_wanted, with_bfloat16
 
 
 def session_config(config: Config, training: bool = False) -> tf.ConfigProto:
@@ -26,9 +26,7 @@ def session_config(config: Config, training: bool = False) -> tf.ConfigProto:
 
 def use_bfloat16(config: Config) -> bool:
     """``ds_bfloat16``: on, off, or auto (on where the CPU has native bfloat16)."""
-    if config.bfloat16 == "auto":
-        return cpu_has_bfloat16()
-    return config.bfloat16 == "on"
+    return bfloat16_wanted(config.bfloat16)
 
 
 def get_available_gpus(proto: tf.ConfigProto | None = None) -> list[str]:

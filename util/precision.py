@@ -32,3 +32,11 @@ def cpu_has_bfloat16() -> bool:
     except OSError:
         pass
     return False
+
+
+def bfloat16_wanted(mode: str) -> bool:
+    """``on``, ``off`` or ``auto`` (on where the CPU multiplies bfloat16 natively): the
+    values of ``ds_bfloat16`` and of the scripts' bfloat16 options."""
+    if mode == "auto":
+        return cpu_has_bfloat16()
+    return mode == "on"
