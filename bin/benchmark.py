@@ -8,7 +8,7 @@ ready tensors, times the median training step after warm-up, single-utterance in
 through the frozen export graph (logits, and logits plus beam search; with the compiled LSTM
 op, then with stock TensorFlow ops, then with bfloat16 products), and reports frames per
 second, achieved GFLOP/s as a fraction of this machine's matrix-multiply peak (measured in
-the same run), and peak memory. ``--custom-ops`` is ``ds_custom_ops`` for every graph.
+the same run), and peak memory. ``--custom-ops`` is ``ds_custom_ops`` for inference.
 ``--torch`` runs an equivalent PyTorch model in child processes of the same invocation, before
 and after the project's figures (its medians are over both), and prints the ratios;
 ``--feed`` also times the step fed by the real queue and feeder threads;
@@ -128,7 +128,7 @@ def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> f
     from util.towers import average_gradients, get_tower_results
 
     config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", cpu_towers=towers,
-                    bfloat16=bfloat16, custom_ops=args.custom_ops)  # fmt: skip
+                    bfloat16=bfloat16)  # fmt: skip
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(1)
@@ -209,28 +209,36 @@ def queue_source(args, folder: str):
     return factory
 
 
-def tf_inference(args, custom_ops: str, bfloat16: bool = False) -> tuple[float, float, bool]:
-    """Median seconds of single-utterance inference through the frozen export graph (what
-    bin/transcribe.py loads): logits only, and with beam search; and whether the graph has
-    the compiled LSTM op (``ds_custom_ops``). ``bfloat16``: as ``transcribe.py --bfloat16``."""
-    import numpy as np
+def frozen_inference_graph(args, custom_ops: str):
+    """The frozen export graph (what bin/transcribe.py loads) of a fresh model, built with
+    ``ds_custom_ops=custom_ops``."""
     import tensorflow.compat.v1 as tf
 
     from util.config import Config
-    from util.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, OUTPUT_NODE, create_inference_graph
-    from util.kernels import ensure_for_graph, graph_uses_op
-    from util.precision import with_bfloat16
+    from util.export import LOGITS, OUTPUT_NODE, create_inference_graph
 
     config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", custom_ops=custom_ops)
-    features, _ = random_batch(1, args.frames, 1)
     graph = tf.Graph()
     with graph.as_default():
         create_inference_graph(config)
         with tf.Session(graph=graph) as session:
             session.run(tf.global_variables_initializer())
-            frozen = tf.graph_util.convert_variables_to_constants(
+            return tf.graph_util.convert_variables_to_constants(
                 session, graph.as_graph_def(), [OUTPUT_NODE, LOGITS]
             )
+
+
+def tf_inference(args, frozen, bfloat16: bool = False) -> tuple[float, float]:
+    """Median seconds of single-utterance inference through ``frozen``: logits only, and
+    with beam search. ``bfloat16``: as ``transcribe.py --bfloat16 on``."""
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+
+    from util.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, OUTPUT_NODE
+    from util.kernels import ensure_for_graph
+    from util.precision import with_bfloat16
+
+    features, _ = random_batch(1, args.frames, 1)
     graph = tf.Graph()
     with graph.as_default():
         ensure_for_graph(frozen, "the benchmark's frozen graph")
@@ -245,7 +253,7 @@ def tf_inference(args, custom_ops: str, bfloat16: bool = False) -> tuple[float, 
                 lambda: session.run(f"{OUTPUT_NODE}:0", feed), args.steps, args.warmup
             )
     assert np.isfinite(logits)
-    return logits, decoded, graph_uses_op(frozen)
+    return logits, decoded
 
 
 def matmul_peak_gflops(args, size: int = 1024) -> float:
@@ -271,7 +279,8 @@ def run_project(args) -> dict:
     import tensorflow.compat.v1 as tf
 
     import util.model
-    from util.gpu import cpu_has_bfloat16
+    from util.kernels import graph_uses_op
+    from util.precision import bfloat16_wanted
 
     tf.disable_v2_behavior()
     util.model.FUSED_GRADIENT = not args.autodiff
@@ -281,7 +290,7 @@ def run_project(args) -> dict:
     figures["train_step_s"] = tf_train_step(args, args.towers, ready_source(args))
     if args.towers > 1:
         figures["train_step_1_tower_s"] = tf_train_step(args, 1, ready_source(args))
-    bfloat16 = args.bf16 == "on" or (args.bf16 == "auto" and cpu_has_bfloat16())
+    bfloat16 = bfloat16_wanted(args.bf16)
     if bfloat16:  # ds_bfloat16=on: the same graph, its matrix products in bfloat16
         figures["bf16_train_step_s"] = tf_train_step(args, args.towers, ready_source(args), "on")
         if args.towers > 1:
@@ -292,13 +301,13 @@ def run_project(args) -> dict:
                 args, args.towers, queue_source(args, folder)
             )
         figures["feed_ratio"] = figures["feed_train_step_s"] / figures["train_step_s"]
-    figures["infer_s"], figures["infer_decode_s"], figures["infer_custom_op"] = tf_inference(
-        args, args.custom_ops
-    )
-    if figures["infer_custom_op"]:  # the same graph of stock TensorFlow ops, for comparison
-        figures["infer_stock_s"] = tf_inference(args, "off")[0]
+    frozen = frozen_inference_graph(args, args.custom_ops)
+    figures["infer_custom_op"] = graph_uses_op(frozen)
+    figures["infer_s"], figures["infer_decode_s"] = tf_inference(args, frozen)
+    if figures["infer_custom_op"]:  # the same model in stock TensorFlow ops, for comparison
+        figures["infer_stock_s"] = tf_inference(args, frozen_inference_graph(args, "off"))[0]
     if bfloat16:  # transcribe.py --bfloat16 on
-        figures["bf16_infer_s"] = tf_inference(args, args.custom_ops, bfloat16=True)[0]
+        figures["bf16_infer_s"] = tf_inference(args, frozen, bfloat16=True)[0]
     frames = args.batch * args.frames * args.towers
     flops = 3 * forward_flops_per_frame(args.n_hidden) * frames  # forward + backward ~ 3x
     figures["frames_per_s"] = frames / figures["train_step_s"]
@@ -464,14 +473,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feed", action="store_true", help="also time queue feeding")
     parser.add_argument(
         "--bf16", choices=("auto", "on", "off"), default="auto",
-        help="also time training with ds_bfloat16=on (auto: where the CPU has bfloat16)",
+        help="also time training (ds_bfloat16=on) and inference (transcribe.py --bfloat16 on) "
+        "with bfloat16 products (auto: where the CPU has bfloat16)",
     )  # fmt: skip
     parser.add_argument(
         "--autodiff", action="store_true", help="automatic LSTM gradient, not the fused one"
     )
     parser.add_argument(
         "--custom-ops", choices=("auto", "on", "off"), default="auto",
-        help="ds_custom_ops for every graph (auto: the compiled LSTM ops where they build)",
+        help="ds_custom_ops for the inference graph (auto: the compiled LSTM op where it builds)",
     )  # fmt: skip
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
