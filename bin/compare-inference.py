@@ -14,7 +14,6 @@ one JSON object of the same.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -35,22 +34,16 @@ import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 from transcribe import Transcriber  # noqa: E402
 
+from importers.csv import read_csv  # noqa: E402
 from util.audio import audio_to_input_vector, load_audio  # noqa: E402
 from util.config import Config  # noqa: E402
-from util.export import FROZEN_GRAPH, export  # noqa: E402
-from util.text import char_array_to_text, corpus_error_rates  # noqa: E402
+from util.corpus import LayoutError  # noqa: E402
+from util.export import FROZEN_GRAPH, ExportError, export  # noqa: E402
+from util.kernels import CustomOpError  # noqa: E402
+from util.text import char_array_to_text, corpus_error_rates, normalize_transcript  # noqa: E402
 
 WAYS = (("stock TensorFlow ops", "off", False), ("compiled LSTM op", "on", False),
         ("compiled LSTM op, bfloat16 products", "on", True))  # fmt: skip
-
-
-def read_csv(path: str, limit: int) -> list[tuple[str, str]]:
-    """(wav path, transcript) rows; relative paths are relative to the CSV's folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    with open(path, newline="", encoding="utf-8") as csv_file:
-        rows = [(os.path.join(folder, r["wav_filename"]), r["transcript"])
-                for r in csv.DictReader(csv_file)]  # fmt: skip
-    return rows[:limit] if limit else rows
 
 
 def decode(transcriber: Transcriber, features: list[np.ndarray]):
@@ -76,9 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tf.disable_v2_behavior()  # the export builds graph-mode variables
 
-    rows = read_csv(args.csv, args.limit)
-    features = [audio_to_input_vector(load_audio(path)) for path, _ in rows]
-    references = [transcript for _, transcript in rows]
+    try:  # the project's CSV reader: relative paths from the CSV's folder
+        rows = read_csv(args.csv)[: args.limit or None]
+    except LayoutError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    features = [audio_to_input_vector(load_audio(row.wav_filename)) for row in rows]
+    references = [normalize_transcript(row.transcript.decode("utf-8", "replace")) for row in rows]
     results, stock_logits = {}, None
     with tempfile.TemporaryDirectory() as folder:
         for name, custom_ops, bfloat16 in WAYS:
@@ -86,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             if not os.path.exists(export_dir):
                 config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused",
                                 custom_ops=custom_ops)  # fmt: skip
-                export(config, args.checkpoint, export_dir)
+                try:
+                    export(config, args.checkpoint, export_dir)
+                except (ExportError, CustomOpError) as error:
+                    print(f"error: {error}", file=sys.stderr)
+                    return 1
             transcriber = Transcriber(os.path.join(export_dir, FROZEN_GRAPH), bfloat16)
             decode(transcriber, features[:1])  # warm-up
             texts, logits, seconds = decode(transcriber, features)
