@@ -6,9 +6,10 @@
 Builds the real training graph (util.towers + util.model + Adam, as DeepSpeech.py does) on
 ready tensors, times the median training step after warm-up, single-utterance inference
 through the frozen export graph (logits, and logits plus beam search; with the compiled LSTM
-op, then with stock TensorFlow ops, then with bfloat16 products), and reports frames per
-second, achieved GFLOP/s as a fraction of this machine's matrix-multiply peak (measured in
-the same run), and peak memory. ``--custom-ops`` is ``ds_custom_ops`` for inference.
+op, then with stock TensorFlow ops, then in bfloat16 as ``transcribe.py --bfloat16 on`` runs
+it), and reports frames per second, achieved GFLOP/s as a fraction of this machine's
+matrix-multiply peak (measured in the same run), and peak memory. ``--custom-ops`` is
+``ds_custom_ops`` for inference.
 ``--torch`` runs an equivalent PyTorch model in child processes of the same invocation, before
 and after the project's figures (its medians are over both), and prints the ratios;
 ``--feed`` also times the step fed by the real queue and feeder threads;
@@ -21,6 +22,7 @@ figures (the first size's at the top level, every size's under ``sizes``).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -236,12 +238,15 @@ def tf_inference(args, frozen, bfloat16: bool = False) -> tuple[float, float]:
 
     from util.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, OUTPUT_NODE
     from util.kernels import ensure_for_graph
-    from util.precision import with_bfloat16
+    from util.precision import bfloat16_lstm_op, with_bfloat16
 
     features, _ = random_batch(1, args.frames, 1)
     graph = tf.Graph()
     with graph.as_default():
         ensure_for_graph(frozen, "the benchmark's frozen graph")
+        if bfloat16:
+            frozen = copy.deepcopy(frozen)
+            bfloat16_lstm_op(frozen)
         tf.import_graph_def(frozen, name="")
         proto = session_proto(args)
         with tf.Session(graph=graph, config=with_bfloat16(proto) if bfloat16 else proto) as session:
@@ -451,7 +456,7 @@ def table(rows: list[dict]) -> str:
         add(f, f"inference, 1 utterance, logits, {op}", "infer_s", 1, "torch_infer_s")
         add(f, "inference, 1 utterance, logits, stock TensorFlow ops", "infer_stock_s", 1,
             "torch_infer_s")  # fmt: skip
-        add(f, f"inference, 1 utterance, logits, {op}, bfloat16 products", "bf16_infer_s", 1,
+        add(f, f"inference, 1 utterance, logits, {op}, bfloat16", "bf16_infer_s", 1,
             "torch_infer_s")  # fmt: skip
         add(f, "inference, 1 utterance, logits + beam search", "infer_decode_s")
     return "\n".join(lines)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Does a faster inference path change a model's results? Decode a CSV data set with one
 checkpoint three ways and compare: the frozen graph of stock TensorFlow ops
-(``ds_custom_ops=off``), the graph with the compiled LSTM op, and that graph with bfloat16
-matrix products (``transcribe.py --bfloat16 on``).
+(``ds_custom_ops=off``), the graph with the compiled LSTM op, and that graph in bfloat16
+(``transcribe.py --bfloat16 on``: the matrix products and the op's recurrent products).
 
     bin/compare-inference.py --checkpoint CKPT --n-hidden 256 --csv test.csv [--limit 100]
 
@@ -43,7 +43,7 @@ from util.kernels import CustomOpError  # noqa: E402
 from util.text import char_array_to_text, corpus_error_rates, normalize_transcript  # noqa: E402
 
 WAYS = (("stock TensorFlow ops", "off", False), ("compiled LSTM op", "on", False),
-        ("compiled LSTM op, bfloat16 products", "on", True))  # fmt: skip
+        ("compiled LSTM op, bfloat16", "on", True))  # fmt: skip
 
 
 def decode(transcriber: Transcriber, features: list[np.ndarray]):

@@ -40,7 +40,7 @@ from util.audio import (  # noqa: E402
     audio_to_input_vector,
     load_audio,
 )
-from util.precision import bfloat16_wanted, with_bfloat16  # noqa: E402
+from util.precision import bfloat16_lstm_op, bfloat16_wanted, with_bfloat16  # noqa: E402
 from util.text import char_array_to_text  # noqa: E402
 
 INPUTS = ("input_node:0", "input_lengths:0")
@@ -64,6 +64,8 @@ class Transcriber:
             kernels.ensure_for_graph(graph_def, model_path)
         except kernels.CustomOpError as error:
             raise SystemExit(f"error: {error}") from None
+        if bfloat16:
+            bfloat16_lstm_op(graph_def)
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf.compat.v1.import_graph_def(graph_def, name="")
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bfloat16", choices=("off", "on", "auto"), default="off",
         help="matrix products in bfloat16 (as ds_bfloat16 for training; auto: where the CPU "
-        "multiplies bfloat16 natively); the LSTM recurrence stays float32",
+        "multiplies bfloat16 natively), the compiled LSTM op's recurrent products too",
     )  # fmt: skip
     args = parser.parse_args(argv)
     transcriber = Transcriber(args.model, bfloat16_wanted(args.bfloat16))

@@ -35,7 +35,7 @@ def test_benchmark_runs_in_a_tiny_configuration():
     per_batch = figures["sizes"][1]["train_step_s"] / 2
     row = f"| 24 | train step, float32, 2 tower(s), per 2 utts | {per_batch:.3f} s |"
     assert any(line.startswith(row) for line in rows), rows
-    assert any("logits, compiled LSTM op, bfloat16 products" in line for line in rows), rows
+    assert any("logits, compiled LSTM op, bfloat16" in line for line in rows), rows
 
 
 def test_benchmark_compares_with_pytorch_when_installed():

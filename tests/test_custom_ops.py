@@ -2,6 +2,7 @@
 TensorFlow's own ops, the model and export paths that use it, and its failures."""
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -56,13 +57,104 @@ def test_op_gives_the_outputs_of_tensorflow_ops(lstm_op):
 def test_op_shares_a_large_product_over_the_threads(lstm_op):
     """8 x 512 x 2048 multiply-adds a step, 4 intra-op threads: each step's product runs over
     the pool. The pool's size is fixed by a process's first session, so in a new process."""
-    code = (
-        f"import sys; sys.path[:0] = [{REPO_ROOT!r}, {os.path.join(REPO_ROOT, 'tests')!r}]\n"
+    run_in_new_process(
         "from test_custom_ops import compare_with_tensorflow_ops\n"
         "compare_with_tensorflow_ops(512, [6, 4, 5, 6, 2, 6, 3, 1], threads=4)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def to_bfloat16(x):
+    """float32 rounded to bfloat16's 8 significant bits (nearest, ties to even), as float32."""
+    bits = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    return bits.astype(np.uint32).view(np.float32)
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def numpy_op(gates, kernels_, lengths, bfloat16):
+    """What the op computes, in NumPy float64: both directions, the backward one from each
+    sequence's end; with ``bfloat16``, each step multiplies the previous outputs and the
+    kernel both rounded to bfloat16."""
+    steps, batch, _ = gates.shape
+    cell = kernels_[0].shape[0]
+    outputs = np.zeros((steps, batch, 2 * cell))
+    for d, kernel in enumerate(kernels_):
+        kernel = to_bfloat16(kernel) if bfloat16 else kernel
+        for b in range(batch):
+            c, h = np.zeros(cell), np.zeros(cell)
+            for s in range(lengths[b]):
+                t = s if d == 0 else lengths[b] - 1 - s
+                previous = to_bfloat16(h.astype(np.float32)) if bfloat16 else h
+                pre = gates[t, b, d * 4 * cell : (d + 1) * 4 * cell] + previous @ kernel
+                i, j, f, o = np.split(pre, 4)
+                c = c * sigmoid(f + 1.0) + sigmoid(i) * np.tanh(j)
+                h = np.tanh(c) * sigmoid(o)
+                outputs[t, b, d * cell : (d + 1) * cell] = h
+    return outputs
+
+
+def check_bfloat16_weights(op_module, cell: int, lengths: list[int], threads: int) -> None:
+    """The op with ``bfloat16_weights`` against :func:`numpy_op`: the rounded arithmetic to
+    float32 accuracy, within bfloat16's error of the exact one, and not float32's."""
+    rng = np.random.default_rng(5)
+    lengths = np.array(lengths, np.int32)
+    steps, batch = int(lengths.max()), len(lengths)
+    gates = rng.normal(size=(steps, batch, 8 * cell)).astype(np.float32)
+    kernels_ = [(rng.normal(size=(cell, 4 * cell)) / np.sqrt(cell)).astype(np.float32)
+                for _ in range(2)]  # fmt: skip
+    with tf.Graph().as_default():
+        fed = tf.placeholder(tf.float32)  # fed, so that grappler does not fold the op
+        args = (fed, *map(tf.constant, kernels_), tf.constant(lengths))
+        full = op_module.deep_speech_bidirectional_lstm(*args)
+        rounded = op_module.deep_speech_bidirectional_lstm(*args, bfloat16_weights=True)
+        proto = tf.ConfigProto(intra_op_parallelism_threads=threads)
+        with tf.Session(config=proto) as session:
+            full, rounded = session.run([full, rounded], {fed: gates})
+    np.testing.assert_allclose(rounded, numpy_op(gates, kernels_, lengths, True), atol=1e-3)
+    exact = numpy_op(gates, kernels_, lengths, False)
+    np.testing.assert_allclose(full, exact, atol=2e-5)
+    assert 1e-4 < np.abs(rounded - exact).max() < 5e-2  # bfloat16, not float32
+    for b, length in enumerate(lengths):
+        assert not rounded[length:, b].any(), "steps past the length must output zeros"
+
+
+def test_op_with_bfloat16_weights(lstm_op):
+    # An odd cell (a half-filled pair of rows, columns ending inside a block), a batch of 6
+    # (rows in groups of 4), an empty and a one-step sequence.
+    check_bfloat16_weights(lstm_op, 37, [20, 1, 13, 0, 7, 20], threads=2)
+    check_bfloat16_weights(lstm_op, 64, [5], threads=2)
+
+
+def run_in_new_process(code: str) -> None:
+    prelude = (
+        f"import sys; sys.path[:0] = [{REPO_ROOT!r}, {os.path.join(REPO_ROOT, 'tests')!r}]\n"
+        "import tensorflow.compat.v1 as tf\n"
+        "from util import kernels\n"
+    )
+    result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True,
+                            text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_op_with_bfloat16_weights_shares_a_large_product_over_the_threads(lstm_op):
+    run_in_new_process(
+        "from test_custom_ops import check_bfloat16_weights\n"
+        "check_bfloat16_weights(kernels.load('on'), 512, [6, 4, 5, 6, 2, 6, 3, 1], threads=4)\n"
+    )
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="an x86 compiler flag")
+def test_op_with_bfloat16_weights_without_the_dot_product_instructions(lstm_op, tmp_path):
+    """The portable path of the bfloat16 product, for CPUs without AVX-512 BF16: this machine
+    builds it when told not to use those instructions."""
+    run_in_new_process(
+        "from test_custom_ops import check_bfloat16_weights\n"
+        f"library = kernels.build({str(tmp_path)!r}, flags=('-mno-avx512bf16',))\n"
+        "check_bfloat16_weights(tf.load_op_library(library), 37, [9, 1, 0, 6, 9], threads=2)\n"
+    )
 
 
 def test_op_rejects_lengths_outside_the_steps(lstm_op):

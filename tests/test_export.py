@@ -89,8 +89,8 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
     )
 
 
-def bfloat16_casts(transcriber) -> int:
-    """float32 -> bfloat16 casts in the graph a Transcriber's session really runs."""
+def partition_nodes(transcriber) -> list:
+    """The nodes of the graph a Transcriber's session really runs (after its rewrites)."""
     features = audiofile_to_input_vector(LDC93S1_WAV)
     metadata = tf.RunMetadata()
     transcriber.session.run(
@@ -98,11 +98,24 @@ def bfloat16_casts(transcriber) -> int:
         {transcriber.inputs[0]: features[None], transcriber.inputs[1]: [len(features)]},
         options=tf.RunOptions(output_partition_graphs=True), run_metadata=metadata,
     )  # fmt: skip
+    return [node for partition in metadata.partition_graphs for node in partition.node]
+
+
+def bfloat16_casts(transcriber) -> int:
+    """float32 -> bfloat16 casts in the graph a Transcriber's session runs."""
     return sum(
         node.op == "Cast" and node.attr["DstT"].type == tf.bfloat16.as_datatype_enum
-        for partition in metadata.partition_graphs
-        for node in partition.node
+        for node in partition_nodes(transcriber)
     )
+
+
+def lstm_op_precisions(transcriber) -> list[bool]:
+    """``bfloat16_weights`` of each compiled LSTM op the session runs."""
+    return [
+        node.attr["bfloat16_weights"].b
+        for node in partition_nodes(transcriber)
+        if node.op == kernels.LSTM_OP
+    ]
 
 
 @pytest.mark.skipif(not cpu_has_bfloat16(), reason="this CPU has no native bfloat16")
@@ -115,6 +128,8 @@ def test_transcribe_with_bfloat16_products(exported):
     assert kernels.graph_uses_op(graph_def)  # exported with the compiled LSTM op
     assert bfloat16_casts(Transcriber(exported["pb"], bfloat16=True)) > 0
     assert bfloat16_casts(Transcriber(exported["pb"])) == 0
+    assert lstm_op_precisions(Transcriber(exported["pb"], bfloat16=True)) == [True]
+    assert lstm_op_precisions(Transcriber(exported["pb"])) == [False]
     result = transcribe(LDC93S1_WAV, "--model", exported["pb"], "--bfloat16", "on")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == SENTENCE
@@ -245,7 +260,7 @@ def test_compare_inference_decodes_a_set_three_ways(trained, tmp_path):
     assert figures["utterances"] == 1
     ways = figures["ways"]
     assert list(ways) == ["stock TensorFlow ops", "compiled LSTM op",
-                          "compiled LSTM op, bfloat16 products"]  # fmt: skip
+                          "compiled LSTM op, bfloat16"]  # fmt: skip
     assert ways["stock TensorFlow ops"]["wer"] == 0 and ways["compiled LSTM op"]["wer"] == 0
     assert ways["stock TensorFlow ops"]["max_logit_difference"] == 0
     assert ways["compiled LSTM op"]["max_logit_difference"] < 1e-3

@@ -63,7 +63,7 @@ def _cpu_identity() -> str:
         return platform.processor() or platform.machine()
 
 
-def build_key(compiler: str) -> str:
+def build_key(compiler: str, flags: tuple[str, ...] = ()) -> str:
     """What the compiled library depends on, hashed."""
     digest = hashlib.sha256()
     with open(SOURCE, "rb") as source:
@@ -74,14 +74,18 @@ def build_key(compiler: str) -> str:
         *tf.sysconfig.get_link_flags(),
         compiler,
         *CXX_FLAGS,
+        *flags,
         _cpu_identity(),
     ):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()[:20]
 
 
-def build(folder: str | None = None, compiler: str | None = None) -> str:
-    """Compile the op library unless the cache has it; returns its path.
+def build(
+    folder: str | None = None, compiler: str | None = None, flags: tuple[str, ...] = ()
+) -> str:
+    """Compile the op library unless the cache has it; returns its path. ``flags`` are added
+    to the compiler's (the tests build the op without instructions this CPU has).
 
     Raises:
         CustomOpError: no compiler, or the compilation failed (with the compiler's first
@@ -91,7 +95,7 @@ def build(folder: str | None = None, compiler: str | None = None) -> str:
     executable = shutil.which(compiler)
     if executable is None:
         raise CustomOpError(f"no C++ compiler {compiler!r} on PATH (set CXX to use another)")
-    target_dir = os.path.join(folder or default_folder(), build_key(executable))
+    target_dir = os.path.join(folder or default_folder(), build_key(executable, flags))
     library = os.path.join(target_dir, LIBRARY_NAME)
     if os.path.exists(library):
         return library
@@ -103,7 +107,7 @@ def build(folder: str | None = None, compiler: str | None = None) -> str:
         handle, partial = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=target_dir)
         os.close(handle)
         command = [
-            executable, *CXX_FLAGS, *tf.sysconfig.get_compile_flags(),
+            executable, *CXX_FLAGS, *flags, *tf.sysconfig.get_compile_flags(),
             SOURCE, "-o", partial, *tf.sysconfig.get_link_flags(),
         ]  # fmt: skip
         print(f"Compiling the LSTM op {SOURCE} with {compiler} (once per machine and "

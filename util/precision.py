@@ -1,5 +1,6 @@
-"""bfloat16: whether this CPU multiplies it natively, and the session setting that uses it.
-Kept apart from util.gpu so that transcription loads no training code."""
+"""bfloat16: whether this CPU multiplies it natively, and the settings that use it (a
+session's, a frozen graph's LSTM op). Kept apart from util.gpu so that transcription loads
+no training code."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import functools
 
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
+
+from util.kernels import LSTM_OP
 
 
 def with_bfloat16(proto: tf.ConfigProto) -> tf.ConfigProto:
@@ -17,6 +20,19 @@ def with_bfloat16(proto: tf.ConfigProto) -> tf.ConfigProto:
         rewriter_config_pb2.RewriterConfig.ON
     )
     return proto
+
+
+def bfloat16_lstm_op(graph_def: tf.GraphDef) -> int:
+    """Set ``bfloat16_weights`` on the compiled LSTM op's nodes in ``graph_def`` (in place):
+    its recurrent products in bfloat16, as :func:`with_bfloat16` puts the graph's other
+    products (the mixed-precision rewrite leaves the op alone). Returns how many nodes it set."""
+    nodes = [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]
+    changed = 0
+    for node in nodes:
+        if node.op == LSTM_OP:
+            node.attr["bfloat16_weights"].b = True
+            changed += 1
+    return changed
 
 
 @functools.cache

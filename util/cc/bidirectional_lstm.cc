@@ -13,6 +13,13 @@
 // large for one thread (big batches or cells, and more than two threads to share it) instead
 // runs over the whole pool, one direction after the other.
 //
+// With bfloat16_weights (bin/transcribe.py --bfloat16 sets it in a frozen graph), the op first
+// rounds both recurrent kernels to bfloat16, packed so that each step's product reads them as
+// one sequential stream, and each step multiplies them with the outputs rounded to bfloat16,
+// accumulating in float32 (AVX-512 BF16's dot products where the CPU has them). Batch-1
+// inference reads the whole kernel from memory at every step, so half the bytes is up to twice
+// the speed; the arithmetic is that of the bfloat16 matrix products elsewhere in the graph.
+//
 // Training keeps TensorFlow's loops (util/model.py): compiled training passes were measured
 // (see docs/performance.md) and did not pay.
 
@@ -20,7 +27,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "Eigen/Core"
 #include "tensorflow/core/framework/op.h"
@@ -28,6 +38,10 @@
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/util/work_sharder.h"
 #include "unsupported/Eigen/CXX11/Tensor"
+
+#ifdef __AVX512BF16__
+#include <immintrin.h>
+#endif
 
 namespace deepspeech {
 
@@ -79,12 +93,132 @@ void AddProduct(const Eigen::ThreadPoolDevice* device, const float* a, const flo
       TensorMap<const float>(a, m, k).contract(TensorMap<const float>(b, k, n), inner);
 }
 
+// bfloat16 recurrent kernels. The kernel [k, n] is cut into blocks of kBlock columns; a block
+// holds all rows, two rows interleaved per column ([k / 2][kBlock][2]) as the dot-product
+// instructions want them, padded with zeros to whole pairs and blocks. Each block of each
+// step's product is then one sequential read with its kBlock outputs in registers.
+constexpr int kLanes = 16;               // float32 in a 512-bit register
+constexpr int kGroups = 4;               // registers of outputs per block
+constexpr int64_t kBlock = kLanes * kGroups;
+constexpr int64_t kRowsAtOnce = 4;       // batch rows sharing each load of the kernel
+
+uint16_t ToBfloat16(float x) {  // round to nearest even (the values here are finite)
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits += 0x7FFF + ((bits >> 16) & 1);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+float FromBfloat16(uint16_t x) {
+  const uint32_t bits = static_cast<uint32_t>(x) << 16;
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+struct PackedKernel {
+  int64_t rows = 0, columns = 0, pairs = 0, blocks = 0;
+  std::vector<uint16_t> values;  // [blocks][pairs][kBlock][2]
+
+  PackedKernel(const float* kernel, int64_t k, int64_t n)
+      : rows(k), columns(n), pairs((k + 1) / 2), blocks((n + kBlock - 1) / kBlock),
+        values(blocks * pairs * kBlock * 2, 0) {
+    for (int64_t block = 0; block < blocks; ++block) {
+      const int64_t first = block * kBlock, width = std::min(kBlock, n - first);
+      for (int64_t pair = 0; pair < pairs; ++pair) {
+        uint16_t* out = values.data() + (block * pairs + pair) * kBlock * 2;
+        for (int64_t half = 0; half < 2 && 2 * pair + half < k; ++half) {
+          const float* row = kernel + (2 * pair + half) * n + first;
+          for (int64_t c = 0; c < width; ++c) out[2 * c + half] = ToBfloat16(row[c]);
+        }
+      }
+    }
+  }
+};
+
+// out[r, :] += bfloat16(a[r, :]) * kernel for rows [0, m), blocks [first, last) of columns;
+// a_pairs[r * pairs + p] holds a[r, 2p] and a[r, 2p + 1] in bfloat16.
+void AddProductBlocks(const uint32_t* a_pairs, int64_t m, const PackedKernel& kernel,
+                      int64_t first, int64_t last, float* out) {
+  const int64_t pairs = kernel.pairs, n = kernel.columns;
+  for (int64_t block = first; block < last; ++block) {
+    const uint16_t* values = kernel.values.data() + block * pairs * kBlock * 2;
+    const int64_t column = block * kBlock, width = std::min(kBlock, n - column);
+    for (int64_t r0 = 0; r0 < m; r0 += kRowsAtOnce) {
+      const int64_t rows = std::min(kRowsAtOnce, m - r0);
+#ifdef __AVX512BF16__
+      __mmask16 mask[kGroups];
+      __m512 sum[kRowsAtOnce][kGroups];
+      for (int g = 0; g < kGroups; ++g) {
+        const int64_t valid = std::clamp<int64_t>(width - g * kLanes, 0, kLanes);
+        mask[g] = static_cast<__mmask16>((1u << valid) - 1);
+        for (int64_t r = 0; r < rows; ++r) {
+          sum[r][g] = _mm512_maskz_loadu_ps(mask[g], out + (r0 + r) * n + column + g * kLanes);
+        }
+      }
+      for (int64_t p = 0; p < pairs; ++p) {
+        __m512bh w[kGroups];
+        for (int g = 0; g < kGroups; ++g) {
+          w[g] = (__m512bh)_mm512_loadu_si512(values + (p * kBlock + g * kLanes) * 2);
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+          const __m512bh x = (__m512bh)_mm512_set1_epi32(a_pairs[(r0 + r) * pairs + p]);
+          for (int g = 0; g < kGroups; ++g) sum[r][g] = _mm512_dpbf16_ps(sum[r][g], w[g], x);
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int g = 0; g < kGroups; ++g) {
+          _mm512_mask_storeu_ps(out + (r0 + r) * n + column + g * kLanes, mask[g], sum[r][g]);
+        }
+      }
+#else  // the same arithmetic without the dot-product instructions
+      for (int64_t r = r0; r < r0 + rows; ++r) {
+        float sum[kBlock] = {};
+        for (int64_t p = 0; p < pairs; ++p) {
+          const float x0 = FromBfloat16(a_pairs[r * pairs + p] & 0xFFFF);
+          const float x1 = FromBfloat16(a_pairs[r * pairs + p] >> 16);
+          const uint16_t* w = values + p * kBlock * 2;
+          for (int64_t c = 0; c < kBlock; ++c) {
+            sum[c] += x0 * FromBfloat16(w[2 * c]) + x1 * FromBfloat16(w[2 * c + 1]);
+          }
+        }
+        for (int64_t c = 0; c < width; ++c) out[r * n + column + c] += sum[c];
+      }
+#endif
+    }
+  }
+}
+
+// out[m, n] += bfloat16(a[m, k]) * kernel, on this thread or, with a device, over its pool.
+void AddProductBfloat16(const Eigen::ThreadPoolDevice* device, const float* a, int64_t m,
+                        const PackedKernel& kernel, std::vector<uint32_t>* a_pairs, float* out) {
+  const int64_t k = kernel.rows, pairs = kernel.pairs;
+  a_pairs->resize(m * pairs);
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t p = 0; p < pairs; ++p) {
+      const uint32_t low = ToBfloat16(a[r * k + 2 * p]);
+      const uint32_t high = 2 * p + 1 < k ? ToBfloat16(a[r * k + 2 * p + 1]) : 0;
+      (*a_pairs)[r * pairs + p] = low | (high << 16);
+    }
+  }
+  if (device == nullptr) {
+    AddProductBlocks(a_pairs->data(), m, kernel, 0, kernel.blocks, out);
+    return;
+  }
+  const Eigen::TensorOpCost cost(2.0 * m * pairs * kBlock, 4.0 * m * kBlock,
+                                 2.0 * m * pairs * kBlock);
+  device->parallelFor(kernel.blocks, cost, [&](Eigen::Index first, Eigen::Index last) {
+    AddProductBlocks(a_pairs->data(), m, kernel, first, last, out);
+  });
+}
+
 REGISTER_OP("DeepSpeechBidirectionalLstm")
     .Input("input_gates: float")      // [time, batch, 8 * cell]: forward's 4 gates, backward's
     .Input("forward_kernel: float")   // [cell, 4 * cell] recurrent kernels
     .Input("backward_kernel: float")  // [cell, 4 * cell]
     .Input("sequence_length: int32")  // [batch]
     .Attr("forget_bias: float = 1.0")
+    .Attr("bfloat16_weights: bool = false")  // the recurrent products in bfloat16 (above)
     .Output("outputs: float")  // [time, batch, 2 * cell]: forward outputs, backward outputs
     .SetShapeFn([](InferenceContext* c) {
       ShapeHandle gates, forward, backward, lengths;
@@ -109,6 +243,7 @@ class BidirectionalLstmOp : public OpKernel {
  public:
   explicit BidirectionalLstmOp(OpKernelConstruction* context) : OpKernel(context) {
     OP_REQUIRES_OK(context, context->GetAttr("forget_bias", &forget_bias_));
+    OP_REQUIRES_OK(context, context->GetAttr("bfloat16_weights", &bfloat16_weights_));
   }
 
   void Compute(OpKernelContext* context) override {
@@ -144,20 +279,27 @@ class BidirectionalLstmOp : public OpKernel {
     const float* kernels[2] = {forward.flat<float>().data(), backward.flat<float>().data()};
     ForEachDirection(context, batch * cell * 4 * cell,
                      [&](int64_t direction, const Eigen::ThreadPoolDevice* device) {
+                       std::unique_ptr<PackedKernel> packed;
+                       if (bfloat16_weights_) {
+                         packed = std::make_unique<PackedKernel>(kernels[direction], cell,
+                                                                 4 * cell);
+                       }
                        Recurrence(direction, gates.flat<float>().data(), kernels[direction],
-                                  length.data(), steps, batch, cell,
+                                  packed.get(), length.data(), steps, batch, cell,
                                   outputs->flat<float>().data(), device);
                      });
   }
 
  private:
   // One direction: 0 reads steps 0, 1, ..., 1 reads each sequence from its last step back.
-  // ``device`` is the pool to share each step's product over, or null for this thread only.
+  // ``device`` is the pool to share each step's product over, or null for this thread only;
+  // ``packed`` the kernel in bfloat16, or null for float32 products.
   void Recurrence(int64_t direction, const float* gates, const float* kernel,
-                  const int32_t* length, int64_t steps, int64_t batch, int64_t cell,
+                  const PackedKernel* packed, const int32_t* length, int64_t steps, int64_t batch, int64_t cell,
                   float* outputs, const Eigen::ThreadPoolDevice* device) const {
     const int64_t width = 4 * cell;
     Matrix pre(batch, width), state = Matrix::Zero(batch, cell), h = Matrix::Zero(batch, cell);
+    std::vector<uint32_t> h_pairs;
     const int64_t longest = *std::max_element(length, length + batch);
     for (int64_t s = 0; s < longest; ++s) {
       for (int64_t b = 0; b < batch; ++b) {
@@ -167,7 +309,11 @@ class BidirectionalLstmOp : public OpKernel {
               gates + (t * batch + b) * 2 * width + direction * width, width);
         }
       }
-      if (s > 0) AddProduct(device, h.data(), kernel, batch, cell, width, pre.data());
+      if (s > 0 && packed != nullptr) {
+        AddProductBfloat16(device, h.data(), batch, *packed, &h_pairs, pre.data());
+      } else if (s > 0) {
+        AddProduct(device, h.data(), kernel, batch, cell, width, pre.data());
+      }
       for (int64_t b = 0; b < batch; ++b) {
         if (s >= length[b]) continue;  // finished: its rows are never read again
         auto i = pre.row(b).segment(0, cell).array();
@@ -185,6 +331,7 @@ class BidirectionalLstmOp : public OpKernel {
   }
 
   float forget_bias_;
+  bool bfloat16_weights_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("DeepSpeechBidirectionalLstm").Device(::tensorflow::DEVICE_CPU),
