@@ -117,20 +117,40 @@ float FromBfloat16(uint16_t x) {
 }
 
 struct PackedKernel {
-  int64_t rows = 0, columns = 0, pairs = 0, blocks = 0;
-  std::vector<uint16_t> values;  // [blocks][pairs][kBlock][2]
+  int64_t rows, columns, pairs, blocks;
+  std::unique_ptr<uint16_t[]> values;  // [blocks][pairs][kBlock][2], padding included
 
   PackedKernel(const float* kernel, int64_t k, int64_t n)
       : rows(k), columns(n), pairs((k + 1) / 2), blocks((n + kBlock - 1) / kBlock),
-        values(blocks * pairs * kBlock * 2, 0) {
+        values(new uint16_t[blocks * pairs * kBlock * 2]) {
+#ifdef __AVX512BF16__
+    // Element 2c of a packed pair of rows is row 2p's column c, element 2c + 1 row 2p + 1's.
+    alignas(64) uint16_t order[2 * kLanes];
+    for (int c = 0; c < kLanes; ++c) order[2 * c] = c, order[2 * c + 1] = kLanes + c;
+    const __m512i interleave = _mm512_load_si512(order);
+#endif
     for (int64_t block = 0; block < blocks; ++block) {
       const int64_t first = block * kBlock, width = std::min(kBlock, n - first);
       for (int64_t pair = 0; pair < pairs; ++pair) {
-        uint16_t* out = values.data() + (block * pairs + pair) * kBlock * 2;
-        for (int64_t half = 0; half < 2 && 2 * pair + half < k; ++half) {
-          const float* row = kernel + (2 * pair + half) * n + first;
-          for (int64_t c = 0; c < width; ++c) out[2 * c + half] = ToBfloat16(row[c]);
+        const float* even = kernel + 2 * pair * n + first;
+        const float* odd = 2 * pair + 1 < k ? even + n : nullptr;  // null: a zero row
+        uint16_t* out = values.get() + (block * pairs + pair) * kBlock * 2;
+#ifdef __AVX512BF16__
+        for (int g = 0; g < kGroups; ++g) {
+          const int64_t valid = std::clamp<int64_t>(width - g * kLanes, 0, kLanes);
+          const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+          const __m512 low = _mm512_maskz_loadu_ps(mask, even + g * kLanes);
+          const __m512 high = odd ? _mm512_maskz_loadu_ps(mask, odd + g * kLanes)
+                                  : _mm512_setzero_ps();
+          const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(high, low);  // low: lanes 0-15
+          _mm512_storeu_si512(out + g * 2 * kLanes, _mm512_permutexvar_epi16(interleave, both));
         }
+#else
+        for (int64_t c = 0; c < kBlock; ++c) {
+          out[2 * c] = c < width ? ToBfloat16(even[c]) : 0;
+          out[2 * c + 1] = c < width && odd ? ToBfloat16(odd[c]) : 0;
+        }
+#endif
       }
     }
   }
@@ -142,7 +162,7 @@ void AddProductBlocks(const uint32_t* a_pairs, int64_t m, const PackedKernel& ke
                       int64_t first, int64_t last, float* out) {
   const int64_t pairs = kernel.pairs, n = kernel.columns;
   for (int64_t block = first; block < last; ++block) {
-    const uint16_t* values = kernel.values.data() + block * pairs * kBlock * 2;
+    const uint16_t* values = kernel.values.get() + block * pairs * kBlock * 2;
     const int64_t column = block * kBlock, width = std::min(kBlock, n - column);
     for (int64_t r0 = 0; r0 < m; r0 += kRowsAtOnce) {
       const int64_t rows = std::min(kRowsAtOnce, m - r0);
