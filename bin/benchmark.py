@@ -109,12 +109,13 @@ class ReadyBatches:
 
 def session_proto(args, config=None):
     """The project's training-session settings for ``config`` (util.gpu.session_config:
-    virtual CPU devices per tower, the bfloat16 rewrite with ``bfloat16="on"``) with
-    --intra/--inter-threads."""
+    virtual CPU devices per tower, the bfloat16 rewrite with ``bfloat16="on"``; float32
+    without a config) with --intra/--inter-threads."""
     from util.config import Config
     from util.gpu import session_config
 
-    proto = session_config(config or Config(checkpoint_dir="unused"), training=True)
+    config = config or Config(checkpoint_dir="unused", bfloat16="off")
+    proto = session_config(config, training=True)
     proto.intra_op_parallelism_threads = args.intra_threads
     proto.inter_op_parallelism_threads = args.inter_threads
     return proto
