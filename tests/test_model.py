@@ -96,9 +96,11 @@ def test_birnn_shapes_and_variable_names(n_hidden):
 
 
 def test_relu_is_clipped():
-    config = Config(n_hidden=4, relu_clip=0.5, default_stddev=5.0, checkpoint_dir="unused")
+    # 32 units of random sign: some are positive (and clipped) unless all 32 draws are negative.
+    config = Config(n_hidden=32, relu_clip=0.5, default_stddev=5.0, checkpoint_dir="unused")
     graph = tf.Graph()
     with graph.as_default():
+        tf.set_random_seed(4)
         features = tf.constant(np.full((1, 3, 494), 3.0, np.float32))
         BiRNN(features, tf.constant([3]), [0.0] * 6, config)
         layer_1 = graph.get_tensor_by_name("Minimum:0")
