@@ -119,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         help="print one JSON object per file (file, transcript, seconds)",
     )
     parser.add_argument(
-        "--bfloat16", choices=("off", "on", "auto"), default="off",
-        help="matrix products in bfloat16 (as ds_bfloat16 for training; auto: where the CPU "
-        "multiplies bfloat16 natively), the compiled LSTM op's recurrent products too",
+        "--bfloat16", choices=("off", "on", "auto"), default="auto",
+        help="matrix products, the compiled LSTM op's too, in bfloat16 (as ds_bfloat16 for "
+        "training); auto (the default): where the CPU multiplies bfloat16 natively; off: "
+        "float32 throughout",
     )  # fmt: skip
     args = parser.parse_args(argv)
     transcriber = Transcriber(args.model, bfloat16_wanted(args.bfloat16))

@@ -42,7 +42,7 @@ def test_only_training_sessions_get_the_rewrite(monkeypatch):
     on = Config(checkpoint_dir="unused", bfloat16="on")
     assert _rewrite(gpu.session_config(on, training=True)) == rewriter_config_pb2.RewriterConfig.ON
     assert _rewrite(gpu.session_config(on)) != rewriter_config_pb2.RewriterConfig.ON
-    off = Config(checkpoint_dir="unused")
+    off = Config(checkpoint_dir="unused", bfloat16="off")
     assert _rewrite(gpu.session_config(off, training=True)) != rewriter_config_pb2.RewriterConfig.ON
     auto = Config(checkpoint_dir="unused", bfloat16="auto")
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)

@@ -114,7 +114,7 @@ class Config:
     beam_width: int = 100  # beams of the language-model beam search
     max_train_seconds: int = 0  # 0: no time budget
     # Speed: the training session's matrix products in bfloat16 (util.gpu.use_bfloat16).
-    bfloat16: str = "off"  # on, off, or auto (on where the CPU has AVX-512 BF16 or AMX)
+    bfloat16: str = "auto"  # on, off, or auto (on where the CPU has AVX-512 BF16 or AMX)
     # Evaluation and inference: the compiled LSTM op (util.kernels); on, off, or auto.
     custom_ops: str = "auto"
     # Several machines (util/cluster.py); no ds_ps_hosts = one process, as always.

@@ -25,7 +25,10 @@ def session_config(config: Config, training: bool = False) -> tf.ConfigProto:
 
 
 def use_bfloat16(config: Config) -> bool:
-    """``ds_bfloat16``: on, off, or auto (on where the CPU has native bfloat16)."""
+    """``ds_bfloat16``: on, off, or auto (on where the CPU has native bfloat16 and TensorFlow
+    sees no GPU: the rewrite is for CPU kernels)."""
+    if config.bfloat16 == "auto" and tf.config.list_physical_devices("GPU"):
+        return False
     return bfloat16_wanted(config.bfloat16)
 
 
