@@ -9,7 +9,8 @@ through the frozen export graph (logits, and logits plus beam search; with the c
 op, then with stock TensorFlow ops, then in bfloat16 as ``transcribe.py --bfloat16 on`` runs
 it), and reports frames per second, achieved GFLOP/s as a fraction of this machine's
 matrix-multiply peak (measured in the same run), and peak memory. ``--custom-ops`` is
-``ds_custom_ops`` for inference.
+``ds_custom_ops``: the compiled LSTM op for inference and, in bfloat16 training, the compiled
+recurrent products.
 ``--torch`` runs an equivalent PyTorch model in child processes of the same invocation, before
 and after the project's figures (its medians are over both), and prints the ratios;
 ``--feed`` also times the step fed by the real queue and feeder threads;
@@ -131,7 +132,7 @@ def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> f
     from util.towers import average_gradients, get_tower_results
 
     config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", cpu_towers=towers,
-                    bfloat16=bfloat16)  # fmt: skip
+                    bfloat16=bfloat16, custom_ops=args.custom_ops)  # fmt: skip
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(1)
@@ -487,7 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--custom-ops", choices=("auto", "on", "off"), default="auto",
-        help="ds_custom_ops for the inference graph (auto: the compiled LSTM op where it builds)",
+        help="ds_custom_ops (auto: the compiled ops where they build): the inference graph's "
+        "LSTM op and the bfloat16 training step's recurrent products",
     )  # fmt: skip
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

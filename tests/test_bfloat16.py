@@ -63,13 +63,14 @@ class _Ready:
         return Batch(tf.constant(self.features), lengths, labels, tf.range(batch))
 
 
-def _loss_and_gradients(bfloat16: str):
-    """One tower's loss and gradients of the real training graph, on fixed weights and data."""
+def _loss_and_gradients(bfloat16: str, custom_ops: str = "auto"):
+    """One tower's loss and gradients of the real training graph, on fixed weights and data;
+    also the float32 -> bfloat16 casts and the compiled bfloat16 products the session ran."""
     rng = np.random.default_rng(3)
     features = rng.normal(size=(2, 40, 494)).astype(np.float32)
     labels = rng.integers(1, 28, size=(2, 6)).astype(np.int32)
     config = Config(n_hidden=48, checkpoint_dir="unused", bfloat16=bfloat16,
-                    dropout_rates=(0.0,) * 6)  # fmt: skip
+                    custom_ops=custom_ops, dropout_rates=(0.0,) * 6)  # fmt: skip
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(7)
@@ -82,21 +83,25 @@ def _loss_and_gradients(bfloat16: str):
             metadata = tf.RunMetadata()
             loss, grads = session.run([results.mean_loss, gradients], options=options,
                                       run_metadata=metadata)  # fmt: skip
+    nodes = [node for partition in metadata.partition_graphs for node in partition.node]
     bf16_casts = sum(
-        1
-        for partition in metadata.partition_graphs
-        for node in partition.node
-        if node.op == "Cast" and node.attr["DstT"].type == tf.bfloat16.as_datatype_enum
+        node.op == "Cast" and node.attr["DstT"].type == tf.bfloat16.as_datatype_enum
+        for node in nodes
     )
-    return loss, grads, bf16_casts
+    products = sum(node.op == "DeepSpeechBfloat16Product" for node in nodes)
+    return loss, grads, bf16_casts, products
 
 
 @needs_bfloat16_cpu
-def test_bfloat16_training_step_is_close_to_float32():
-    loss32, grads32, casts32 = _loss_and_gradients("off")
-    loss16, grads16, casts16 = _loss_and_gradients("on")
-    assert casts32 == 0
+@pytest.mark.parametrize("custom_ops", ["auto", "off"])
+def test_bfloat16_training_step_is_close_to_float32(custom_ops, lstm_op):
+    """With ds_custom_ops the LSTM loops' recurrent products run in the compiled bfloat16
+    ops (forward and backward loop), without them in TensorFlow's rewritten MatMuls."""
+    loss32, grads32, casts32, products32 = _loss_and_gradients("off")
+    loss16, grads16, casts16, products16 = _loss_and_gradients("on", custom_ops)
+    assert casts32 == 0 and products32 == 0
     assert casts16 > 0  # the rewrite really ran: there are float32 -> bfloat16 casts
+    assert products16 == (2 if custom_ops == "auto" else 0)
     assert np.isfinite(loss16)
     assert abs(loss16 - loss32) <= 0.02 * abs(loss32)
     for g32, g16 in zip(grads32, grads16, strict=True):

@@ -128,6 +128,39 @@ def test_op_with_bfloat16_weights(lstm_op):
     check_bfloat16_weights(lstm_op, 64, [5], threads=2)
 
 
+def check_bfloat16_product(op_module) -> None:
+    """DeepSpeechPackBfloat16 + DeepSpeechBfloat16Product (the training loops' products)
+    against NumPy on the rounded operands: odd sizes, partial blocks, batches not a multiple
+    of four, an empty batch."""
+    rng = np.random.default_rng(6)
+    for directions, m, k, n in [(2, 5, 37, 148), (2, 8, 64, 20), (1, 3, 7, 9), (2, 0, 5, 8)]:
+        a = rng.normal(size=(directions, m, k)).astype(np.float32)
+        kernels_ = rng.normal(size=(directions, k, n)).astype(np.float32)
+        with tf.Graph().as_default(), tf.Session() as session:
+            fed = tf.placeholder(tf.float32)
+            packed = op_module.deep_speech_pack_bfloat16(tf.constant(kernels_))
+            got = session.run(
+                op_module.deep_speech_bfloat16_product(fed, packed, columns=n), {fed: a}
+            )
+        expected = np.matmul(to_bfloat16(a).astype(np.float64), to_bfloat16(kernels_))
+        assert got.shape == (directions, m, n)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        if m:
+            assert np.abs(got - np.matmul(a, kernels_)).max() > 1e-4  # bfloat16, not float32
+
+
+def test_bfloat16_product(lstm_op):
+    check_bfloat16_product(lstm_op)
+
+
+def test_bfloat16_product_rejects_a_packing_of_other_kernels(lstm_op):
+    with tf.Graph().as_default(), tf.Session() as session:
+        packed = lstm_op.deep_speech_pack_bfloat16(tf.zeros([2, 6, 8]))
+        product = lstm_op.deep_speech_bfloat16_product(tf.zeros([2, 1, 6]), packed, columns=70)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"not the packing of 2 kernels"):
+            session.run(product)
+
+
 def run_in_new_process(code: str) -> None:
     prelude = (
         f"import sys; sys.path[:0] = [{REPO_ROOT!r}, {os.path.join(REPO_ROOT, 'tests')!r}]\n"
@@ -148,12 +181,15 @@ def test_op_with_bfloat16_weights_shares_a_large_product_over_the_threads(lstm_o
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="an x86 compiler flag")
 def test_op_with_bfloat16_weights_without_the_dot_product_instructions(lstm_op, tmp_path):
-    """The portable path of the bfloat16 product, for CPUs without AVX-512 BF16: this machine
-    builds it when told not to use those instructions."""
+    """The portable path of the bfloat16 products, for CPUs without AVX-512 BF16: this
+    machine builds it when told not to use those instructions."""
     run_in_new_process(
         "from test_custom_ops import check_bfloat16_weights\n"
         f"library = kernels.build({str(tmp_path)!r}, flags=('-mno-avx512bf16',))\n"
-        "check_bfloat16_weights(tf.load_op_library(library), 37, [9, 1, 0, 6, 9], threads=2)\n"
+        "op_module = tf.load_op_library(library)\n"
+        "check_bfloat16_weights(op_module, 37, [9, 1, 0, 6, 9], threads=2)\n"
+        "from test_custom_ops import check_bfloat16_product\n"
+        "check_bfloat16_product(op_module)\n"
     )
 
 

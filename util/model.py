@@ -18,6 +18,7 @@ from __future__ import annotations
 import tensorflow.compat.v1 as tf
 
 from util.config import Config
+from util.gpu import use_bfloat16
 from util.kernels import lstm_op_for
 
 FORGET_BIAS = 1.0
@@ -137,7 +138,7 @@ def _fast_cell(scaled_preactivation, c):
     return c, tf.tanh(c) * o, s
 
 
-def lstm_recurrence(input_gates, recurrent_kernel, mask):
+def lstm_recurrence(input_gates, recurrent_kernel, mask, bfloat16_op=None):
     """The recurrence of :func:`lstm_recurrence_autodiff`, built for speed.
 
     Three changes, none of which alters the result: the gate pre-activations are rescaled
@@ -145,12 +146,39 @@ def lstm_recurrence(input_gates, recurrent_kernel, mask):
     serves all four gates; the loop does not mask its state (sequences are right-aligned, so
     steps past a sequence's end never feed a valid step) and the outputs are masked once
     afterwards; and the backward pass is hand-written (:func:`_fused_recurrence`).
+
+    ``bfloat16_op`` (the module of :func:`util.kernels.load`, where training runs in
+    bfloat16): the loops' products with the recurrent kernel in bfloat16 by the compiled
+    ops, which read a packed copy of the kernel made once before each loop.
     """
-    return _fused_recurrence(*_rescale(input_gates, recurrent_kernel)) * mask
+    recurrence = _fused_recurrence(_recurrent_product(bfloat16_op))
+    return recurrence(*_rescale(input_gates, recurrent_kernel)) * mask
 
 
-@tf.custom_gradient
-def _fused_recurrence(scaled_gates, scaled_kernel):
+def _recurrent_product(bfloat16_op):
+    """(prepare, multiply): ``multiply(x, prepare(kernel))`` is ``x @ kernel`` for
+    [direction, batch, k] x [direction, k, n], in float32 by TensorFlow or in bfloat16 by the
+    compiled ops (``prepare`` packs the kernel for them)."""
+    if bfloat16_op is None:
+        return (lambda kernel: kernel), tf.matmul
+
+    def prepare(kernel):
+        return bfloat16_op.deep_speech_pack_bfloat16(kernel), int(kernel.shape[-1])
+
+    def multiply(x, packed):
+        return bfloat16_op.deep_speech_bfloat16_product(x, packed[0], columns=packed[1])
+
+    return prepare, multiply
+
+
+def _fused_recurrence(product):
+    """The recurrence with its hand-written gradient, its recurrent products as ``product``
+    (:func:`_recurrent_product`) computes them."""
+    prepare, multiply = product
+    return tf.custom_gradient(lambda gates, kernel: _fused_steps(gates, kernel, prepare, multiply))
+
+
+def _fused_steps(scaled_gates, scaled_kernel, prepare, multiply):
     """LSTM steps where ``sigmoid(scaled pre-activation)`` gives i, (j + 1) / 2, f and o.
 
     The forward loop keeps each step's activations and cell state; the backward loop runs the
@@ -161,9 +189,10 @@ def _fused_recurrence(scaled_gates, scaled_kernel):
     steps = tf.shape(scaled_gates)[0]
     n_cell = int(scaled_kernel.shape[1])
     zeros = tf.zeros([2, tf.shape(scaled_gates)[2], n_cell])
+    kernel = prepare(scaled_kernel)
 
     def forward(t, c, h, hs, activations, cs):
-        c, h, s = _fast_cell(scaled_gates[t] + tf.matmul(h, scaled_kernel), c)
+        c, h, s = _fast_cell(scaled_gates[t] + multiply(h, kernel), c)
         return t + 1, c, h, hs.write(t, h), activations.write(t, s), cs.write(t, c)
 
     arrays = [tf.TensorArray(tf.float32, size=steps) for _ in range(3)]
@@ -182,7 +211,7 @@ def _fused_recurrence(scaled_gates, scaled_kernel):
         d_s_factors = tf.concat([2.0 * half_j - 1.0, 2.0 * i, prev_c], -1)  # for d_new_c
         d_c_from_h = o * (1.0 - tanh_c * tanh_c)
         d_sigmoid = activations * (1.0 - activations)
-        transposed_kernel = tf.transpose(scaled_kernel, [0, 2, 1])
+        transposed_kernel = prepare(tf.transpose(scaled_kernel, [0, 2, 1]))
 
         def backward(t, d_c, d_h, d_gates):
             t = t - 1
@@ -190,7 +219,7 @@ def _fused_recurrence(scaled_gates, scaled_kernel):
             d_new_c = d_c + d_new_h * d_c_from_h[t]
             d_s = tf.concat([tf.tile(d_new_c, [1, 1, 3]) * d_s_factors[t], d_new_h * tanh_c[t]], -1)
             d_gate = d_s * d_sigmoid[t]
-            d_h = tf.matmul(d_gate, transposed_kernel)
+            d_h = multiply(d_gate, transposed_kernel)
             return t, d_new_c * f[t], d_h, d_gates.write(t, d_gate)
 
         _, _, _, d_gates = tf.while_loop(
@@ -215,6 +244,7 @@ def bidirectional_lstm(
     fused_gradient: bool | None = None,
     training: bool = True,
     lstm_op=None,
+    bfloat16_op=None,
 ) -> tf.Tensor:
     """A bidirectional LSTM over time-major ``inputs`` [time, batch, n_in].
 
@@ -227,7 +257,9 @@ def bidirectional_lstm(
     False uses TensorFlow's automatic gradient of the same loop (the reference). With
     ``training`` False, the loop keeps nothing for a backward pass (evaluation, inference),
     and ``lstm_op`` (the module of :func:`util.kernels.load`), where given and without
-    dropout, replaces the loops and the reversals with the compiled op.
+    dropout, replaces the loops and the reversals with the compiled op. With ``training``,
+    ``bfloat16_op`` (the same module) computes the fused loops' recurrent products in
+    bfloat16 (:func:`lstm_recurrence`).
 
     Returns:
         float32 [time, batch, 2 * n_cell_dim]: forward outputs, then backward outputs.
@@ -283,8 +315,11 @@ def bidirectional_lstm(
         input_gates = tf.stack(projected, axis=1)  # [time, direction, batch, 4 * n_cell_dim]
         recurrent_kernel = tf.stack(recurrent)  # [direction, n_cell_dim, 4 * n_cell_dim]
         fused = FUSED_GRADIENT if fused_gradient is None else fused_gradient
-        recurrence = lstm_recurrence if fused else lstm_recurrence_autodiff
-        outputs = recurrence(input_gates, recurrent_kernel, mask[:, tf.newaxis, :, tf.newaxis])
+        step_mask = mask[:, tf.newaxis, :, tf.newaxis]
+        if fused:
+            outputs = lstm_recurrence(input_gates, recurrent_kernel, step_mask, bfloat16_op)
+        else:
+            outputs = lstm_recurrence_autodiff(input_gates, recurrent_kernel, step_mask)
         forward, backward = tf.unstack(outputs, axis=1)  # its gradient is a stack, not a scatter
     else:  # one loop per direction, on its own inputs
         forward, backward = (
@@ -297,6 +332,15 @@ def bidirectional_lstm(
     outputs = tf.concat([forward, backward], axis=2)
     outputs.set_shape([None, None, 2 * n_cell_dim])
     return outputs
+
+
+def training_bfloat16_op(config: Config):
+    """The compiled ops for the training loops' recurrent products where training runs in
+    bfloat16 on the CPU (``ds_bfloat16``, :func:`util.gpu.use_bfloat16`) and
+    ``ds_custom_ops`` allows them (:func:`util.kernels.lstm_op_for`); else None."""
+    if not use_bfloat16(config) or tf.config.list_physical_devices("GPU"):
+        return None
+    return lstm_op_for(config.custom_ops)
 
 
 def BiRNN(
@@ -332,6 +376,7 @@ def BiRNN(
     outputs = bidirectional_lstm(
         layer_3, seq_length, config.n_cell_dim, dropout[3], dropout[4], training=training,
         lstm_op=None if training else lstm_op_for(config.custom_ops),
+        bfloat16_op=training_bfloat16_op(config) if training else None,
     )  # fmt: skip
     outputs = tf.reshape(outputs, [-1, 2 * config.n_cell_dim])
     layer_5 = _dropout(

@@ -116,53 +116,69 @@ float FromBfloat16(uint16_t x) {
   return value;
 }
 
-struct PackedKernel {
+// The packed layout's sizes for a kernel [k, n].
+struct PackedShape {
   int64_t rows, columns, pairs, blocks;
-  std::unique_ptr<uint16_t[]> values;  // [blocks][pairs][kBlock][2], padding included
-
-  PackedKernel(const float* kernel, int64_t k, int64_t n)
-      : rows(k), columns(n), pairs((k + 1) / 2), blocks((n + kBlock - 1) / kBlock),
-        values(new uint16_t[blocks * pairs * kBlock * 2]) {
-#ifdef __AVX512BF16__
-    // Element 2c of a packed pair of rows is row 2p's column c, element 2c + 1 row 2p + 1's.
-    alignas(64) uint16_t order[2 * kLanes];
-    for (int c = 0; c < kLanes; ++c) order[2 * c] = c, order[2 * c + 1] = kLanes + c;
-    const __m512i interleave = _mm512_load_si512(order);
-#endif
-    for (int64_t block = 0; block < blocks; ++block) {
-      const int64_t first = block * kBlock, width = std::min(kBlock, n - first);
-      for (int64_t pair = 0; pair < pairs; ++pair) {
-        const float* even = kernel + 2 * pair * n + first;
-        const float* odd = 2 * pair + 1 < k ? even + n : nullptr;  // null: a zero row
-        uint16_t* out = values.get() + (block * pairs + pair) * kBlock * 2;
-#ifdef __AVX512BF16__
-        for (int g = 0; g < kGroups; ++g) {
-          const int64_t valid = std::clamp<int64_t>(width - g * kLanes, 0, kLanes);
-          const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
-          const __m512 low = _mm512_maskz_loadu_ps(mask, even + g * kLanes);
-          const __m512 high = odd ? _mm512_maskz_loadu_ps(mask, odd + g * kLanes)
-                                  : _mm512_setzero_ps();
-          const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(high, low);  // low: lanes 0-15
-          _mm512_storeu_si512(out + g * 2 * kLanes, _mm512_permutexvar_epi16(interleave, both));
-        }
-#else
-        for (int64_t c = 0; c < kBlock; ++c) {
-          out[2 * c] = c < width ? ToBfloat16(even[c]) : 0;
-          out[2 * c + 1] = c < width && odd ? ToBfloat16(odd[c]) : 0;
-        }
-#endif
-      }
-    }
-  }
+  PackedShape(int64_t k, int64_t n)
+      : rows(k), columns(n), pairs((k + 1) / 2), blocks((n + kBlock - 1) / kBlock) {}
+  int64_t size() const { return blocks * pairs * kBlock * 2; }  // [blocks][pairs][kBlock][2]
 };
 
-// out[r, :] += bfloat16(a[r, :]) * kernel for rows [0, m), blocks [first, last) of columns;
-// a_pairs[r * pairs + p] holds a[r, 2p] and a[r, 2p + 1] in bfloat16.
-void AddProductBlocks(const uint32_t* a_pairs, int64_t m, const PackedKernel& kernel,
-                      int64_t first, int64_t last, float* out) {
-  const int64_t pairs = kernel.pairs, n = kernel.columns;
+// Rounds kernel [k, n] to bfloat16 into the packed layout (every element written, padding
+// included).
+void PackBfloat16(const float* kernel, const PackedShape& shape, uint16_t* values) {
+  const int64_t k = shape.rows, n = shape.columns;
+#ifdef __AVX512BF16__
+  // Element 2c of a packed pair of rows is row 2p's column c, element 2c + 1 row 2p + 1's.
+  alignas(64) uint16_t order[2 * kLanes];
+  for (int c = 0; c < kLanes; ++c) order[2 * c] = c, order[2 * c + 1] = kLanes + c;
+  const __m512i interleave = _mm512_load_si512(order);
+#endif
+  for (int64_t block = 0; block < shape.blocks; ++block) {
+    const int64_t first = block * kBlock, width = std::min(kBlock, n - first);
+    for (int64_t pair = 0; pair < shape.pairs; ++pair) {
+      const float* even = kernel + 2 * pair * n + first;
+      const float* odd = 2 * pair + 1 < k ? even + n : nullptr;  // null: a zero row
+      uint16_t* out = values + (block * shape.pairs + pair) * kBlock * 2;
+#ifdef __AVX512BF16__
+      for (int g = 0; g < kGroups; ++g) {
+        const int64_t valid = std::clamp<int64_t>(width - g * kLanes, 0, kLanes);
+        const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+        const __m512 low = _mm512_maskz_loadu_ps(mask, even + g * kLanes);
+        const __m512 high =
+            odd ? _mm512_maskz_loadu_ps(mask, odd + g * kLanes) : _mm512_setzero_ps();
+        const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(high, low);  // low: lanes 0-15
+        _mm512_storeu_si512(out + g * 2 * kLanes, _mm512_permutexvar_epi16(interleave, both));
+      }
+#else
+      for (int64_t c = 0; c < kBlock; ++c) {
+        out[2 * c] = c < width ? ToBfloat16(even[c]) : 0;
+        out[2 * c + 1] = c < width && odd ? ToBfloat16(odd[c]) : 0;
+      }
+#endif
+    }
+  }
+}
+
+// pairs[r * shape.pairs + p] = a[r, 2p] and a[r, 2p + 1] in bfloat16, for a [m, shape.rows].
+void RoundToPairs(const float* a, int64_t m, const PackedShape& shape, uint32_t* pairs) {
+  const int64_t k = shape.rows;
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t p = 0; p < shape.pairs; ++p) {
+      const uint32_t low = ToBfloat16(a[r * k + 2 * p]);
+      const uint32_t high = 2 * p + 1 < k ? ToBfloat16(a[r * k + 2 * p + 1]) : 0;
+      pairs[r * shape.pairs + p] = low | (high << 16);
+    }
+  }
+}
+
+// out[r, :] += a[r, :] * kernel for rows [0, m), blocks [first, last) of columns, with a as
+// RoundToPairs gives it and the kernel as PackBfloat16 does.
+void AddProductBlocks(const uint32_t* a_pairs, int64_t m, const PackedShape& shape,
+                      const uint16_t* kernel, int64_t first, int64_t last, float* out) {
+  const int64_t pairs = shape.pairs, n = shape.columns;
   for (int64_t block = first; block < last; ++block) {
-    const uint16_t* values = kernel.values.get() + block * pairs * kBlock * 2;
+    const uint16_t* values = kernel + block * pairs * kBlock * 2;
     const int64_t column = block * kBlock, width = std::min(kBlock, n - column);
     for (int64_t r0 = 0; r0 < m; r0 += kRowsAtOnce) {
       const int64_t rows = std::min(kRowsAtOnce, m - r0);
@@ -211,24 +227,18 @@ void AddProductBlocks(const uint32_t* a_pairs, int64_t m, const PackedKernel& ke
 
 // out[m, n] += bfloat16(a[m, k]) * kernel, on this thread or, with a device, over its pool.
 void AddProductBfloat16(const Eigen::ThreadPoolDevice* device, const float* a, int64_t m,
-                        const PackedKernel& kernel, std::vector<uint32_t>* a_pairs, float* out) {
-  const int64_t k = kernel.rows, pairs = kernel.pairs;
-  a_pairs->resize(m * pairs);
-  for (int64_t r = 0; r < m; ++r) {
-    for (int64_t p = 0; p < pairs; ++p) {
-      const uint32_t low = ToBfloat16(a[r * k + 2 * p]);
-      const uint32_t high = 2 * p + 1 < k ? ToBfloat16(a[r * k + 2 * p + 1]) : 0;
-      (*a_pairs)[r * pairs + p] = low | (high << 16);
-    }
-  }
+                        const PackedShape& shape, const uint16_t* kernel,
+                        std::vector<uint32_t>* a_pairs, float* out) {
+  a_pairs->resize(m * shape.pairs);
+  RoundToPairs(a, m, shape, a_pairs->data());
   if (device == nullptr) {
-    AddProductBlocks(a_pairs->data(), m, kernel, 0, kernel.blocks, out);
+    AddProductBlocks(a_pairs->data(), m, shape, kernel, 0, shape.blocks, out);
     return;
   }
-  const Eigen::TensorOpCost cost(2.0 * m * pairs * kBlock, 4.0 * m * kBlock,
-                                 2.0 * m * pairs * kBlock);
-  device->parallelFor(kernel.blocks, cost, [&](Eigen::Index first, Eigen::Index last) {
-    AddProductBlocks(a_pairs->data(), m, kernel, first, last, out);
+  const double work = 2.0 * m * shape.pairs * kBlock;
+  const Eigen::TensorOpCost cost(work, 4.0 * m * kBlock, work);
+  device->parallelFor(shape.blocks, cost, [&](Eigen::Index first, Eigen::Index last) {
+    AddProductBlocks(a_pairs->data(), m, shape, kernel, first, last, out);
   });
 }
 
@@ -299,10 +309,11 @@ class BidirectionalLstmOp : public OpKernel {
     const float* kernels[2] = {forward.flat<float>().data(), backward.flat<float>().data()};
     ForEachDirection(context, batch * cell * 4 * cell,
                      [&](int64_t direction, const Eigen::ThreadPoolDevice* device) {
-                       std::unique_ptr<PackedKernel> packed;
+                       std::unique_ptr<uint16_t[]> packed;  // uninitialised: all written
                        if (bfloat16_weights_) {
-                         packed = std::make_unique<PackedKernel>(kernels[direction], cell,
-                                                                 4 * cell);
+                         packed.reset(new uint16_t[PackedShape(cell, 4 * cell).size()]);
+                         PackBfloat16(kernels[direction], PackedShape(cell, 4 * cell),
+                                      packed.get());
                        }
                        Recurrence(direction, gates.flat<float>().data(), kernels[direction],
                                   packed.get(), length.data(), steps, batch, cell,
@@ -313,9 +324,9 @@ class BidirectionalLstmOp : public OpKernel {
  private:
   // One direction: 0 reads steps 0, 1, ..., 1 reads each sequence from its last step back.
   // ``device`` is the pool to share each step's product over, or null for this thread only;
-  // ``packed`` the kernel in bfloat16, or null for float32 products.
+  // ``packed`` the kernel as PackBfloat16 gives it, or null for float32 products.
   void Recurrence(int64_t direction, const float* gates, const float* kernel,
-                  const PackedKernel* packed, const int32_t* length, int64_t steps, int64_t batch, int64_t cell,
+                  const uint16_t* packed, const int32_t* length, int64_t steps, int64_t batch, int64_t cell,
                   float* outputs, const Eigen::ThreadPoolDevice* device) const {
     const int64_t width = 4 * cell;
     Matrix pre(batch, width), state = Matrix::Zero(batch, cell), h = Matrix::Zero(batch, cell);
@@ -330,7 +341,8 @@ class BidirectionalLstmOp : public OpKernel {
         }
       }
       if (s > 0 && packed != nullptr) {
-        AddProductBfloat16(device, h.data(), batch, *packed, &h_pairs, pre.data());
+        AddProductBfloat16(device, h.data(), batch, PackedShape(cell, width), packed, &h_pairs,
+                           pre.data());
       } else if (s > 0) {
         AddProduct(device, h.data(), kernel, batch, cell, width, pre.data());
       }
@@ -356,5 +368,125 @@ class BidirectionalLstmOp : public OpKernel {
 
 REGISTER_KERNEL_BUILDER(Name("DeepSpeechBidirectionalLstm").Device(::tensorflow::DEVICE_CPU),
                         BidirectionalLstmOp);
+
+// The training loops' products in bfloat16 (util/model.py, where training runs in bfloat16):
+// DeepSpeechPackBfloat16 packs each direction's recurrent kernel once per training step,
+// outside the loops, and DeepSpeechBfloat16Product multiplies with it at every step. Both
+// directions' products run over the intra-op pool, in blocks of columns. Their gradients are
+// the hand-written backward pass's business (util/model.py), so none is registered.
+
+REGISTER_OP("DeepSpeechPackBfloat16")
+    .Input("kernels: float")   // [directions, k, n]
+    .Output("packed: uint16")  // [directions, the packed size of [k, n]]
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle kernels;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &kernels));
+      c->set_output(0, c->Matrix(c->Dim(kernels, 0), InferenceContext::kUnknownDim));
+      return absl::OkStatus();
+    })
+    .Doc("Kernels rounded to bfloat16 in the layout DeepSpeechBfloat16Product reads.");
+
+class PackBfloat16Op : public OpKernel {
+ public:
+  explicit PackBfloat16Op(OpKernelConstruction* context) : OpKernel(context) {}
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& kernels = context->input(0);
+    OP_REQUIRES(context, kernels.dims() == 3,
+                absl::InvalidArgumentError("expected kernels [directions, k, n], got " +
+                                           kernels.shape().DebugString()));
+    const int64_t directions = kernels.dim_size(0);
+    const PackedShape shape(kernels.dim_size(1), kernels.dim_size(2));
+    Tensor* packed = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                0, TensorShape({directions, shape.size()}), &packed));
+    const float* source = kernels.flat<float>().data();
+    uint16_t* target = packed->flat<uint16_t>().data();
+    auto* workers = context->device()->tensorflow_cpu_worker_threads();
+    ::tensorflow::Shard(workers->num_threads, workers->workers, directions, 1 << 30,
+                        [&](int64_t begin, int64_t end) {
+                          for (int64_t d = begin; d < end; ++d) {
+                            PackBfloat16(source + d * shape.rows * shape.columns, shape,
+                                         target + d * shape.size());
+                          }
+                        });
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("DeepSpeechPackBfloat16").Device(::tensorflow::DEVICE_CPU),
+                        PackBfloat16Op);
+
+REGISTER_OP("DeepSpeechBfloat16Product")
+    .Input("a: float")         // [directions, m, k]
+    .Input("packed: uint16")   // DeepSpeechPackBfloat16 of kernels [directions, k, columns]
+    .Attr("columns: int >= 0")
+    .Output("product: float")  // [directions, m, columns]
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle a, packed;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &a));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &packed));
+      int64_t columns;
+      TF_RETURN_IF_ERROR(c->GetAttr("columns", &columns));
+      DimensionHandle directions;
+      TF_RETURN_IF_ERROR(c->Merge(c->Dim(a, 0), c->Dim(packed, 0), &directions));
+      c->set_output(0, c->MakeShape({directions, c->Dim(a, 1), columns}));
+      return absl::OkStatus();
+    })
+    .Doc("a times kernels, both rounded to bfloat16, summed in float32.");
+
+class Bfloat16ProductOp : public OpKernel {
+ public:
+  explicit Bfloat16ProductOp(OpKernelConstruction* context) : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("columns", &columns_));
+  }
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& a = context->input(0);
+    const Tensor& packed = context->input(1);
+    OP_REQUIRES(context, a.dims() == 3 && packed.dims() == 2,
+                absl::InvalidArgumentError("expected a [directions, m, k] and packed "
+                                           "[directions, size], got " +
+                                           a.shape().DebugString() + ", " +
+                                           packed.shape().DebugString()));
+    const int64_t directions = a.dim_size(0), m = a.dim_size(1);
+    const PackedShape shape(a.dim_size(2), columns_);
+    OP_REQUIRES(context,
+                packed.dim_size(0) == directions && packed.dim_size(1) == shape.size(),
+                absl::InvalidArgumentError(
+                    "packed " + packed.shape().DebugString() + " is not the packing of " +
+                    std::to_string(directions) + " kernels [" + std::to_string(shape.rows) +
+                    ", " + std::to_string(columns_) + "]"));
+    Tensor* product = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                0, TensorShape({directions, m, columns_}), &product));
+    product->flat<float>().setZero();
+    if (m == 0 || shape.rows == 0 || columns_ == 0) return;
+    std::vector<uint32_t> a_pairs(directions * m * shape.pairs);
+    for (int64_t d = 0; d < directions; ++d) {
+      RoundToPairs(a.flat<float>().data() + d * m * shape.rows, m, shape,
+                   a_pairs.data() + d * m * shape.pairs);
+    }
+    const uint16_t* kernels = packed.flat<uint16_t>().data();
+    float* out = product->flat<float>().data();
+    // Units of work: one block of columns of one direction.
+    auto* workers = context->device()->tensorflow_cpu_worker_threads();
+    ::tensorflow::Shard(
+        workers->num_threads, workers->workers, directions * shape.blocks,
+        /*cost_per_unit=*/2 * m * shape.pairs * kBlock, [&](int64_t begin, int64_t end) {
+          for (int64_t unit = begin; unit < end; ++unit) {
+            const int64_t d = unit / shape.blocks, block = unit % shape.blocks;
+            AddProductBlocks(a_pairs.data() + d * m * shape.pairs, m, shape,
+                             kernels + d * shape.size(), block, block + 1,
+                             out + d * m * columns_);
+          }
+        });
+  }
+
+ private:
+  int64_t columns_;
+};
+
+REGISTER_KERNEL_BUILDER(Name("DeepSpeechBfloat16Product").Device(::tensorflow::DEVICE_CPU),
+                        Bfloat16ProductOp);
 
 }  // namespace deepspeech
