@@ -20,8 +20,10 @@
 // inference reads the whole kernel from memory at every step, so half the bytes is up to twice
 // the speed; the arithmetic is that of the bfloat16 matrix products elsewhere in the graph.
 //
-// Training keeps TensorFlow's loops (util/model.py): compiled training passes were measured
-// (see docs/performance.md) and did not pay.
+// Training keeps TensorFlow's loops (util/model.py): compiled float32 training passes were
+// measured (see docs/performance.md) and did not pay. Where training runs in bfloat16, the
+// loops' products with the recurrent kernels use the same packed bfloat16 product (the two
+// ops at the end of this file).
 
 #define EIGEN_USE_THREADS
 
