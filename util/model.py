@@ -336,11 +336,9 @@ def bidirectional_lstm(
 
 def training_bfloat16_op(config: Config):
     """The compiled ops for the training loops' recurrent products where training runs in
-    bfloat16 on the CPU (``ds_bfloat16``, :func:`util.gpu.use_bfloat16`) and
-    ``ds_custom_ops`` allows them (:func:`util.kernels.lstm_op_for`); else None."""
-    if not use_bfloat16(config) or tf.config.list_physical_devices("GPU"):
-        return None
-    return lstm_op_for(config.custom_ops)
+    bfloat16 (``ds_bfloat16``, :func:`util.gpu.use_bfloat16`) and ``ds_custom_ops`` allows
+    them (:func:`util.kernels.lstm_op_for`, which also decides about GPUs); else None."""
+    return lstm_op_for(config.custom_ops) if use_bfloat16(config) else None
 
 
 def BiRNN(
