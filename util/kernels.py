@@ -168,13 +168,15 @@ def lstm_op_for(mode: str):
     return load(mode)
 
 
+def lstm_op_nodes(graph_def) -> list:
+    """The nodes of a GraphDef (its own or its function library's) that run the LSTM op."""
+    functions = (node for function in graph_def.library.function for node in function.node_def)
+    return [node for node in (*graph_def.node, *functions) if node.op == LSTM_OP]
+
+
 def graph_uses_op(graph_def) -> bool:
     """Whether a GraphDef (its nodes or function library) uses the project's op."""
-    if any(node.op == LSTM_OP for node in graph_def.node):
-        return True
-    return any(
-        node.op == LSTM_OP for function in graph_def.library.function for node in function.node_def
-    )
+    return bool(lstm_op_nodes(graph_def))
 
 
 def ensure_for_graph(graph_def, source: str) -> None:

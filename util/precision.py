@@ -9,7 +9,7 @@ import functools
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-from util.kernels import LSTM_OP
+from util.kernels import lstm_op_nodes
 
 
 def with_bfloat16(proto: tf.ConfigProto) -> tf.ConfigProto:
@@ -26,13 +26,10 @@ def bfloat16_lstm_op(graph_def: tf.GraphDef) -> int:
     """Set ``bfloat16_weights`` on the compiled LSTM op's nodes in ``graph_def`` (in place):
     its recurrent products in bfloat16, as :func:`with_bfloat16` puts the graph's other
     products (the mixed-precision rewrite leaves the op alone). Returns how many nodes it set."""
-    nodes = [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]
-    changed = 0
+    nodes = lstm_op_nodes(graph_def)
     for node in nodes:
-        if node.op == LSTM_OP:
-            node.attr["bfloat16_weights"].b = True
-            changed += 1
-    return changed
+        node.attr["bfloat16_weights"].b = True
+    return len(nodes)
 
 
 @functools.cache
