@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dashboard import runs as R  # noqa: E402
+from dashboard import runs as run_logs  # noqa: E402
+from util.run_files import Status  # noqa: E402
 
 REFRESH = {"off": None, "5 s": 5, "10 s": 10, "30 s": 30, "1 min": 60}
 TABS = ("Curves", "Parameters", "Utterances", "Run vs run")
@@ -43,25 +44,18 @@ COLUMN_LABELS = {
     "batch_size": "batch size",
     "epochs": "epochs",
     "epochs_done": "epochs done",
-    **R.METRICS,
+    **run_logs.METRICS,
     "duration_s": "duration (s)",
 }
 BEST_STYLE = "background-color: rgba(33, 195, 84, 0.20); font-weight: 600"
 STATUS_STYLES = {
-    "running": "color: #1c64f2; font-weight: 600",
-    "finished": "color: #0e7a32",
-    "failed": "color: #c81e1e; font-weight: 600",
-    "interrupted": "color: #b45309",
-    "unknown": "color: #6b7280",
+    Status.RUNNING: "color: #1c64f2; font-weight: 600",
+    Status.FINISHED: "color: #0e7a32",
+    Status.FAILED: "color: #c81e1e; font-weight: 600",
+    Status.INTERRUPTED: "color: #b45309",
+    Status.UNKNOWN: "color: #6b7280",
 }
-LEGEND = (
-    '<div style="font-size:0.85rem;color:#555">'
-    '<span style="background:#fde2b5;padding:0 3px"><s>ref</s>&nbsp;hyp</span> substitution '
-    '&nbsp; <span style="background:#f9c9c9;text-decoration:line-through;padding:0 3px">'
-    "word</span> deletion &nbsp; "
-    '<span style="background:#c9efd2;text-decoration:underline;padding:0 3px">word</span>'
-    " insertion</div>"
-)
+LEGEND = run_logs.alignment_legend()
 
 
 @dataclass(frozen=True)
@@ -109,10 +103,10 @@ def sidebar() -> tuple[str, float | None, RunFilter]:
         text = st.text_input(
             "Search", key="filter_text", placeholder="run, status, importer, flag, git"
         )
-        statuses = st.multiselect("Status", R.STATUSES, key="filter_status")
+        statuses = st.multiselect("Status", run_logs.STATUSES, key="filter_status")
         columns = st.multiselect(
             "Numeric ranges",
-            R.NUMERIC_RUN_COLUMNS,
+            run_logs.NUMERIC_RUN_COLUMNS,
             format_func=COLUMN_LABELS.get,
             key="filter_columns",
         )
@@ -138,23 +132,25 @@ def _bump_generation() -> None:
 
 
 def styled_runs(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
-    mask = R.best_mask(frame)
+    mask = run_logs.best_mask(frame)
     styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
-    for column in R.METRICS:
+    for column in run_logs.METRICS:
         styles.loc[mask[column], column] = BEST_STYLE
     styles["status"] = frame["status"].map(STATUS_STYLES).fillna("")
     styles.loc[frame["flags"].fillna("") != "", "flags"] = "color: #b45309"
     return frame.style.apply(lambda _: styles, axis=None)
 
 
-def runs_table(runs: list[R.Run], run_filter: RunFilter) -> list[str]:
+def runs_table(runs: list[run_logs.Run], run_filter: RunFilter) -> list[str]:
     """The runs table and the comparison picker; returns the runs to compare."""
-    frame = R.runs_frame(runs)
+    frame = run_logs.runs_frame(runs)
     ranges = {column: (low, high) for column, low, high in run_filter.ranges}
-    shown = R.mark_best(R.filter_runs(frame, run_filter.text, run_filter.statuses, ranges))
+    shown = run_logs.mark_best(
+        run_logs.filter_runs(frame, run_filter.text, run_filter.statuses, ranges)
+    )
     shown = shown.reset_index(drop=True)
     counts = frame["status"].value_counts()
-    summary = ", ".join(f"{counts[s]} {s}" for s in R.STATUSES if counts.get(s, 0))
+    summary = ", ".join(f"{counts[s]} {s}" for s in run_logs.STATUSES if counts.get(s, 0))
     st.caption(f"{len(frame)} runs ({summary}); {len(shown)} shown.")
     flagged = frame.loc[frame["flags"] != "", "run"].tolist()
     if flagged:
@@ -185,7 +181,7 @@ def runs_table(runs: list[R.Run], run_filter: RunFilter) -> list[str]:
             "status",
             "epochs_done",
             "progress",
-            *R.METRICS,
+            *run_logs.METRICS,
             "best",
             "flags",
             "duration",
@@ -215,7 +211,7 @@ def runs_table(runs: list[R.Run], run_filter: RunFilter) -> list[str]:
             "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
             **{
                 column: st.column_config.NumberColumn(label, format="%.4f")
-                for column, label in R.METRICS.items()
+                for column, label in run_logs.METRICS.items()
             },
             "duration": st.column_config.NumberColumn("duration", format="compact"),
         },
@@ -237,7 +233,7 @@ def runs_table(runs: list[R.Run], run_filter: RunFilter) -> list[str]:
     )
     right.download_button(
         "Download CSV",
-        R.runs_csv(shown),
+        run_logs.runs_csv(shown),
         file_name="runs.csv",
         mime="text/csv",
         on_click="ignore",
@@ -282,7 +278,7 @@ def curve_chart(
     return alt.layer(*layers).add_params(legend).properties(height=280).interactive(bind_y=False)
 
 
-def curves_tab(selected: list[R.Run]) -> None:
+def curves_tab(selected: list[run_logs.Run]) -> None:
     if not selected:
         st.info("Select one or more runs in the table to see their curves.")
         return
@@ -296,7 +292,7 @@ def curves_tab(selected: list[R.Run]) -> None:
     )
     smoothing = middle.slider("Smoothing", 0.0, 0.95, 0.0, 0.05, key="smoothing")
     log_scale = right.toggle("Log scale", key="log_scale", help="For the losses")
-    data = R.curves_frame(selected, metrics, smoothing)
+    data = run_logs.curves_frame(selected, metrics, smoothing)
     run_ids = [run.run_id for run in selected]
     columns = st.columns(2)
     for i, metric in enumerate(metrics):
@@ -310,13 +306,13 @@ def curves_tab(selected: list[R.Run]) -> None:
                 st.caption(f"{CURVE_TITLES[metric]}: no values yet in the selected runs.")
 
 
-def parameters_tab(selected: list[R.Run]) -> None:
+def parameters_tab(selected: list[run_logs.Run]) -> None:
     if not selected:
         st.info("Select runs in the table to see their parameters.")
         return
     differences = st.toggle("Differences only", value=True, key="params_diff")
-    frame = R.parameters_frame(selected, differences_only=differences)
-    total = len(R.parameters_frame(selected))
+    frame = run_logs.parameters_frame(selected, differences_only=differences)
+    total = len(run_logs.parameters_frame(selected))
     if len(selected) > 1:
         st.caption(f"{len(frame)} of {total} parameters shown; {len(selected)} runs.")
     if frame.empty:
@@ -328,7 +324,7 @@ def parameters_tab(selected: list[R.Run]) -> None:
 # -- utterances ------------------------------------------------------------------------------
 
 
-def follow_compare(compare: list[str], by_id: dict[str, R.Run]) -> None:
+def follow_compare(compare: list[str], by_id: dict[str, run_logs.Run]) -> None:
     """Point the utterance and run-vs-run pickers at the compared runs when they change."""
     if st.session_state.get("pickers_follow") == compare:
         return
@@ -372,14 +368,14 @@ def utterance_table(frame: pd.DataFrame, key: str) -> None:
 
 
 def show_audio(report: dict, path: str) -> None:
-    audio = R.report_audio(report, path)
+    audio = run_logs.report_audio(report, path)
     if audio.data is not None:
         st.audio(audio.data, format=audio.format)
     else:
         st.caption(f"No audio: {audio.reason}.")
 
 
-def utterances_tab(runs: list[R.Run], compare: list[str]) -> None:
+def utterances_tab(runs: list[run_logs.Run], compare: list[str]) -> None:
     candidates = [r.run_id for r in runs if r.reports]
     candidates = [r for r in compare if r in candidates] + [
         r for r in candidates if r not in compare
@@ -393,7 +389,7 @@ def utterances_tab(runs: list[R.Run], compare: list[str]) -> None:
     sets = _set_order(by_id[run_id].reports)
     set_name = pick(right, "Set", sets, "utt_set", sets[0])
     report = by_id[run_id].reports[set_name]
-    summary = R.report_summary(report)
+    summary = run_logs.report_summary(report)
     cells = st.columns(5)
     cells[0].metric("utterances", summary["utterances"])
     for cell, (key, label) in zip(
@@ -404,13 +400,13 @@ def utterances_tab(runs: list[R.Run], compare: list[str]) -> None:
         value = summary[key]
         cell.metric(label, "—" if value is None else f"{value:.4f}")
 
-    frame = R.utterances_frame(report)
+    frame = run_logs.utterances_frame(report)
     text_col, low_col, high_col, errors_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
     text = text_col.text_input("Search file, reference, hypothesis", key="utt_text")
     low = low_col.number_input("WER ≥", value=None, min_value=0.0, format="%g", key="utt_low")
     high = high_col.number_input("WER ≤", value=None, min_value=0.0, format="%g", key="utt_high")
     errors_only = errors_col.toggle("Errors only", key="utt_errors")
-    shown = R.filter_utterances(frame, text, low, high, errors_only)
+    shown = run_logs.filter_utterances(frame, text, low, high, errors_only)
     st.caption(f"{len(shown)} of {len(frame)} utterances.")
     utterance_table(shown, "utt_table")
     st.download_button(
@@ -424,7 +420,7 @@ def utterances_tab(runs: list[R.Run], compare: list[str]) -> None:
     st.subheader("Worst utterances")
     count = st.columns([1, 5])[0].number_input("How many", 1, 100, 5, key="utt_worst")
     st.html(LEGEND)
-    for rank, row in enumerate(R.worst(shown, int(count)).itertuples(index=False), 1):
+    for rank, row in enumerate(run_logs.worst(shown, int(count)).itertuples(index=False), 1):
         with st.container(border=True):
             figures = " · ".join(
                 f"{name} {value:.3f}"
@@ -434,10 +430,10 @@ def utterances_tab(runs: list[R.Run], compare: list[str]) -> None:
             duration = f" · {row.duration:.2f} s" if pd.notna(row.duration) else ""
             st.markdown(f"**{rank}.** `{row.file.replace('`', '')}` — {figures}{duration}")
             show_audio(report, row.path)
-            st.html(R.alignment_html(R.align_words(row.reference, row.hypothesis)))
+            st.html(run_logs.alignment_html(run_logs.align_words(row.reference, row.hypothesis)))
 
     st.subheader("WER by utterance duration")
-    bands = R.wer_by_duration(frame)
+    bands = run_logs.wer_by_duration(frame)
     if bands.empty:
         st.caption("No durations in this report.")
         return
@@ -475,7 +471,7 @@ def utterances_tab(runs: list[R.Run], compare: list[str]) -> None:
 # -- run against run -------------------------------------------------------------------------
 
 
-def run_vs_run_tab(runs: list[R.Run], compare: list[str]) -> None:
+def run_vs_run_tab(runs: list[run_logs.Run], compare: list[str]) -> None:
     by_id = {run.run_id: run for run in runs}
     candidates = [r.run_id for r in runs if r.reports]
     candidates = [r for r in compare if r in candidates] + [
@@ -496,13 +492,15 @@ def run_vs_run_tab(runs: list[R.Run], compare: list[str]) -> None:
         return
     set_name = pick(set_col, "Set", sets, "cmp_set", sets[0])
     report_a, report_b = by_id[run_a].reports[set_name], by_id[run_b].reports[set_name]
-    comparison = R.compare_utterances(R.utterances_frame(report_a), R.utterances_frame(report_b))
-    counts = R.change_counts(comparison)
+    comparison = run_logs.compare_utterances(
+        run_logs.utterances_frame(report_a), run_logs.utterances_frame(report_b)
+    )
+    counts = run_logs.change_counts(comparison)
     cells = st.columns(5)
     cells[0].metric("worse in B", counts["worse"])
     cells[1].metric("better in B", counts["better"])
     cells[2].metric("same", counts["same"])
-    wer_a, wer_b = R.number(report_a.get("wer")), R.number(report_b.get("wer"))
+    wer_a, wer_b = run_logs.number(report_a.get("wer")), run_logs.number(report_b.get("wer"))
     cells[3].metric("corpus WER A", "—" if wer_a is None else f"{wer_a:.4f}")
     cells[4].metric(
         "corpus WER B",
@@ -514,7 +512,7 @@ def run_vs_run_tab(runs: list[R.Run], compare: list[str]) -> None:
         st.caption(
             f"{counts['only in A']} utterance(s) only in A, {counts['only in B']} only in B."
         )
-    present = [c for c in R.CHANGES if counts[c]]
+    present = [c for c in run_logs.CHANGES if counts[c]]
     show = st.pills("Show", present, selection_mode="multi", default=present, key="cmp_show")
     shown = comparison[comparison["change"].isin(show or present)]
     st.dataframe(
@@ -552,9 +550,17 @@ def run_vs_run_tab(runs: list[R.Run], compare: list[str]) -> None:
                 st.markdown(f"`{name}` — WER {row['wer A']:.3f} → {row['wer B']:.3f}")
                 left, right = st.columns(2)
                 left.caption("A")
-                left.html(R.alignment_html(R.align_words(row["reference"], row["hypothesis A"])))
+                left.html(
+                    run_logs.alignment_html(
+                        run_logs.align_words(row["reference"], row["hypothesis A"])
+                    )
+                )
                 right.caption("B")
-                right.html(R.alignment_html(R.align_words(row["reference"], row["hypothesis B"])))
+                right.html(
+                    run_logs.alignment_html(
+                        run_logs.align_words(row["reference"], row["hypothesis B"])
+                    )
+                )
 
 
 # -- the page --------------------------------------------------------------------------------
@@ -563,8 +569,8 @@ def run_vs_run_tab(runs: list[R.Run], compare: list[str]) -> None:
 def body(root: Path, run_filter: RunFilter) -> None:
     """Everything below the title; re-run on its own by the auto-refresh."""
     try:
-        runs = R.list_runs(root)
-    except R.LogsDirError as error:
+        runs = run_logs.list_runs(root)
+    except run_logs.LogsDirError as error:
         st.error(str(error))
         return
     if not runs:
@@ -599,8 +605,8 @@ def main() -> None:
     logs_dir, refresh, run_filter = sidebar()
     st.title("DeepSpeech runs")
     try:
-        root = R.resolve_logs_dir(logs_dir)
-    except R.LogsDirError as error:
+        root = run_logs.resolve_logs_dir(logs_dir)
+    except run_logs.LogsDirError as error:
         st.error(str(error))
         return
     st.caption(f"Logs: {root}" + (f" · refreshed every {refresh} s" if refresh else ""))

@@ -16,7 +16,6 @@ import html
 import json
 import math
 import os
-import re
 import stat
 import threading
 import time
@@ -29,13 +28,18 @@ from typing import Any
 import jiwer
 import pandas as pd
 
-HYPER_FILE = "hyper.json"
-EPOCHS_FILE = "epochs.jsonl"
-REPORT_RE = re.compile(r"^report_([A-Za-z0-9_-]+)\.json$")
+from util import run_files
+from util.run_files import Context, Epoch, Hyper, Parameters, Results, Status
+from util.run_files import Report as ReportKey
+from util.run_files import Sample as SampleKey
+
+HYPER_FILE = run_files.HYPER
+EPOCHS_FILE = run_files.EPOCHS
+REPORT_RE = run_files.REPORT_PATTERN
 MAX_JSON_BYTES = 256 * 1024 * 1024  # far above any real report; guards memory only
 MAX_AUDIO_BYTES = 256 * 1024 * 1024
 STALE_AFTER_S = 30 * 60  # TensorBoard's writer flushes every 2 minutes while a run trains
-STATUSES = ("running", "finished", "failed", "interrupted", "unknown")
+STATUSES = Status.ALL
 AUDIO_FORMATS = {
     ".wav": "audio/wav",
     ".flac": "audio/flac",
@@ -48,16 +52,16 @@ AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"ID3", b"\xff\xfb",
 
 # Runs-table columns where lower is better; the best run of each is marked.
 METRICS = {
-    "train_loss": "train loss",
-    "dev_loss": "dev loss",
-    "train_wer": "train WER",
-    "dev_wer": "dev WER",
-    "dev_cer": "dev CER",
-    "test_wer": "test WER",
-    "test_cer": "test CER",
+    Epoch.TRAIN_LOSS: "train loss",
+    Epoch.DEV_LOSS: "dev loss",
+    Epoch.TRAIN_WER: "train WER",
+    Epoch.DEV_WER: "dev WER",
+    Epoch.DEV_CER: "dev CER",
+    Results.TEST_WER: "test WER",
+    Results.TEST_CER: "test CER",
 }
 # Per-epoch values of epochs.jsonl that the curves show.
-CURVE_METRICS = ("train_loss", "dev_loss", "train_wer", "dev_wer", "dev_cer")
+CURVE_METRICS = (Epoch.TRAIN_LOSS, Epoch.DEV_LOSS, Epoch.TRAIN_WER, Epoch.DEV_WER, Epoch.DEV_CER)
 RUN_COLUMNS = (
     "run",
     "started",
@@ -266,15 +270,15 @@ class Run:
 
     @property
     def status(self) -> str:
-        status = self.context.get("status")
-        return status if status in STATUSES else "unknown"
+        status = self.context.get(Context.STATUS)
+        return status if status in STATUSES else Status.UNKNOWN
 
     def is_stale(self, now: float | None = None, stale_after: float = STALE_AFTER_S) -> bool:
         """A "running" run none of whose files changed for ``stale_after`` seconds: its trainer
         may have been killed without writing the final status."""
         now = time.time() if now is None else now
         return (
-            self.status == "running"
+            self.status == Status.RUNNING
             and self.modified is not None
             and now - self.modified > stale_after
         )
@@ -289,7 +293,7 @@ class Run:
 def _report_problems(name: str, report: Any) -> tuple[dict | None, list[str]]:
     if not isinstance(report, dict):
         return None, [f"{name}: not a JSON object"]
-    samples = report.get("samples")
+    samples = report.get(ReportKey.SAMPLES)
     if not isinstance(samples, list):
         return None, [f"{name}: no list of samples"]
     bad = sum(not isinstance(s, dict) for s in samples)
@@ -326,9 +330,9 @@ def load_run(root: Path, folder: Path) -> Run:
         run.problems.append(f"{HYPER_FILE}: not a JSON object")
     else:
         run.hyper = hyper.value
-        for key in ("context", "parameters", "results", "config"):
+        for key in Hyper.SECTIONS:
             setattr(run, key, _object(hyper.value, key, run.problems, HYPER_FILE))
-        status = run.context.get("status")
+        status = run.context.get(Context.STATUS)
         if status is not None and status not in STATUSES:
             run.problems.append(f"{HYPER_FILE}: unknown status {str(status)[:40]!r}")
         elif status is None:
@@ -337,7 +341,7 @@ def load_run(root: Path, folder: Path) -> Run:
     # No epochs.jsonl is normal before the first epoch ends and for test-only runs.
     epochs = read_json(root, real / EPOCHS_FILE, lines=True)
     if epochs.value is not None:
-        run.epochs = [r for r in epochs.value if number(r.get("epoch")) is not None]
+        run.epochs = [r for r in epochs.value if number(r.get(Epoch.EPOCH)) is not None]
     if epochs.problem and not epochs.missing:
         run.problems.append(epochs.problem)
 
@@ -380,7 +384,7 @@ def list_runs(root: Path) -> list[Run]:
 
 
 def _started(run: Run) -> dt.datetime | None:
-    text = run.context.get("time_started")
+    text = run.context.get(Context.TIME_STARTED)
     if isinstance(text, str):
         try:
             started = dt.datetime.fromisoformat(text)
@@ -424,23 +428,24 @@ def run_row(run: Run, now: float | None = None, stale_after: float = STALE_AFTER
     if run.is_stale(now, stale_after) and run.modified is not None:
         minutes = (now - run.modified) / 60
         flags.insert(0, f"no file changed for {minutes:.0f} min: the trainer may have stopped")
-    if run.status in ("failed", "interrupted") and run.context.get("error"):
-        flags.insert(0, f"error: {str(run.context['error'])[:200]}")
+    if run.status in (Status.FAILED, Status.INTERRUPTED) and run.context.get(Context.ERROR):
+        flags.insert(0, f"error: {str(run.context[Context.ERROR])[:200]}")
     importer = run.setting("importer")
-    if importer is None and isinstance(run.parameters.get("data_set"), dict):
-        importer = run.parameters["data_set"].get("name")
+    data_set = run.parameters.get(Parameters.DATA_SET)
+    if importer is None and isinstance(data_set, dict):
+        importer = data_set.get(Parameters.DATA_SET_NAME)
     dropout = run.setting("dropout_rates")
     epochs = number(run.setting("epochs"))
-    epochs_done = max((number(r["epoch"]) for r in run.epochs), default=None)
-    duration = number(run.results.get("duration"))
-    if duration is None and run.status == "running" and started is not None:
+    epochs_done = max((number(r[Epoch.EPOCH]) for r in run.epochs), default=None)
+    duration = number(run.results.get(Results.DURATION))
+    if duration is None and run.status == Status.RUNNING and started is not None:
         duration = max(0.0, now - started.timestamp())
     if duration is None and run.epochs:
-        duration = sum(number(r.get("seconds")) or 0.0 for r in run.epochs)
+        duration = sum(number(r.get(Epoch.SECONDS)) or 0.0 for r in run.epochs)
     progress = None
     if epochs and epochs_done is not None:
         progress = min(1.0, epochs_done / epochs)
-    git_hash = run.context.get("git_hash")
+    git_hash = run.context.get(Context.GIT_HASH)
     return {
         "run": run.run_id,
         "started": started,
@@ -448,23 +453,25 @@ def run_row(run: Run, now: float | None = None, stale_after: float = STALE_AFTER
         "flags": "; ".join(flags),
         "importer": importer if isinstance(importer, str) else None,
         "learning_rate": number(run.setting("learning_rate")),
-        "n_hidden": number(run.setting("n_hidden", "n_hidden_1")),
+        "n_hidden": number(run.setting("n_hidden", Parameters.N_HIDDEN)),
         "dropout": number(dropout[0]) if isinstance(dropout, list) and dropout else None,
         "batch_size": number(run.setting("train_batch_size")),
         "epochs": epochs,
         "epochs_done": epochs_done,
         "progress": progress,
-        "train_loss": _last(run.epochs, "train_loss"),
-        "dev_loss": _first(_last(run.epochs, "dev_loss"), _report(run, "dev", "loss")),
-        "train_wer": _first(_last(run.epochs, "train_wer"), run.results.get("last_train_wer")),
-        "dev_wer": _first(
-            _last(run.epochs, "dev_wer"),
-            run.results.get("last_validation_wer"),
-            _report(run, "dev", "wer"),
+        "train_loss": _last(run.epochs, Epoch.TRAIN_LOSS),
+        "dev_loss": _first(_last(run.epochs, Epoch.DEV_LOSS), _report(run, "dev", ReportKey.LOSS)),
+        "train_wer": _first(
+            _last(run.epochs, Epoch.TRAIN_WER), run.results.get(Results.LAST_TRAIN_WER)
         ),
-        "dev_cer": _first(_last(run.epochs, "dev_cer"), _report(run, "dev", "cer")),
-        "test_wer": _first(run.results.get("test_wer"), _report(run, "test", "wer")),
-        "test_cer": _first(run.results.get("test_cer"), _report(run, "test", "cer")),
+        "dev_wer": _first(
+            _last(run.epochs, Epoch.DEV_WER),
+            run.results.get(Results.LAST_VALIDATION_WER),
+            _report(run, "dev", ReportKey.WER),
+        ),
+        "dev_cer": _first(_last(run.epochs, Epoch.DEV_CER), _report(run, "dev", ReportKey.CER)),
+        "test_wer": _first(run.results.get(Results.TEST_WER), _report(run, "test", ReportKey.WER)),
+        "test_cer": _first(run.results.get(Results.TEST_CER), _report(run, "test", ReportKey.CER)),
         "duration_s": duration,
         "git": git_hash[:10] if isinstance(git_hash, str) else None,
     }
@@ -561,7 +568,7 @@ def curves_frame(
     """Per-epoch values of ``runs`` in long form: run, epoch, metric, value, smoothed."""
     rows = []
     for run in runs:
-        by_epoch = {int(number(r["epoch"])): r for r in run.epochs}
+        by_epoch = {int(number(r[Epoch.EPOCH])): r for r in run.epochs}
         for metric in metrics:
             points = [
                 (epoch, number(record.get(metric)))
@@ -647,22 +654,22 @@ def _text(value: Any) -> str:
 def utterances_frame(report: dict) -> pd.DataFrame:
     """Every utterance of a report (one row each, in report order); missing numbers are NaN."""
     rows = []
-    for sample in report.get("samples") or []:
+    for sample in report.get(ReportKey.SAMPLES) or []:
         if not isinstance(sample, dict):
             continue
-        path = _text(sample.get("wav_filename"))
-        reference = _text(sample.get("src"))
+        path = _text(sample.get(SampleKey.WAV_FILENAME))
+        reference = _text(sample.get(SampleKey.SRC))
         rows.append(
             {
                 "file": os.path.basename(path),
                 "reference": reference,
-                "hypothesis": _text(sample.get("res")),
-                "wer": number(sample.get("wer")),
-                "cer": number(sample.get("cer")),
-                "loss": number(sample.get("loss")),
-                "duration": number(sample.get("duration")),
-                "raw hypothesis": _text(sample.get("res_raw")),
-                "raw wer": number(sample.get("wer_raw")),
+                "hypothesis": _text(sample.get(SampleKey.RES)),
+                "wer": number(sample.get(SampleKey.WER)),
+                "cer": number(sample.get(SampleKey.CER)),
+                "loss": number(sample.get(SampleKey.LOSS)),
+                "duration": number(sample.get(SampleKey.DURATION)),
+                "raw hypothesis": _text(sample.get(SampleKey.RES_RAW)),
+                "raw wer": number(sample.get(SampleKey.WER_RAW)),
                 "words": len(reference.split()),
                 "path": path,
             }
@@ -678,13 +685,13 @@ def utterances_frame(report: dict) -> pd.DataFrame:
 
 def report_summary(report: dict) -> dict[str, float | int | None]:
     """A report's corpus figures (None where missing)."""
-    samples = report.get("samples")
+    samples = report.get(ReportKey.SAMPLES)
     return {
         "utterances": len(samples) if isinstance(samples, list) else 0,
-        "wer": number(report.get("wer")),
-        "cer": number(report.get("cer")),
-        "mean_wer": number(report.get("mean_wer")),
-        "loss": number(report.get("loss")),
+        "wer": number(report.get(ReportKey.WER)),
+        "cer": number(report.get(ReportKey.CER)),
+        "mean_wer": number(report.get(ReportKey.MEAN_WER)),
+        "loss": number(report.get(ReportKey.LOSS)),
     }
 
 
@@ -755,6 +762,7 @@ def alignment_counts(ops: Sequence[WordOp]) -> dict[str, int]:
     return counts
 
 
+# The colours of an alignment's edits, used by the alignments and their legend alike.
 _OP_STYLES = {
     "substitute": "background:#fde2b5;border-radius:3px;padding:0 2px",
     "delete": "background:#f9c9c9;color:#8b0000;text-decoration:line-through;"
@@ -762,6 +770,16 @@ _OP_STYLES = {
     "insert": "background:#c9efd2;color:#0b5a1e;text-decoration:underline;"
     "border-radius:3px;padding:0 2px",
 }
+
+
+def alignment_legend() -> str:
+    """The HTML legend of :func:`alignment_html`'s colours."""
+    return (
+        '<div style="font-size:0.85rem;color:#555">'
+        f'<span style="{_OP_STYLES["substitute"]}"><s>ref</s>&nbsp;hyp</span> substitution '
+        f'&nbsp; <span style="{_OP_STYLES["delete"]}">word</span> deletion &nbsp; '
+        f'<span style="{_OP_STYLES["insert"]}">word</span> insertion</div>'
+    )
 
 
 def alignment_html(ops: Sequence[WordOp]) -> str:
@@ -882,7 +900,8 @@ def report_audio(report: dict, wav_filename: str) -> Audio:
     """The audio of ``wav_filename`` when ``report`` names it, it ends in an audio extension
     (before and after resolving links), it is a regular file and starts like an audio file.
     Relative paths are taken from the current folder, as the trainer wrote them."""
-    named = {s.get("wav_filename") for s in report.get("samples") or [] if isinstance(s, dict)}
+    samples = report.get(ReportKey.SAMPLES) or []
+    named = {s.get(SampleKey.WAV_FILENAME) for s in samples if isinstance(s, dict)}
     if not wav_filename or wav_filename not in named:
         return Audio(reason="not a file of this report")
     path = Path(wav_filename)
