@@ -8,12 +8,14 @@ import pytest
 
 from util.config import (
     KNOWN_VARIABLES,
+    PREFIX,
     STDDEV_VARIABLES,
     Config,
     ConfigError,
     available_importers,
     describe,
     from_environ,
+    help_lines,
     unknown_variables,
 )
 
@@ -45,13 +47,6 @@ def test_defaults_are_the_originals():
     assert config.restore_checkpoint is None  # automatic: resume when a checkpoint fits
     assert config.stddevs == ()
     assert all(config.stddev(v) == 0.046875 for v in STDDEV_VARIABLES)
-
-
-def test_derived_geometry():
-    config = parse(ds_n_hidden="64")
-    assert (config.n_input, config.n_context, config.n_character) == (26, 9, 29)
-    assert config.n_cell_dim == 64
-    assert config.n_hidden_3 == 128
 
 
 def test_default_checkpoint_dir_is_xdg_deepspeech(monkeypatch, tmp_path):
@@ -217,3 +212,22 @@ def test_frozen_config_stddevs_are_immutable_and_hashable():
     with pytest.raises(TypeError):
         config.stddevs[0] = ("h1", 9.0)  # type: ignore[index]
     assert hash(config) == hash(parse(ds_h1_stddev="0.1"))
+
+
+def test_each_setting_is_declared_once_with_a_default_and_help():
+    fields = dataclasses.fields(Config)
+    assert [name for name, _, _ in help_lines()] == [PREFIX + f.name for f in fields]
+    for field in fields:
+        assert field.metadata["help"].strip(), field.name
+        assert "\n" not in field.metadata["help"], field.name
+    # Every field is read from its variable by its own parser, except the two read by hand
+    # (one variable per layer or per initialiser).
+    by_hand = {f.name for f in fields if f.metadata["parse"] is None}
+    assert by_hand == {"dropout_rates", "stddevs"}
+    parsed = {PREFIX + f.name for f in fields} - {PREFIX + name for name in by_hand}
+    assert parsed <= KNOWN_VARIABLES
+    # The defaults of the declaration are the defaults of a parsed empty environment.
+    config = from_environ({"ds_checkpoint_dir": "unused"})
+    for field in fields:
+        if field.name not in ("dataset_path", "checkpoint_dir"):
+            assert getattr(config, field.name) == field.default, field.name

@@ -6,8 +6,9 @@ The names and defaults are those of the 2017 ``DeepSpeech.py``; a few variables 
 ``ds_feature_cache``, ``ds_shuffle_batches``, the fault-tolerance variables, and for accuracy
 ``ds_augment``, ``ds_spelling``, ``ds_lm_path``, ``ds_lm_alpha``, ``ds_lm_beta``,
 ``ds_beam_width``; for speed ``ds_bfloat16``, ``ds_custom_ops``).
-A bad value stops the program at start-up with one line that names the variable, the value
-and what is allowed.
+Each setting is declared once, as a field of :class:`Config` with its default, parser and one
+line of help. A bad value stops the program at start-up with one line that names the variable,
+the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import pkgutil
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-from util.audio import N_CONTEXT, N_INPUT
-from util.text import N_CHARACTER
 
 STDDEV_VARIABLES = ("b1", "h1", "b2", "h2", "b3", "h3", "b5", "h5", "b6", "h6")
 PREFIX = "ds_"
@@ -44,122 +42,6 @@ def default_checkpoint_dir() -> str:
     from xdg import BaseDirectory
 
     return BaseDirectory.save_data_path("deepspeech")
-
-
-@dataclass(frozen=True)
-class Config:
-    """Everything a run needs to know, read from ``ds_*`` variables by :func:`from_environ`."""
-
-    importer: str = "ldc93s1"
-    dataset_path: str = ""  # default: ./data/<importer>
-    epochs: int = 75
-    use_warpctc: bool = False
-    dropout_rates: tuple[float, ...] = (0.05, 0.05, 0.05, 0.0, 0.0, 0.05)
-    relu_clip: float = 20.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-    learning_rate: float = 0.001
-    train_batch_size: int = 1
-    dev_batch_size: int = 1
-    test_batch_size: int = 1
-    limit_train: int = 0
-    limit_dev: int = 0
-    limit_test: int = 0
-    display_step: int = 1
-    checkpoint_step: int = 5
-    validation_step: int = 0
-    checkpoint_dir: str = ""  # default: XDG data path 'deepspeech'
-    restore_checkpoint: bool | None = None  # None: resume when a fitting checkpoint exists
-    export_dir: str = ""
-    remove_export: bool = False
-    report_count: int = 10
-    log_device_placement: bool = False
-    log_variables: bool = False
-    n_hidden: int = 2048
-    random_seed: int = 4567
-    default_stddev: float = 0.046875
-    stddevs: tuple[tuple[str, float], ...] = ()  # (variable, deviation) overrides
-    do_fulltrace: bool = False
-    logs_dir: str = "logs"
-    # Added by this port.
-    cpu_towers: int = 1
-    train: bool = True
-    test: bool = True
-    feeder_threads: int = 2
-    one_shot_infer: str = ""
-    feature_max_hz: int = 8000
-    train_files: tuple[str, ...] = ()  # CSV files of ds_importer=csv
-    dev_files: tuple[str, ...] = ()
-    test_files: tuple[str, ...] = ()
-    strict: bool = False  # a sample that cannot be used stops the run instead of being skipped
-    feature_cache: str = ""  # "" = <dataset_path>/.feature_cache or XDG cache; "off" = none
-    shuffle_batches: bool = False  # SortaGrad: shuffle length-ordered batches from epoch 2 on
-    # Surviving faults (checkpoints, non-finite losses, early stopping).
-    checkpoint_secs: int = 600
-    max_to_keep: int = 5
-    max_non_finite: int = 10
-    early_stop: bool = False
-    es_epochs: int = 25
-    es_min_delta: float = 0.05
-    reduce_lr_on_plateau: bool = False
-    plateau_epochs: int = 10
-    plateau_reduction: float = 0.1
-    # Accuracy: augmentation of the training set, decoding into words.
-    augment: str = ""  # canonical ds_augment text (util.augment); "" = no augmentation
-    spelling: str = "compound"  # compound (sentence level), word, or off
-    lm_path: str = ""  # KenLM/ARPA language model for CTC beam search (pyctcdecode)
-    lm_alpha: float = 0.5  # language model weight
-    lm_beta: float = 1.0  # word insertion bonus
-    beam_width: int = 100  # beams of the language-model beam search
-    max_train_seconds: int = 0  # 0: no time budget
-    # Speed: the training session's matrix products in bfloat16 (util.gpu.use_bfloat16).
-    bfloat16: str = "auto"  # on, off, or auto (on where the CPU has AVX-512 BF16 or AMX)
-    # Evaluation and inference: the compiled LSTM op (util.kernels); on, off, or auto.
-    custom_ops: str = "auto"
-    # Several machines (util/cluster.py); no ds_ps_hosts = one process, as always.
-    ps_hosts: tuple[str, ...] = ()  # host:port of each parameter server
-    worker_hosts: tuple[str, ...] = ()  # host:port of each worker; worker 0 is the chief
-    job_name: str = ""  # ps or worker: this process's job
-    task_index: int = 0  # this process's position in its job's host list
-    replicas_to_agg: int = 0  # worker gradients averaged per update; 0 = all workers
-    worker_timeout: int = 60  # seconds without an answer before a peer counts as gone
-
-    # Geometry derived from n_hidden, named as in the original.
-    @property
-    def n_input(self) -> int:
-        return N_INPUT
-
-    @property
-    def n_context(self) -> int:
-        return N_CONTEXT
-
-    @property
-    def n_cell_dim(self) -> int:
-        return self.n_hidden
-
-    @property
-    def n_hidden_3(self) -> int:
-        return 2 * self.n_cell_dim
-
-    @property
-    def n_character(self) -> int:
-        return N_CHARACTER
-
-    def stddev(self, variable: str) -> float:
-        """Initialiser standard deviation of weight or bias ``variable`` (``h1``, ``b5``...)."""
-        return dict(self.stddevs).get(variable, self.default_stddev)
-
-    def as_dict(self) -> dict:
-        """Plain JSON-ready values, keyed by field name."""
-        values = dataclasses.asdict(self)
-        values["dropout_rates"] = list(self.dropout_rates)
-        for set_name in ("train", "dev", "test"):
-            values[f"{set_name}_files"] = list(values[f"{set_name}_files"])
-        for job in ("ps", "worker"):
-            values[f"{job}_hosts"] = list(values[f"{job}_hosts"])
-        values["stddevs"] = {name: self.stddev(name) for name in STDDEV_VARIABLES}
-        return values
 
 
 # -- parsing helpers ---------------------------------------------------------------------------
@@ -324,81 +206,232 @@ def _cache_setting(name: str, raw: str) -> str:
     return "off" if text.lower() in _FALSE | {"none"} else text
 
 
-# variable (without prefix) -> parser; the field is the same name unless mapped in _FIELDS.
-_PARSERS: dict[str, Callable[[str, str], object]] = {
-    "importer": _text,
-    "dataset_path": _text,
-    "epochs": _count(0),
-    "use_warpctc": _parse_bool,
-    "relu_clip": _positive,
-    "beta1": _unit,
-    "beta2": _unit,
-    "epsilon": _positive,
-    "learning_rate": _positive,
-    "train_batch_size": _count(1),
-    "dev_batch_size": _count(1),
-    "test_batch_size": _count(1),
-    "limit_train": _count(0),
-    "limit_dev": _count(0),
-    "limit_test": _count(0),
-    "display_step": _count(0),
-    "checkpoint_step": _count(0),
-    "validation_step": _count(0),
-    "checkpoint_dir": _text,
-    "restore_checkpoint": _parse_bool,
-    "export_dir": _text,
-    "remove_export": _parse_bool,
-    "report_count": _count(0),
-    "log_device_placement": _parse_bool,
-    "log_variables": _parse_bool,
-    "n_hidden": _count(1),
-    "random_seed": _count(0),
-    "default_stddev": _positive,
-    "do_fulltrace": _parse_bool,
-    "logs_dir": _text,
-    "cpu_towers": _count(1),
-    "train": _parse_bool,
-    "test": _parse_bool,
-    "feeder_threads": _count(1),
-    "one_shot_infer": _text,
-    "feature_max_hz": lambda name, raw: _parse_int_range(name, raw, 1000, 8000),
-    "train_files": _paths,
-    "dev_files": _paths,
-    "test_files": _paths,
-    "strict": _parse_bool,
-    "feature_cache": _cache_setting,
-    "shuffle_batches": _parse_bool,
-    "ps_hosts": _hosts,
-    "worker_hosts": _hosts,
-    "job_name": _job_name,
-    "task_index": _count(0),
-    "replicas_to_agg": _count(1),
-    "worker_timeout": _count(2),
-    "checkpoint_secs": _count(0),
-    "max_train_seconds": _count(0),
-    "max_to_keep": _count(1),
-    "max_non_finite": _count(1),
-    "early_stop": _parse_bool,
-    "es_epochs": _count(1),
-    "es_min_delta": lambda name, raw: _parse_float(name, raw, 0.0, math.inf, high_open=True),
-    "reduce_lr_on_plateau": _parse_bool,
-    "plateau_epochs": _count(1),
-    "plateau_reduction": lambda name, raw: _parse_float(
-        name, raw, 0.0, 1.0, low_open=True, high_open=True
-    ),
-    "augment": _augment,
-    "spelling": _spelling,
-    "lm_path": _lm_path,
-    "lm_alpha": lambda name, raw: _parse_float(name, raw, 0.0, math.inf, high_open=True),
-    "lm_beta": _real,
-    "beam_width": _count(1),
-    "bfloat16": _on_off_auto,
-    "custom_ops": _on_off_auto,
-}
+# -- the settings ------------------------------------------------------------------------------
+
+DROPOUT_RATES = (0.05, 0.05, 0.05, 0.0, 0.0, 0.05)  # layers 1, 2, 3, LSTM fw, LSTM bw, 5
+
+
+def setting(default, parse: Callable[[str, str], object] | None, help: str):
+    """A Config field: its default, the parser of its ``ds_<name>`` variable (``parse(variable,
+    raw) -> value``, raising ConfigError; None for the fields read by hand below) and one line
+    of help."""
+    return dataclasses.field(default=default, metadata={"parse": parse, "help": help})
+
+
+def _between(low: float, high: float, **open_ends: bool) -> Callable[[str, str], float]:
+    return lambda name, raw: _parse_float(name, raw, low, high, **open_ends)
+
+
+_NON_NEGATIVE = _between(0.0, math.inf, high_open=True)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know, read from ``ds_*`` variables by :func:`from_environ`.
+    Each field is declared once, with its default, parser and help (:func:`help_lines`)."""
+
+    # The 2017 original's variables.
+    importer: str = setting("ldc93s1", _text, "data set importer, a module in importers/")
+    dataset_path: str = setting(
+        "", _text, "where the importer finds the corpus (default ./data/<importer>)"
+    )
+    epochs: int = setting(75, _count(0), "epochs to train, counting resumed ones")
+    use_warpctc: bool = setting(
+        False, _parse_bool, "accepted for compatibility; TensorFlow's CTC loss is always used"
+    )
+    dropout_rates: tuple[float, ...] = setting(
+        DROPOUT_RATES,
+        None,
+        "ds_dropout_rate: dropout of layers 1, 2, 3 and 5; "
+        "ds_dropout_rate2 ... 6 set layers 2-6 (4 and 5, the LSTM's, default to 0)",
+    )
+    relu_clip: float = setting(20.0, _positive, "clip of the ReLU activations")
+    beta1: float = setting(0.9, _unit, "Adam beta1")
+    beta2: float = setting(0.999, _unit, "Adam beta2")
+    epsilon: float = setting(1e-8, _positive, "Adam epsilon")
+    learning_rate: float = setting(0.001, _positive, "Adam learning rate")
+    train_batch_size: int = setting(1, _count(1), "training utterances per batch, per tower")
+    dev_batch_size: int = setting(1, _count(1), "dev utterances per batch, per tower")
+    test_batch_size: int = setting(1, _count(1), "test utterances per batch, per tower")
+    limit_train: int = setting(0, _count(0), "use only the N shortest training utterances; 0 = all")
+    limit_dev: int = setting(0, _count(0), "use only the N shortest dev utterances; 0 = all")
+    limit_test: int = setting(0, _count(0), "use only the N shortest test utterances; 0 = all")
+    display_step: int = setting(
+        1, _count(0), "print the training WER report every N epochs (0 = never)"
+    )
+    checkpoint_step: int = setting(
+        5, _count(0), "save a checkpoint every N epochs (and after the last)"
+    )
+    validation_step: int = setting(0, _count(0), "evaluate the dev set every N epochs (0 = never)")
+    checkpoint_dir: str = setting(
+        "", _text, "where model.ckpt-<epoch> files go (default: the XDG data path deepspeech)"
+    )
+    restore_checkpoint: bool | None = setting(
+        None,
+        _parse_bool,
+        "unset: resume when "
+        "ds_checkpoint_dir holds a checkpoint; 1: the same, "
+        "saying so when there is none; 0: start afresh",
+    )
+    export_dir: str = setting("", _text, "after training and testing, export the model here")
+    remove_export: bool = setting(
+        False, _parse_bool, "replace an existing export (otherwise it stops the run)"
+    )
+    report_count: int = setting(10, _count(0), "utterances shown in a WER report")
+    log_device_placement: bool = setting(
+        False, _parse_bool, "log where TensorFlow places each operation"
+    )
+    log_variables: bool = setting(
+        False, _parse_bool, "variable and gradient histograms in TensorBoard (slower)"
+    )
+    n_hidden: int = setting(2048, _count(1), "width of the hidden layers and the LSTM cell")
+    random_seed: int = setting(4567, _count(0), "graph-level random seed")
+    default_stddev: float = setting(
+        0.046875, _positive, "standard deviation of the weight and bias initialisers"
+    )
+    stddevs: tuple[tuple[str, float], ...] = setting(
+        (), None, "ds_b1_stddev, ds_h1_stddev ... ds_h6_stddev: one initialiser's deviation"
+    )
+    do_fulltrace: bool = setting(
+        False, _parse_bool, "record full traces of training steps for TensorBoard"
+    )
+    logs_dir: str = setting("logs", _text, "each run writes to <ds_logs_dir>/<YYYYmmdd-HHMMSS>/")
+    # Added by this port.
+    cpu_towers: int = setting(
+        1, _count(1), "without GPUs, split the CPU into N virtual devices, one tower each"
+    )
+    train: bool = setting(True, _parse_bool, "0 skips training (test the latest checkpoint)")
+    test: bool = setting(True, _parse_bool, "0 skips testing")
+    feeder_threads: int = setting(2, _count(1), "feature-computing threads per data set queue")
+    one_shot_infer: str = setting(
+        "", _text, "transcribe this audio file with the latest checkpoint and exit"
+    )
+    feature_max_hz: int = setting(
+        8000,
+        lambda name, raw: _parse_int_range(name, raw, 1000, 8000),
+        "upper edge of the MFCC filterbank (4000 for 8 kHz audio)",
+    )
+    train_files: tuple[str, ...] = setting(
+        (), _paths, "ds_importer=csv: the training CSV files, comma-separated"
+    )
+    dev_files: tuple[str, ...] = setting((), _paths, "ds_importer=csv: the dev CSV files")
+    test_files: tuple[str, ...] = setting((), _paths, "ds_importer=csv: the test CSV files")
+    strict: bool = setting(
+        False,
+        _parse_bool,
+        "stop the run, naming them, when samples cannot be used, instead of skipping them",
+    )
+    feature_cache: str = setting(
+        "",
+        _cache_setting,
+        "folder of the feature cache (default <ds_dataset_path>/.feature_cache); off disables it",
+    )
+    shuffle_batches: bool = setting(
+        False,
+        _parse_bool,
+        "shuffle the length-sorted training batches from the second epoch on (SortaGrad)",
+    )
+    # Surviving faults (checkpoints, non-finite losses, early stopping).
+    checkpoint_secs: int = setting(
+        600, _count(0), "also save a checkpoint every N seconds (0 = off)"
+    )
+    max_to_keep: int = setting(5, _count(1), "checkpoints kept in ds_checkpoint_dir")
+    max_non_finite: int = setting(
+        10, _count(1), "stop after this many batches in a row with a NaN/inf loss or gradient"
+    )
+    early_stop: bool = setting(
+        False,
+        _parse_bool,
+        "stop when the dev loss has not improved by ds_es_min_delta in ds_es_epochs validations",
+    )
+    es_epochs: int = setting(25, _count(1), "early-stopping patience, in validations")
+    es_min_delta: float = setting(0.05, _NON_NEGATIVE, "smallest dev-loss improvement that counts")
+    reduce_lr_on_plateau: bool = setting(
+        False, _parse_bool, "lower the learning rate when the dev loss is on a plateau"
+    )
+    plateau_epochs: int = setting(
+        10, _count(1), "validations without improvement that make a plateau"
+    )
+    plateau_reduction: float = setting(
+        0.1,
+        _between(0.0, 1.0, low_open=True, high_open=True),
+        "factor of the learning rate on a plateau",
+    )
+    max_train_seconds: int = setting(
+        0,
+        _count(0),
+        "stop training after N seconds and test the best-dev checkpoint (0 = no limit)",
+    )
+    # Accuracy: augmentation of the training set, decoding into words.
+    augment: str = setting(
+        "",
+        _augment,
+        "augmentation of the training set: on, or NAME=LOW:HIGH@P,... items (util/augment.py)",
+    )
+    spelling: str = setting(
+        "compound", _spelling, "spelling correction of a wrong hypothesis: compound, word or off"
+    )
+    lm_path: str = setting(
+        "", _lm_path, "a KenLM language model (ARPA or binary) for the dev and test beam search"
+    )
+    lm_alpha: float = setting(0.5, _NON_NEGATIVE, "language-model weight")
+    lm_beta: float = setting(1.0, _real, "word insertion bonus")
+    beam_width: int = setting(100, _count(1), "beams kept by the language-model beam search")
+    # Speed.
+    bfloat16: str = setting(
+        "auto",
+        _on_off_auto,
+        "training's matrix products in bfloat16: on, "
+        "off, or auto (where the CPU has it and there is no GPU)",
+    )
+    custom_ops: str = setting(
+        "auto",
+        _on_off_auto,
+        "the project's compiled LSTM ops: on, off, or auto (where they build and there is no GPU)",
+    )
+    # Several machines (util/distributed.py); no ds_ps_hosts = one process, as always.
+    ps_hosts: tuple[str, ...] = setting((), _hosts, "host:port of each parameter server")
+    worker_hosts: tuple[str, ...] = setting(
+        (), _hosts, "host:port of each worker; worker 0 is the chief"
+    )
+    job_name: str = setting("", _job_name, "ps or worker: this process's job")
+    task_index: int = setting(0, _count(0), "this process's position in its job's host list")
+    replicas_to_agg: int = setting(
+        0, _count(1), "worker gradients averaged per update (default: all workers)"
+    )
+    worker_timeout: int = setting(
+        60, _count(2), "seconds without an answer before a peer counts as gone"
+    )
+
+    def stddev(self, variable: str) -> float:
+        """Initialiser standard deviation of weight or bias ``variable`` (``h1``, ``b5``...)."""
+        return dict(self.stddevs).get(variable, self.default_stddev)
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready values, keyed by field name."""
+        values = dataclasses.asdict(self)
+        values["dropout_rates"] = list(self.dropout_rates)
+        for set_name in ("train", "dev", "test"):
+            values[f"{set_name}_files"] = list(values[f"{set_name}_files"])
+        for job in ("ps", "worker"):
+            values[f"{job}_hosts"] = list(values[f"{job}_hosts"])
+        values["stddevs"] = {name: self.stddev(name) for name in STDDEV_VARIABLES}
+        return values
+
+
+# The fields read from their own ds_<name> variable, and their parsers.
+_PARSED = {f.name: f.metadata["parse"] for f in dataclasses.fields(Config) if f.metadata["parse"]}
+
+
+def help_lines() -> list[tuple[str, object, str]]:
+    """(variable, default, help) of every field, in declaration order."""
+    return [(PREFIX + f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(Config)]
+
+
 _FILE_SETS = ("train", "dev", "test")
 _DROPOUT_NAMES = ("dropout_rate",) + tuple(f"dropout_rate{i}" for i in range(2, 7))
 _STDDEV_NAMES = tuple(f"{v}_stddev" for v in STDDEV_VARIABLES)
-KNOWN_VARIABLES = frozenset(PREFIX + name for name in (*_PARSERS, *_DROPOUT_NAMES, *_STDDEV_NAMES))
+KNOWN_VARIABLES = frozenset(PREFIX + name for name in (*_PARSED, *_DROPOUT_NAMES, *_STDDEV_NAMES))
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
@@ -425,7 +458,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Config:
         raw = environ.get(PREFIX + name)
         return raw if raw is not None and raw.strip() != "" else None
 
-    for name, parse in _PARSERS.items():
+    for name, parse in _PARSED.items():
         raw = given(name)
         if raw is not None:
             values[name] = parse(PREFIX + name, raw)
