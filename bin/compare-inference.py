@@ -40,6 +40,7 @@ from util.config import Config  # noqa: E402
 from util.corpus import LayoutError  # noqa: E402
 from util.export import FROZEN_GRAPH, ExportError, export  # noqa: E402
 from util.kernels import CustomOpError  # noqa: E402
+from util.model import ModelGeometry, ModelOps  # noqa: E402
 from util.text import char_array_to_text, corpus_error_rates, normalize_transcript  # noqa: E402
 
 WAYS = (("stock TensorFlow ops", "off", False), ("compiled LSTM op", "on", False),
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                 config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused",
                                 custom_ops=custom_ops)  # fmt: skip
                 try:
-                    export(config, args.checkpoint, export_dir)
+                    export(args.checkpoint, export_dir, ModelGeometry.from_config(config),
+                           ModelOps.for_evaluation(config))  # fmt: skip
                 except (ExportError, CustomOpError) as error:
                     print(f"error: {error}", file=sys.stderr)
                     return 1

@@ -11,10 +11,11 @@ import tensorflow.compat.v1 as tf
 from conftest import SENTENCE, SMALL_MODEL, only_run_dir, run_main
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-import DeepSpeech
 from util import gpu, precision
 from util.config import Config, ConfigError, from_environ
+from util.contexts import create_optimizer
 from util.feeding import Batch, ctc_label_dense_to_sparse
+from util.model import ModelGeometry, ModelOps
 from util.towers import get_tower_results
 
 needs_bfloat16_cpu = pytest.mark.skipif(
@@ -74,8 +75,9 @@ def _loss_and_gradients(bfloat16: str, custom_ops: str = "auto"):
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(7)
-        optimizer = DeepSpeech.create_optimizer(config)
-        results = get_tower_results(_Ready(features, labels), ["/cpu:0"], config, optimizer)
+        optimizer = create_optimizer(config)
+        geometry, ops = ModelGeometry.from_config(config), ModelOps.for_training(config)
+        results = get_tower_results(_Ready(features, labels), ["/cpu:0"], geometry, ops, optimizer)
         gradients = [g for g, _ in results.gradients[0]]
         with tf.Session(graph=graph, config=gpu.session_config(config, training=True)) as session:
             session.run(tf.global_variables_initializer())

@@ -14,7 +14,7 @@ from conftest import REPO_ROOT
 from util import kernels
 from util.config import Config, ConfigError, from_environ
 from util.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, create_inference_graph
-from util.model import bidirectional_lstm
+from util.model import ModelGeometry, ModelOps, bidirectional_lstm
 
 tf.disable_v2_behavior()
 
@@ -208,7 +208,7 @@ def frozen_model(custom_ops: str):
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(3)
-        create_inference_graph(config)
+        create_inference_graph(ModelGeometry.from_config(config), ModelOps.for_evaluation(config))
         with tf.Session(graph=graph) as session:
             session.run(tf.global_variables_initializer())
             return tf.graph_util.convert_variables_to_constants(

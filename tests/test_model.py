@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from util.config import Config
+from util.audio import N_FEATURES
+from util.config import Config, from_environ
 from util.kernels import LSTM_OP
-from util.model import BiRNN, bidirectional_lstm
+from util.model import BiRNN, ModelGeometry, bidirectional_lstm
 
 tf.disable_v2_behavior()
 
@@ -78,7 +79,7 @@ def test_birnn_shapes_and_variable_names(n_hidden):
     with graph.as_default():
         features = tf.placeholder(tf.float32, [None, None, 494])
         lengths = tf.placeholder(tf.int32, [None])
-        logits = BiRNN(features, lengths, config.dropout_rates, config)
+        logits = BiRNN(features, lengths, config.dropout_rates, ModelGeometry.from_config(config))
         shapes = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())
@@ -102,7 +103,7 @@ def test_relu_is_clipped():
     with graph.as_default():
         tf.set_random_seed(4)
         features = tf.constant(np.full((1, 3, 494), 3.0, np.float32))
-        BiRNN(features, tf.constant([3]), [0.0] * 6, config)
+        BiRNN(features, tf.constant([3]), [0.0] * 6, ModelGeometry.from_config(config))
         layer_1 = graph.get_tensor_by_name("Minimum:0")
         with tf.Session() as session:
             session.run(tf.global_variables_initializer())
@@ -141,3 +142,21 @@ def rng_weights(variable):
     shape = variable.shape.as_list()
     seed = sum(ord(c) for c in variable.op.name)
     return np.random.default_rng(seed).normal(scale=0.5, size=shape).astype(np.float32)
+
+
+def test_derived_geometry():
+    config = from_environ({"ds_n_hidden": "64", "ds_checkpoint_dir": "unused"})
+    geometry = ModelGeometry.from_config(config)
+    assert (geometry.n_input, geometry.n_context, geometry.n_classes) == (26, 9, 29)
+    assert geometry.n_cell == 64
+    assert geometry.n_hidden_3 == 128
+    assert geometry.n_features == 494 == N_FEATURES
+    assert geometry.dropout == config.dropout_rates
+
+
+def test_geometry_carries_the_initialiser_deviations():
+    config = from_environ({"ds_h3_stddev": "0.3", "ds_default_stddev": "0.2",
+                           "ds_checkpoint_dir": "unused"})  # fmt: skip
+    geometry = ModelGeometry.from_config(config)
+    assert geometry.stddev("h3") == 0.3 == config.stddev("h3")
+    assert geometry.stddev("b1") == 0.2 == config.stddev("b1")

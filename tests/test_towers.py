@@ -6,6 +6,7 @@ import tensorflow.compat.v1 as tf
 
 from util.config import Config
 from util.feeding import Batch, ctc_label_dense_to_sparse
+from util.model import ModelGeometry
 from util.towers import average_gradients, get_tower_results
 
 tf.disable_v2_behavior()
@@ -61,7 +62,9 @@ def tower_gradients(examples, devices, values=None, trim=True):
         tf.set_random_seed(1)
         source = FixedBatches(*examples, per_batch=len(examples[0]) // len(devices), trim=trim)
         optimizer = tf.train.GradientDescentOptimizer(0.1)
-        towers = get_tower_results(source, devices, CONFIG, optimizer)
+        towers = get_tower_results(
+            source, devices, ModelGeometry.from_config(CONFIG), None, optimizer
+        )
         grads_and_vars = average_gradients(towers.gradients)
         proto = tf.ConfigProto(device_count={"CPU": 2}, allow_soft_placement=False)
         with tf.Session(graph=graph, config=proto) as session:

@@ -29,7 +29,14 @@ from scipy.signal import resample_poly
 SAMPLE_RATE = 16000
 N_INPUT = 26  # MFCC coefficients per frame
 N_CONTEXT = 9  # frames of context on each side
-N_FEATURES = N_INPUT + 2 * N_INPUT * N_CONTEXT  # 494
+
+
+def feature_width(numcep: int = N_INPUT, numcontext: int = N_CONTEXT) -> int:
+    """Width of one time step's features: a frame and ``numcontext`` frames each side."""
+    return numcep + 2 * numcep * numcontext
+
+
+N_FEATURES = feature_width()  # 494
 WINDOW_SECONDS = 0.025
 STEP_SECONDS = 0.010
 FRAME_STRIDE = 2  # keep every second MFCC frame: one time step is 20 ms

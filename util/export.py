@@ -14,9 +14,9 @@ import tempfile
 
 import tensorflow.compat.v1 as tf
 
-from util.audio import N_FEATURES
-from util.config import Config
-from util.model import BiRNN
+from util.audio import MAX_HZ
+from util.model import BiRNN, ModelGeometry, ModelOps
+from util.text import char_array_to_text
 
 INPUT_NODE = "input_node"
 INPUT_LENGTHS = "input_lengths"
@@ -32,17 +32,23 @@ class ExportError(RuntimeError):
     """The model cannot be exported; the message says why."""
 
 
-def create_inference_graph(config: Config, beam_width: int = BEAM_WIDTH) -> dict:
-    """Build the inference graph in the default graph; returns its named tensors."""
-    features = tf.placeholder(tf.float32, [None, None, N_FEATURES], name=INPUT_NODE)
+def create_inference_graph(
+    geometry: ModelGeometry,
+    ops: ModelOps | None = None,
+    feature_max_hz: int = MAX_HZ,
+    beam_width: int = BEAM_WIDTH,
+) -> dict:
+    """Build the inference graph in the default graph (with the compiled ops ``ops``);
+    returns its named tensors."""
+    features = tf.placeholder(tf.float32, [None, None, geometry.n_features], name=INPUT_NODE)
     lengths = tf.placeholder(tf.int32, [None], name=INPUT_LENGTHS)
-    logits = BiRNN(features, lengths, [0.0] * 6, config, training=False)  # named "logits"
+    logits = BiRNN(features, lengths, [0.0] * 6, geometry, False, ops)  # named "logits"
     decoded, _ = tf.nn.ctc_beam_search_decoder(
         logits, lengths, beam_width=beam_width, merge_repeated=False
     )
     dense = tf.sparse.to_dense(decoded[0], default_value=-1)
     output = tf.identity(tf.cast(dense, tf.int32), name=OUTPUT_NODE)
-    max_hz = tf.constant(config.feature_max_hz, tf.int32, name=FEATURE_MAX_HZ)
+    max_hz = tf.constant(feature_max_hz, tf.int32, name=FEATURE_MAX_HZ)
     return {
         INPUT_NODE: features,
         INPUT_LENGTHS: lengths,
@@ -52,15 +58,21 @@ def create_inference_graph(config: Config, beam_width: int = BEAM_WIDTH) -> dict
     }
 
 
-def restore_inference_session(config: Config, checkpoint_path: str):
-    """A session over a fresh inference graph with ``checkpoint_path`` restored.
+def restore_inference_session(
+    checkpoint_path: str,
+    geometry: ModelGeometry,
+    ops: ModelOps | None = None,
+    feature_max_hz: int = MAX_HZ,
+):
+    """A session over a fresh inference graph with ``checkpoint_path`` restored; returns
+    (session, named tensors).
 
     Raises:
         ExportError: when the checkpoint cannot be read or does not fit the model.
     """
     graph = tf.Graph()
     with graph.as_default():
-        tensors = create_inference_graph(config)
+        tensors = create_inference_graph(geometry, ops, feature_max_hz)
         saver = tf.train.Saver(tf.global_variables())
     session = tf.Session(graph=graph)
     try:
@@ -72,6 +84,19 @@ def restore_inference_session(config: Config, checkpoint_path: str):
     return session, tensors
 
 
+def transcribe_checkpoint(
+    checkpoint_path: str, features, geometry: ModelGeometry, ops: ModelOps | None = None
+) -> str:
+    """The text of one utterance's ``features`` [time, n_features] by ``checkpoint_path``."""
+    session, tensors = restore_inference_session(checkpoint_path, geometry, ops)
+    with session:
+        labels = session.run(
+            tensors[OUTPUT_NODE],
+            {tensors[INPUT_NODE]: features[None], tensors[INPUT_LENGTHS]: [len(features)]},
+        )
+    return char_array_to_text(labels[0])
+
+
 def _existing_export(export_dir: str) -> list[str]:
     names = (FROZEN_GRAPH, str(EXPORT_VERSION))
     return [
@@ -80,15 +105,19 @@ def _existing_export(export_dir: str) -> list[str]:
 
 
 def export(
-    config: Config, checkpoint_path: str | None, export_dir: str, remove_export: bool = False
+    checkpoint_path: str,
+    export_dir: str,
+    geometry: ModelGeometry,
+    ops: ModelOps | None = None,
+    feature_max_hz: int = MAX_HZ,
+    remove_export: bool = False,
 ) -> list[str]:
-    """Write ``output_graph.pb`` and the SavedModel ``<export_dir>/1`` from a checkpoint.
+    """Write ``output_graph.pb`` and the SavedModel ``<export_dir>/1`` from a checkpoint of a
+    model of ``geometry`` (the graph built with the compiled ops ``ops``).
 
     An existing export is replaced only with ``remove_export``; the new files are complete
     before they replace anything. Returns the written paths.
     """
-    if not checkpoint_path:
-        raise ExportError(f"no checkpoint to export in ds_checkpoint_dir={config.checkpoint_dir!r}")
     existing = _existing_export(export_dir)
     if existing and not remove_export:
         raise ExportError(
@@ -96,7 +125,7 @@ def export(
             "ds_remove_export=1 to replace it or choose another ds_export_dir"
         )
     os.makedirs(export_dir, exist_ok=True)
-    session, tensors = restore_inference_session(config, checkpoint_path)
+    session, tensors = restore_inference_session(checkpoint_path, geometry, ops, feature_max_hz)
     staging = tempfile.mkdtemp(prefix=".export-", dir=export_dir)
     try:
         with session.graph.as_default():

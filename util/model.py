@@ -15,16 +15,77 @@ evaluation and inference run the recurrence in the project's compiled op (util/k
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tensorflow.compat.v1 as tf
 
-from util.config import Config
+from util.audio import N_CONTEXT, N_INPUT, feature_width
+from util.config import DROPOUT_RATES, Config
 from util.gpu import use_bfloat16
 from util.kernels import lstm_op_for
+from util.text import N_CHARACTER
 
 FORGET_BIAS = 1.0
 # The hand-written LSTM backward pass; False falls back to automatic differentiation (for
 # comparisons: bin/benchmark.py --autodiff).
 FUSED_GRADIENT = True
+
+
+@dataclass(frozen=True)
+class ModelGeometry:
+    """The model's shape and the settings of its layers, built once from the run's config
+    (:meth:`from_config`) and given to the model, the towers and the export."""
+
+    n_hidden: int = 2048  # width of the dense layers and of the LSTM cell
+    n_input: int = N_INPUT  # MFCC coefficients per frame (26)
+    n_context: int = N_CONTEXT  # frames of context on each side (9)
+    n_classes: int = N_CHARACTER  # the alphabet plus the CTC blank (29)
+    dropout: tuple[float, ...] = DROPOUT_RATES  # layers 1, 2, 3, LSTM fw, LSTM bw, 5
+    relu_clip: float = 20.0
+    default_stddev: float = 0.046875
+    stddevs: tuple[tuple[str, float], ...] = ()  # (variable, deviation) overrides
+
+    @property
+    def n_features(self) -> int:
+        """Width of one time step's input: a frame and its context (494)."""
+        return feature_width(self.n_input, self.n_context)
+
+    @property
+    def n_cell(self) -> int:
+        return self.n_hidden
+
+    @property
+    def n_hidden_3(self) -> int:
+        """Width of layer 3, the LSTM's input: twice the cell."""
+        return 2 * self.n_cell
+
+    def stddev(self, variable: str) -> float:
+        """Initialiser standard deviation of weight or bias ``variable`` (``h1``, ``b5``...)."""
+        return dict(self.stddevs).get(variable, self.default_stddev)
+
+    @classmethod
+    def from_config(cls, config: Config) -> ModelGeometry:
+        return cls(n_hidden=config.n_hidden, dropout=tuple(config.dropout_rates),
+                   relu_clip=config.relu_clip, default_stddev=config.default_stddev,
+                   stddevs=tuple(config.stddevs))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelOps:
+    """The project's compiled ops a graph uses (util/kernels.py), or None for TensorFlow's
+    own: ``lstm_op`` runs the LSTM of evaluation and inference, ``bfloat16_op`` the
+    recurrent products of bfloat16 training."""
+
+    lstm_op: object = None
+    bfloat16_op: object = None
+
+    @classmethod
+    def for_training(cls, config: Config) -> ModelOps:
+        return cls(bfloat16_op=training_bfloat16_op(config))
+
+    @classmethod
+    def for_evaluation(cls, config: Config) -> ModelOps:
+        return cls(lstm_op=lstm_op_for(config.custom_ops))
 
 
 def variable_on_cpu(name: str, shape, initializer) -> tf.Variable:
@@ -37,12 +98,12 @@ def _dropout(x: tf.Tensor, rate: float) -> tf.Tensor:
     return tf.nn.dropout(x, rate=rate) if rate > 0 else x
 
 
-def _dense(x, name: str, n_in: int, n_out: int, config: Config):
+def _dense(x, name: str, n_in: int, n_out: int, geometry: ModelGeometry):
     bias = variable_on_cpu(
-        "b" + name, [n_out], tf.random_normal_initializer(stddev=config.stddev("b" + name))
+        "b" + name, [n_out], tf.random_normal_initializer(stddev=geometry.stddev("b" + name))
     )
     weights = variable_on_cpu(
-        "h" + name, [n_in, n_out], tf.random_normal_initializer(stddev=config.stddev("h" + name))
+        "h" + name, [n_in, n_out], tf.random_normal_initializer(stddev=geometry.stddev("h" + name))
     )
     return tf.matmul(x, weights) + bias
 
@@ -342,44 +403,45 @@ def training_bfloat16_op(config: Config):
 
 
 def BiRNN(
-    batch_x: tf.Tensor, seq_length: tf.Tensor, dropout, config: Config, training: bool = True
+    batch_x: tf.Tensor,
+    seq_length: tf.Tensor,
+    dropout,
+    geometry: ModelGeometry,
+    training: bool = True,
+    ops: ModelOps | None = None,
 ) -> tf.Tensor:
     """The acoustic model.
 
     Args:
-        batch_x: float32 [batch, time, 494] features.
+        batch_x: float32 [batch, time, geometry.n_features] features.
         seq_length: int [batch] valid time steps per utterance.
         dropout: six dropout rates (layers 1, 2, 3, LSTM forward, LSTM backward, 5).
-        config: supplies n_hidden, relu_clip and the initialiser deviations.
-        training: False builds a graph that needs no gradient (evaluation, inference), with
-            the compiled LSTM op as ``config.custom_ops`` says.
+        geometry: the widths, ReLU clip and initialiser deviations.
+        training: False builds a graph that needs no gradient (evaluation, inference).
+        ops: the compiled ops to use (:class:`ModelOps`); none by default.
 
     Returns:
-        float32 [time, batch, 29] logits, time major (as CTC wants them).
+        float32 [time, batch, geometry.n_classes] logits, time major (as CTC wants them).
     """
-    n_features = config.n_input + 2 * config.n_input * config.n_context
-    n_hidden, clip = config.n_hidden, config.relu_clip
+    g, ops = geometry, ops or ModelOps()
+    clip = g.relu_clip
     batch_size = tf.shape(batch_x)[0]
     # Time major, then flattened so the dense layers are single matrix products.
-    x = tf.reshape(tf.transpose(batch_x, [1, 0, 2]), [-1, n_features])
+    x = tf.reshape(tf.transpose(batch_x, [1, 0, 2]), [-1, g.n_features])
 
-    layer_1 = _dropout(clipped_relu(_dense(x, "1", n_features, n_hidden, config), clip), dropout[0])
-    layer_2 = _dropout(
-        clipped_relu(_dense(layer_1, "2", n_hidden, n_hidden, config), clip), dropout[1]
-    )
-    layer_3 = _dropout(
-        clipped_relu(_dense(layer_2, "3", n_hidden, config.n_hidden_3, config), clip), dropout[2]
-    )
-    layer_3 = tf.reshape(layer_3, [-1, batch_size, config.n_hidden_3])
+    layer_1 = _dropout(clipped_relu(_dense(x, "1", g.n_features, g.n_hidden, g), clip), dropout[0])
+    layer_2 = _dropout(clipped_relu(_dense(layer_1, "2", g.n_hidden, g.n_hidden, g), clip),
+                       dropout[1])  # fmt: skip
+    layer_3 = _dropout(clipped_relu(_dense(layer_2, "3", g.n_hidden, g.n_hidden_3, g), clip),
+                       dropout[2])  # fmt: skip
+    layer_3 = tf.reshape(layer_3, [-1, batch_size, g.n_hidden_3])
     outputs = bidirectional_lstm(
-        layer_3, seq_length, config.n_cell_dim, dropout[3], dropout[4], training=training,
-        lstm_op=None if training else lstm_op_for(config.custom_ops),
-        bfloat16_op=training_bfloat16_op(config) if training else None,
+        layer_3, seq_length, g.n_cell, dropout[3], dropout[4], training=training,
+        lstm_op=None if training else ops.lstm_op,
+        bfloat16_op=ops.bfloat16_op if training else None,
     )  # fmt: skip
-    outputs = tf.reshape(outputs, [-1, 2 * config.n_cell_dim])
-    layer_5 = _dropout(
-        clipped_relu(_dense(outputs, "5", 2 * config.n_cell_dim, n_hidden, config), clip),
-        dropout[5],
-    )
-    layer_6 = _dense(layer_5, "6", n_hidden, config.n_character, config)
-    return tf.reshape(layer_6, [-1, batch_size, config.n_character], name="logits")
+    outputs = tf.reshape(outputs, [-1, 2 * g.n_cell])
+    layer_5 = _dropout(clipped_relu(_dense(outputs, "5", 2 * g.n_cell, g.n_hidden, g), clip),
+                       dropout[5])  # fmt: skip
+    layer_6 = _dense(layer_5, "6", g.n_hidden, g.n_classes, g)
+    return tf.reshape(layer_6, [-1, batch_size, g.n_classes], name="logits")

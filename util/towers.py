@@ -7,8 +7,7 @@ from typing import NamedTuple
 
 import tensorflow.compat.v1 as tf
 
-from util.config import Config
-from util.model import BiRNN
+from util.model import BiRNN, ModelGeometry, ModelOps
 
 
 class TowerResults(NamedTuple):
@@ -16,11 +15,11 @@ class TowerResults(NamedTuple):
 
     labels: list  # sparse labels per tower
     decodings: list  # best beam-search path per tower (sparse)
-    distances: list  # normalised character edit distance per utterance
+    distances: list  # character edit distance per utterance, over the label length
     total_losses: list  # CTC loss per utterance
     indices: list  # sample indices per tower
     gradients: list  # (gradient, variable) pairs per tower; empty without an optimizer
-    mean_distance: tf.Tensor
+    mean_distance: tf.Tensor  # over the towers' utterances
     mean_loss: tf.Tensor
     # For decoding outside the graph (the language-model beam search): the logits per tower,
     # time-major [time, batch, 29] before the softmax, and the valid steps per utterance.
@@ -28,56 +27,68 @@ class TowerResults(NamedTuple):
     logit_lengths: list
 
 
-def calculate_accuracy_and_loss(batch, dropout, config: Config, training: bool = True):
-    """CTC loss, beam-search decoding and edit distance for one tower's batch.
+class TowerOutputs(NamedTuple):
+    """One tower's results for its batch."""
 
-    Returns:
-        (total_loss [batch], avg_loss [], distance [batch], mean distance [], decoded sparse,
-        logits [time, batch, 29])
-    """
-    logits = BiRNN(batch.features, batch.feature_lengths, dropout, config, training)
+    total_loss: tf.Tensor  # [batch] CTC loss per utterance
+    avg_loss: tf.Tensor  # [] the batch's mean loss
+    distance: tf.Tensor  # [batch] edit distance of the best path, over the label length
+    mean_distance: tf.Tensor  # []
+    decoded: tf.SparseTensor  # int32 best beam-search path
+    logits: tf.Tensor  # [time, batch, classes]
+
+
+def calculate_loss_and_distance(
+    batch, dropout, geometry: ModelGeometry, ops: ModelOps | None = None, training: bool = True
+) -> TowerOutputs:
+    """The model, CTC loss, beam-search decoding and character edit distance for one tower's
+    batch."""
+    logits = BiRNN(batch.features, batch.feature_lengths, dropout, geometry, training, ops)
     total_loss = tf.nn.ctc_loss(
         labels=batch.labels,
         inputs=logits,
         sequence_length=batch.feature_lengths,
         ignore_longer_outputs_than_inputs=True,
     )
-    avg_loss = tf.reduce_mean(total_loss)
     decoded, _ = tf.nn.ctc_beam_search_decoder(logits, batch.feature_lengths, merge_repeated=False)
     best = tf.cast(decoded[0], tf.int32)
     distance = tf.edit_distance(best, batch.labels)
-    return total_loss, avg_loss, distance, tf.reduce_mean(distance), best, logits
+    return TowerOutputs(total_loss, tf.reduce_mean(total_loss), distance,
+                        tf.reduce_mean(distance), best, logits)  # fmt: skip
 
 
 def get_tower_results(
-    batch_source, devices: list[str], config: Config, optimizer=None
+    batch_source,
+    devices: list[str],
+    geometry: ModelGeometry,
+    ops: ModelOps | None = None,
+    optimizer=None,
 ) -> TowerResults:
     """Build one tower per device, each taking its own batch from ``batch_source.next_batch()``.
 
     With an optimizer, each tower also computes its gradients; dropout is used only then.
     """
-    dropout = config.dropout_rates if optimizer is not None else [0.0] * 6
+    training = optimizer is not None
+    dropout = geometry.dropout if training else [0.0] * 6
     results = TowerResults([], [], [], [], [], [], None, None, [], [])
     tower_distances, tower_losses = [], []
     with tf.variable_scope(tf.get_variable_scope()):
         for i, device in enumerate(devices):
             with tf.device(device), tf.name_scope(f"tower_{i}"):
                 batch = batch_source.next_batch()
-                total_loss, avg_loss, distance, mean_distance, decoded, logits = (
-                    calculate_accuracy_and_loss(batch, dropout, config, optimizer is not None)
-                )
+                tower = calculate_loss_and_distance(batch, dropout, geometry, ops, training)
                 tf.get_variable_scope().reuse_variables()
                 results.labels.append(batch.labels)
-                results.decodings.append(decoded)
-                results.distances.append(distance)
-                results.total_losses.append(total_loss)
+                results.decodings.append(tower.decoded)
+                results.distances.append(tower.distance)
+                results.total_losses.append(tower.total_loss)
                 results.indices.append(batch.indices)
-                results.logits.append(logits)
+                results.logits.append(tower.logits)
                 results.logit_lengths.append(batch.feature_lengths)
-                if optimizer is not None:
-                    results.gradients.append(optimizer.compute_gradients(avg_loss))
-                tower_distances.append(mean_distance)
-                tower_losses.append(avg_loss)
+                if training:
+                    results.gradients.append(optimizer.compute_gradients(tower.avg_loss))
+                tower_distances.append(tower.mean_distance)
+                tower_losses.append(tower.avg_loss)
     return results._replace(
         mean_distance=tf.reduce_mean(tower_distances), mean_loss=tf.reduce_mean(tower_losses)
     )
