@@ -25,14 +25,14 @@ import re
 from util.corpus import (
     LayoutError,
     extract_once,
-    importer,
     note,
     read_lines,
     require_sph2pipe,
     split_sets,
     walk_files,
 )
-from util.feeding import Candidate
+from util.feeding import DataOptions
+from util.samples import Candidate
 
 TRANSCRIPTS_DIR = "swb_ms98_transcriptions"
 TRANSCRIPTS_ARCHIVE = "switchboard_word_alignments.tar.gz"
@@ -93,8 +93,9 @@ def find_transcripts(data_dir: str) -> list[str]:
     return transcripts
 
 
-@importer
-def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
+def find_candidates(
+    data_dir: str, sets: tuple[str, ...], options: DataOptions | None = None
+) -> dict[str, list[Candidate]]:
     """DataSets of Switchboard segments, split 64/16/20."""
     where = "" if os.path.isdir(data_dir) else " (the folder does not exist)"
     expected = f"the LDC97S62 importer expects in ds_dataset_path={data_dir!r}{where}: {LAYOUT}"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import csv
 import os
 
-from util.corpus import LayoutError, importer
-from util.feeding import Candidate
+from util.corpus import LayoutError
+from util.feeding import DataOptions
+from util.samples import Candidate
 
 COLUMNS = ("wav_filename", "wav_filesize", "transcript")
 REQUIRED = ("wav_filename", "transcript")
@@ -51,26 +52,19 @@ def read_csv(path: str) -> list[Candidate]:
     return candidates
 
 
-@importer
-def read_data_sets(
-    data_dir: str,
-    sets: tuple[str, ...],
-    *,
-    train_files: tuple[str, ...] = (),
-    dev_files: tuple[str, ...] = (),
-    test_files: tuple[str, ...] = (),
+def find_candidates(
+    data_dir: str, sets: tuple[str, ...], options: DataOptions
 ) -> dict[str, list[Candidate]]:
-    """DataSets from the CSV files of each of ``sets``."""
-    files = {"train": train_files, "dev": dev_files, "test": test_files}
+    """The candidates of the CSV files of each of ``sets`` (``options.files(set)``)."""
     candidates: dict[str, list[Candidate]] = {}
     for name in sets:
-        if not files[name]:
+        if not options.files(name):
             raise LayoutError(
                 f"ds_importer=csv needs ds_{name}_files (comma-separated CSV files with the "
                 f"columns {','.join(COLUMNS)}) for the {name} set"
             )
         candidates[name] = []
-        for path in files[name]:
+        for path in options.files(name):
             try:
                 candidates[name] += read_csv(path)
             except LayoutError as error:

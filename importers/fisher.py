@@ -22,14 +22,14 @@ import re
 
 from util.corpus import (
     LayoutError,
-    importer,
     note,
     read_lines,
     require_sph2pipe,
     split_sets,
     walk_files,
 )
-from util.feeding import Candidate
+from util.feeding import DataOptions
+from util.samples import Candidate
 
 TRANSCRIPT = r"fe_03_\d{5}\.txt"
 AUDIO = r"fe_03_\d{5}\.sph"
@@ -80,8 +80,9 @@ def release_of(path: str, data_dir: str) -> str:
     return os.path.relpath(path, data_dir).split(os.sep)[0]
 
 
-@importer
-def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
+def find_candidates(
+    data_dir: str, sets: tuple[str, ...], options: DataOptions | None = None
+) -> dict[str, list[Candidate]]:
     """DataSets of Fisher segments, split 64/16/20 per release."""
     where = "" if os.path.isdir(data_dir) else " (the folder does not exist)"
     expected = f"the fisher importer expects in ds_dataset_path={data_dir!r}{where}: {LAYOUT}"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from util.corpus import importer
-from util.feeding import Candidate
+from util.feeding import DataOptions
+from util.samples import Candidate
 
 WAV_NAME = "LDC93S1.wav"
 TXT_NAME = "LDC93S1.txt"
@@ -24,8 +24,9 @@ def read_transcript(path: str) -> str:
     )
 
 
-@importer
-def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
+def find_candidates(
+    data_dir: str, sets: tuple[str, ...], options: DataOptions | None = None
+) -> dict[str, list[Candidate]]:
     """The one sample of LDC93S1 as each of the three sets."""
     wav_path = os.path.join(data_dir, WAV_NAME)
     txt_path = os.path.join(data_dir, TXT_NAME)

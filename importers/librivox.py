@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 
-from util.corpus import LayoutError, extract_once, importer, read_lines, walk_files
-from util.feeding import Candidate
+from util.corpus import LayoutError, extract_once, read_lines, walk_files
+from util.feeding import DataOptions
+from util.samples import Candidate
 
 ROOT = "LibriSpeech"
 SUBSETS = {
@@ -53,8 +54,9 @@ def subset_candidates(folder: str) -> list[Candidate]:
     return candidates
 
 
-@importer
-def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
+def find_candidates(
+    data_dir: str, sets: tuple[str, ...], options: DataOptions | None = None
+) -> dict[str, list[Candidate]]:
     """DataSets of the LibriSpeech subsets of each of ``sets``."""
     candidates: dict[str, list[Candidate]] = {}
     for name in sets:

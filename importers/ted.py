@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import re
 
-from util.corpus import LayoutError, extract_once, importer, note, read_lines, walk_files
-from util.feeding import Candidate
+from util.corpus import LayoutError, extract_once, note, read_lines, walk_files
+from util.feeding import DataOptions
+from util.samples import Candidate
 
 ROOT = "TEDLIUM_release2"
 IGNORED = b"ignore_time_segment_in_scoring"
@@ -75,8 +76,9 @@ def stm_candidates(stm_file: str, sph_dir: str, counts: dict[str, int]) -> list[
     return candidates
 
 
-@importer
-def read_data_sets(data_dir: str, sets: tuple[str, ...]) -> dict[str, list[Candidate]]:
+def find_candidates(
+    data_dir: str, sets: tuple[str, ...], options: DataOptions | None = None
+) -> dict[str, list[Candidate]]:
     """DataSets of the TED-LIUM segments of each of ``sets``."""
     root = find_root(data_dir)
     where = "" if os.path.isdir(data_dir) else " (the folder does not exist)"

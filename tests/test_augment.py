@@ -10,7 +10,8 @@ from util import augment
 from util.audio import SAMPLE_RATE, audiofile_to_input_vector, load_audio, mfcc_frames
 from util.config import from_environ
 from util.feature_cache import FeatureCache
-from util.feeding import DataSet, build_data_sets, check_samples, data_set_options
+from util.feeding import DataOptions, DataSet, build_data_sets
+from util.samples import check_samples
 from util.text import text_to_char_array
 
 tf.disable_v2_behavior()
@@ -76,7 +77,7 @@ def test_ds_augment_is_validated_and_stored_canonically():
     assert config.augment == augment.DEFAULT_TEXT
     with pytest.raises(ValueError, match="^ds_augment='speed=9': speed="):
         from_environ({"ds_augment": "speed=9", "ds_checkpoint_dir": "unused"})
-    assert data_set_options(config, 1)["augmentation"] == augment.parse("on")
+    assert DataOptions.from_config(config, 1).augmentation == augment.parse("on")
 
 
 def test_draws_are_reproducible_and_respect_probabilities():
@@ -298,7 +299,6 @@ def test_the_queue_carries_the_augmented_lengths_with_their_labels(samples):
 def test_only_the_training_set_is_augmented(speech_wav):
     pair = [(str(speech_wav("a.wav", seconds=1.0)), "ab")]
     sets = build_data_sets({"train": pair, "dev": pair, "test": pair},
-                           {"train": 1, "dev": 1, "test": 1}, {},
-                           augmentation=augment.parse("on"))  # fmt: skip
+                           DataOptions(augmentation=augment.parse("on")))  # fmt: skip
     assert sets.train.augmentation == augment.parse("on")
     assert sets.dev.augmentation is None and sets.test.augmentation is None

@@ -6,14 +6,15 @@ import pytest
 import tensorflow.compat.v1 as tf
 from conftest import write_speech_wav
 
-from util.feeding import DataSet, Sample, check_samples
+from util.feeding import DataSet
+from util.samples import Sample, check_samples
 
 tf.disable_v2_behavior()
 
 
 def fake_samples(n: int) -> list[Sample]:
     """Samples that are never read (epoch plans only), longest last."""
-    return [Sample(f"/nowhere/{i}.wav", "a", 1.0 + i) for i in range(n)]
+    return [Sample(f"/nowhere/{i}.wav", "a", duration=1.0 + i) for i in range(n)]
 
 
 def make(samples, **options) -> DataSet:

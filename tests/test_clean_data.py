@@ -21,7 +21,8 @@ from conftest import (
 
 from util import audio as ds_audio
 from util.audio import time_steps
-from util.feeding import (
+from util.feeding import DataOptions, read_data_sets
+from util.samples import (
     EMPTY_TRANSCRIPT,
     NOT_UTF8,
     OUTSIDE_ALPHABET,
@@ -41,9 +42,8 @@ ted = importlib.import_module("importers.ted")
 
 def read_csv_set(csv_path, strict=False):
     with tf.Graph().as_default():
-        sets = csv_importer.read_data_sets(
-            "", 1, 1, 1, 26, 9, sets=("train",), train_files=(str(csv_path),), strict=strict
-        )
+        options = DataOptions(train_files=(str(csv_path),), strict=strict)
+        sets = read_data_sets(csv_importer, "", ("train",), options)
     return sets.train
 
 
@@ -161,7 +161,7 @@ def test_segment_outside_the_audio(tmp_path):
         "Talk 1 Talk 2.00 1.00 <o,f0,male> backwards\n"
     )
     with tf.Graph().as_default():
-        dev = ted.read_data_sets(str(tmp_path), 1, 1, 1, 26, 9, sets=("dev",)).dev
+        dev = read_data_sets(ted, str(tmp_path), ("dev",), DataOptions()).dev
     assert [(s.transcript, s.duration) for s in dev.samples] == [
         ("rounding", pytest.approx(0.5)),
         ("inside", pytest.approx(1.5)),
@@ -277,9 +277,8 @@ def test_a_file_that_breaks_during_training_stops_a_strict_run_naming_it(tmp_pat
     csv_path = write_csv(tmp_path / "set.csv", [(p, "ok") for p in paths])
     graph = tf.Graph()
     with graph.as_default():
-        sets = csv_importer.read_data_sets(
-            "", 3, 1, 1, 26, 9, sets=("train",), train_files=(str(csv_path),), strict=True
-        )
+        options = DataOptions(train_batch_size=3, train_files=(str(csv_path),), strict=True)
+        sets = read_data_sets(csv_importer, "", ("train",), options)
         data_set = sets.train
         batch = data_set.next_batch()
     os.remove(paths[1])  # after the checks

@@ -11,7 +11,8 @@ from conftest import write_speech_wav
 from util import feature_cache
 from util.audio import audiofile_to_input_vector
 from util.feature_cache import FeatureCache, default_folder, resolve_folder
-from util.feeding import DataSet, check_samples
+from util.feeding import DataSet
+from util.samples import check_samples
 
 tf.disable_v2_behavior()
 

@@ -1,5 +1,6 @@
 """The queue: feeder threads fill padded batches in order and end cleanly when it closes."""
 
+import dataclasses
 import os
 import threading
 
@@ -8,7 +9,8 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from util.audio import AudioError, audiofile_to_input_vector
-from util.feeding import DataSet, check_samples
+from util.feeding import DataSet
+from util.samples import check_samples
 from util.text import text_to_char_array
 
 tf.disable_v2_behavior()
@@ -124,3 +126,47 @@ def test_when_no_file_can_be_read_the_dequeue_fails_instead_of_hanging(samples):
 def test_an_empty_set_is_refused():
     with pytest.raises(ValueError, match="dev set has no usable samples"):
         DataSet("dev", [], batch_size=1)
+
+
+def test_data_options_come_from_the_config_once(tmp_path):
+    from util.config import from_environ
+    from util.feeding import DataOptions
+
+    environ = {"ds_train_batch_size": "3", "ds_limit_dev": "2", "ds_strict": "1",
+               "ds_feature_cache": "off", "ds_shuffle_batches": "1", "ds_feeder_threads": "4",
+               "ds_checkpoint_dir": str(tmp_path)}  # fmt: skip
+    config = from_environ(environ)
+    options = DataOptions.from_config(config, tower_count=2)
+    assert options.batch_size("train") == 3 and options.batch_size("dev") == 1
+    assert options.limit("dev") == 2 and options.limit("train") == 0
+    assert options.tower_count == 2 and options.thread_count == 4
+    assert options.strict and options.shuffle_batches and options.feature_cache is None
+    assert options.seed == config.random_seed and options.augmentation.enabled is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.strict = False
+
+
+def test_an_importer_hands_its_candidates_to_the_feeding_code(speech_wav):
+    """read_data_sets asks the importer only for candidates; the checks, limits and options
+    are the feeding code's."""
+    from types import SimpleNamespace
+
+    from util.feeding import DataOptions, read_data_sets
+
+    asked = []
+
+    def find_candidates(data_dir, sets, options):
+        asked.append((data_dir, sets, options.files("train")))
+        wavs = [str(speech_wav(f"c{i}.wav", seconds=0.5 + 0.2 * i, seed=i)) for i in range(3)]
+        pairs = [(wav, f"word {'abc'[i]}") for i, wav in enumerate(wavs)]
+        return {"train": [*pairs, (wavs[0], "")]}
+
+    options = DataOptions(train_batch_size=2, limit_train=2, train_files=("x.csv",))
+    with tf.Graph().as_default():
+        sets = read_data_sets(SimpleNamespace(find_candidates=find_candidates), "/corpus",
+                              ["train"], options)  # fmt: skip
+    assert asked == [("/corpus", ("train",), ("x.csv",))]
+    assert sets.dev is None and sets.test is None
+    assert [s.transcript for s in sets.train.samples] == ["word a", "word b"]  # limit 2
+    assert sets.train.batch_size == 2 and sets.train.skipped == {"empty transcript": [
+        os.path.abspath(sets.train.samples[0].wav_filename)]}  # fmt: skip

@@ -14,6 +14,7 @@ from conftest import write_csv, write_shortened_sphere, write_speech
 
 from util.audio import SPH2PIPE_HELP, audio_to_input_vector, load_audio, time_steps
 from util.corpus import LayoutError
+from util.feeding import DataOptions, read_data_sets
 
 tf.disable_v2_behavior()
 
@@ -25,9 +26,9 @@ swb = importlib.import_module("importers.LDC97S62")
 
 
 def read(module, data_dir, sets=("train", "dev", "test"), **options):
-    """``module.read_data_sets`` in a fresh graph, batch size 1, no feature cache."""
+    """``module``'s data sets in a fresh graph, batch size 1, no feature cache."""
     with tf.Graph().as_default():
-        return module.read_data_sets(str(data_dir), 1, 1, 1, 26, 9, sets=sets, **options)
+        return read_data_sets(module, str(data_dir), sets, DataOptions(**options))
 
 
 def pairs(data_set):

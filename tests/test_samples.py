@@ -1,4 +1,4 @@
-"""util.feeding.check_samples and ctc_required_steps on generated WAV files."""
+"""util.samples.check_samples and ctc_required_steps on generated WAV files."""
 
 import io
 import os
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from util.audio import time_steps
-from util.feeding import SHOWN_SKIPPED, Sample, check_samples, ctc_required_steps
+from util.samples import SHOWN_SKIPPED, Sample, check_samples, ctc_required_steps
 from util.text import text_to_char_array
 
 
@@ -52,8 +52,8 @@ def test_check_samples_skips_and_counts(tmp_path, speech_wav, corrupt_wav, empty
     samples, output = run_check(candidates)
 
     assert samples == [
-        Sample(os.path.abspath(short_ok), "hello", 1.0),
-        Sample(os.path.abspath(long_ok), "she had your dark suit", 2.0),
+        Sample(os.path.abspath(short_ok), "hello", duration=1.0),
+        Sample(os.path.abspath(long_ok), "she had your dark suit", duration=2.0),
     ]
     expected = {
         "missing": missing,

@@ -1,23 +1,21 @@
-"""Helpers shared by the corpus importers: archives, transcript lines, set splits, building.
+"""Helpers shared by the corpus importers: archives, transcript lines, set splits.
 
 Importers work offline from files the user already has: folders, or the corpus's own
 ``.tar.gz`` archives, which are unpacked once next to them (as the original did after its
 download step). Transcript files are read as bytes so that a line that is not UTF-8 is
-skipped alone, with the reason "transcript not UTF-8" (see util.feeding).
+skipped alone, with the reason "transcript not UTF-8" (see util.samples).
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from util.audio import SPH2PIPE_HELP, is_shortened_sphere, sph2pipe_path
-from util.feeding import Candidate, DataSets, build_data_sets
 
 
 class LayoutError(FileNotFoundError):
@@ -106,41 +104,3 @@ def note(importer: str, set_name: str, counts: Mapping[str, int], out=None) -> N
     parts = [f"{n} {what}" for what, n in counts.items() if n]
     if parts:
         print(f"{importer}: left out of the {set_name} set: {', '.join(parts)}", file=out)
-
-
-def importer(find_candidates: Callable[..., Mapping[str, list[Candidate]]]):
-    """The original importers' ``read_data_sets(data_dir, train_batch_size, dev_batch_size,
-    test_batch_size, numcep, numcontext, limit_dev=0, limit_test=0, limit_train=0, sets,
-    **options)`` around ``find_candidates(data_dir, sets, **own_options)``, which returns the
-    candidates of each set. The keyword-only parameters of ``find_candidates`` are its own
-    options (``ds_train_files`` ... for the CSV importer); all other options go to each
-    DataSet (:func:`util.feeding.build_data_sets`)."""
-    parameters = inspect.signature(find_candidates).parameters.values()
-    own = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
-
-    def read_data_sets(
-        data_dir: str,
-        train_batch_size: int,
-        dev_batch_size: int,
-        test_batch_size: int,
-        numcep: int,
-        numcontext: int,
-        limit_dev: int = 0,
-        limit_test: int = 0,
-        limit_train: int = 0,
-        sets: Sequence[str] = ("train", "dev", "test"),
-        **options,
-    ) -> DataSets:
-        own_options = {name: options.pop(name) for name in list(options) if name in own}
-        return build_data_sets(
-            find_candidates(data_dir, tuple(sets), **own_options),
-            {"train": train_batch_size, "dev": dev_batch_size, "test": test_batch_size},
-            {"train": limit_train, "dev": limit_dev, "test": limit_test},
-            sets,
-            numcep,
-            numcontext,
-            **options,
-        )
-
-    read_data_sets.__doc__ = find_candidates.__doc__
-    return read_data_sets

@@ -1,9 +1,8 @@
-"""The input pipeline: checked samples, a PaddingFIFOQueue per data set, feeder threads.
+"""The input pipeline: a PaddingFIFOQueue per data set, fed by Python threads.
 
-Importers turn a corpus into *candidates*: (audio file, transcript) pairs, optionally a segment
-of the file (start and end in seconds) and one of its channels. :func:`check_candidates` keeps
-the usable ones as :class:`Sample` s, ordered shortest first, and counts the others by reason
-(see :data:`SKIP_REASONS`). A :class:`DataSet` feeds samples to the model: feeder threads
+Importers (importers/) find each set's candidates; util/samples.py checks them into samples;
+:func:`read_data_sets` builds a :class:`DataSet` of each set with the run's
+:class:`DataOptions`. A :class:`DataSet` feeds samples to the model: feeder threads
 compute features in parallel (through the on-disk feature cache) but enqueue in a fixed order,
 so that an epoch is exactly the planned sequence of utterances (:meth:`DataSet.epoch_plan`);
 every queued element carries the index of its sample so that results can be traced back to
@@ -13,8 +12,6 @@ its own perturbations, drawn from a generator seeded by (seed, epoch, position, 
 
 from __future__ import annotations
 
-import datetime
-import os
 import random
 import sys
 import threading
@@ -28,81 +25,21 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from util import audio as ds_audio
 from util.audio import (
     MAX_HZ,
     N_CONTEXT,
     N_INPUT,
     AudioError,
-    audio_info,
+    feature_width,
     frames_to_input_vector,
     load_audio,
     mfcc_frames,
-    segment_name,
 )
 from util.augment import Augmentation
 from util.augment import parse as parse_augmentation
 from util.feature_cache import FeatureCache, resolve_folder
-from util.text import normalize_transcript, text_to_char_array
-
-SHOWN_SKIPPED = 5  # how many skipped file names are printed per reason
-
-NOT_UTF8 = "transcript not UTF-8"
-EMPTY_TRANSCRIPT = "empty transcript"
-OUTSIDE_ALPHABET = "characters outside the alphabet"
-TOO_SHORT = "audio too short for its transcript"
-# Every reason a candidate can be skipped for, in the order they are checked and reported.
-SKIP_REASONS = (
-    ds_audio.MISSING,
-    ds_audio.ZERO_LENGTH,
-    ds_audio.UNREADABLE,
-    ds_audio.NEEDS_SPH2PIPE,
-    ds_audio.OUTSIDE,
-    ds_audio.EMPTY_AUDIO,
-    NOT_UTF8,
-    EMPTY_TRANSCRIPT,
-    OUTSIDE_ALPHABET,
-    TOO_SHORT,
-)
-# Options for one importer only (ds_train_files ...); build_data_sets does not pass them on.
-IMPORTER_OPTIONS = ("train_files", "dev_files", "test_files")
-
-
-class DataError(ValueError):
-    """Samples cannot be used and ``ds_strict=1`` forbids skipping them; names them."""
-
-
-class Candidate(NamedTuple):
-    """What an importer offers: an audio file and its transcript (``bytes`` are decoded as
-    strict UTF-8 by the checks), optionally a segment in seconds and a 0-based channel."""
-
-    wav_filename: str
-    transcript: str | bytes
-    start: float = 0.0
-    end: float | None = None
-    channel: int | None = None
-
-    @property
-    def name(self) -> str:
-        return segment_name(self.wav_filename, self.start, self.end, self.channel)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One utterance: its audio file, normalised transcript and duration in seconds; for a
-    segment also its start and end in the file (seconds) and its channel (0-based)."""
-
-    wav_filename: str
-    transcript: str
-    duration: float
-    start: float = 0.0
-    end: float | None = None
-    channel: int | None = None
-
-    @property
-    def name(self) -> str:
-        """The file, plus channel and times when the sample is a segment of it."""
-        return segment_name(self.wav_filename, self.start, self.end, self.channel)
+from util.samples import Candidate, Sample, check_candidates, ctc_required_steps, format_seconds
+from util.text import text_to_char_array
 
 
 class Batch(NamedTuple):
@@ -118,103 +55,6 @@ class DataSets(NamedTuple):
     train: DataSet | None
     dev: DataSet | None
     test: DataSet | None
-
-
-def ctc_required_steps(labels: np.ndarray) -> int:
-    """Time steps CTC needs for ``labels``: one per label plus a blank between repeats."""
-    repeats = int(np.sum(labels[1:] == labels[:-1])) if len(labels) > 1 else 0
-    return len(labels) + repeats
-
-
-def format_seconds(seconds: float) -> str:
-    return str(datetime.timedelta(seconds=int(round(seconds))))
-
-
-def _check_one(candidate: Candidate) -> tuple[Sample | None, str | None]:
-    """(sample, None) for a usable candidate, else (None, reason)."""
-    path, raw, start, end, channel = candidate
-    try:
-        duration, steps = audio_info(path, start, end, channel)
-    except AudioError as error:
-        return None, error.reason
-    if duration <= 0:
-        return None, ds_audio.EMPTY_AUDIO
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, NOT_UTF8
-    transcript = normalize_transcript(raw)
-    if not transcript:
-        return None, EMPTY_TRANSCRIPT
-    try:
-        labels = text_to_char_array(transcript)
-    except ValueError:
-        return None, OUTSIDE_ALPHABET
-    if steps < ctc_required_steps(labels):
-        return None, TOO_SHORT
-    sample = Sample(os.path.abspath(path), transcript, duration, float(start), end, channel)
-    return sample, None
-
-
-def _listed(files: list[str]) -> str:
-    return ", ".join(files[:SHOWN_SKIPPED]) + (" ..." if len(files) > SHOWN_SKIPPED else "")
-
-
-def check_candidates(
-    candidates: Iterable[Candidate | tuple],
-    set_name: str = "",
-    out=None,
-    strict: bool = False,
-) -> tuple[list[Sample], dict[str, list[str]]]:
-    """Usable samples (shortest first) and the skipped candidates' names by reason.
-
-    A candidate is skipped when its file is missing, has zero bytes, cannot be read (or is
-    shortened SPHERE without sph2pipe), its segment or channel is not in the file, it holds
-    no audio, its transcript is not UTF-8, is empty or has characters outside the alphabet
-    after normalisation, or its audio is too short for its transcript under CTC. One line per
-    reason goes to ``out``, with the first few names.
-
-    Raises:
-        DataError: with ``strict``, instead of skipping, naming the candidates and reasons.
-    """
-    samples: list[Sample] = []
-    skipped: dict[str, list[str]] = {}
-    for entry in candidates:
-        candidate = Candidate(*entry)
-        sample, reason = _check_one(candidate)
-        if sample is not None:
-            samples.append(sample)
-        else:
-            skipped.setdefault(reason, []).append(candidate.name)
-    skipped = {r: skipped[r] for r in sorted(skipped, key=_reason_order)}
-    label = f"{set_name} set" if set_name else "data set"
-    if strict and skipped:
-        count = sum(len(files) for files in skipped.values())
-        details = "; ".join(f"{r} ({len(f)}): {_listed(f)}" for r, f in skipped.items())
-        hint = f" ({ds_audio.SPH2PIPE_HELP})" if ds_audio.NEEDS_SPH2PIPE in skipped else ""
-        raise DataError(
-            f"ds_strict=1 and {count} sample(s) of the {label} cannot be used: {details}{hint}"
-        )
-    for reason, files in skipped.items():
-        print(
-            f"Skipped {len(files)} sample(s) of the {label} ({reason}): {_listed(files)}", file=out
-        )
-    if ds_audio.NEEDS_SPH2PIPE in skipped:
-        print(f"note: {ds_audio.SPH2PIPE_HELP}", file=out)
-    samples.sort(key=lambda s: (s.duration, s.wav_filename, s.start, s.channel or 0))
-    return samples, skipped
-
-
-def _reason_order(reason: str) -> int:
-    return SKIP_REASONS.index(reason) if reason in SKIP_REASONS else len(SKIP_REASONS)
-
-
-def check_samples(
-    candidates: Iterable[Candidate | tuple], set_name: str = "", out=None
-) -> list[Sample]:
-    """Usable samples of ``candidates``, ordered shortest first (see :func:`check_candidates`)."""
-    return check_candidates(candidates, set_name, out)[0]
 
 
 def ctc_label_dense_to_sparse(labels: tf.Tensor, label_lengths: tf.Tensor) -> tf.SparseTensor:
@@ -288,7 +128,7 @@ class DataSet:
         self._numcontext = numcontext
         self._max_hz = feature_max_hz
         self._thread_count = thread_count
-        n_features = numcep + 2 * numcep * numcontext
+        n_features = feature_width(numcep, numcontext)
         with tf.name_scope(f"{name}_queue"):
             self._features = tf.placeholder(tf.float32, [None, n_features], "features")
             self._feature_length = tf.placeholder(tf.int32, [], "feature_length")
@@ -530,34 +370,77 @@ class DataSet:
                 pass
 
 
+@dataclass(frozen=True)
+class DataOptions:
+    """How a run reads its data sets: per-set batch sizes, limits and CSV files (the csv
+    importer's), and what every DataSet is built with. :meth:`from_config` makes it once from
+    the run's settings."""
+
+    train_batch_size: int = 1
+    dev_batch_size: int = 1
+    test_batch_size: int = 1
+    limit_train: int = 0  # > 0: only the first that many samples (shortest first)
+    limit_dev: int = 0
+    limit_test: int = 0
+    train_files: tuple[str, ...] = ()  # ds_importer=csv only
+    dev_files: tuple[str, ...] = ()
+    test_files: tuple[str, ...] = ()
+    numcep: int = N_INPUT
+    numcontext: int = N_CONTEXT
+    tower_count: int = 1
+    thread_count: int = 2
+    feature_max_hz: int = MAX_HZ
+    feature_cache: str | FeatureCache | None = None
+    shuffle_batches: bool = False  # the train set only
+    augmentation: Augmentation | None = None  # the train set only
+    seed: int = 0
+    strict: bool = False
+
+    def batch_size(self, set_name: str) -> int:
+        return getattr(self, f"{set_name}_batch_size")
+
+    def limit(self, set_name: str) -> int:
+        return getattr(self, f"limit_{set_name}")
+
+    def files(self, set_name: str) -> tuple[str, ...]:
+        return getattr(self, f"{set_name}_files")
+
+    @classmethod
+    def from_config(cls, config, tower_count: int) -> DataOptions:
+        return cls(
+            train_batch_size=config.train_batch_size,
+            dev_batch_size=config.dev_batch_size,
+            test_batch_size=config.test_batch_size,
+            limit_train=config.limit_train,
+            limit_dev=config.limit_dev,
+            limit_test=config.limit_test,
+            train_files=config.train_files,
+            dev_files=config.dev_files,
+            test_files=config.test_files,
+            tower_count=tower_count,
+            thread_count=config.feeder_threads,
+            feature_max_hz=config.feature_max_hz,
+            feature_cache=resolve_folder(config.feature_cache, config.dataset_path),
+            shuffle_batches=config.shuffle_batches,
+            augmentation=parse_augmentation(config.augment),
+            seed=config.random_seed,
+            strict=config.strict,
+        )
+
+
 def build_data_sets(
     candidates: Mapping[str, Iterable[Candidate | tuple]],
-    batch_sizes: dict[str, int],
-    limits: dict[str, int],
+    options: DataOptions,
     sets: Iterable[str] = ("train", "dev", "test"),
-    numcep: int = N_INPUT,
-    numcontext: int = N_CONTEXT,
-    strict: bool = False,
-    shuffle_batches: bool = False,
-    augmentation: Augmentation | None = None,
     out=None,
-    **data_set_options,
 ) -> DataSets:
-    """DataSets from candidates per set name, checked (with a summary) and ordered.
-
-    ``limits[set] > 0`` keeps only the first that many samples (shortest first);
-    ``shuffle_batches`` and ``augmentation`` apply to the train set only;
-    ``data_set_options`` (tower_count, thread_count, feature_max_hz, feature_cache, seed) go
-    to each DataSet. Each DataSet's ``skipped`` holds the names of the skipped candidates by
-    reason.
-    """
-    for option in IMPORTER_OPTIONS:
-        data_set_options.pop(option, None)
+    """DataSets from candidates per set name, checked (with a summary) and ordered. Each
+    DataSet's ``skipped`` holds the names of the skipped candidates by reason."""
     built: dict[str, DataSet | None] = {"train": None, "dev": None, "test": None}
     for name in sets:
-        samples, skipped = check_candidates(candidates.get(name, []), name, out, strict)
-        if limits.get(name, 0) > 0:
-            samples = samples[: limits[name]]
+        samples, skipped = check_candidates(candidates.get(name, []), name, out, options.strict)
+        if options.limit(name) > 0:
+            samples = samples[: options.limit(name)]
         count = sum(len(files) for files in skipped.values())
         if not samples:
             reasons = ", ".join(f"{len(f)} {r}" for r, f in skipped.items())
@@ -574,30 +457,26 @@ def build_data_sets(
         built[name] = DataSet(
             name,
             samples,
-            batch_sizes[name],
-            numcep=numcep,
-            numcontext=numcontext,
-            strict=strict,
-            shuffle_batches=shuffle_batches and name == "train",
-            augmentation=augmentation if name == "train" else None,
-            **data_set_options,
+            options.batch_size(name),
+            tower_count=options.tower_count,
+            numcep=options.numcep,
+            numcontext=options.numcontext,
+            thread_count=options.thread_count,
+            feature_max_hz=options.feature_max_hz,
+            feature_cache=options.feature_cache,
+            shuffle_batches=options.shuffle_batches and name == "train",
+            seed=options.seed,
+            strict=options.strict,
+            augmentation=options.augmentation if name == "train" else None,
         )
         built[name].skipped = skipped
     return DataSets(**built)
 
 
-def data_set_options(config, tower_count: int) -> dict:
-    """The keyword options DeepSpeech.py passes to ``read_data_sets``, from a Config."""
-    return {
-        "tower_count": tower_count,
-        "thread_count": config.feeder_threads,
-        "feature_max_hz": config.feature_max_hz,
-        "feature_cache": resolve_folder(config.feature_cache, config.dataset_path),
-        "shuffle_batches": config.shuffle_batches,
-        "augmentation": parse_augmentation(config.augment),
-        "seed": config.random_seed,
-        "strict": config.strict,
-        "train_files": config.train_files,
-        "dev_files": config.dev_files,
-        "test_files": config.test_files,
-    }
+def read_data_sets(
+    importer, data_dir: str, sets: Sequence[str], options: DataOptions, out=None
+) -> DataSets:
+    """The DataSets of ``sets`` from an importer module (importers/), whose
+    ``find_candidates(data_dir, sets, options)`` returns the candidates of each set."""
+    sets = tuple(sets)
+    return build_data_sets(importer.find_candidates(data_dir, sets, options), options, sets, out)
