@@ -607,22 +607,3 @@ def serve(role: ClusterRole, server_config: tf.ConfigProto) -> None:
     finally:
         monitor.stop()
         session.close()
-
-
-class NullWriter:
-    """A summary writer that writes nothing (workers other than the chief log nothing)."""
-
-    def add_summary(self, *args, **kwargs) -> None:
-        pass
-
-    def add_run_metadata(self, *args, **kwargs) -> None:
-        pass
-
-    def add_graph(self, *args, **kwargs) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

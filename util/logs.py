@@ -1,7 +1,8 @@
-"""Run logs: the run folder, ``hyper.json``, ``epochs.jsonl`` and TensorBoard scalars.
+"""Run logs: the run folder and every file in it (:class:`RunLog`), TensorBoard scalars.
 
-Every file is written atomically (a temporary file in the same folder, flushed, then renamed
-over the old one), so a reader or a crash sees either the old or the new content.
+The file names and keys are util/run_files.py's. Every file is written atomically (a
+temporary file in the same folder, flushed, then renamed over the old one), so a reader or a
+crash sees either the old or the new content.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import tempfile
 import time
 
 import tensorflow.compat.v1 as tf
+
+from util import run_files
+from util.checkpoints import Interrupted
+from util.run_files import Context, Epoch, Hyper, NonFinite, Scalars, Status
 
 
 def atomic_write(path: str, text: str) -> None:
@@ -107,3 +112,161 @@ def write_scalars(writer: tf.summary.FileWriter, step: int, values: dict) -> Non
         ]
     )
     writer.add_summary(summary, step)
+
+
+def hyper_parameters(config, towers: int) -> dict:
+    """The ``parameters`` section of ``hyper.json``, with the original's field names."""
+    from util.model import ModelGeometry
+
+    geometry = ModelGeometry.from_config(config)
+    return {
+        "learning_rate": config.learning_rate,
+        "beta1": config.beta1,
+        "beta2": config.beta2,
+        "epsilon": config.epsilon,
+        "epochs": config.epochs,
+        "train_batch_size": config.train_batch_size,
+        "dev_batch_size": config.dev_batch_size,
+        "test_batch_size": config.test_batch_size,
+        "validation_step": config.validation_step,
+        "dropout_rates": list(config.dropout_rates),
+        "relu_clip": config.relu_clip,
+        "n_input": geometry.n_input,
+        "n_context": geometry.n_context,
+        run_files.Parameters.N_HIDDEN: geometry.n_hidden,
+        "n_hidden_2": geometry.n_hidden,
+        "n_hidden_3": geometry.n_hidden_3,
+        "n_hidden_5": geometry.n_hidden,
+        "n_hidden_6": geometry.n_classes,
+        "n_cell_dim": geometry.n_cell,
+        "n_character": geometry.n_classes,
+        "total_batches_train": None,
+        "total_batches_validation": None,
+        "total_batches_test": None,
+        run_files.Parameters.DATA_SET: {run_files.Parameters.DATA_SET_NAME: config.importer},
+        "towers": towers,
+    }
+
+
+class RunLog:
+    """The folder ``<logs_dir>/<run>/`` of one run and the files in it: ``hyper.json``
+    (written at the start with status running, and again at the end), ``epochs.jsonl``,
+    reports, skipped samples, non-finite batches and the TensorBoard summaries (``writer``).
+
+    ``RunLog(None)`` is a log that writes nothing: a cluster worker other than the chief.
+    """
+
+    def __init__(self, logs_dir: str | None, config=None, towers: int = 1):
+        self.folder = new_run_dir(logs_dir) if logs_dir is not None else ""
+        self.writer = tf.summary.FileWriter(self.folder) if self.folder else _NullWriter()
+        self.non_finite: list[dict] = []
+        self._epochs = EpochLog(self.path(run_files.EPOCHS)) if self.folder else None
+        self.hyper = {
+            Hyper.CONTEXT: {
+                Context.TIME_STARTED: now_iso(),
+                Context.TIME_FINISHED: None,
+                Context.GIT_HASH: git_hash(),
+                Context.GIT_BRANCH: git_branch(),
+                Context.STATUS: Status.RUNNING,
+            },
+            Hyper.PARAMETERS: hyper_parameters(config, towers) if config is not None else {},
+            Hyper.RESULTS: {},
+            Hyper.CONFIG: config.as_dict() if config is not None else {},
+        }
+        self._write_hyper()
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.folder, name)
+
+    def _write_hyper(self) -> None:
+        if self.folder:
+            write_json(self.path(run_files.HYPER), self.hyper)
+
+    def finish(self, results: dict, error: BaseException | None = None) -> None:
+        """Record the end of the run in ``hyper.json`` (status finished, interrupted or
+        failed, with the error) and close the summary writer."""
+        context = self.hyper[Hyper.CONTEXT]
+        if error is None:
+            context[Context.STATUS] = Status.FINISHED
+        else:
+            interrupted = isinstance(error, KeyboardInterrupt | Interrupted)
+            context[Context.STATUS] = Status.INTERRUPTED if interrupted else Status.FAILED
+            context[Context.ERROR] = str(error) or type(error).__name__
+        context[Context.TIME_FINISHED] = now_iso()
+        self.hyper[Hyper.RESULTS] = results
+        self._write_hyper()
+        self.writer.close()
+
+    def epoch_record(self, number: int, train_loss: float, first_step: int = 0) -> dict:
+        """A new ``epochs.jsonl`` record for epoch ``number`` (1-based), which began at step
+        ``first_step`` (0-based; > 0 when resumed), with its skipped batches' files."""
+        record = {Epoch.EPOCH: number, Epoch.TRAIN_LOSS: train_loss, Epoch.TRAIN_WER: None,
+                  Epoch.DEV_LOSS: None, Epoch.DEV_WER: None}  # fmt: skip
+        if first_step:
+            record[Epoch.RESUMED_AT_STEP] = first_step + 1
+        if self.non_finite_files(number):
+            record[Epoch.NON_FINITE_FILES] = self.non_finite_files(number)
+        return record
+
+    def epoch(self, record: dict) -> None:
+        """Log a finished epoch: its record in ``epochs.jsonl``, its figures in TensorBoard."""
+        if self._epochs is not None:
+            self._epochs.append(record)
+        figures = {
+            Scalars.EPOCH_TRAIN_LOSS: record[Epoch.TRAIN_LOSS],
+            Scalars.EPOCH_TRAIN_WER: record[Epoch.TRAIN_WER],
+            Scalars.EPOCH_DEV_LOSS: record[Epoch.DEV_LOSS],
+            Scalars.EPOCH_DEV_WER: record[Epoch.DEV_WER],
+        }
+        self.scalars(record[Epoch.EPOCH], figures)
+        self.writer.flush()
+
+    def report(self, set_name: str, report: dict) -> None:
+        if self.folder:
+            write_json(self.path(run_files.report_file(set_name)), report)
+
+    def skipped(self, set_name: str, skipped: dict) -> str | None:
+        """Write ``skipped_<set>.json`` once (the dev set is read repeatedly); its path when
+        this call wrote it."""
+        path = self.path(run_files.skipped_file(set_name))
+        if not skipped or not self.folder or os.path.exists(path):
+            return None
+        write_json(path, skipped)
+        return path
+
+    def add_non_finite(self, epoch: int, step: int, files: list[str]) -> str:
+        """List a skipped batch (1-based epoch and step) in ``non_finite_files.json``;
+        returns that file's path."""
+        self.non_finite.append({NonFinite.EPOCH: epoch, NonFinite.STEP: step,
+                                NonFinite.FILES: files})  # fmt: skip
+        path = self.path(run_files.NON_FINITE)
+        if self.folder:
+            write_json(path, self.non_finite)
+        return path
+
+    def non_finite_files(self, epoch: int) -> list[str]:
+        """The files of epoch ``epoch``'s (1-based) skipped batches."""
+        return sorted({name for batch in self.non_finite if batch[NonFinite.EPOCH] == epoch
+                       for name in batch[NonFinite.FILES]})  # fmt: skip
+
+    def scalars(self, step: int, values: dict) -> None:
+        write_scalars(self.writer, step, values)
+
+
+class _NullWriter:
+    """A summary writer that writes nothing."""
+
+    def add_summary(self, *args, **kwargs) -> None:
+        pass
+
+    def add_run_metadata(self, *args, **kwargs) -> None:
+        pass
+
+    def add_graph(self, *args, **kwargs) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

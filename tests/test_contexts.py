@@ -1,0 +1,132 @@
+"""util.contexts: the training step (training_ops) on ready tensors, the resume point, and the
+run log's skipped and non-finite files."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+from conftest import SMALL_MODEL, run_main
+
+from util import run_files
+from util.checkpoints import Position
+from util.config import Config
+from util.contexts import RunError, resume_point, training_ops
+from util.feeding import Batch, ctc_label_dense_to_sparse
+from util.logs import RunLog
+from util.model import ModelGeometry
+
+tf.disable_v2_behavior()
+
+
+class Ready:
+    """A batch source of fixed tensors; ``poison`` puts a NaN into the features."""
+
+    def __init__(self, poison: bool = False):
+        rng = np.random.default_rng(5)
+        self.features = rng.normal(size=(2, 30, ModelGeometry().n_features)).astype(np.float32)
+        if poison:
+            self.features[0, 3, 7] = np.nan
+        self.labels = rng.integers(1, 28, size=(2, 4)).astype(np.int32)
+
+    def next_batch(self) -> Batch:
+        labels = ctc_label_dense_to_sparse(tf.constant(self.labels), tf.fill([2], 4))
+        return Batch(tf.constant(self.features), tf.fill([2], 30), labels, tf.range(2))
+
+
+# No dropout: without updates the loss would stay exactly the same.
+CONFIG = Config(n_hidden=12, checkpoint_dir="unused", bfloat16="off", learning_rate=0.01,
+                dropout_rates=(0.0,) * 6)  # fmt: skip
+
+
+def steps(source, count: int):
+    """Losses, finiteness and the h1 weights before and after ``count`` training steps."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(1)
+        towers, ops = training_ops(CONFIG, ["/cpu:0"], source)
+        h1 = next(v for v in tf.global_variables() if v.op.name == "h1")
+        with tf.Session(graph=graph) as session:
+            session.run(tf.global_variables_initializer())
+            before = session.run(h1)
+            results = [session.run([towers.mean_loss, ops.finite, ops.apply_gradient_op])[:2]
+                       for _ in range(count)]  # fmt: skip
+            return results, before, session.run(h1), sorted(ops.state)
+
+
+def test_the_training_step_learns():
+    results, before, after, state = steps(Ready(), 8)
+    losses = [loss for loss, _ in results]
+    assert all(finite for _, finite in results)
+    assert losses[-1] < losses[0] * 0.9
+    assert not np.array_equal(before, after)
+    assert state == ["best_dev_loss", "es_count", "learning_rate", "plateau_count"]
+
+
+def test_a_non_finite_batch_leaves_the_model_alone():
+    results, before, after, _ = steps(Ready(poison=True), 2)
+    assert [bool(finite) for _, finite in results] == [False, False]
+    np.testing.assert_array_equal(before, after)
+
+
+def test_resume_point(tmp_path, capsys):
+    config = Config(checkpoint_dir=str(tmp_path))
+    assert resume_point(config) == (None, Position())
+    assert resume_point(Config(checkpoint_dir=str(tmp_path), restore_checkpoint=True)) == (
+        None, Position())  # fmt: skip
+    assert "No checkpoint in" in capsys.readouterr().out
+    (tmp_path / "model.ckpt-3-7.index").write_bytes(b"")
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-3-7"\n')
+    path, position = resume_point(config)
+    assert path.endswith("model.ckpt-3-7") and position == Position(3, 7)
+    assert resume_point(Config(checkpoint_dir=str(tmp_path), restore_checkpoint=False)) == (
+        None, Position())  # fmt: skip
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-x"\n')
+    (tmp_path / "model.ckpt-x.index").write_bytes(b"")
+    with pytest.raises(RunError):
+        resume_point(config)
+
+
+def test_run_log_writes_skipped_once_and_lists_non_finite_batches(tmp_path):
+    log = RunLog(str(tmp_path), CONFIG)
+    assert log.skipped("dev", {}) is None  # nothing skipped: no file
+    written = log.skipped("dev", {"empty transcript": ["a.wav"]})
+    assert written == os.path.join(log.folder, run_files.skipped_file("dev"))
+    assert log.skipped("dev", {"empty transcript": ["b.wav"]}) is None  # read again: kept
+    assert json.load(open(written)) == {"empty transcript": ["a.wav"]}
+    listed = log.add_non_finite(2, 5, ["x.wav", "y.wav"])
+    log.add_non_finite(3, 1, ["z.wav"])
+    assert json.load(open(listed)) == [
+        {"epoch": 2, "step": 5, "files": ["x.wav", "y.wav"]},
+        {"epoch": 3, "step": 1, "files": ["z.wav"]},
+    ]
+    assert log.non_finite_files(2) == ["x.wav", "y.wav"] and log.non_finite_files(1) == []
+    record = log.epoch_record(2, 1.5, first_step=4)
+    assert record[run_files.Epoch.RESUMED_AT_STEP] == 5
+    assert record[run_files.Epoch.NON_FINITE_FILES] == ["x.wav", "y.wav"]
+    log.finish({"duration": 1.0}, RuntimeError("disk full"))
+    hyper = json.load(open(os.path.join(log.folder, run_files.HYPER)))
+    assert hyper["context"]["status"] == "failed" and hyper["context"]["error"] == "disk full"
+
+
+def test_a_log_without_a_folder_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    log = RunLog(None)
+    log.epoch(log.epoch_record(1, 2.0))
+    log.add_non_finite(1, 1, ["a.wav"])
+    log.report("test", {})
+    log.finish({})
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_trainer_stops_on_a_bad_checkpoint_position(tmp_path):
+    # A checkpoint whose name carries no position: the run says so instead of guessing.
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-x"\n')
+    (checkpoints / "model.ckpt-x.index").write_bytes(b"")
+    status, out, err = run_main({**SMALL_MODEL, "ds_epochs": "1",
+                                 "ds_checkpoint_dir": str(checkpoints),
+                                 "ds_logs_dir": str(tmp_path / "logs")})  # fmt: skip
+    assert status == 1 and "model.ckpt-x" in err
