@@ -3,14 +3,14 @@
 
     .venv/bin/python bin/benchmark.py --n-hidden 494,2048 --batch 8 --frames 300 --torch --feed
 
-Builds the real training graph (util.towers + util.model + Adam, as DeepSpeech.py does) on
-ready tensors, times the median training step after warm-up, single-utterance inference
-through the frozen export graph (logits, and logits plus beam search; with the compiled LSTM
-op, then with stock TensorFlow ops, then in bfloat16 as ``transcribe.py --bfloat16 on`` runs
-it), and reports frames per second, achieved GFLOP/s as a fraction of this machine's
-matrix-multiply peak (measured in the same run), and peak memory. ``--custom-ops`` is
-``ds_custom_ops``: the compiled LSTM op for inference and, in bfloat16 training, the compiled
-recurrent products.
+Builds the training step the trainer builds (util.contexts.training_ops: towers, Adam, the
+finiteness check and the update) on ready tensors, times the median training step after
+warm-up, single-utterance inference through the frozen export graph (logits, and logits plus
+beam search; with the compiled LSTM op, then with stock TensorFlow ops, then in bfloat16 as
+``transcribe.py --bfloat16 on`` runs it), and reports frames per second, achieved GFLOP/s as
+a fraction of this machine's matrix-multiply peak (measured in the same run), and peak
+memory. ``--custom-ops`` is ``ds_custom_ops``: the compiled LSTM op for inference and, in
+bfloat16 training, the compiled recurrent products.
 ``--torch`` runs an equivalent PyTorch model in child processes of the same invocation, before
 and after the project's figures (its medians are over both), and prints the ratios;
 ``--feed`` also times the step fed by the real queue and feeder threads;
@@ -38,8 +38,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-N_FEATURES = 494
-N_CLASSES = 29
+from util.audio import N_FEATURES  # noqa: E402  (494: a frame and its context)
+from util.text import N_CHARACTER as N_CLASSES  # noqa: E402  (29: the alphabet and the blank)
 
 
 def forward_flops_per_frame(n_hidden: int) -> int:
@@ -127,9 +127,8 @@ def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> f
     (matrix products in bfloat16 with ``bfloat16="on"``, as ``ds_bfloat16=on`` trains)."""
     import tensorflow.compat.v1 as tf
 
-    import DeepSpeech
     from util.config import Config
-    from util.towers import average_gradients, get_tower_results
+    from util.contexts import training_ops
 
     config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", cpu_towers=towers,
                     bfloat16=bfloat16, custom_ops=args.custom_ops)  # fmt: skip
@@ -137,17 +136,17 @@ def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> f
     with graph.as_default():
         tf.set_random_seed(1)
         source, start = source_factory(towers)
-        optimizer = DeepSpeech.create_optimizer(config)
         devices = [f"/cpu:{i}" for i in range(towers)]
-        results = get_tower_results(source, devices, config, optimizer)
-        apply_op = optimizer.apply_gradients(average_gradients(results.gradients))
+        results, ops = training_ops(config, devices, source)
         proto = session_proto(args, config)
         with tf.Session(graph=graph, config=proto) as session:
             session.run(tf.global_variables_initializer())
             stop = start(session)
             try:
                 return median_time(
-                    lambda: session.run([apply_op, results.mean_loss]), args.steps, args.warmup
+                    lambda: session.run([ops.apply_gradient_op, results.mean_loss]),
+                    args.steps,
+                    args.warmup,
                 )
             finally:
                 stop()
@@ -169,7 +168,7 @@ def queue_source(args, folder: str):
     import soundfile
 
     from util.audio import SAMPLE_RATE
-    from util.feeding import check_samples
+    from util.samples import check_samples
 
     seconds = args.frames * 0.02
     rng = np.random.default_rng(0)
@@ -220,11 +219,12 @@ def frozen_inference_graph(args, custom_ops: str):
 
     from util.config import Config
     from util.export import LOGITS, OUTPUT_NODE, create_inference_graph
+    from util.model import ModelGeometry, ModelOps
 
     config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", custom_ops=custom_ops)
     graph = tf.Graph()
     with graph.as_default():
-        create_inference_graph(config)
+        create_inference_graph(ModelGeometry.from_config(config), ModelOps.for_evaluation(config))
         with tf.Session(graph=graph) as session:
             session.run(tf.global_variables_initializer())
             return tf.graph_util.convert_variables_to_constants(
