@@ -4,10 +4,9 @@
 Configured by ``ds_*`` environment variables (see README.md). The story of a run:
 configure, build an execution context per data set (train, dev, test), train for the epochs
 asked (checkpointing, validating, reporting as it goes), test, export, and log everything to
-``<ds_logs_dir>/<run>/``. The pieces live in ``util/``: the model (model.py, towers.py), the
-input pipeline (feeding.py, samples.py, audio.py), the contexts and their sessions
-(contexts.py), the evaluation pass (evaluate.py, report.py, decoder.py), the run's files
-(logs.py, run_files.py), checkpoints, export and several machines (distributed.py).
+``<ds_logs_dir>/<run>/``. The pieces live in ``util/``, one package per concern: the model
+(util/model), the input pipeline (util/data), decoding and scoring (util/decoding), and the
+run's settings, contexts, checkpoints, logs and cluster (util/run).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out
 
 if __name__ == "__main__":
-    from util.venv import reexec_in_venv
+    from util.run.venv import reexec_in_venv
 
     reexec_in_venv()
 
@@ -32,9 +31,15 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 tf.disable_v2_behavior()
 tf.logging.set_verbosity(tf.logging.ERROR)
 
-from util import config as ds_config  # noqa: E402
-from util.audio import AudioError, audiofile_to_input_vector  # noqa: E402
-from util.checkpoints import (  # noqa: E402
+from util.data.audio import AudioError, audiofile_to_input_vector  # noqa: E402
+from util.decoding.evaluate import Decodings, progress, run_set, run_step, validate  # noqa: E402
+from util.decoding.report import Report, format_report  # noqa: E402
+from util.model.birnn import ModelGeometry, ModelOps  # noqa: E402
+from util.model.export import ExportError, export, transcribe_checkpoint  # noqa: E402
+from util.model.kernels import CustomOpError, lstm_op_for  # noqa: E402
+from util.model.precision import cpu_has_bfloat16  # noqa: E402
+from util.run import config as ds_config  # noqa: E402
+from util.run.checkpoints import (  # noqa: E402
     BEST_DEV_DIR,
     CheckpointError,
     Interrupted,
@@ -42,9 +47,9 @@ from util.checkpoints import (  # noqa: E402
     ensure_writable,
     latest_checkpoint,
 )
-from util.cluster import Cluster, ClusterError, RunEnded  # noqa: E402
-from util.config import Config, ConfigError  # noqa: E402
-from util.contexts import (  # noqa: E402
+from util.run.cluster import Cluster, ClusterError, RunEnded  # noqa: E402
+from util.run.config import Config, ConfigError  # noqa: E402
+from util.run.contexts import (  # noqa: E402
     BudgetReached,
     ExecutionContext,
     Run,
@@ -55,22 +60,16 @@ from util.contexts import (  # noqa: E402
     start_execution_context,
     stop_execution_context,
 )
-from util.distributed import (  # noqa: E402
+from util.run.distributed import (  # noqa: E402
     WorkerHook,
     create_distributed_context,
     open_distributed_context,
     run_distributed,
     start_distributed_context,
 )
-from util.evaluate import Decodings, progress, run_set, run_step, validate  # noqa: E402
-from util.export import ExportError, export, transcribe_checkpoint  # noqa: E402
-from util.gpu import tower_devices, use_bfloat16  # noqa: E402
-from util.kernels import CustomOpError, lstm_op_for  # noqa: E402
-from util.logs import RunLog  # noqa: E402
-from util.model import ModelGeometry, ModelOps  # noqa: E402
-from util.precision import cpu_has_bfloat16  # noqa: E402
-from util.report import Report, format_report  # noqa: E402
-from util.run_files import Epoch, Results, Scalars  # noqa: E402
+from util.run.gpu import tower_devices, use_bfloat16  # noqa: E402
+from util.run.logs import RunLog  # noqa: E402
+from util.run.run_files import Epoch, Results, Scalars  # noqa: E402
 
 
 def format_duration(seconds: float) -> str:

@@ -3,7 +3,7 @@
 
     .venv/bin/python bin/benchmark.py --n-hidden 494,2048 --batch 8 --frames 300 --torch --feed
 
-Builds the training step the trainer builds (util.contexts.training_ops: towers, Adam, the
+Builds the training step the trainer builds (util.run.contexts.training_ops: towers, Adam, the
 finiteness check and the update) on ready tensors, times the median training step after
 warm-up, single-utterance inference through the frozen export graph (logits, and logits plus
 beam search; with the compiled LSTM op, then with stock TensorFlow ops, then in bfloat16 as
@@ -38,8 +38,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from util.audio import N_FEATURES  # noqa: E402  (494: a frame and its context)
-from util.text import N_CHARACTER as N_CLASSES  # noqa: E402  (29: the alphabet and the blank)
+from util.data.audio import N_FEATURES  # noqa: E402  (494: a frame and its context)
+from util.data.text import N_CHARACTER as N_CLASSES  # noqa: E402  (29: the alphabet and the blank)
 
 
 def forward_flops_per_frame(n_hidden: int) -> int:
@@ -99,7 +99,7 @@ class ReadyBatches:
     def next_batch(self):
         import tensorflow.compat.v1 as tf
 
-        from util.feeding import Batch, ctc_label_dense_to_sparse
+        from util.data.feeding import Batch, ctc_label_dense_to_sparse
 
         batch, frames = self.features.shape[:2]
         lengths = tf.fill([batch], frames)
@@ -109,11 +109,11 @@ class ReadyBatches:
 
 
 def session_proto(args, config=None):
-    """The project's training-session settings for ``config`` (util.gpu.session_config:
+    """The project's training-session settings for ``config`` (util.run.gpu.session_config:
     virtual CPU devices per tower, the bfloat16 rewrite with ``bfloat16="on"``; float32
     without a config) with --intra/--inter-threads."""
-    from util.config import Config
-    from util.gpu import session_config
+    from util.run.config import Config
+    from util.run.gpu import session_config
 
     config = config or Config(checkpoint_dir="unused", bfloat16="off")
     proto = session_config(config, training=True)
@@ -127,8 +127,8 @@ def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> f
     (matrix products in bfloat16 with ``bfloat16="on"``, as ``ds_bfloat16=on`` trains)."""
     import tensorflow.compat.v1 as tf
 
-    from util.config import Config
-    from util.contexts import training_ops
+    from util.run.config import Config
+    from util.run.contexts import training_ops
 
     config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", cpu_towers=towers,
                     bfloat16=bfloat16, custom_ops=args.custom_ops)  # fmt: skip
@@ -167,8 +167,8 @@ def queue_source(args, folder: str):
     import numpy as np
     import soundfile
 
-    from util.audio import SAMPLE_RATE
-    from util.samples import check_samples
+    from util.data.audio import SAMPLE_RATE
+    from util.data.samples import check_samples
 
     seconds = args.frames * 0.02
     rng = np.random.default_rng(0)
@@ -184,7 +184,7 @@ def queue_source(args, folder: str):
     def factory(towers):
         import tensorflow.compat.v1 as tf
 
-        from util.feeding import DataSet
+        from util.data.feeding import DataSet
 
         data_set = DataSet(
             "benchmark",
@@ -217,9 +217,9 @@ def frozen_inference_graph(args, custom_ops: str):
     ``ds_custom_ops=custom_ops``."""
     import tensorflow.compat.v1 as tf
 
-    from util.config import Config
-    from util.export import LOGITS, OUTPUT_NODE, create_inference_graph
-    from util.model import ModelGeometry, ModelOps
+    from util.model.birnn import ModelGeometry, ModelOps
+    from util.model.export import LOGITS, OUTPUT_NODE, create_inference_graph
+    from util.run.config import Config
 
     config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", custom_ops=custom_ops)
     graph = tf.Graph()
@@ -238,9 +238,9 @@ def tf_inference(args, frozen, bfloat16: bool = False) -> tuple[float, float]:
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    from util.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, OUTPUT_NODE
-    from util.kernels import ensure_for_graph
-    from util.precision import bfloat16_lstm_op, with_bfloat16
+    from util.model.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, OUTPUT_NODE
+    from util.model.kernels import ensure_for_graph
+    from util.model.precision import bfloat16_lstm_op, with_bfloat16
 
     features, _ = random_batch(1, args.frames, 1)
     graph = tf.Graph()
@@ -285,12 +285,12 @@ def run_project(args) -> dict:
     """All of the project's figures for one size (``args.n_hidden``)."""
     import tensorflow.compat.v1 as tf
 
-    import util.model
-    from util.kernels import graph_uses_op
-    from util.precision import bfloat16_wanted
+    import util.model.birnn
+    from util.model.kernels import graph_uses_op
+    from util.model.precision import bfloat16_wanted
 
     tf.disable_v2_behavior()
-    util.model.FUSED_GRADIENT = not args.autodiff
+    util.model.birnn.FUSED_GRADIENT = not args.autodiff
     figures = {"n_hidden": args.n_hidden, "batch": args.batch, "frames": args.frames,
                "towers": args.towers, "fused_gradient": not args.autodiff}  # fmt: skip
     figures["matmul_peak_gflops"] = matmul_peak_gflops(args)

@@ -26,7 +26,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "bin")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if __name__ == "__main__":
-    from util.venv import reexec_in_venv
+    from util.run.venv import reexec_in_venv
 
     reexec_in_venv()
 
@@ -35,13 +35,13 @@ import tensorflow.compat.v1 as tf  # noqa: E402
 from transcribe import Transcriber  # noqa: E402
 
 from importers.csv import read_csv  # noqa: E402
-from util.audio import audio_to_input_vector, load_audio  # noqa: E402
-from util.config import Config  # noqa: E402
-from util.corpus import LayoutError  # noqa: E402
-from util.export import FROZEN_GRAPH, ExportError, export  # noqa: E402
-from util.kernels import CustomOpError  # noqa: E402
-from util.model import ModelGeometry, ModelOps  # noqa: E402
-from util.text import char_array_to_text, corpus_error_rates, normalize_transcript  # noqa: E402
+from util.data.audio import audio_to_input_vector, load_audio  # noqa: E402
+from util.data.corpus import LayoutError  # noqa: E402
+from util.data.text import char_array_to_text, corpus_error_rates, normalize_transcript  # noqa: E402
+from util.model.birnn import ModelGeometry, ModelOps  # noqa: E402
+from util.model.export import FROZEN_GRAPH, ExportError, export  # noqa: E402
+from util.model.kernels import CustomOpError  # noqa: E402
+from util.run.config import Config  # noqa: E402
 
 WAYS = (("stock TensorFlow ops", "off", False), ("compiled LSTM op", "on", False),
         ("compiled LSTM op, bfloat16", "on", True))  # fmt: skip

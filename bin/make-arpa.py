@@ -5,7 +5,7 @@
 
 Each input is a CSV data set (its ``transcript`` column) or a text file with one sentence per
 line; transcripts are normalised as for training (lower case, no punctuation). The model is
-an interpolated Kneser-Ney n-gram model (util/arpa.py), fine for a few thousand sentences.
+an interpolated Kneser-Ney n-gram model (util/decoding/arpa.py), fine for a few thousand sentences.
 Build it from the training transcripts only: a model that has seen the test sentences makes
 the test figures meaningless.
 """
@@ -19,8 +19,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from util.arpa import build_arpa  # noqa: E402
-from util.text import normalize_transcript  # noqa: E402
+from util.data.text import normalize_transcript  # noqa: E402
+from util.decoding.arpa import build_arpa  # noqa: E402
 
 
 def read_sentences(path: str) -> list[str]:

@@ -4,7 +4,7 @@
     bin/transcribe.py FILE.wav [FILE.wav ...] --model exports/ldc/output_graph.pb [--json]
 
 Loads only the frozen graph: no training code and no checkpoint. Features are computed by
-``util/audio.py``, the same code that training uses, which needs only numpy, scipy, soundfile
+``util/data/audio.py``, the same code that training uses, which needs only numpy, scipy, soundfile
 and python_speech_features. Any file soundfile reads is accepted; stereo is down-mixed and
 other sample rates are resampled to 16 kHz. A file that cannot be read gets one line on
 stderr naming it and the exit status is 1; the other files are still transcribed.
@@ -24,7 +24,7 @@ if ROOT not in sys.path:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if __name__ == "__main__":
-    from util.venv import reexec_in_venv
+    from util.run.venv import reexec_in_venv
 
     reexec_in_venv()
 
@@ -32,16 +32,16 @@ import numpy as np  # noqa: E402
 import soundfile  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from util import kernels  # noqa: E402
-from util.audio import (  # noqa: E402
+from util.data.audio import (  # noqa: E402
     MAX_HZ,
     SAMPLE_RATE,
     AudioError,
     audio_to_input_vector,
     load_audio,
 )
-from util.precision import bfloat16_lstm_op, bfloat16_wanted, with_bfloat16  # noqa: E402
-from util.text import char_array_to_text  # noqa: E402
+from util.data.text import char_array_to_text  # noqa: E402
+from util.model import kernels  # noqa: E402
+from util.model.precision import bfloat16_lstm_op, bfloat16_wanted, with_bfloat16  # noqa: E402
 
 INPUTS = ("input_node:0", "input_lengths:0")
 OUTPUT = "output_node:0"

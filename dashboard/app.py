@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from dashboard import runs as run_logs  # noqa: E402
-from util.run_files import Status  # noqa: E402
+from util.run.run_files import Status  # noqa: E402
 
 REFRESH = {"off": None, "5 s": 5, "10 s": 10, "30 s": 30, "1 min": 60}
 TABS = ("Curves", "Parameters", "Utterances", "Run vs run")

@@ -6,7 +6,7 @@ depth), and ISIP's transcripts ``swb_ms98_transcriptions/NN/NNNN/swNNNN{A,B}-ms9
 (or their archive ``switchboard_word_alignments.tar.gz`` in ``ds_dataset_path``, unpacked
 once). Each transcript line ``<id> <start> <end> <words>`` is one sample: that segment of
 channel A or B of the conversation, cut in memory. The audio needs LDC's sph2pipe on the PATH
-(see util.audio.SPH2PIPE_HELP): the importer stops at once, saying so, when it is missing.
+(see util.data.audio.SPH2PIPE_HELP): the importer stops at once, saying so, when it is missing.
 
 Transcripts follow ISIP's conventions: ``[silence]``, ``[noise]``, ``[laughter]``,
 ``[vocalized-noise]`` and ``<b_aside>``/``<e_aside>`` are dropped (segments with nothing else
@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 
-from util.corpus import (
+from util.data.corpus import (
     LayoutError,
     extract_once,
     note,
@@ -31,8 +31,8 @@ from util.corpus import (
     split_sets,
     walk_files,
 )
-from util.feeding import DataOptions
-from util.samples import Candidate
+from util.data.feeding import DataOptions
+from util.data.samples import Candidate
 
 TRANSCRIPTS_DIR = "swb_ms98_transcriptions"
 TRANSCRIPTS_ARCHIVE = "switchboard_word_alignments.tar.gz"

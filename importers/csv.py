@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import os
 
-from util.corpus import LayoutError
-from util.feeding import DataOptions
-from util.samples import Candidate
+from util.data.corpus import LayoutError
+from util.data.feeding import DataOptions
+from util.data.samples import Candidate
 
 COLUMNS = ("wav_filename", "wav_filesize", "transcript")
 REQUIRED = ("wav_filename", "transcript")

@@ -6,7 +6,7 @@ Expects the LDC releases unpacked under ``ds_dataset_path`` as LDC ships them: t
 ``fe_03_NNNNN.sph`` (in ``LDC2004S13/.../audio/NNN/`` and ``LDC2005S13/...``); any folder depth
 is accepted. Each transcript line ``<start> <end> <speaker>: <words>`` is one sample: that
 segment of channel A (speaker A) or B of the conversation, cut in memory (no files written).
-Shortened SPHERE audio is decoded with LDC's sph2pipe (see util.audio.SPH2PIPE_HELP).
+Shortened SPHERE audio is decoded with LDC's sph2pipe (see util.data.audio.SPH2PIPE_HELP).
 
 Left out, as the original did: segments with unintelligible speech (``(( ))``) and segments
 that are only noise marks (``[laughter]``, ``[noise]`` ...); noise marks are dropped from
@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 
-from util.corpus import (
+from util.data.corpus import (
     LayoutError,
     note,
     read_lines,
@@ -28,8 +28,8 @@ from util.corpus import (
     split_sets,
     walk_files,
 )
-from util.feeding import DataOptions
-from util.samples import Candidate
+from util.data.feeding import DataOptions
+from util.data.samples import Candidate
 
 TRANSCRIPT = r"fe_03_\d{5}\.txt"
 AUDIO = r"fe_03_\d{5}\.sph"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from util.feeding import DataOptions
-from util.samples import Candidate
+from util.data.feeding import DataOptions
+from util.data.samples import Candidate
 
 WAV_NAME = "LDC93S1.wav"
 TXT_NAME = "LDC93S1.txt"

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 
-from util.corpus import LayoutError, extract_once, read_lines, walk_files
-from util.feeding import DataOptions
-from util.samples import Candidate
+from util.data.corpus import LayoutError, extract_once, read_lines, walk_files
+from util.data.feeding import DataOptions
+from util.data.samples import Candidate
 
 ROOT = "LibriSpeech"
 SUBSETS = {

@@ -18,9 +18,9 @@ from __future__ import annotations
 import os
 import re
 
-from util.corpus import LayoutError, extract_once, note, read_lines, walk_files
-from util.feeding import DataOptions
-from util.samples import Candidate
+from util.data.corpus import LayoutError, extract_once, note, read_lines, walk_files
+from util.data.feeding import DataOptions
+from util.data.samples import Candidate
 
 ROOT = "TEDLIUM_release2"
 IGNORED = b"ignore_time_segment_in_scoring"

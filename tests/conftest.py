@@ -141,9 +141,9 @@ def only_run_dir(logs_dir) -> str:
 
 @pytest.fixture(scope="session")
 def lstm_op():
-    """The project's compiled LSTM op (util.kernels), built here if the cache lacks it. A
+    """The project's compiled LSTM op (util.model.kernels), built here if the cache lacks it. A
     machine that cannot build it fails these tests rather than skipping them."""
-    from util import kernels
+    from util.model import kernels
 
     return kernels.load("on")
 

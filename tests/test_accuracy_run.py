@@ -16,8 +16,8 @@ from conftest import (
     write_speech,
 )
 
-from util.arpa import build_arpa
-from util.augment import DEFAULT_TEXT
+from util.data.augment import DEFAULT_TEXT
+from util.decoding.arpa import build_arpa
 
 
 def test_an_augmented_run_trains_and_reports_lm_decoding(tmp_path):

@@ -1,4 +1,4 @@
-"""util.audio: loading real WAV files and the MFCC + context-window feature recipe."""
+"""util.data.audio: loading real WAV files and the MFCC + context-window feature recipe."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import soundfile
 from python_speech_features import mfcc
 
-from util.audio import (
+from util.data.audio import (
     N_CONTEXT,
     N_FEATURES,
     N_INPUT,

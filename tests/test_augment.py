@@ -1,4 +1,4 @@
-"""util.augment and the augmented feeding path: each perturbation changes the audio or the
+"""util.data.augment and the augmented feeding path: each perturbation changes the audio or the
 features as documented, labels and lengths stay consistent, off means bit-identical."""
 
 import numpy as np
@@ -6,13 +6,13 @@ import pytest
 import tensorflow.compat.v1 as tf
 from python_speech_features import logfbank
 
-from util import augment
-from util.audio import SAMPLE_RATE, audiofile_to_input_vector, load_audio, mfcc_frames
-from util.config import from_environ
-from util.feature_cache import FeatureCache
-from util.feeding import DataOptions, DataSet, build_data_sets
-from util.samples import check_samples
-from util.text import text_to_char_array
+from util.data import augment
+from util.data.audio import SAMPLE_RATE, audiofile_to_input_vector, load_audio, mfcc_frames
+from util.data.feature_cache import FeatureCache
+from util.data.feeding import DataOptions, DataSet, build_data_sets
+from util.data.samples import check_samples
+from util.data.text import text_to_char_array
+from util.run.config import from_environ
 
 tf.disable_v2_behavior()
 

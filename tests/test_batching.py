@@ -6,8 +6,8 @@ import pytest
 import tensorflow.compat.v1 as tf
 from conftest import write_speech_wav
 
-from util.feeding import DataSet
-from util.samples import Sample, check_samples
+from util.data.feeding import DataSet
+from util.data.samples import Sample, check_samples
 
 tf.disable_v2_behavior()
 

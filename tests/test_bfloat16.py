@@ -11,12 +11,13 @@ import tensorflow.compat.v1 as tf
 from conftest import SENTENCE, SMALL_MODEL, only_run_dir, run_main
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-from util import gpu, precision
-from util.config import Config, ConfigError, from_environ
-from util.contexts import create_optimizer
-from util.feeding import Batch, ctc_label_dense_to_sparse
-from util.model import ModelGeometry, ModelOps
-from util.towers import get_tower_results
+from util.data.feeding import Batch, ctc_label_dense_to_sparse
+from util.model import precision
+from util.model.birnn import ModelGeometry, ModelOps
+from util.model.towers import get_tower_results
+from util.run import gpu
+from util.run.config import Config, ConfigError, from_environ
+from util.run.contexts import create_optimizer
 
 needs_bfloat16_cpu = pytest.mark.skipif(
     not precision.cpu_has_bfloat16(), reason="this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"

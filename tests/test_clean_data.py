@@ -19,10 +19,10 @@ from conftest import (
     write_speech_wav,
 )
 
-from util import audio as ds_audio
-from util.audio import time_steps
-from util.feeding import DataOptions, read_data_sets
-from util.samples import (
+from util.data import audio as ds_audio
+from util.data.audio import time_steps
+from util.data.feeding import DataOptions, read_data_sets
+from util.data.samples import (
     EMPTY_TRANSCRIPT,
     NOT_UTF8,
     OUTSIDE_ALPHABET,

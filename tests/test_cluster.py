@@ -15,8 +15,8 @@ import tensorflow.compat.v1 as tf
 from conftest import SMALL_MODEL, only_run_dir, run_main, write_csv
 from test_survival import Process
 
-from util.cluster import ClusterRole, Monitor, shard_indices
-from util.config import ConfigError, from_environ
+from util.run.cluster import ClusterRole, Monitor, shard_indices
+from util.run.config import ConfigError, from_environ
 
 # The loss comparison, cluster (2 workers x batch 1) against one process (batch 2) on the same
 # data and seed. The first step's losses agree to 1e-7 (the same initial weights); later ones
@@ -270,7 +270,7 @@ def test_a_killed_worker_is_reported_and_the_run_restarts_from_the_chief_checkpo
 
 
 def test_one_process_and_a_cluster_resume_each_others_checkpoints(tmp_path):
-    from util.checkpoints import restore
+    from util.run.checkpoints import restore
 
     # Adam's beta powers are "cond/beta1_power" in one process and "beta1_power" in a cluster.
     for saved, restored in (("cond/beta1_power", "beta1_power"),

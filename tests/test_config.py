@@ -1,4 +1,4 @@
-"""util.config: ds_* variables parsed into a frozen Config."""
+"""util.run.config: ds_* variables parsed into a frozen Config."""
 
 import dataclasses
 import json
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from util.config import (
+from util.run.config import (
     KNOWN_VARIABLES,
     PREFIX,
     STDDEV_VARIABLES,

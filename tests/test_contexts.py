@@ -1,4 +1,4 @@
-"""util.contexts: the training step (training_ops) on ready tensors, the resume point, and the
+"""util.run.contexts: the training step (training_ops) on ready tensors, the resume point, and the
 run log's skipped and non-finite files."""
 
 import json
@@ -9,13 +9,13 @@ import pytest
 import tensorflow.compat.v1 as tf
 from conftest import SMALL_MODEL, run_main
 
-from util import run_files
-from util.checkpoints import Position
-from util.config import Config
-from util.contexts import RunError, resume_point, training_ops
-from util.feeding import Batch, ctc_label_dense_to_sparse
-from util.logs import RunLog
-from util.model import ModelGeometry
+from util.data.feeding import Batch, ctc_label_dense_to_sparse
+from util.model.birnn import ModelGeometry
+from util.run import run_files
+from util.run.checkpoints import Position
+from util.run.config import Config
+from util.run.contexts import RunError, resume_point, training_ops
+from util.run.logs import RunLog
 
 tf.disable_v2_behavior()
 

@@ -1,5 +1,5 @@
-"""The compiled LSTM op (util.kernels, util/cc/bidirectional_lstm.cc): the same outputs as
-TensorFlow's own ops, the model and export paths that use it, and its failures."""
+"""The compiled LSTM op (util.model.kernels, util/model/cc/bidirectional_lstm.cc): the same
+outputs as TensorFlow's own ops, the model and export paths that use it, and its failures."""
 
 import os
 import platform
@@ -11,10 +11,10 @@ import pytest
 import tensorflow.compat.v1 as tf
 from conftest import REPO_ROOT
 
-from util import kernels
-from util.config import Config, ConfigError, from_environ
-from util.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, create_inference_graph
-from util.model import ModelGeometry, ModelOps, bidirectional_lstm
+from util.model import kernels
+from util.model.birnn import ModelGeometry, ModelOps, bidirectional_lstm
+from util.model.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, create_inference_graph
+from util.run.config import Config, ConfigError, from_environ
 
 tf.disable_v2_behavior()
 
@@ -165,7 +165,7 @@ def run_in_new_process(code: str) -> None:
     prelude = (
         f"import sys; sys.path[:0] = [{REPO_ROOT!r}, {os.path.join(REPO_ROOT, 'tests')!r}]\n"
         "import tensorflow.compat.v1 as tf\n"
-        "from util import kernels\n"
+        "from util.model import kernels\n"
     )
     result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True,
                             text=True)  # fmt: skip

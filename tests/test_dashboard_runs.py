@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from dashboard import runs as R
-from util.text import wer
+from util.data.text import wer
 
 SENTENCE = "she had your dark suit in greasy wash water all year"
 

@@ -1,4 +1,5 @@
-"""util.decoder (pyctcdecode + KenLM beam search) and util.arpa / bin/make-arpa.py."""
+"""util.decoding.decoder (pyctcdecode + KenLM beam search) and util.decoding.arpa /
+bin/make-arpa.py."""
 
 import math
 import os
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, write_csv
 
-from util.arpa import build_arpa
-from util.config import Config, ConfigError, from_environ
-from util.decoder import (
+from util.data.text import ALPHABET, BLANK_INDEX
+from util.decoding.arpa import build_arpa
+from util.decoding.decoder import (
     LABELS,
     LmDecoder,
     decoder_for,
@@ -20,7 +21,7 @@ from util.decoder import (
     log_softmax,
     read_unigrams,
 )
-from util.text import ALPHABET, BLANK_INDEX
+from util.run.config import Config, ConfigError, from_environ
 
 kenlm = pytest.importorskip("kenlm")
 
@@ -143,7 +144,7 @@ def test_ds_lm_path_is_checked_at_start(tiny_lm, tmp_path):
         from_environ({**base, "ds_beam_width": "0"})
 
 
-# -- util.arpa and bin/make-arpa.py ---------------------------------------------------------------
+# -- util.decoding.arpa and bin/make-arpa.py ----------------------------------------------------
 
 SENTENCES = [
     "the big red apple fell to the ground",

@@ -1,4 +1,4 @@
-"""util.evaluate: the decodings of a pass gathered step by step into a WER report; the real
+"""util.decoding.evaluate: the decodings of a pass gathered step by step into a WER report; the real
 evaluation pass is exercised end to end by test_deepspeech.py and test_decoder.py."""
 
 from types import SimpleNamespace
@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from util.config import Config
-from util.evaluate import Decodings
-from util.samples import Sample
-from util.text import text_to_char_array
+from util.data.samples import Sample
+from util.data.text import text_to_char_array
+from util.decoding.evaluate import Decodings
+from util.run.config import Config
 
 
 def sparse(rows: list[str]) -> tf.SparseTensorValue:

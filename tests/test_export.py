@@ -13,9 +13,9 @@ import tensorflow.compat.v1 as tf
 from conftest import LDC93S1_WAV, REPO_ROOT, SENTENCE, run_main
 from scipy.signal import resample_poly
 
-from util import kernels
-from util.audio import audiofile_to_input_vector
-from util.precision import cpu_has_bfloat16
+from util.data.audio import audiofile_to_input_vector
+from util.model import kernels
+from util.model.precision import cpu_has_bfloat16
 
 TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
 
@@ -82,10 +82,11 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == SENTENCE
-    # Features, labels, the compiled op's loader and the bfloat16 switch only (util.venv is
-    # the standard-library launcher).
+    # Features, labels, the compiled op's loader and the bfloat16 switch only (util.run.venv is
+    # the standard-library launcher; the packages' __init__ files hold only docstrings).
     assert lines[1] == (
-        "LOADED ['util.audio', 'util.kernels', 'util.precision', 'util.text', 'util.venv']"
+        "LOADED ['util.data', 'util.data.audio', 'util.data.text', 'util.model', "
+        "'util.model.kernels', 'util.model.precision', 'util.run', 'util.run.venv']"
     )
 
 

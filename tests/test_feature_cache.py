@@ -8,11 +8,11 @@ import pytest
 import tensorflow.compat.v1 as tf
 from conftest import write_speech_wav
 
-from util import feature_cache
-from util.audio import audiofile_to_input_vector
-from util.feature_cache import FeatureCache, default_folder, resolve_folder
-from util.feeding import DataSet
-from util.samples import check_samples
+from util.data import feature_cache
+from util.data.audio import audiofile_to_input_vector
+from util.data.feature_cache import FeatureCache, default_folder, resolve_folder
+from util.data.feeding import DataSet
+from util.data.samples import check_samples
 
 tf.disable_v2_behavior()
 

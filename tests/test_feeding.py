@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from util.audio import AudioError, audiofile_to_input_vector
-from util.feeding import DataSet
-from util.samples import check_samples
-from util.text import text_to_char_array
+from util.data.audio import AudioError, audiofile_to_input_vector
+from util.data.feeding import DataSet
+from util.data.samples import check_samples
+from util.data.text import text_to_char_array
 
 tf.disable_v2_behavior()
 
@@ -129,8 +129,8 @@ def test_an_empty_set_is_refused():
 
 
 def test_data_options_come_from_the_config_once(tmp_path):
-    from util.config import from_environ
-    from util.feeding import DataOptions
+    from util.data.feeding import DataOptions
+    from util.run.config import from_environ
 
     environ = {"ds_train_batch_size": "3", "ds_limit_dev": "2", "ds_strict": "1",
                "ds_feature_cache": "off", "ds_shuffle_batches": "1", "ds_feeder_threads": "4",
@@ -151,7 +151,7 @@ def test_an_importer_hands_its_candidates_to_the_feeding_code(speech_wav):
     are the feeding code's."""
     from types import SimpleNamespace
 
-    from util.feeding import DataOptions, read_data_sets
+    from util.data.feeding import DataOptions, read_data_sets
 
     asked = []
 

@@ -12,9 +12,9 @@ import soundfile
 import tensorflow.compat.v1 as tf
 from conftest import write_csv, write_shortened_sphere, write_speech
 
-from util.audio import SPH2PIPE_HELP, audio_to_input_vector, load_audio, time_steps
-from util.corpus import LayoutError
-from util.feeding import DataOptions, read_data_sets
+from util.data.audio import SPH2PIPE_HELP, audio_to_input_vector, load_audio, time_steps
+from util.data.corpus import LayoutError
+from util.data.feeding import DataOptions, read_data_sets
 
 tf.disable_v2_behavior()
 

@@ -1,4 +1,4 @@
-"""util.logs: atomic files, run folders, epochs.jsonl and TensorBoard scalars."""
+"""util.run.logs: atomic files, run folders, epochs.jsonl and TensorBoard scalars."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from util import logs
+from util.run import logs
 
 
 def test_atomic_write_creates_and_replaces(tmp_path):

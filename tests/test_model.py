@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from util.audio import N_FEATURES
-from util.config import Config, from_environ
-from util.kernels import LSTM_OP
-from util.model import BiRNN, ModelGeometry, bidirectional_lstm
+from util.data.audio import N_FEATURES
+from util.model.birnn import BiRNN, ModelGeometry, bidirectional_lstm
+from util.model.kernels import LSTM_OP
+from util.run.config import Config, from_environ
 
 tf.disable_v2_behavior()
 

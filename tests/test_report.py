@@ -1,11 +1,11 @@
-"""util.report: per-utterance scores, corpus figures and the printed WER report."""
+"""util.decoding.report: per-utterance scores, corpus figures and the printed WER report."""
 
 import json
 
 import pytest
 
-from util.report import Report, SampleResult, build_report, format_report, score_sample
-from util.text import wer
+from util.data.text import wer
+from util.decoding.report import Report, SampleResult, build_report, format_report, score_sample
 
 SENTENCE = "she had your dark suit in greasy wash water all year"
 

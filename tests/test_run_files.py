@@ -1,4 +1,4 @@
-"""util/run_files.py: the names of a run's files and keys, shared by the trainer, the
+"""util/run/run_files.py: the names of a run's files and keys, shared by the trainer, the
 dashboard and these tests. The dashboard reads back what a real run wrote."""
 
 import dataclasses
@@ -9,8 +9,9 @@ from pathlib import Path
 from conftest import EPOCHS
 
 from dashboard import runs as run_logs
-from util import report, run_files
-from util.run_files import Context, Epoch, Hyper, Parameters, Results, Status
+from util.decoding import report
+from util.run import run_files
+from util.run.run_files import Context, Epoch, Hyper, Parameters, Results, Status
 
 
 def test_report_keys_are_the_report_fields():
@@ -31,7 +32,7 @@ def test_no_tensorflow_in_the_module(tmp_path):
     import subprocess
     import sys
 
-    code = "import sys, util.run_files, dashboard.runs; print('tensorflow' in sys.modules)"
+    code = "import sys, util.run.run_files, dashboard.runs; print('tensorflow' in sys.modules)"
     root = Path(__file__).resolve().parents[1]
     child = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                            text=True, timeout=120, check=True)  # fmt: skip

@@ -1,4 +1,4 @@
-"""util.samples.check_samples and ctc_required_steps on generated WAV files."""
+"""util.data.samples.check_samples and ctc_required_steps on generated WAV files."""
 
 import io
 import os
@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from util.audio import time_steps
-from util.samples import SHOWN_SKIPPED, Sample, check_samples, ctc_required_steps
-from util.text import text_to_char_array
+from util.data.audio import time_steps
+from util.data.samples import SHOWN_SKIPPED, Sample, check_samples, ctc_required_steps
+from util.data.text import text_to_char_array
 
 
 def run_check(candidates, set_name="train"):

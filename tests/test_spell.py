@@ -1,8 +1,8 @@
-"""util.spell: word-by-word spelling correction against symspellpy's English word list."""
+"""util.decoding.spell: word-by-word spelling correction against symspellpy's English word list."""
 
 import pytest
 
-from util.spell import _speller, correct_word, correction
+from util.decoding.spell import _speller, correct_word, correction
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
-"""util.spell's sentence-level correction (SymSpell lookup_compound with word pairs)."""
+"""util.decoding.spell's sentence-level correction (SymSpell lookup_compound with word pairs)."""
 
 import pytest
 
-from util.spell import _speller, compound_correction, correction, corrector
+from util.decoding.spell import _speller, compound_correction, correction, corrector
 
 
 @pytest.fixture(scope="module")

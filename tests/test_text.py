@@ -1,10 +1,10 @@
-"""util.text: transcript normalisation, labels, and error rates."""
+"""util.data.text: transcript normalisation, labels, and error rates."""
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from util.text import (
+from util.data.text import (
     ALPHABET,
     BLANK_INDEX,
     N_CHARACTER,

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from util.config import Config
-from util.feeding import Batch, ctc_label_dense_to_sparse
-from util.model import ModelGeometry
-from util.towers import average_gradients, get_tower_results
+from util.data.feeding import Batch, ctc_label_dense_to_sparse
+from util.model.birnn import ModelGeometry
+from util.model.towers import average_gradients, get_tower_results
+from util.run.config import Config
 
 tf.disable_v2_behavior()
 

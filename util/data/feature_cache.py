@@ -21,7 +21,7 @@ import threading
 
 import numpy as np
 
-from util.audio import MISSING, AudioError
+from util.data.audio import MISSING, AudioError
 
 # Bump when the audio decoding or the MFCC recipe changes: old entries are then ignored.
 RECIPE_VERSION = 1

@@ -33,7 +33,7 @@ from math import ceil
 import tensorflow.compat.v1 as tf
 from tensorflow.python.client.session import SessionInterface
 
-from util.checkpoints import STATE_SCOPE
+from util.run.checkpoints import STATE_SCOPE
 
 PS, WORKER = "ps", "worker"
 CONTROL_TIMEOUT_MS = 5000  # a control operation on a parameter server that takes longer failed

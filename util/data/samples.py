@@ -3,7 +3,7 @@
 Importers turn a corpus into *candidates*: (audio file, transcript) pairs, optionally a segment
 of the file (start and end in seconds) and one of its channels. :func:`check_candidates` keeps
 the usable ones as :class:`Sample` s, ordered shortest first, and counts the others by reason
-(see :data:`SKIP_REASONS`). The queue that feeds samples to the model is util/feeding.py.
+(see :data:`SKIP_REASONS`). The queue that feeds samples to the model is util/data/feeding.py.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from util import audio as ds_audio
-from util.audio import AudioError, audio_info, segment_name
-from util.text import normalize_transcript, text_to_char_array
+from util.data import audio as ds_audio
+from util.data.audio import AudioError, audio_info, segment_name
+from util.data.text import normalize_transcript, text_to_char_array
 
 SHOWN_SKIPPED = 5  # how many skipped file names are printed per reason
 

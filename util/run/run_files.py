@@ -1,13 +1,13 @@
 """The files a run writes in ``<ds_logs_dir>/<run>/`` and the keys inside them.
 
-The trainer writes these files (util/logs.py), the dashboard reads them (dashboard/runs.py)
+The trainer writes these files (util/run/logs.py), the dashboard reads them (dashboard/runs.py)
 and the tests check them; all three take the names from here, so a renamed key cannot leave
 one of them behind. Nothing here imports TensorFlow.
 
 - ``hyper.json``: ``context`` (times, git, status), ``parameters`` (the original's field
-  names), ``results`` (the run's figures) and ``config`` (every setting, util/config.py).
+  names), ``results`` (the run's figures) and ``config`` (every setting, util/run/config.py).
 - ``epochs.jsonl``: one object per finished epoch.
-- ``report_<set>.json``: the WER report of a dev or test pass (util/report.py).
+- ``report_<set>.json``: the WER report of a dev or test pass (util/decoding/report.py).
 - ``skipped_<set>.json``: the samples of a set that could not be used, by reason.
 - ``non_finite_files.json``: the batches whose loss or gradient was not finite.
 - ``events.out.tfevents.*``: TensorBoard summaries (the tags are below).
@@ -102,7 +102,7 @@ class Epoch:
 
 
 class Report:
-    """Keys of ``report_<set>.json`` (the fields of util.report.Report)."""
+    """Keys of ``report_<set>.json`` (the fields of util.decoding.report.Report)."""
 
     SET = "set"
     LOSS = "loss"
@@ -119,7 +119,7 @@ class Report:
 
 
 class Sample:
-    """Keys of each of a report's ``samples`` (the fields of util.report.SampleResult)."""
+    """Keys of each of a report's ``samples`` (the fields of util.decoding.report.SampleResult)."""
 
     WAV_FILENAME = "wav_filename"
     SRC = "src"  # the reference transcript

@@ -1,6 +1,6 @@
 """Run logs: the run folder and every file in it (:class:`RunLog`), TensorBoard scalars.
 
-The file names and keys are util/run_files.py's. Every file is written atomically (a
+The file names and keys are util/run/run_files.py's. Every file is written atomically (a
 temporary file in the same folder, flushed, then renamed over the old one), so a reader or a
 crash sees either the old or the new content.
 """
@@ -17,9 +17,9 @@ import time
 
 import tensorflow.compat.v1 as tf
 
-from util import run_files
-from util.checkpoints import Interrupted
-from util.run_files import Context, Epoch, Hyper, NonFinite, Scalars, Status
+from util.run import run_files
+from util.run.checkpoints import Interrupted
+from util.run.run_files import Context, Epoch, Hyper, NonFinite, Scalars, Status
 
 
 def atomic_write(path: str, text: str) -> None:
@@ -69,7 +69,7 @@ def new_run_dir(logs_dir: str) -> str:
 
 
 def _git(*args: str) -> str:
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))  # inside the repository
     try:
         return subprocess.run(
             ["git", *args], cwd=here, capture_output=True, text=True, timeout=10, check=True
@@ -116,7 +116,7 @@ def write_scalars(writer: tf.summary.FileWriter, step: int, values: dict) -> Non
 
 def hyper_parameters(config, towers: int) -> dict:
     """The ``parameters`` section of ``hyper.json``, with the original's field names."""
-    from util.model import ModelGeometry
+    from util.model.birnn import ModelGeometry
 
     geometry = ModelGeometry.from_config(config)
     return {

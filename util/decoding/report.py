@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
-from util.spell import correction
-from util.text import cer, corpus_error_rates, wer
+from util.data.text import cer, corpus_error_rates, wer
+from util.decoding.spell import correction
 
 
 @dataclass

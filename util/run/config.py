@@ -123,7 +123,7 @@ def _paths(name: str, raw: str) -> tuple[str, ...]:
 
 
 def _augment(name: str, raw: str) -> str:
-    from util.augment import AugmentError, parse
+    from util.data.augment import AugmentError, parse
 
     try:
         return parse(raw).text()
@@ -366,7 +366,7 @@ class Config:
     augment: str = setting(
         "",
         _augment,
-        "augmentation of the training set: on, or NAME=LOW:HIGH@P,... items (util/augment.py)",
+        "augmentation of the training set: on, or NAME=LOW:HIGH@P,... items (util/data/augment.py)",
     )
     spelling: str = setting(
         "compound", _spelling, "spelling correction of a wrong hypothesis: compound, word or off"
@@ -389,7 +389,7 @@ class Config:
         _on_off_auto,
         "the project's compiled LSTM ops: on, off, or auto (where they build and there is no GPU)",
     )
-    # Several machines (util/distributed.py); no ds_ps_hosts = one process, as always.
+    # Several machines (util/run/distributed.py); no ds_ps_hosts = one process, as always.
     ps_hosts: tuple[str, ...] = setting((), _hosts, "host:port of each parameter server")
     worker_hosts: tuple[str, ...] = setting(
         (), _hosts, "host:port of each worker; worker 0 is the chief"

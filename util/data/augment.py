@@ -1,7 +1,8 @@
 """Data augmentation for training: perturbed audio and masked features (``ds_augment``).
 
-Audio perturbations (on 16 kHz float audio on the 16-bit scale, as :func:`util.audio.load_audio`
-gives it), each applied to a training sample with its own probability:
+Audio perturbations (on 16 kHz float audio on the 16-bit scale, as
+:func:`util.data.audio.load_audio` gives it), each applied to a training sample with its own
+probability:
 
 - ``speed``: resampling, as Kaldi's speed perturbation: duration, pitch and formants all
   change by the factor (the utterance gets shorter for factors above 1);

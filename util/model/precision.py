@@ -1,5 +1,5 @@
 """bfloat16: whether this CPU multiplies it natively, and the settings that use it (a
-session's, a frozen graph's LSTM op). Kept apart from util.gpu so that transcription loads
+session's, a frozen graph's LSTM op). Kept apart from util.run.gpu so that transcription loads
 no training code."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import functools
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
-from util.kernels import lstm_op_nodes
+from util.model.kernels import lstm_op_nodes
 
 
 def with_bfloat16(proto: tf.ConfigProto) -> tf.ConfigProto:

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import tensorflow.compat.v1 as tf
 
-from util.model import BiRNN, ModelGeometry, ModelOps
+from util.model.birnn import BiRNN, ModelGeometry, ModelOps
 
 
 class TowerResults(NamedTuple):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import tensorflow.compat.v1 as tf
 from tensorflow.python.client import device_lib
 
-from util.config import Config
-from util.precision import bfloat16_wanted, with_bfloat16
+from util.model.precision import bfloat16_wanted, with_bfloat16
+from util.run.config import Config
 
 
 def session_config(config: Config, training: bool = False) -> tf.ConfigProto:

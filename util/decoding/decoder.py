@@ -20,7 +20,7 @@ import logging
 
 import numpy as np
 
-from util.text import ALPHABET, N_CHARACTER
+from util.data.text import ALPHABET, N_CHARACTER
 
 LABELS = [*ALPHABET, ""]  # index i of the model's output -> pyctcdecode label; "" = blank
 UNKNOWN_WORD_OFFSET = -10.0

@@ -1,10 +1,10 @@
 """The project's compiled TensorFlow ops: the LSTM recurrence for evaluation and inference,
 and the bfloat16 recurrent products of training in bfloat16.
 
-``util/cc/bidirectional_lstm.cc`` defines ``DeepSpeechBidirectionalLstm``, which runs all
+``util/model/cc/bidirectional_lstm.cc`` defines ``DeepSpeechBidirectionalLstm``, which runs all
 steps of both LSTM directions in one kernel (see the file for why), and
 ``DeepSpeechPackBfloat16`` / ``DeepSpeechBfloat16Product``, which the training loops use
-when they run in bfloat16 (``util.model.training_bfloat16_op``). They are compiled on first
+when they run in bfloat16 (``util.model.birnn.training_bfloat16_op``). They are compiled on first
 use against the installed TensorFlow's headers with the machine's C++ compiler (``$CXX``,
 else ``g++``; about 30 s), for this CPU (``-march=native``), into the cache folder
 (``$XDG_CACHE_HOME/deepspeech/ops/<key>``; the key covers the source, TensorFlow's version

@@ -1,7 +1,7 @@
 """The evaluation pass: run a dev or test set through the model, decode, score, report.
 
 :class:`Decodings` collects the towers' per-utterance results of any pass (also a training
-epoch on display steps) and turns them into a WER report (util/report.py). Evaluation with a
+epoch on display steps) and turns them into a WER report (report.py). Evaluation with a
 language model (``ds_lm_path``) decodes the logits here, outside the graph; training never
 does. :func:`validate` is the dev pass of training: it also keeps the best-dev checkpoint and
 the early-stopping and learning-rate state.
@@ -16,9 +16,13 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from tqdm import tqdm
 
-from util.checkpoints import BEST_DEV_DIR, CHECKPOINT_NAME, CheckpointError, save
-from util.config import Config
-from util.contexts import (
+from util.data.text import char_array_to_text
+from util.decoding.decoder import DecoderError, decoder_for
+from util.decoding.report import Report, build_report, format_report, score_sample
+from util.decoding.spell import corrector
+from util.run.checkpoints import BEST_DEV_DIR, CHECKPOINT_NAME, CheckpointError, save
+from util.run.config import Config
+from util.run.contexts import (
     ExecutionContext,
     Run,
     RunError,
@@ -26,10 +30,6 @@ from util.contexts import (
     start_execution_context,
     stop_execution_context,
 )
-from util.decoder import DecoderError, decoder_for
-from util.report import Report, build_report, format_report, score_sample
-from util.spell import corrector
-from util.text import char_array_to_text
 
 
 class Decodings:

@@ -46,7 +46,7 @@ INT16_SCALE = 32768.0
 # much is clipped to the end of the file, more means the segment does not belong to the file.
 END_TOLERANCE_SECONDS = 0.5
 
-# Why a file cannot be used (AudioError.reason); util.feeding counts skipped samples by these.
+# Why a file cannot be used (AudioError.reason); util.data.feeding counts skipped samples by these.
 MISSING = "missing"
 ZERO_LENGTH = "zero-length file"
 UNREADABLE = "unreadable audio"

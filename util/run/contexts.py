@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 
 import tensorflow.compat.v1 as tf
 
-from util.audio import AudioError
-from util.checkpoints import (
+from util.data.audio import AudioError
+from util.data.feeding import DataOptions, DataSet, read_data_sets
+from util.model.birnn import ModelGeometry, ModelOps
+from util.model.towers import TowerResults, average_gradients, get_tower_results
+from util.run.checkpoints import (
     STATE_SCOPE,
     CheckpointError,
     GracefulStop,
@@ -29,12 +32,9 @@ from util.checkpoints import (
     restore,
     save,
 )
-from util.config import Config
-from util.feeding import DataOptions, DataSet, read_data_sets
-from util.gpu import session_config
-from util.logs import RunLog
-from util.model import ModelGeometry, ModelOps
-from util.towers import TowerResults, average_gradients, get_tower_results
+from util.run.config import Config
+from util.run.gpu import session_config
+from util.run.logs import RunLog
 
 
 class RunError(RuntimeError):
@@ -50,7 +50,7 @@ class Run:
     log: RunLog
     global_step: int = 0
     stop: GracefulStop = field(default_factory=GracefulStop)
-    cluster: object | None = None  # util.cluster.Cluster: this process's part in a cluster
+    cluster: object | None = None  # util.run.cluster.Cluster: this process's part in a cluster
 
     @property
     def geometry(self) -> ModelGeometry:

@@ -1,7 +1,7 @@
 """Training on several machines (``ds_ps_hosts`` ...): this process's part in a cluster.
 
-A parameter server serves the variables (util/cluster.py); every worker builds the training
-context of util/contexts.py with the variables on the parameter servers, its own shard of the
+A parameter server serves the variables (util/run/cluster.py); every worker builds the training
+context of util/run/contexts.py with the variables on the parameter servers, its own shard of the
 training set and SyncReplicasOptimizer's update. The chief (worker 0) then runs the whole
 story of DeepSpeech.py (checkpoints, validation, logs, test, export); the other workers only
 train, through the same epoch loop, and write nothing.
@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import tensorflow.compat.v1 as tf
 
-from util.checkpoints import CheckpointError, Position, latest_checkpoint, restorable, restore
-from util.cluster import Cluster, ClusterError, ClusterRole, device_setter, serve, shard_indices
-from util.config import Config
-from util.contexts import (
+from util.run.checkpoints import CheckpointError, Position, latest_checkpoint, restorable, restore
+from util.run.cluster import Cluster, ClusterError, ClusterRole, device_setter, serve, shard_indices
+from util.run.config import Config
+from util.run.contexts import (
     ExecutionContext,
     Run,
     RunError,
@@ -26,12 +26,12 @@ from util.contexts import (
     read_data_set,
     training_context,
 )
-from util.gpu import session_config, tower_devices
-from util.logs import RunLog
+from util.run.gpu import session_config, tower_devices
+from util.run.logs import RunLog
 
 
 def create_distributed_context(run: Run) -> ExecutionContext:
-    """A cluster worker's training context: the one of util.contexts.create_execution_context,
+    """A cluster worker's training context: the one of util.run.contexts.create_execution_context,
     with the variables on the parameter servers, this worker's shard of the training set, and
     SyncReplicasOptimizer's update (this worker's averaged tower gradients averaged again
     across the workers) in place of the local one."""

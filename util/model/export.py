@@ -14,9 +14,9 @@ import tempfile
 
 import tensorflow.compat.v1 as tf
 
-from util.audio import MAX_HZ
-from util.model import BiRNN, ModelGeometry, ModelOps
-from util.text import char_array_to_text
+from util.data.audio import MAX_HZ
+from util.data.text import char_array_to_text
+from util.model.birnn import BiRNN, ModelGeometry, ModelOps
 
 INPUT_NODE = "input_node"
 INPUT_LENGTHS = "input_lengths"

@@ -9,7 +9,9 @@ import importlib.util
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)  # the repository
 VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
 
 

@@ -3,7 +3,7 @@
 Importers work offline from files the user already has: folders, or the corpus's own
 ``.tar.gz`` archives, which are unpacked once next to them (as the original did after its
 download step). Transcript files are read as bytes so that a line that is not UTF-8 is
-skipped alone, with the reason "transcript not UTF-8" (see util.samples).
+skipped alone, with the reason "transcript not UTF-8" (see util.data.samples).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from util.audio import SPH2PIPE_HELP, is_shortened_sphere, sph2pipe_path
+from util.data.audio import SPH2PIPE_HELP, is_shortened_sphere, sph2pipe_path
 
 
 class LayoutError(FileNotFoundError):

@@ -9,7 +9,7 @@ The LSTM is our own: TensorFlow 2's ``BasicLSTMCell`` needs the legacy Keras pac
 computes the same equations (gates i, j, f, o; forget bias 1.0) but projects the inputs of
 all time steps in one matrix product before the recurrence, and its gradient is
 hand-written. Training runs both directions in one while_loop with a batched matrix product;
-evaluation and inference run the recurrence in the project's compiled op (util/kernels.py,
+evaluation and inference run the recurrence in the project's compiled op (util/model/kernels.py,
 ``ds_custom_ops``) where it is available, else in one while_loop per direction.
 """
 
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import tensorflow.compat.v1 as tf
 
-from util.audio import N_CONTEXT, N_INPUT, feature_width
-from util.config import DROPOUT_RATES, Config
-from util.gpu import use_bfloat16
-from util.kernels import lstm_op_for
-from util.text import N_CHARACTER
+from util.data.audio import N_CONTEXT, N_INPUT, feature_width
+from util.data.text import N_CHARACTER
+from util.model.kernels import lstm_op_for
+from util.run.config import DROPOUT_RATES, Config
+from util.run.gpu import use_bfloat16
 
 FORGET_BIAS = 1.0
 # The hand-written LSTM backward pass; False falls back to automatic differentiation (for
@@ -72,7 +72,7 @@ class ModelGeometry:
 
 @dataclass(frozen=True)
 class ModelOps:
-    """The project's compiled ops a graph uses (util/kernels.py), or None for TensorFlow's
+    """The project's compiled ops a graph uses (util/model/kernels.py), or None for TensorFlow's
     own: ``lstm_op`` runs the LSTM of evaluation and inference, ``bfloat16_op`` the
     recurrent products of bfloat16 training."""
 
@@ -208,7 +208,7 @@ def lstm_recurrence(input_gates, recurrent_kernel, mask, bfloat16_op=None):
     steps past a sequence's end never feed a valid step) and the outputs are masked once
     afterwards; and the backward pass is hand-written (:func:`_fused_recurrence`).
 
-    ``bfloat16_op`` (the module of :func:`util.kernels.load`, where training runs in
+    ``bfloat16_op`` (the module of :func:`util.model.kernels.load`, where training runs in
     bfloat16): the loops' products with the recurrent kernel in bfloat16 by the compiled
     ops, which read a packed copy of the kernel made once before each loop.
     """
@@ -317,7 +317,7 @@ def bidirectional_lstm(
     ``fused_gradient`` selects the hand-written backward pass (:func:`lstm_recurrence`);
     False uses TensorFlow's automatic gradient of the same loop (the reference). With
     ``training`` False, the loop keeps nothing for a backward pass (evaluation, inference),
-    and ``lstm_op`` (the module of :func:`util.kernels.load`), where given and without
+    and ``lstm_op`` (the module of :func:`util.model.kernels.load`), where given and without
     dropout, replaces the loops and the reversals with the compiled op. With ``training``,
     ``bfloat16_op`` (the same module) computes the fused loops' recurrent products in
     bfloat16 (:func:`lstm_recurrence`).
@@ -397,8 +397,8 @@ def bidirectional_lstm(
 
 def training_bfloat16_op(config: Config):
     """The compiled ops for the training loops' recurrent products where training runs in
-    bfloat16 (``ds_bfloat16``, :func:`util.gpu.use_bfloat16`) and ``ds_custom_ops`` allows
-    them (:func:`util.kernels.lstm_op_for`, which also decides about GPUs); else None."""
+    bfloat16 (``ds_bfloat16``, :func:`util.run.gpu.use_bfloat16`) and ``ds_custom_ops`` allows
+    them (:func:`util.model.kernels.lstm_op_for`, which also decides about GPUs); else None."""
     return lstm_op_for(config.custom_ops) if use_bfloat16(config) else None
 
 

@@ -1,12 +1,12 @@
 """The input pipeline: a PaddingFIFOQueue per data set, fed by Python threads.
 
-Importers (importers/) find each set's candidates; util/samples.py checks them into samples;
+Importers (importers/) find each set's candidates; util/data/samples.py checks them into samples;
 :func:`read_data_sets` builds a :class:`DataSet` of each set with the run's
 :class:`DataOptions`. A :class:`DataSet` feeds samples to the model: feeder threads
 compute features in parallel (through the on-disk feature cache) but enqueue in a fixed order,
 so that an epoch is exactly the planned sequence of utterances (:meth:`DataSet.epoch_plan`);
 every queued element carries the index of its sample so that results can be traced back to
-files. A training set may be augmented (:mod:`util.augment`): each queued element then gets
+files. A training set may be augmented (:mod:`util.data.augment`): each queued element then gets
 its own perturbations, drawn from a generator seeded by (seed, epoch, position, sample).
 """
 
@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from util.audio import (
+from util.data.audio import (
     MAX_HZ,
     N_CONTEXT,
     N_INPUT,
@@ -35,11 +35,17 @@ from util.audio import (
     load_audio,
     mfcc_frames,
 )
-from util.augment import Augmentation
-from util.augment import parse as parse_augmentation
-from util.feature_cache import FeatureCache, resolve_folder
-from util.samples import Candidate, Sample, check_candidates, ctc_required_steps, format_seconds
-from util.text import text_to_char_array
+from util.data.augment import Augmentation
+from util.data.augment import parse as parse_augmentation
+from util.data.feature_cache import FeatureCache, resolve_folder
+from util.data.samples import (
+    Candidate,
+    Sample,
+    check_candidates,
+    ctc_required_steps,
+    format_seconds,
+)
+from util.data.text import text_to_char_array
 
 
 class Batch(NamedTuple):
@@ -79,7 +85,7 @@ class DataSet:
     cache when present and written to it otherwise; ``cache_hits`` and
     ``feature_computations`` count both, ``feature_seconds`` the time spent getting features.
 
-    With ``augmentation`` (an :class:`~util.augment.Augmentation` that is enabled) every
+    With ``augmentation`` (an :class:`~util.data.augment.Augmentation` that is enabled) every
     queued sample gets the perturbations it draws from a generator seeded by (``seed``,
     epoch, position in the epoch, sample index), so that the same run feeds the same
     augmented features whatever the threads do. The clean MFCC frames are still cached; an
@@ -175,7 +181,7 @@ class DataSet:
 
     def keep_only(self, indices: Sequence[int]) -> None:
         """Keep only the samples at ``indices``, in that order: a cluster worker's share of
-        the set (:func:`util.cluster.shard_indices`). Call before the feeder threads start."""
+        the set (:func:`util.run.cluster.shard_indices`). Call before the feeder threads start."""
         self.samples = [self.samples[i] for i in indices]
 
     def epoch_plan(self, epoch: int = 0) -> list[int]:
