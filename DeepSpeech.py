@@ -24,6 +24,7 @@ if __name__ == "__main__":
 import datetime  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
@@ -68,6 +69,7 @@ from util.run.distributed import (  # noqa: E402
     start_distributed_context,
 )
 from util.run.gpu import tower_devices, use_bfloat16  # noqa: E402
+from util.run.locks import FolderInUse, FolderLock  # noqa: E402
 from util.run.logs import RunLog  # noqa: E402
 from util.run.run_files import Epoch, Results, Scalars  # noqa: E402
 
@@ -253,8 +255,17 @@ def execute(config: Config, cluster: Cluster | None = None) -> dict:
     # Build or load the compiled LSTM ops now, not in the middle of the run: the one-time
     # compilation says so, and a failure with ds_custom_ops=on stops the run before it starts.
     lstm_op_for(config.custom_ops)
-    run = Run(config, devices, RunLog(config.logs_dir, config, len(devices)), cluster=cluster)
-    print(f"Towers: {', '.join(devices)}. Logs: {run.log.folder}")
+    # A run that trains owns its checkpoint folder until it ends: a second one stops here.
+    held = FolderLock(config.checkpoint_dir, "ds_checkpoint_dir") if config.train else nullcontext()
+    with held:
+        return run_and_log(Run(config, devices, RunLog(config.logs_dir, config, len(devices)),
+                               cluster=cluster))  # fmt: skip
+
+
+def run_and_log(run: Run) -> dict:
+    """Train, test and export, logging to ``run.log``; returns the ``results``."""
+    config = run.config
+    print(f"Towers: {', '.join(run.devices)}. Logs: {run.log.folder}")
     if config.train and use_bfloat16(config):
         print(f"Training computes its matrix products in bfloat16 (ds_bfloat16={config.bfloat16})")
         if not cpu_has_bfloat16():
@@ -336,7 +347,7 @@ def main(environ=None) -> int:
             results = run_distributed(config, execute, train_worker)
         else:
             results = execute(config)
-    except (RunError, AudioError, ExportError, ClusterError, CustomOpError) as error:
+    except (RunError, AudioError, ExportError, ClusterError, CustomOpError, FolderInUse) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Interrupted as stop:

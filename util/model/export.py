@@ -17,6 +17,7 @@ import tensorflow.compat.v1 as tf
 from util.data.audio import MAX_HZ
 from util.data.text import char_array_to_text
 from util.model.birnn import BiRNN, ModelGeometry, ModelOps
+from util.run.locks import FolderInUse, FolderLock
 
 INPUT_NODE = "input_node"
 INPUT_LENGTHS = "input_lengths"
@@ -118,13 +119,24 @@ def export(
     An existing export is replaced only with ``remove_export``; the new files are complete
     before they replace anything. Returns the written paths.
     """
-    existing = _existing_export(export_dir)
-    if existing and not remove_export:
-        raise ExportError(
-            f"an export already exists ({', '.join(existing)}); set "
-            "ds_remove_export=1 to replace it or choose another ds_export_dir"
-        )
-    os.makedirs(export_dir, exist_ok=True)
+    lock = FolderLock(export_dir, "ds_export_dir")  # one export at a time writes the folder
+    try:
+        lock.acquire()
+    except FolderInUse as error:
+        raise ExportError(str(error)) from error
+    try:
+        existing = _existing_export(export_dir)
+        if existing and not remove_export:
+            raise ExportError(
+                f"an export already exists ({', '.join(existing)}); set "
+                "ds_remove_export=1 to replace it or choose another ds_export_dir"
+            )
+        return _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz)
+    finally:
+        lock.release()
+
+
+def _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz) -> list[str]:
     session, tensors = restore_inference_session(checkpoint_path, geometry, ops, feature_max_hz)
     staging = tempfile.mkdtemp(prefix=".export-", dir=export_dir)
     try:
