@@ -13,6 +13,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import contextlib  # noqa: E402
 import io  # noqa: E402
+import queue  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -215,3 +220,90 @@ def write_shortened_sphere(path, frames: int, rate: int = 8000, channels: int = 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(header.encode().ljust(1024, b" ") + bytes(range(256)) * 8)
     return path
+
+
+# -- DeepSpeech.py in child processes, on a small CSV corpus ------------------------------------
+
+WORDS = ["a b", "hello", "the cat", "go on", "yes", "no way", "ok then", "red sun"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """Eight one-second utterances in train/dev/test CSVs, and the settings of a tiny model."""
+    rows = [(str(write_speech(tmp_path / "audio" / f"u{i}.wav", seconds=1.0 + 0.05 * i, seed=i)),
+             text) for i, text in enumerate(WORDS)]  # fmt: skip
+    csv = str(write_csv(tmp_path / "all.csv", rows))
+    return {
+        "tmp": tmp_path,
+        "rows": rows,
+        "environ": {
+            "ds_importer": "csv",
+            "ds_train_files": csv,
+            "ds_dev_files": csv,
+            "ds_test_files": csv,
+            "ds_n_hidden": "20",
+            "ds_display_step": "0",
+            "ds_report_count": "1",
+            "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+            "ds_logs_dir": str(tmp_path / "logs"),
+            "ds_feature_cache": str(tmp_path / "cache"),
+        },
+    }
+
+
+class Process:
+    """DeepSpeech.py in a real child process, its output read line by line."""
+
+    def __init__(self, environ: dict):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ds_")}
+        env.update(environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3")
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.join(REPO_ROOT, "DeepSpeech.py")], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, predicate, timeout: float = 180) -> str:
+        """The first new line for which ``predicate`` is true; the test fails (and the
+        process is killed) when none comes within ``timeout`` seconds."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.output.append(line)
+            if predicate(line):
+                return line
+        self.kill()
+        raise AssertionError("expected output did not come:\n" + "".join(self.output[-30:]))
+
+    def finish(self, timeout: float = 120) -> int:
+        """The exit status; a process still running after ``timeout`` seconds is killed and
+        the test fails (the timeout only turns a hang into a failure)."""
+        try:
+            code = self.process.wait(timeout=timeout)
+        finally:
+            self.kill()
+        self.reader.join(timeout=30)  # everything the process wrote has been read
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return code
+
+    def kill(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.output)

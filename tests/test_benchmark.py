@@ -54,3 +54,40 @@ def test_benchmark_compares_with_pytorch_when_installed():
         assert figures["bf16_train_ratio"] == ratio
     assert figures["towers"] == 1
     assert figures["infer_ratio"] > 0 and figures["torch_infer_s"] > 0
+
+
+def test_the_pytorch_comparison_without_pytorch():
+    """The comparison's arithmetic and table, given the child processes' figures (the real
+    comparison above needs torch, which is optional)."""
+    import importlib.util
+    import statistics
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location(
+        "benchmark", os.path.join(REPO_ROOT, "bin", "benchmark.py")
+    )
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    args = SimpleNamespace(towers=2)
+    figures = {"n_hidden": 24, "towers": 2, "batch": 4, "train_step_s": 0.6,
+               "train_step_1_tower_s": 0.4, "bf16_train_step_s": 0.3, "infer_s": 0.05,
+               "infer_custom_op": True}  # fmt: skip
+    before = {"torch_train_step_times": [0.5, 0.7], "torch_infer_times": [0.1, 0.3],
+              "torch_peak_rss_mb": 100.0, "torch_version": "x"}  # fmt: skip
+    after = {"torch_train_step_times": [0.4, 0.6, 0.9], "torch_infer_times": [0.2],
+             "torch_peak_rss_mb": 120.0, "torch_version": "y"}  # fmt: skip
+    benchmark.compare_with_torch(args, figures, before, after)
+    torch_step = statistics.median([0.5, 0.7, 0.4, 0.6, 0.9])  # before and after together
+    assert figures["torch_train_step_s"] == torch_step == 0.6
+    assert figures["torch_infer_s"] == statistics.median([0.1, 0.3, 0.2]) == 0.2
+    assert figures["torch_peak_rss_mb"] == 120.0 and figures["torch_version"] == "y"
+    assert figures["train_ratio"] == 0.6 / 2 / 0.6  # two towers train two batches a step
+    assert figures["bf16_train_ratio"] == 0.3 / 2 / 0.6
+    assert figures["infer_ratio"] == 0.05 / 0.2
+    rows = benchmark.table([figures]).splitlines()
+    assert "| 24 | train step, float32, 1 tower | 0.400 s | 0.600 s | 0.67 |" in rows
+    assert "| 24 | train step, float32, 2 tower(s), per 4 utts | 0.300 s | 0.600 s | 0.50 |" in rows
+    assert (
+        "| 24 | inference, 1 utterance, logits, compiled LSTM op | 0.050 s | 0.200 s | 0.25 |"
+        in rows
+    )

@@ -137,12 +137,14 @@ def test_write_scalars_with_summary_iterator(tmp_path):
     assert values == [(7, "learning_rate", pytest.approx(0.001))]
 
 
-def test_git_hash_returns_a_string():
-    value = logs.git_hash()
-    assert isinstance(value, str)
-    if value:  # empty outside a git checkout
-        assert re.fullmatch(r"[0-9a-f]{40}", value)
-    assert isinstance(logs.git_branch(), str)
+def test_git_hash_is_the_checkout_s_commit():
+    # The tests run inside the repository (a clone, in CI): the hash is a real commit's.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    assert re.fullmatch(r"[0-9a-f]{40}", logs.git_hash())
+    assert logs.git_hash() == head
+    assert logs.git_branch()
 
 
 def test_git_hash_without_git_is_empty(monkeypatch):

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from util.data.text import wer
 from util.decoding.report import Report, SampleResult, build_report, format_report, score_sample
 
 SENTENCE = "she had your dark suit in greasy wash water all year"
@@ -167,4 +166,4 @@ def test_format_report_shows_raw_only_when_corrected():
 def test_sample_helper_sanity():
     result = sample("1.wav", "a b c", "a b", 1.0)
     assert isinstance(result, SampleResult)
-    assert result.wer == wer("a b c", "a b")
+    assert result.wer == pytest.approx(1 / 3)  # one deletion in three reference words

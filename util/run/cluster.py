@@ -308,6 +308,8 @@ class Monitor:
         self.on_failure = on_failure
         self.finished = finished
         self.failure: str | None = None
+        self.rounds = 0  # probe rounds completed (every peer probed once)
+        self._round_done = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="cluster-monitor", daemon=True)
 
@@ -341,7 +343,15 @@ class Monitor:
                     silence = time.monotonic() - last_seen[name]
                     self._fail(f"{name} stopped responding (no answer for {silence:.0f} s)")
                     return
+            with self._round_done:
+                self.rounds += 1
+                self._round_done.notify_all()
             self._stop.wait(self.interval)
+
+    def wait_for_rounds(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` probe rounds are done (False after ``timeout`` seconds)."""
+        with self._round_done:
+            return self._round_done.wait_for(lambda: self.rounds >= count, timeout)
 
     def _fail(self, message: str) -> None:
         self.failure = message
