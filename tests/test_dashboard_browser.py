@@ -28,9 +28,9 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-START_TIMEOUT_S = 60
-RENDER_TIMEOUT_MS = 60_000
-REFRESH_TIMEOUT_MS = 40_000  # the page re-reads the logs every 10 s by default
+START_TIMEOUT_S = 180  # timeouts only turn a hang into a failure
+RENDER_TIMEOUT_MS = 120_000
+REFRESH_TIMEOUT_MS = 90_000  # the page re-reads the logs every 10 s by default
 
 
 # The "done" cell (epochs done) of a run's row in the grid's accessible table.
@@ -101,10 +101,10 @@ def streamlit_server(logs, log_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)
         try:
-            server.wait(timeout=15)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=15)
+            server.wait(timeout=60)
 
 
 def test_dashboard_renders_in_headless_chromium(dashboard_logs, tmp_path):
