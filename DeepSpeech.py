@@ -20,6 +20,17 @@ if __name__ == "__main__":
     from util.run.venv import reexec_in_venv
 
     reexec_in_venv()
+    from util.run.config import UsageError, flags_to_environ, help_text
+
+    # --help and bad flags are answered at once, before TensorFlow loads.
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(help_text())
+        sys.exit(0)
+    try:
+        flags_to_environ(sys.argv[1:], os.environ)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 import datetime  # noqa: E402
 import time  # noqa: E402
@@ -327,11 +338,16 @@ def one_shot_infer(config: Config, wav_filename: str) -> str:
     return transcribe_checkpoint(checkpoint, features, geometry, ModelOps.for_evaluation(config))
 
 
-def main(environ=None) -> int:
-    environ = os.environ if environ is None else environ
-    for warning in ds_config.unknown_variables(environ):
+def main(environ=None, argv=()) -> int:
+    """The program: settings from ``environ`` (default ``os.environ``) and the ``--NAME=VALUE``
+    flags of ``argv``; returns the exit status."""
+    if {"-h", "--help"} & set(argv):
+        print(ds_config.help_text())
+        return 0
+    for warning in ds_config.unknown_variables(os.environ if environ is None else environ):
         print(warning, file=sys.stderr)
     try:
+        environ = ds_config.flags_to_environ(list(argv), os.environ if environ is None else environ)
         config = ds_config.from_environ(environ)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -364,4 +380,4 @@ def main(environ=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(argv=sys.argv[1:]))

@@ -5,6 +5,7 @@
 # environment say (ds_importer=csv ds_train_files=... for a CSV set), then stops every process.
 #   bin/run-cluster-local.sh        # 1 parameter server + 2 workers
 #   bin/run-cluster-local.sh 1      # 1 parameter server + 1 worker
+#   bin/run-cluster-local.sh 2 --epochs 5   # flags go to every process
 # The chief's output (worker 0) is shown; each process's output is kept in
 # <chief's run folder>/processes/{ps0,worker0,worker1,...}.log. Exit status: the chief's.
 set -euo pipefail
@@ -12,11 +13,16 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash bin/setup-venv.sh
 
-workers="${1:-2}"
+workers=2
+if [ "$#" -gt 0 ] && [[ "$1" != --* ]]; then
+  workers="$1"
+  shift
+fi
 if ! [[ "$workers" =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: $0 [WORKERS]   (a whole number >= 1, default 2)" >&2
+  echo "usage: $0 [WORKERS] [--NAME=VALUE ...]   (WORKERS a whole number >= 1, default 2)" >&2
   exit 2
 fi
+flags=("$@")  # --NAME=VALUE flags, given to every process
 
 export ds_importer="${ds_importer:-ldc93s1}"
 export ds_n_hidden="${ds_n_hidden:-494}"
@@ -59,7 +65,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 start() {  # start JOB INDEX: one process of the cluster, its output in the staging folder
-  ds_job_name="$1" ds_task_index="$2" "$py" -u DeepSpeech.py >"$staging/$1$2.log" 2>&1 &
+  ds_job_name="$1" ds_task_index="$2" "$py" -u DeepSpeech.py "${flags[@]}" \
+    >"$staging/$1$2.log" 2>&1 &
   pids+=("$!")
   names+=("$1$2")
 }

@@ -11,16 +11,18 @@
 # model of the training transcripts (bin/make-arpa.py; TRAIN_LM=0 leaves it out); matrix
 # products in bfloat16 where the CPU has it (ds_bfloat16=auto: more epochs in the same time).
 #
-# Any ds_* variable set in the environment overrides the recipe, e.g.
+# Any ds_* variable set in the environment, or --NAME=VALUE flag after the CSV files, overrides
+# the recipe, e.g.
 #   ds_max_train_seconds=1500 ds_lm_path=my.arpa bin/train-csv.sh train.csv dev.csv test.csv
+#   bin/train-csv.sh train.csv dev.csv test.csv --epochs 20
 # Checkpoints go to checkpoints/train-csv (ds_checkpoint_dir), a later run resumes there; logs
 # to logs/ (ds_logs_dir). See README, "Accuracy: augmentation and decoding".
 set -euo pipefail
-if [ "$#" -ne 3 ]; then
-  echo "usage: bin/train-csv.sh TRAIN.csv DEV.csv TEST.csv" >&2
+if [ "$#" -lt 3 ] || [[ "$1" == --* ]] || [[ "$2" == --* ]] || [[ "$3" == --* ]]; then
+  echo "usage: bin/train-csv.sh TRAIN.csv DEV.csv TEST.csv [--NAME=VALUE ...]" >&2
   exit 2
 fi
-for csv_file in "$@"; do
+for csv_file in "$1" "$2" "$3"; do
   if [ ! -f "$csv_file" ]; then
     echo "error: no such CSV file: $csv_file" >&2
     exit 2
@@ -63,4 +65,5 @@ if [ -z "${ds_lm_path:-}" ] && [ "${TRAIN_LM:-1}" != "0" ]; then
   export ds_lm_path="$lm"
 fi
 
-exec .venv/bin/python -u DeepSpeech.py
+shift 3
+exec .venv/bin/python -u DeepSpeech.py "$@"  # flags after the CSV files override the recipe

@@ -128,13 +128,13 @@ SMALL_MODEL = {
 }
 
 
-def run_main(environ: dict) -> tuple[int, str, str]:
+def run_main(environ: dict, argv: list[str] = ()) -> tuple[int, str, str]:
     """``DeepSpeech.main`` in this process; returns (exit status, stdout, stderr)."""
     import DeepSpeech
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = DeepSpeech.main(environ)
+        status = DeepSpeech.main(environ, argv)
     return status, out.getvalue(), err.getvalue()
 
 

@@ -19,6 +19,7 @@ import math
 import os
 import pkgutil
 import re
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -424,8 +425,17 @@ _PARSED = {f.name: f.metadata["parse"] for f in dataclasses.fields(Config) if f.
 
 
 def help_lines() -> list[tuple[str, object, str]]:
-    """(variable, default, help) of every field, in declaration order."""
-    return [(PREFIX + f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(Config)]
+    """(variables, default, help) of every field, in declaration order; the two fields read
+    from several variables name them all."""
+    lines = []
+    for f in dataclasses.fields(Config):
+        variables = PREFIX + f.name
+        if f.name == "dropout_rates":
+            variables = "ds_dropout_rate, ds_dropout_rate2 ... ds_dropout_rate6"
+        elif f.name == "stddevs":
+            variables = "ds_b1_stddev, ds_h1_stddev ... ds_b6_stddev, ds_h6_stddev"
+        lines.append((variables, f.default, f.metadata["help"]))
+    return lines
 
 
 _FILE_SETS = ("train", "dev", "test")
@@ -443,6 +453,68 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
             hint = f" (did you mean {close[0]}?)" if close else ""
             warnings.append(f"warning: unknown variable {name} is ignored{hint}")
     return warnings
+
+
+def help_text() -> str:
+    """``--help``: every setting as a flag and a variable, with its default and help."""
+
+    def shown(default) -> str:
+        if default in ("", ()):
+            return "unset"
+        if isinstance(default, tuple):
+            return ",".join(str(v) for v in default)
+        return {True: "1", False: "0", None: "unset"}.get(default, str(default))
+
+    lines = [
+        "usage: python DeepSpeech.py [--NAME=VALUE | --NAME VALUE] ...",
+        "",
+        "Trains, tests and exports the DeepSpeech BiRNN as its settings say. Each setting is a",
+        "ds_NAME environment variable or a --NAME flag (the flag wins); booleans take 1/0,",
+        "true/false, yes/no or on/off. See README.md for the details.",
+        "",
+    ]
+    for variables, default, text in help_lines():
+        lines.append(f"  {variables.replace(PREFIX, '--')}  (default {shown(default)})")
+        lines += textwrap.wrap(text, 96, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
+
+
+class UsageError(ConfigError):
+    """A command-line argument cannot be used; the message is one line."""
+
+
+def flags_to_environ(argv: list[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with the ``--NAME=VALUE`` / ``--NAME VALUE`` flags of ``argv`` as
+    ``ds_NAME`` variables (flags override the environment; ``-`` in NAME is ``_``).
+
+    Raises:
+        UsageError: for an unknown flag (naming the closest known one), a flag without a
+            value, or an argument that is not a flag.
+    """
+    merged = dict(environ)
+    names = sorted(v[len(PREFIX) :] for v in KNOWN_VARIABLES)
+    i = 0
+    while i < len(argv):
+        argument = argv[i]
+        if not argument.startswith("--") or argument == "--":
+            raise UsageError(f"unexpected argument {argument!r}: settings are --NAME=VALUE "
+                             "flags or ds_NAME variables (see --help)")  # fmt: skip
+        name, has_value, value = argument[2:].partition("=")
+        name = name.replace("-", "_")
+        if name.startswith(PREFIX):
+            name = name[len(PREFIX) :]
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean --{close[0]}?)" if close else ""
+            raise UsageError(f"unknown flag --{name}{hint}; see --help")
+        if not has_value:
+            if i + 1 >= len(argv) or (argv[i + 1].startswith("--") and len(argv[i + 1]) > 2):
+                raise UsageError(f"flag --{name} needs a value (--{name}=VALUE)")
+            i += 1
+            value = argv[i]
+        merged[PREFIX + name] = value
+        i += 1
+    return merged
 
 
 def from_environ(environ: Mapping[str, str] | None = None) -> Config:
