@@ -1,9 +1,46 @@
 #!/usr/bin/env bash
 # The project's test command: lint, format check and the whole test suite.
 # Extra arguments go to pytest (e.g. bin/run-tests.sh -k towers).
+#
+# Besides .venv (bin/setup-venv.sh) the tests need two system packages: Chromium at
+# /usr/bin/chromium (the dashboard's browser test) and a C++ compiler (the compiled LSTM op).
+# Where they are missing they are installed with apt-get when this runs as root or with
+# password-less sudo; otherwise it stops before the tests and says what to install.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+missing_packages() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v "${CXX:-g++}" >/dev/null 2>&1 || missing+=(g++)
+  echo "${missing[*]:-}"
+}
+
+missing="$(missing_packages)"
+if [ -n "$missing" ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo="sudo -n"
+  fi
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
+    echo "Installing $missing for the tests (apt-get; once) ..."
+    log="$(mktemp -t deepspeech-apt.XXXXXX)"
+    # shellcheck disable=SC2086  # $missing and $sudo are word lists
+    if ! { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; } >"$log" 2>&1; then
+      echo "warning: apt-get could not install $missing (see $log)" >&2
+    fi
+    missing="$(missing_packages)"
+  fi
+fi
+if [ -n "$missing" ]; then
+  echo "error: the tests need these system packages: $missing (Chromium at /usr/bin/chromium" \
+    "for the dashboard's browser test, a C++ compiler for the compiled LSTM op). On" \
+    "Debian/Ubuntu: sudo apt-get install $missing; then run bin/run-tests.sh again." >&2
+  exit 1
+fi
+
 bash bin/setup-venv.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
