@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
-# Create .venv from the pinned requirements the first time (and again when requirements.txt or
-# requirements-nodeps.txt changes). Source it or run it; afterwards .venv/bin/python is ready.
+# Create .venv from the lock file the first time (and again when the lock changes); afterwards
+# .venv/bin/python is ready. Every package is installed at the lock's exact version, without
+# resolving anything (pip install --no-deps); bin/lock-requirements.sh refreshes the locks.
+#   bin/setup-venv.sh         the CPU build (requirements.lock), or the build .venv already has
+#   bin/setup-venv.sh --gpu   TensorFlow's CUDA build (requirements-gpu.lock), for NVIDIA GPUs
+#   bin/setup-venv.sh --cpu   back to the CPU build
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
-want="$(cat "$root/requirements.txt" "$root/requirements-nodeps.txt" | sha256sum | cut -d' ' -f1)"
+variant_file="$venv/.deepspeech-build"
+
+variant=""
+for argument in "$@"; do
+  case "$argument" in
+    --gpu) variant=gpu ;;
+    --cpu) variant=cpu ;;
+    *)
+      echo "usage: bin/setup-venv.sh [--gpu | --cpu]" >&2
+      exit 2
+      ;;
+  esac
+done
+if [ -z "$variant" ]; then  # keep the build this .venv was made with
+  variant="$(cat "$variant_file" 2>/dev/null || echo cpu)"
+fi
+lock="$root/requirements.lock"
+[ "$variant" = gpu ] && lock="$root/requirements-gpu.lock"
+want="$variant $(sha256sum "$lock" | cut -d' ' -f1)"
 
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
@@ -26,12 +48,24 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
-echo "Setting up $venv from requirements.txt (once; about a minute) ..."
+echo "Setting up $venv from $(basename "$lock") (once; about a minute) ..."
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/requirements.txt"
-# pyctcdecode declares numpy<2 but works with numpy 2: without its declared dependencies.
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
-  -r "$root/requirements-nodeps.txt"
+if [ "$variant" = gpu ]; then  # one TensorFlow at a time
+  "$venv/bin/python" -m pip uninstall --quiet --yes tensorflow-cpu >/dev/null 2>&1 || true
+else
+  "$venv/bin/python" -m pip uninstall --quiet --yes tensorflow >/dev/null 2>&1 || true
+fi
+# --no-deps: the lock lists every package; pyctcdecode's declared numpy<2 is not enforced
+# (it runs on numpy 2, which TensorFlow needs; README, "Dependencies").
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock"
+# The commands deepspeech-train, deepspeech-transcribe and deepspeech-dashboard (pyproject.toml),
+# offline: setuptools is in the lock.
+if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+  --no-build-isolation --editable "$root" >"$venv/.editable-install.log" 2>&1; then
+  cat "$venv/.editable-install.log" >&2
+  exit 1
+fi
+echo "$variant" >"$variant_file"
 echo "$want" >"$stamp"
-echo "Environment ready: $venv"
+echo "Environment ready: $venv ($variant build)"
