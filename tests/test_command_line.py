@@ -149,3 +149,24 @@ def test_this_environment_is_the_lock():
     if "tensorflow" in installed and "tensorflow-cpu" not in installed:  # a --gpu .venv
         lock = pins("requirements-gpu.lock")
     assert {name: installed.get(name) for name in lock} == lock
+
+
+def test_the_test_command_stops_naming_what_it_cannot_install(tmp_path):
+    """Without root or password-less sudo, a missing package stops bin/run-tests.sh before
+    the tests with one line naming it (here: a C++ compiler that is not there)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "id").write_text("#!/bin/sh\necho 1000\n")  # not root
+    (fake / "sudo").write_text("#!/bin/sh\nexit 1\n")  # no password-less sudo
+    for tool in ("id", "sudo"):
+        (fake / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "CXX": "no-such-compiler"}
+    result = subprocess.run(["bash", os.path.join(REPO_ROOT, "bin", "run-tests.sh")],
+                            capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: the tests need these system packages: g++ (Chromium at /usr/bin/chromium for "
+        "the dashboard's browser test, a C++ compiler for the compiled LSTM op). On "
+        "Debian/Ubuntu: sudo apt-get install g++; then run bin/run-tests.sh again."
+    ]
+    assert "test session starts" not in result.stdout
