@@ -3,7 +3,10 @@
 
     bin/transcribe.py FILE.wav [FILE.wav ...] --model exports/ldc/output_graph.pb [--json]
 
-Loads only the frozen graph: no training code and no checkpoint. Features are computed by
+Loads only the frozen graph: no training code and no checkpoint. ``output_graph.pb`` holds
+TensorFlow's stock ops only; where the export also holds ``output_graph_lstm_op.pb`` and the
+project's compiled LSTM op builds here, that faster copy of the same model is used instead
+(``--custom-ops``). Features are computed by
 ``util/data/audio.py``, the same code that training uses, which needs only numpy, scipy, soundfile
 and python_speech_features. Any file soundfile reads is accepted; stereo is down-mixed and
 other sample rates are resampled to 16 kHz. A file that cannot be read gets one line on
@@ -41,17 +44,42 @@ from util.data.audio import (  # noqa: E402
 )
 from util.data.text import char_array_to_text  # noqa: E402
 from util.model import kernels  # noqa: E402
+from util.model.export_files import (  # noqa: E402
+    FEATURE_MAX_HZ,
+    FROZEN_GRAPH,
+    INPUT_LENGTHS,
+    INPUT_NODE,
+    OUTPUT_NODE,
+    op_graph_beside,
+)
 from util.model.precision import bfloat16_lstm_op, bfloat16_wanted, with_bfloat16  # noqa: E402
 
-INPUTS = ("input_node:0", "input_lengths:0")
-OUTPUT = "output_node:0"
-FEATURE_MAX_HZ = "metadata_feature_max_hz:0"
+INPUTS = (f"{INPUT_NODE}:0", f"{INPUT_LENGTHS}:0")
+OUTPUT = f"{OUTPUT_NODE}:0"
+
+
+def choose_graph(model_path: str, custom_ops: str = "auto") -> str:
+    """The graph to load for ``model_path``: beside an exported ``output_graph.pb`` (stock
+    ops, portable) lies the same model with the compiled LSTM op, which is faster; it is used
+    where the op builds (``custom_ops`` auto, or on: then a failure is an error)."""
+    op_path = op_graph_beside(model_path)
+    if custom_ops == "off" or os.path.basename(model_path) != FROZEN_GRAPH:
+        return model_path
+    if not os.path.exists(op_path):
+        return model_path
+    try:
+        loaded = kernels.load(custom_ops)  # auto: None (after a warning) where it cannot build
+    except kernels.CustomOpError as error:
+        raise SystemExit(f"error: {error}") from None
+    return op_path if loaded is not None else model_path
 
 
 class Transcriber:
-    """A session over a frozen DeepSpeech-TF graph."""
+    """A session over a frozen DeepSpeech-TF graph (with the compiled LSTM op where it
+    builds, :func:`choose_graph`)."""
 
-    def __init__(self, model_path: str, bfloat16: bool = False):
+    def __init__(self, model_path: str, bfloat16: bool = False, custom_ops: str = "auto"):
+        model_path = self.model_path = choose_graph(model_path, custom_ops)
         graph_def = tf.compat.v1.GraphDef()
         try:
             with open(model_path, "rb") as model_file:
@@ -79,7 +107,9 @@ class Transcriber:
             graph=self.graph, config=with_bfloat16(proto) if bfloat16 else proto
         )
         try:
-            self.max_hz = int(self.session.run(self.graph.get_tensor_by_name(FEATURE_MAX_HZ)))
+            self.max_hz = int(
+                self.session.run(self.graph.get_tensor_by_name(f"{FEATURE_MAX_HZ}:0"))
+            )
         except KeyError:  # exported before the constant existed: the original's full band
             self.max_hz = MAX_HZ
 
@@ -124,8 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         "training); auto (the default): where the CPU multiplies bfloat16 natively; off: "
         "float32 throughout",
     )  # fmt: skip
+    parser.add_argument(
+        "--custom-ops", choices=("off", "on", "auto"), default="auto",
+        help="the compiled LSTM op (the export's output_graph_lstm_op.pb): auto (the "
+        "default) where it builds, else the portable stock graph; on: a failure is an error; "
+        "off: the stock graph",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    transcriber = Transcriber(args.model, bfloat16_wanted(args.bfloat16))
+    transcriber = Transcriber(args.model, bfloat16_wanted(args.bfloat16), args.custom_ops)
     status = 0
     for path in args.files:
         try:

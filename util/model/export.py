@@ -1,4 +1,6 @@
-"""Model export: a frozen inference graph (``output_graph.pb``) and a versioned SavedModel.
+"""Model export: a frozen inference graph (``output_graph.pb``) and a versioned SavedModel,
+both in TensorFlow's stock ops only, and the same graph with the compiled LSTM op beside them
+(util/model/export_files.py names the files and tensors).
 
 The inference graph takes ``input_node`` (float32 [batch, time, 494] features) and
 ``input_lengths`` (int32 [batch]) and gives ``output_node`` (int32 [batch, max_len] labels of
@@ -17,15 +19,20 @@ import tensorflow.compat.v1 as tf
 from util.data.audio import MAX_HZ
 from util.data.text import char_array_to_text
 from util.model.birnn import BiRNN, ModelGeometry, ModelOps
+from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of this API)
+    ALL,
+    EXPORT_VERSION,
+    FEATURE_MAX_HZ,
+    FROZEN_GRAPH,
+    INPUT_LENGTHS,
+    INPUT_NODE,
+    LOGITS,
+    OP_GRAPH,
+    OUTPUT_NODE,
+    SAVED_MODEL,
+)
 from util.run.locks import FolderInUse, FolderLock
 
-INPUT_NODE = "input_node"
-INPUT_LENGTHS = "input_lengths"
-OUTPUT_NODE = "output_node"
-LOGITS = "logits"
-FEATURE_MAX_HZ = "metadata_feature_max_hz"  # int32 constant: the features' upper frequency
-FROZEN_GRAPH = "output_graph.pb"
-EXPORT_VERSION = 1
 BEAM_WIDTH = 100
 
 
@@ -99,7 +106,7 @@ def transcribe_checkpoint(
 
 
 def _existing_export(export_dir: str) -> list[str]:
-    names = (FROZEN_GRAPH, str(EXPORT_VERSION))
+    names = (FROZEN_GRAPH, SAVED_MODEL)
     return [
         os.path.join(export_dir, n) for n in names if os.path.exists(os.path.join(export_dir, n))
     ]
@@ -136,39 +143,55 @@ def export(
         lock.release()
 
 
+def _freeze(session) -> tf.GraphDef:
+    with session.graph.as_default():
+        return tf.graph_util.convert_variables_to_constants(
+            session, session.graph.as_graph_def(), [OUTPUT_NODE, LOGITS, FEATURE_MAX_HZ]
+        )
+
+
 def _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz) -> list[str]:
-    session, tensors = restore_inference_session(checkpoint_path, geometry, ops, feature_max_hz)
+    """Write the files into a staging folder, then move them into place."""
     staging = tempfile.mkdtemp(prefix=".export-", dir=export_dir)
     try:
-        with session.graph.as_default():
-            frozen = tf.graph_util.convert_variables_to_constants(
-                session, session.graph.as_graph_def(), [OUTPUT_NODE, LOGITS, FEATURE_MAX_HZ]
-            )
+        # The portable files: stock ops whatever ds_custom_ops says.
+        session, tensors = restore_inference_session(checkpoint_path, geometry, None,
+                                                     feature_max_hz)  # fmt: skip
+        with session:
             with open(os.path.join(staging, FROZEN_GRAPH), "wb") as frozen_file:
-                frozen_file.write(frozen.SerializeToString())
-            builder = tf.saved_model.builder.SavedModelBuilder(
-                os.path.join(staging, str(EXPORT_VERSION))
-            )
-            signature = tf.saved_model.signature_def_utils.predict_signature_def(
-                inputs={INPUT_NODE: tensors[INPUT_NODE], INPUT_LENGTHS: tensors[INPUT_LENGTHS]},
-                outputs={OUTPUT_NODE: tensors[OUTPUT_NODE], LOGITS: tensors[LOGITS]},
-            )
-            builder.add_meta_graph_and_variables(
-                session,
-                [tf.saved_model.tag_constants.SERVING],
-                signature_def_map={"serving_default": signature},
-            )
-            builder.save()
+                frozen_file.write(_freeze(session).SerializeToString())
+            with session.graph.as_default():
+                builder = tf.saved_model.builder.SavedModelBuilder(
+                    os.path.join(staging, SAVED_MODEL)
+                )
+                signature = tf.saved_model.signature_def_utils.predict_signature_def(
+                    inputs={INPUT_NODE: tensors[INPUT_NODE],
+                            INPUT_LENGTHS: tensors[INPUT_LENGTHS]},
+                    outputs={OUTPUT_NODE: tensors[OUTPUT_NODE], LOGITS: tensors[LOGITS]},
+                )  # fmt: skip
+                builder.add_meta_graph_and_variables(
+                    session,
+                    [tf.saved_model.tag_constants.SERVING],
+                    signature_def_map={"serving_default": signature},
+                )
+                builder.save()
+        names = [FROZEN_GRAPH, SAVED_MODEL]
+        if ops is not None and ops.lstm_op is not None:  # the speed-up beside them
+            session, _ = restore_inference_session(checkpoint_path, geometry, ops, feature_max_hz)
+            with session:
+                with open(os.path.join(staging, OP_GRAPH), "wb") as op_file:
+                    op_file.write(_freeze(session).SerializeToString())
+            names.append(OP_GRAPH)
         written = []
-        for name in (FROZEN_GRAPH, str(EXPORT_VERSION)):
+        for name in ALL:  # an op graph of an earlier export must not outlive it
             target = os.path.join(export_dir, name)
             if os.path.isdir(target):
                 shutil.rmtree(target)
             elif os.path.exists(target):
                 os.remove(target)
-            os.replace(os.path.join(staging, name), target)
-            written.append(target)
+            if name in names:
+                os.replace(os.path.join(staging, name), target)
+                written.append(target)
         return written
     finally:
-        session.close()
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,30 @@
+"""The files of an export folder and the tensors they name: shared by the exporter
+(export.py) and the transcriber (bin/transcribe.py), which must not load the model's code.
+Nothing here imports TensorFlow.
+
+- ``output_graph.pb``: the frozen graph in TensorFlow's stock ops only (any TensorFlow loads
+  it: no project code, no compiled op);
+- ``1/``: the same model as a SavedModel (signature ``serving_default``), stock ops only;
+- ``output_graph_lstm_op.pb``: the same model with the project's compiled LSTM op
+  (util/model/cc), a speed-up the transcriber uses where the op builds; written unless
+  ``ds_custom_ops=off``.
+"""
+
+FROZEN_GRAPH = "output_graph.pb"
+OP_GRAPH = "output_graph_lstm_op.pb"
+EXPORT_VERSION = 1  # the SavedModel's folder
+SAVED_MODEL = str(EXPORT_VERSION)
+ALL = (FROZEN_GRAPH, OP_GRAPH, SAVED_MODEL)
+
+INPUT_NODE = "input_node"  # float32 [batch, time, 494] features
+INPUT_LENGTHS = "input_lengths"  # int32 [batch]
+OUTPUT_NODE = "output_node"  # int32 [batch, max_len] labels of the best path, -1 padded
+LOGITS = "logits"  # float32 [time, batch, 29]
+FEATURE_MAX_HZ = "metadata_feature_max_hz"  # int32 constant: the features' upper frequency
+
+
+def op_graph_beside(frozen_graph_path: str) -> str:
+    """The path of the compiled-op graph exported beside ``frozen_graph_path``."""
+    import os
+
+    return os.path.join(os.path.dirname(os.path.abspath(frozen_graph_path)), OP_GRAPH)
