@@ -15,6 +15,7 @@ from scipy.signal import resample_poly
 
 from util.data.audio import audiofile_to_input_vector
 from util.model import kernels
+from util.model.export_files import FROZEN_GRAPH, OP_GRAPH, SAVED_MODEL
 from util.model.precision import cpu_has_bfloat16
 
 TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
@@ -86,7 +87,8 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
     # the standard-library launcher; the packages' __init__ files hold only docstrings).
     assert lines[1] == (
         "LOADED ['util.data', 'util.data.audio', 'util.data.text', 'util.model', "
-        "'util.model.kernels', 'util.model.precision', 'util.run', 'util.run.venv']"
+        "'util.model.export_files', 'util.model.kernels', 'util.model.precision', 'util.run', "
+        "'util.run.venv']"
     )
 
 
@@ -126,7 +128,9 @@ def test_transcribe_with_bfloat16_products(exported):
 
     graph_def = tf.GraphDef()
     graph_def.ParseFromString(open(exported["pb"], "rb").read())
-    assert kernels.graph_uses_op(graph_def)  # exported with the compiled LSTM op
+    assert not kernels.graph_uses_op(graph_def)  # the portable graph: stock ops only
+    graph_def.ParseFromString(open(exported["dir"] / OP_GRAPH, "rb").read())
+    assert kernels.graph_uses_op(graph_def)  # the speed-up beside it, which the transcriber uses
     assert bfloat16_casts(Transcriber(exported["pb"], bfloat16=True)) > 0
     assert bfloat16_casts(Transcriber(exported["pb"])) == 0
     assert lstm_op_precisions(Transcriber(exported["pb"], bfloat16=True)) == [True]
@@ -215,7 +219,7 @@ def test_existing_export_is_kept_unless_remove_export(exported):
     status, out, err = run_main({**exported["environ"], "ds_remove_export": "1"})
     assert status == 0, out + err
     assert os.path.getmtime(exported["pb"]) > before
-    assert sorted(os.listdir(exported["dir"])) == ["1", "output_graph.pb"]  # no staging left
+    assert sorted(os.listdir(exported["dir"])) == ["1", FROZEN_GRAPH, OP_GRAPH]  # no staging left
 
 
 def test_export_without_a_checkpoint(exported, tmp_path):
@@ -266,3 +270,84 @@ def test_compare_inference_decodes_a_set_three_ways(trained, tmp_path):
     assert ways["stock TensorFlow ops"]["max_logit_difference"] == 0
     assert ways["compiled LSTM op"]["max_logit_difference"] < 1e-3
     assert all(way["median_infer_s"] > 0 for way in ways.values())
+
+
+# -- portable exports -----------------------------------------------------------------------------
+
+PLAIN_CLIENT = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+assert not [m for m in sys.modules if m.split(".")[0] in ("util", "DeepSpeech", "importers")]
+features = np.load(sys.argv[3])
+lengths = np.array([len(features)], np.int32)
+if sys.argv[1] == "frozen":
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(open(sys.argv[2], "rb").read())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        labels = session.run("output_node:0", {"input_node:0": features[None],
+                                               "input_lengths:0": lengths})
+    ops = sorted({node.op for node in graph_def.node})
+else:
+    model = tf.saved_model.load(sys.argv[2])
+    serve = model.signatures["serving_default"]
+    labels = serve(input_node=tf.constant(features[None]),
+                   input_lengths=tf.constant(lengths))["output_node"].numpy()
+    ops = []
+print(" ".join(str(int(label)) for label in labels[0] if label >= 0))
+print(" ".join(ops) or "(none)")
+"""
+
+
+def plain_client(kind: str, path, features_path, tmp_path) -> tuple[list[int], list[str]]:
+    """Labels (and op types) from a process that imports only tensorflow and numpy, started
+    from an empty folder with no project code on its path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    result = subprocess.run([sys.executable, "-I", "-c", PLAIN_CLIENT, kind, str(path),
+                             str(features_path)], capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    labels, ops = result.stdout.strip().split("\n")[-2:]
+    return [int(x) for x in labels.split()], ops.split()
+
+
+def test_the_export_loads_in_plain_tensorflow(exported, tmp_path):
+    features_path = tmp_path / "features.npy"
+    np.save(features_path, audiofile_to_input_vector(LDC93S1_WAV))
+    alphabet = " abcdefghijklmnopqrstuvwxyz'"
+    labels, ops = plain_client("frozen", exported["pb"], features_path, tmp_path)
+    assert "".join(alphabet[i] for i in labels) == SENTENCE
+    assert ops and not [op for op in ops if op.startswith("DeepSpeech")]
+    labels, _ = plain_client("saved", exported["dir"] / SAVED_MODEL, features_path, tmp_path)
+    assert "".join(alphabet[i] for i in labels) == SENTENCE
+
+
+def test_the_transcriber_swaps_in_the_compiled_op_where_it_builds(exported, tmp_path):
+    sys.path.insert(0, os.path.join(REPO_ROOT, "bin"))
+    from transcribe import Transcriber
+
+    assert Transcriber(exported["pb"]).model_path.endswith(OP_GRAPH)
+    assert Transcriber(exported["pb"], custom_ops="off").model_path == exported["pb"]
+    # An export without the op graph (ds_custom_ops=off, or copied without it) is used as is.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(exported["pb"], alone / FROZEN_GRAPH)
+    transcriber = Transcriber(str(alone / FROZEN_GRAPH))
+    assert transcriber.model_path == str(alone / FROZEN_GRAPH)
+    assert transcriber.transcribe(LDC93S1_WAV)["transcript"] == SENTENCE
+    for flag in ("off", "on"):
+        result = transcribe(LDC93S1_WAV, "--model", exported["pb"], "--custom-ops", flag)
+        assert result.returncode == 0 and result.stdout.strip() == SENTENCE, result.stderr
+
+
+def test_an_export_with_custom_ops_off_has_no_op_graph(trained, tmp_path):
+    export_dir = tmp_path / "model"
+    environ = {**trained["environ"], "ds_train": "0", "ds_test": "0", "ds_custom_ops": "off",
+               "ds_export_dir": str(export_dir), "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    assert sorted(os.listdir(export_dir)) == [SAVED_MODEL, FROZEN_GRAPH]
