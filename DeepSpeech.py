@@ -81,7 +81,7 @@ from util.run.distributed import (  # noqa: E402
 )
 from util.run.gpu import tower_devices, use_bfloat16  # noqa: E402
 from util.run.locks import FolderInUse, FolderLock  # noqa: E402
-from util.run.logs import RunLog  # noqa: E402
+from util.run.logs import RunLog, git_hash, now_iso  # noqa: E402
 from util.run.run_files import Epoch, Results, Scalars  # noqa: E402
 
 
@@ -310,9 +310,12 @@ def run_and_log(run: Run) -> dict:
             if not model_path:
                 raise RunError(f"no checkpoint to export in ds_checkpoint_dir="
                                f"{config.checkpoint_dir!r}")  # fmt: skip
+            training = {"git_hash": git_hash(), "exported": now_iso(), "checkpoint":
+                        os.path.basename(model_path), "test_wer": results[Results.TEST_WER],
+                        "test_cer": results.get(Results.TEST_CER)}  # fmt: skip
             written = export(model_path, config.export_dir, ModelGeometry.from_config(config),
                              ModelOps.for_evaluation(config), config.feature_max_hz,
-                             config.remove_export)  # fmt: skip
+                             config.remove_export, training)  # fmt: skip
             print(f"Exported {model_path} to {', '.join(written)}")
             results[Results.EXPORT] = written
         return results

@@ -291,6 +291,7 @@ if sys.argv[1] == "frozen":
     with tf.compat.v1.Session(graph=graph) as session:
         labels = session.run("output_node:0", {"input_node:0": features[None],
                                                "input_lengths:0": lengths})
+        print(session.run("metadata_json:0").decode())
     ops = sorted({node.op for node in graph_def.node})
 else:
     model = tf.saved_model.load(sys.argv[2])
@@ -303,26 +304,39 @@ print(" ".join(ops) or "(none)")
 """
 
 
-def plain_client(kind: str, path, features_path, tmp_path) -> tuple[list[int], list[str]]:
-    """Labels (and op types) from a process that imports only tensorflow and numpy, started
-    from an empty folder with no project code on its path."""
+def plain_client(kind: str, path, features_path, tmp_path):
+    """Labels, op types and (for the frozen graph) the metadata, from a process that imports
+    only tensorflow and numpy, started from an empty folder with no project code on its
+    path."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     result = subprocess.run([sys.executable, "-I", "-c", PLAIN_CLIENT, kind, str(path),
                              str(features_path)], capture_output=True, text=True, timeout=300,
                             cwd=tmp_path, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    labels, ops = result.stdout.strip().split("\n")[-2:]
-    return [int(x) for x in labels.split()], ops.split()
+    lines = result.stdout.strip().split("\n")
+    metadata = json.loads(lines[-3]) if kind == "frozen" else None
+    return [int(x) for x in lines[-2].split()], lines[-1].split(), metadata
 
 
 def test_the_export_loads_in_plain_tensorflow(exported, tmp_path):
     features_path = tmp_path / "features.npy"
     np.save(features_path, audiofile_to_input_vector(LDC93S1_WAV))
     alphabet = " abcdefghijklmnopqrstuvwxyz'"
-    labels, ops = plain_client("frozen", exported["pb"], features_path, tmp_path)
+    labels, ops, metadata = plain_client("frozen", exported["pb"], features_path, tmp_path)
+    # What a client needs to decode and to make features, read from the graph itself.
+    assert metadata["alphabet"] == alphabet and metadata["blank_label"] == 28
+    assert metadata["sample_rate"] == 16000 and metadata["features"]["max_hz"] == 8000
+    assert metadata["features"]["mfcc_coefficients"] == 26
+    assert metadata["features"]["context_frames"] == 9
+    assert metadata["geometry"]["n_hidden"] == 100 and metadata["geometry"]["n_features"] == 494
+    training = metadata["training"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    assert training["git_hash"] == head and training["exported"].startswith("20")
+    assert training["checkpoint"].startswith("model.ckpt-") and "test_wer" in training
     assert "".join(alphabet[i] for i in labels) == SENTENCE
     assert ops and not [op for op in ops if op.startswith("DeepSpeech")]
-    labels, _ = plain_client("saved", exported["dir"] / SAVED_MODEL, features_path, tmp_path)
+    labels, _, _ = plain_client("saved", exported["dir"] / SAVED_MODEL, features_path, tmp_path)
     assert "".join(alphabet[i] for i in labels) == SENTENCE
 
 

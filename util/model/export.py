@@ -10,14 +10,15 @@ constant ``metadata_feature_max_hz`` records the features' upper frequency (ds_f
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 
 import tensorflow.compat.v1 as tf
 
-from util.data.audio import MAX_HZ
-from util.data.text import char_array_to_text
+from util.data.audio import FRAME_STRIDE, MAX_HZ, SAMPLE_RATE, STEP_SECONDS, WINDOW_SECONDS
+from util.data.text import ALPHABET, char_array_to_text
 from util.model.birnn import BiRNN, ModelGeometry, ModelOps
 from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of this API)
     ALL,
@@ -27,6 +28,7 @@ from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of th
     INPUT_LENGTHS,
     INPUT_NODE,
     LOGITS,
+    METADATA,
     OP_GRAPH,
     OUTPUT_NODE,
     SAVED_MODEL,
@@ -40,14 +42,35 @@ class ExportError(RuntimeError):
     """The model cannot be exported; the message says why."""
 
 
+def model_metadata(geometry: ModelGeometry, feature_max_hz: int, training: dict | None = None):
+    """What a client needs to know about an exported model, kept in the graph as the JSON
+    string ``metadata_json``: the alphabet (label i is ``alphabet[i]``, the last class is
+    the CTC blank), the audio and feature recipe, the model's geometry, and ``training``
+    (git hash, export date, test WER/CER) when given."""
+    return {
+        "alphabet": ALPHABET,
+        "blank_label": geometry.n_classes - 1,
+        "sample_rate": SAMPLE_RATE,
+        "features": {"mfcc_coefficients": geometry.n_input, "context_frames": geometry.n_context,
+                     "window_seconds": WINDOW_SECONDS, "step_seconds": STEP_SECONDS,
+                     "frame_stride": FRAME_STRIDE, "max_hz": feature_max_hz,
+                     "normalisation": "per utterance: mean and standard deviation"},
+        "geometry": {"n_hidden": geometry.n_hidden, "n_features": geometry.n_features,
+                     "n_classes": geometry.n_classes, "relu_clip": geometry.relu_clip},
+        "beam_width": BEAM_WIDTH,
+        "training": dict(training or {}),
+    }  # fmt: skip
+
+
 def create_inference_graph(
     geometry: ModelGeometry,
     ops: ModelOps | None = None,
     feature_max_hz: int = MAX_HZ,
     beam_width: int = BEAM_WIDTH,
+    training: dict | None = None,
 ) -> dict:
     """Build the inference graph in the default graph (with the compiled ops ``ops``);
-    returns its named tensors."""
+    returns its named tensors. ``training`` goes into the metadata (:func:`model_metadata`)."""
     features = tf.placeholder(tf.float32, [None, None, geometry.n_features], name=INPUT_NODE)
     lengths = tf.placeholder(tf.int32, [None], name=INPUT_LENGTHS)
     logits = BiRNN(features, lengths, [0.0] * 6, geometry, False, ops)  # named "logits"
@@ -57,12 +80,15 @@ def create_inference_graph(
     dense = tf.sparse.to_dense(decoded[0], default_value=-1)
     output = tf.identity(tf.cast(dense, tf.int32), name=OUTPUT_NODE)
     max_hz = tf.constant(feature_max_hz, tf.int32, name=FEATURE_MAX_HZ)
+    metadata = model_metadata(geometry, feature_max_hz, training)
+    metadata = tf.constant(json.dumps(metadata, sort_keys=True), tf.string, name=METADATA)
     return {
         INPUT_NODE: features,
         INPUT_LENGTHS: lengths,
         OUTPUT_NODE: output,
         LOGITS: logits,
         FEATURE_MAX_HZ: max_hz,
+        METADATA: metadata,
     }
 
 
@@ -71,6 +97,7 @@ def restore_inference_session(
     geometry: ModelGeometry,
     ops: ModelOps | None = None,
     feature_max_hz: int = MAX_HZ,
+    training: dict | None = None,
 ):
     """A session over a fresh inference graph with ``checkpoint_path`` restored; returns
     (session, named tensors).
@@ -80,7 +107,7 @@ def restore_inference_session(
     """
     graph = tf.Graph()
     with graph.as_default():
-        tensors = create_inference_graph(geometry, ops, feature_max_hz)
+        tensors = create_inference_graph(geometry, ops, feature_max_hz, training=training)
         saver = tf.train.Saver(tf.global_variables())
     session = tf.Session(graph=graph)
     try:
@@ -119,6 +146,7 @@ def export(
     ops: ModelOps | None = None,
     feature_max_hz: int = MAX_HZ,
     remove_export: bool = False,
+    training: dict | None = None,
 ) -> list[str]:
     """Write ``output_graph.pb`` and the SavedModel ``<export_dir>/1`` from a checkpoint of a
     model of ``geometry`` (the graph built with the compiled ops ``ops``).
@@ -138,7 +166,7 @@ def export(
                 f"an export already exists ({', '.join(existing)}); set "
                 "ds_remove_export=1 to replace it or choose another ds_export_dir"
             )
-        return _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz)
+        return _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz, training)
     finally:
         lock.release()
 
@@ -146,17 +174,17 @@ def export(
 def _freeze(session) -> tf.GraphDef:
     with session.graph.as_default():
         return tf.graph_util.convert_variables_to_constants(
-            session, session.graph.as_graph_def(), [OUTPUT_NODE, LOGITS, FEATURE_MAX_HZ]
+            session, session.graph.as_graph_def(), [OUTPUT_NODE, LOGITS, FEATURE_MAX_HZ, METADATA]
         )
 
 
-def _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz) -> list[str]:
+def _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz, training) -> list[str]:
     """Write the files into a staging folder, then move them into place."""
     staging = tempfile.mkdtemp(prefix=".export-", dir=export_dir)
     try:
         # The portable files: stock ops whatever ds_custom_ops says.
         session, tensors = restore_inference_session(checkpoint_path, geometry, None,
-                                                     feature_max_hz)  # fmt: skip
+                                                     feature_max_hz, training)  # fmt: skip
         with session:
             with open(os.path.join(staging, FROZEN_GRAPH), "wb") as frozen_file:
                 frozen_file.write(_freeze(session).SerializeToString())
@@ -177,7 +205,9 @@ def _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz) -> list[
                 builder.save()
         names = [FROZEN_GRAPH, SAVED_MODEL]
         if ops is not None and ops.lstm_op is not None:  # the speed-up beside them
-            session, _ = restore_inference_session(checkpoint_path, geometry, ops, feature_max_hz)
+            session, _ = restore_inference_session(
+                checkpoint_path, geometry, ops, feature_max_hz, training
+            )
             with session:
                 with open(os.path.join(staging, OP_GRAPH), "wb") as op_file:
                     op_file.write(_freeze(session).SerializeToString())

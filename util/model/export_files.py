@@ -21,6 +21,7 @@ INPUT_LENGTHS = "input_lengths"  # int32 [batch]
 OUTPUT_NODE = "output_node"  # int32 [batch, max_len] labels of the best path, -1 padded
 LOGITS = "logits"  # float32 [time, batch, 29]
 FEATURE_MAX_HZ = "metadata_feature_max_hz"  # int32 constant: the features' upper frequency
+METADATA = "metadata_json"  # string constant: JSON (see util.model.export.model_metadata)
 
 
 def op_graph_beside(frozen_graph_path: str) -> str:
