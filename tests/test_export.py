@@ -55,15 +55,17 @@ def test_frozen_graph_has_the_documented_tensors(exported):
     with graph.as_default():
         tf.import_graph_def(graph_def, name="")
     ops = {op.name: op for op in graph.get_operations()}
-    assert ops["input_node"].type == "Placeholder"
-    assert ops["input_lengths"].type == "Placeholder"
+    # The features are fed, or computed from fed audio (their defaults).
+    assert ops["input_node"].type == "PlaceholderWithDefault"
+    assert ops["input_lengths"].type == "PlaceholderWithDefault"
+    assert ops["input_samples"].type == "PlaceholderWithDefault"
     assert graph.get_tensor_by_name("input_node:0").dtype == tf.float32
     assert graph.get_tensor_by_name("input_node:0").shape.as_list() == [None, None, 494]
     assert graph.get_tensor_by_name("input_lengths:0").dtype == tf.int32
     assert graph.get_tensor_by_name("output_node:0").dtype == tf.int32
     assert graph.get_tensor_by_name("logits:0").shape.as_list() == [None, None, 29]
     placeholders = sorted(op.name for op in ops.values() if op.type == "Placeholder")
-    assert placeholders == ["input_lengths", "input_node"]
+    assert placeholders == ["input_sample_lengths", "input_samples_int16"]
     assert not [op for op in ops.values() if "Variable" in op.type], "the graph is not frozen"
 
 
@@ -365,3 +367,53 @@ def test_an_export_with_custom_ops_off_has_no_op_graph(trained, tmp_path):
     status, out, err = run_main(environ)
     assert status == 0, out + err
     assert sorted(os.listdir(export_dir)) == [SAVED_MODEL, FROZEN_GRAPH]
+
+
+AUDIO_CLIENT = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+assert not [m for m in sys.modules if m.split(".")[0] in ("util", "DeepSpeech", "importers")]
+int16 = np.load(sys.argv[3])  # [samples], 16 kHz mono
+batch = np.zeros((2, len(int16)), np.int16)
+batch[0], batch[1, : len(int16) // 2] = int16, int16[: len(int16) // 2]
+lengths = np.array([len(int16), len(int16) // 2], np.int32)
+floats = batch.astype(np.float32) / 32768
+if sys.argv[1] == "frozen":
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(open(sys.argv[2], "rb").read())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        results = [session.run("output_node:0", {"input_samples:0": floats,
+                                                 "input_sample_lengths:0": lengths}),
+                   session.run("output_node:0", {"input_samples_int16:0": batch,
+                                                 "input_sample_lengths:0": lengths})]
+else:
+    model = tf.saved_model.load(sys.argv[2])
+    results = [model.signatures["audio"](input_samples=tf.constant(floats),
+                                         input_sample_lengths=tf.constant(lengths)),
+               model.signatures["audio_int16"](input_samples_int16=tf.constant(batch),
+                                               input_sample_lengths=tf.constant(lengths))]
+    results = [r["output_node"].numpy() for r in results]
+for labels in results:
+    print(" ".join(str(int(label)) for label in labels[0] if label >= 0))
+"""
+
+
+@pytest.mark.parametrize("kind", ["frozen", "saved"])
+def test_the_export_takes_raw_audio_in_plain_tensorflow(exported, tmp_path, kind):
+    audio, rate = soundfile.read(LDC93S1_WAV, dtype="int16")
+    assert rate == 16000
+    np.save(tmp_path / "audio.npy", audio)
+    path = exported["pb"] if kind == "frozen" else exported["dir"] / SAVED_MODEL
+    result = subprocess.run([sys.executable, "-I", "-c", AUDIO_CLIENT, kind, str(path),
+                             str(tmp_path / "audio.npy")], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().split("\n")[-2:]
+    alphabet = " abcdefghijklmnopqrstuvwxyz'"
+    # float32 and int16 input alike (the first utterance of a padded batch of two).
+    assert ["".join(alphabet[int(i)] for i in line.split()) for line in lines] == [SENTENCE] * 2

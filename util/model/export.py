@@ -17,7 +17,15 @@ import tempfile
 
 import tensorflow.compat.v1 as tf
 
-from util.data.audio import FRAME_STRIDE, MAX_HZ, SAMPLE_RATE, STEP_SECONDS, WINDOW_SECONDS
+from util.data.audio import (
+    FRAME_STRIDE,
+    INT16_SCALE,
+    MAX_HZ,
+    SAMPLE_RATE,
+    STEP_SECONDS,
+    WINDOW_SECONDS,
+)
+from util.data.audio_graph import batch_features
 from util.data.text import ALPHABET, char_array_to_text
 from util.model.birnn import BiRNN, ModelGeometry, ModelOps
 from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of this API)
@@ -27,6 +35,9 @@ from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of th
     FROZEN_GRAPH,
     INPUT_LENGTHS,
     INPUT_NODE,
+    INPUT_SAMPLE_LENGTHS,
+    INPUT_SAMPLES,
+    INPUT_SAMPLES_INT16,
     LOGITS,
     METADATA,
     OP_GRAPH,
@@ -71,8 +82,18 @@ def create_inference_graph(
 ) -> dict:
     """Build the inference graph in the default graph (with the compiled ops ``ops``);
     returns its named tensors. ``training`` goes into the metadata (:func:`model_metadata`)."""
-    features = tf.placeholder(tf.float32, [None, None, geometry.n_features], name=INPUT_NODE)
-    lengths = tf.placeholder(tf.int32, [None], name=INPUT_LENGTHS)
+    # Raw audio in (int16, or float32 in [-1, 1]), its features computed in the graph; or the
+    # features themselves: feeding them skips the audio part.
+    samples_int16 = tf.placeholder(tf.int16, [None, None], name=INPUT_SAMPLES_INT16)
+    samples = tf.placeholder_with_default(
+        tf.cast(samples_int16, tf.float32) / INT16_SCALE, [None, None], name=INPUT_SAMPLES
+    )
+    sample_lengths = tf.placeholder(tf.int32, [None], name=INPUT_SAMPLE_LENGTHS)
+    audio_features, audio_lengths = batch_features(samples, sample_lengths, feature_max_hz)
+    features = tf.placeholder_with_default(
+        audio_features, [None, None, geometry.n_features], name=INPUT_NODE
+    )
+    lengths = tf.placeholder_with_default(audio_lengths, [None], name=INPUT_LENGTHS)
     logits = BiRNN(features, lengths, [0.0] * 6, geometry, False, ops)  # named "logits"
     decoded, _ = tf.nn.ctc_beam_search_decoder(
         logits, lengths, beam_width=beam_width, merge_repeated=False
@@ -85,6 +106,9 @@ def create_inference_graph(
     return {
         INPUT_NODE: features,
         INPUT_LENGTHS: lengths,
+        INPUT_SAMPLES: samples,
+        INPUT_SAMPLES_INT16: samples_int16,
+        INPUT_SAMPLE_LENGTHS: sample_lengths,
         OUTPUT_NODE: output,
         LOGITS: logits,
         FEATURE_MAX_HZ: max_hz,
@@ -192,15 +216,21 @@ def _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz, training
                 builder = tf.saved_model.builder.SavedModelBuilder(
                     os.path.join(staging, SAVED_MODEL)
                 )
-                signature = tf.saved_model.signature_def_utils.predict_signature_def(
-                    inputs={INPUT_NODE: tensors[INPUT_NODE],
-                            INPUT_LENGTHS: tensors[INPUT_LENGTHS]},
-                    outputs={OUTPUT_NODE: tensors[OUTPUT_NODE], LOGITS: tensors[LOGITS]},
-                )  # fmt: skip
+                outputs = {OUTPUT_NODE: tensors[OUTPUT_NODE], LOGITS: tensors[LOGITS]}
+
+                def signature(*names):
+                    return tf.saved_model.signature_def_utils.predict_signature_def(
+                        inputs={name: tensors[name] for name in names}, outputs=outputs
+                    )
+
                 builder.add_meta_graph_and_variables(
                     session,
                     [tf.saved_model.tag_constants.SERVING],
-                    signature_def_map={"serving_default": signature},
+                    signature_def_map={
+                        "serving_default": signature(INPUT_NODE, INPUT_LENGTHS),
+                        "audio": signature(INPUT_SAMPLES, INPUT_SAMPLE_LENGTHS),
+                        "audio_int16": signature(INPUT_SAMPLES_INT16, INPUT_SAMPLE_LENGTHS),
+                    },
                 )
                 builder.save()
         names = [FROZEN_GRAPH, SAVED_MODEL]

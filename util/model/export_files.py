@@ -18,6 +18,10 @@ ALL = (FROZEN_GRAPH, OP_GRAPH, SAVED_MODEL)
 
 INPUT_NODE = "input_node"  # float32 [batch, time, 494] features
 INPUT_LENGTHS = "input_lengths"  # int32 [batch]
+# Or raw audio, 16 kHz mono, the features then computed inside the graph:
+INPUT_SAMPLES = "input_samples"  # float32 [batch, samples] in [-1, 1], zero-padded
+INPUT_SAMPLES_INT16 = "input_samples_int16"  # int16 [batch, samples], instead of the above
+INPUT_SAMPLE_LENGTHS = "input_sample_lengths"  # int32 [batch]
 OUTPUT_NODE = "output_node"  # int32 [batch, max_len] labels of the best path, -1 padded
 LOGITS = "logits"  # float32 [time, batch, 29]
 FEATURE_MAX_HZ = "metadata_feature_max_hz"  # int32 constant: the features' upper frequency

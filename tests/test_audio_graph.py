@@ -1,0 +1,62 @@
+"""util.data.audio_graph: the feature recipe in TensorFlow ops equals util.data.audio's."""
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+from conftest import LDC93S1_WAV, synth_speech
+
+from util.data.audio import INT16_SCALE, audio_to_input_vector, load_audio
+from util.data.audio_graph import batch_features, feature_steps, utterance_features
+
+tf.disable_v2_behavior()
+
+TOLERANCE = 1e-4  # float32 in the graph against python_speech_features' float64
+
+
+def graph_features(audio: np.ndarray, max_hz: int = 8000) -> np.ndarray:
+    graph = tf.Graph()
+    with graph.as_default():
+        samples = tf.placeholder(tf.float32, [None])
+        features = utterance_features(samples, max_hz)
+        with tf.Session(graph=graph) as session:
+            return session.run(features, {samples: audio})
+
+
+@pytest.mark.parametrize("max_hz", [8000, 4000])
+def test_the_graph_gives_the_recipe_s_features(max_hz):
+    audio = load_audio(LDC93S1_WAV)
+    expected = audio_to_input_vector(audio, max_hz=max_hz)
+    got = graph_features(audio, max_hz)
+    assert got.shape == expected.shape == (146, 494)
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("length", [1, 399, 400, 401, 560, 561, 16000])
+def test_lengths_at_the_frame_edges(length):
+    audio = (synth_speech(1.1, seed=length) * INT16_SCALE).astype(np.float32)[:length]
+    expected = audio_to_input_vector(audio)
+    got = graph_features(audio)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+    with tf.Graph().as_default(), tf.Session() as session:
+        assert session.run(feature_steps(tf.constant(length))) == len(expected)
+
+
+def test_a_batch_of_padded_utterances():
+    long = load_audio(LDC93S1_WAV)
+    short = long[3000:15345]
+    batch = np.zeros((2, len(long)), np.float32)
+    batch[0], batch[1, : len(short)] = long / INT16_SCALE, short / INT16_SCALE
+    graph = tf.Graph()
+    with graph.as_default():
+        samples = tf.placeholder(tf.float32, [None, None])
+        lengths = tf.placeholder(tf.int32, [None])
+        features, steps = batch_features(samples, lengths)
+        with tf.Session(graph=graph) as session:
+            feed = {samples: batch, lengths: [len(long), len(short)]}
+            values, counts = session.run([features, steps], feed)
+    expected = [audio_to_input_vector(long), audio_to_input_vector(short)]
+    assert counts.tolist() == [len(e) for e in expected] and values.shape == (2, 146, 494)
+    for row, want in enumerate(expected):
+        np.testing.assert_allclose(values[row, : len(want)], want, atol=TOLERANCE)
+        assert not values[row, len(want) :].any()  # zero padding past each utterance

@@ -1,0 +1,94 @@
+"""The feature recipe of util/data/audio.py in TensorFlow ops, so that an exported graph can
+take raw audio: any client then needs no feature code of its own.
+
+The same steps as python_speech_features' ``mfcc`` with the recipe's settings: pre-emphasis
+0.97; 25 ms rectangular frames every 10 ms, the last one zero-padded; the 512-point power
+spectrum over 512; the mel filterbank (a constant computed here, with python_speech_features'
+own function); log; the orthonormal DCT; the lifter 22; the log frame energy in place of c0;
+then every second frame, the context windows and the per-utterance normalisation. The
+arithmetic is float32 (python_speech_features computes in float64): the features agree to
+about 1e-3 after normalisation (tests/test_audio_graph.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+from python_speech_features.base import get_filterbanks
+
+from util.data.audio import (
+    FRAME_STRIDE,
+    INT16_SCALE,
+    MAX_HZ,
+    N_CONTEXT,
+    N_INPUT,
+    SAMPLE_RATE,
+    STEP_SECONDS,
+    WINDOW_SECONDS,
+)
+
+PREEMPHASIS = 0.97
+NFFT = 512
+NFILT = 26
+CEPLIFTER = 22
+FRAME_LENGTH = int(round(WINDOW_SECONDS * SAMPLE_RATE))  # 400 samples
+FRAME_STEP = int(round(STEP_SECONDS * SAMPLE_RATE))  # 160 samples
+EPSILON = float(np.finfo(float).eps)
+
+
+def feature_steps(samples: tf.Tensor) -> tf.Tensor:
+    """Time steps of the features of ``samples`` samples (int32, any shape)."""
+    frames = 1 + tf.maximum(0, (samples - FRAME_LENGTH + FRAME_STEP - 1) // FRAME_STEP)
+    return (frames + FRAME_STRIDE - 1) // FRAME_STRIDE
+
+
+def utterance_features(
+    audio: tf.Tensor, max_hz: int = MAX_HZ, numcep: int = N_INPUT, numcontext: int = N_CONTEXT
+) -> tf.Tensor:
+    """Features [time, numcep + 2 * numcep * numcontext] of one utterance's float32 samples
+    [n] on the 16-bit scale (as util.data.audio.load_audio gives them)."""
+    audio = tf.convert_to_tensor(audio, tf.float32)
+    emphasised = tf.concat([audio[:1], audio[1:] - PREEMPHASIS * audio[:-1]], 0)
+    length = tf.shape(emphasised)[0]
+    count = 1 + tf.maximum(0, (length - FRAME_LENGTH + FRAME_STEP - 1) // FRAME_STEP)
+    padded = tf.pad(emphasised, [[0, (count - 1) * FRAME_STEP + FRAME_LENGTH - length]])
+    frames = tf.signal.frame(padded, FRAME_LENGTH, FRAME_STEP, pad_end=False)
+    power = tf.square(tf.abs(tf.signal.rfft(frames, [NFFT]))) / NFFT
+    energy = tf.reduce_sum(power, 1)
+    energy = tf.where(tf.equal(energy, 0.0), tf.fill(tf.shape(energy), EPSILON), energy)
+    filters = get_filterbanks(NFILT, NFFT, SAMPLE_RATE, 0, max_hz).T.astype(np.float32)
+    banks = tf.matmul(power, tf.constant(filters))
+    banks = tf.where(tf.equal(banks, 0.0), tf.fill(tf.shape(banks), EPSILON), banks)
+    cepstra = tf.signal.dct(tf.log(banks), type=2, norm="ortho")[:, :numcep]
+    lift = 1 + (CEPLIFTER / 2.0) * np.sin(math.pi * np.arange(numcep) / CEPLIFTER)
+    cepstra = cepstra * tf.constant(lift.astype(np.float32))
+    cepstra = tf.concat([tf.log(energy)[:, None], cepstra[:, 1:]], 1)
+    cepstra = cepstra[::FRAME_STRIDE]
+    # Context windows: 2 * numcontext + 1 frames per step, zero-padded at the edges.
+    context = tf.pad(cepstra, [[numcontext, numcontext], [0, 0]])
+    windows = tf.signal.frame(context, 2 * numcontext + 1, 1, axis=0)
+    features = tf.reshape(windows, [-1, (2 * numcontext + 1) * numcep])
+    mean, variance = tf.nn.moments(tf.reshape(features, [-1]), [0])
+    std = tf.sqrt(variance)
+    return (features - mean) / tf.where(std > 0, std, tf.ones_like(std))
+
+
+def batch_features(
+    samples: tf.Tensor, lengths: tf.Tensor, max_hz: int = MAX_HZ, scale: float = INT16_SCALE
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Features [batch, time, n_features] (zero-padded) and their lengths [batch] of
+    ``samples`` [batch, max samples] (float32, times ``scale`` on the 16-bit scale), each
+    utterance ``lengths[i]`` samples long."""
+    lengths = tf.cast(lengths, tf.int32)
+    steps = feature_steps(lengths)
+    longest = tf.reduce_max(steps)
+
+    def one(index):
+        audio = samples[index, : lengths[index]] * scale
+        features = utterance_features(audio, max_hz)
+        return tf.pad(features, [[0, longest - tf.shape(features)[0]], [0, 0]])
+
+    features = tf.map_fn(one, tf.range(tf.shape(samples)[0]), fn_output_signature=tf.float32)
+    return features, steps
