@@ -417,3 +417,15 @@ def test_the_export_takes_raw_audio_in_plain_tensorflow(exported, tmp_path, kind
     alphabet = " abcdefghijklmnopqrstuvwxyz'"
     # float32 and int16 input alike (the first utterance of a padded batch of two).
     assert ["".join(alphabet[int(i)] for i in line.split()) for line in lines] == [SENTENCE] * 2
+
+
+def test_the_readme_s_plain_client_transcribes_ldc93s1(exported, tmp_path):
+    readme = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
+    block = readme.split("<!-- plain-client -->\n```python\n", 1)[1].split("```", 1)[0]
+    assert len(block.strip().splitlines()) <= 14
+    script = tmp_path / "plain_client.py"
+    script.write_text(block)
+    result = subprocess.run([sys.executable, "-I", str(script), exported["pb"], LDC93S1_WAV],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == SENTENCE
