@@ -422,7 +422,7 @@ def test_the_export_takes_raw_audio_in_plain_tensorflow(exported, tmp_path, kind
 def test_the_readme_s_plain_client_transcribes_ldc93s1(exported, tmp_path):
     readme = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
     block = readme.split("<!-- plain-client -->\n```python\n", 1)[1].split("```", 1)[0]
-    assert len(block.strip().splitlines()) <= 14
+    assert len(block.strip().splitlines()) <= 20  # short enough to read at a glance
     script = tmp_path / "plain_client.py"
     script.write_text(block)
     result = subprocess.run([sys.executable, "-I", str(script), exported["pb"], LDC93S1_WAV],
