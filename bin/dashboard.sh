@@ -5,5 +5,4 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash bin/setup-venv.sh
-exec .venv/bin/streamlit run dashboard/app.py --server.address 127.0.0.1 \
-  --browser.gatherUsageStats false --client.toolbarMode minimal "$@"
+exec .venv/bin/deepspeech-dashboard "$@"  # util/run/commands.py: streamlit run dashboard/app.py

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 from conftest import REPO_ROOT
-from test_dashboard_app import APP, build_dashboard_logs
+from test_dashboard_app import build_dashboard_logs
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -60,13 +60,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(logs, log_path):
-    """``streamlit run dashboard/app.py`` on 127.0.0.1 showing ``logs``; yields its URL and
-    stops it (its whole process group) on the way out."""
+    """``deepspeech-dashboard`` (what bin/dashboard.sh runs: streamlit on 127.0.0.1) showing
+    ``logs``; yields its URL and stops it (its whole process group) on the way out."""
     port = free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", APP,
-        "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        os.path.join(os.path.dirname(sys.executable), "deepspeech-dashboard"),
+        "--server.port", str(port), "--server.headless", "true",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
     with open(log_path, "w") as log:
