@@ -276,46 +276,92 @@ def test_compare_inference_decodes_a_set_three_ways(trained, tmp_path):
 
 # -- portable exports -----------------------------------------------------------------------------
 
-PLAIN_CLIENT = """
+# The clients import only tensorflow and numpy; run_plain starts them from an empty folder
+# with no project code on their path.
+CLIENT_PRELUDE = """
 import sys
 import numpy as np
 import tensorflow as tf
 
 assert not [m for m in sys.modules if m.split(".")[0] in ("util", "DeepSpeech", "importers")]
-features = np.load(sys.argv[3])
-lengths = np.array([len(features)], np.int32)
-if sys.argv[1] == "frozen":
+
+
+def frozen_session(path):
     graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(open(sys.argv[2], "rb").read())
+    graph_def.ParseFromString(open(path, "rb").read())
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
-    with tf.compat.v1.Session(graph=graph) as session:
+    return tf.compat.v1.Session(graph=graph), sorted({node.op for node in graph_def.node})
+
+
+def print_labels(labels):
+    print(" ".join(str(int(label)) for label in labels[0] if label >= 0))
+"""
+
+FEATURES_CLIENT = (
+    CLIENT_PRELUDE
+    + """
+features = np.load(sys.argv[3])
+lengths = np.array([len(features)], np.int32)
+if sys.argv[1] == "frozen":
+    session, ops = frozen_session(sys.argv[2])
+    with session:
         labels = session.run("output_node:0", {"input_node:0": features[None],
                                                "input_lengths:0": lengths})
         print(session.run("metadata_json:0").decode())
-    ops = sorted({node.op for node in graph_def.node})
 else:
     model = tf.saved_model.load(sys.argv[2])
     serve = model.signatures["serving_default"]
     labels = serve(input_node=tf.constant(features[None]),
                    input_lengths=tf.constant(lengths))["output_node"].numpy()
     ops = []
-print(" ".join(str(int(label)) for label in labels[0] if label >= 0))
+print_labels(labels)
 print(" ".join(ops) or "(none)")
 """
+)
+
+AUDIO_CLIENT = (
+    CLIENT_PRELUDE
+    + """
+int16 = np.load(sys.argv[3])  # [samples], 16 kHz mono
+batch = np.zeros((2, len(int16)), np.int16)
+batch[0], batch[1, : len(int16) // 2] = int16, int16[: len(int16) // 2]
+lengths = np.array([len(int16), len(int16) // 2], np.int32)
+floats = batch.astype(np.float32) / 32768
+if sys.argv[1] == "frozen":
+    session, _ = frozen_session(sys.argv[2])
+    with session:
+        results = [session.run("output_node:0", {"input_samples:0": floats,
+                                                 "input_sample_lengths:0": lengths}),
+                   session.run("output_node:0", {"input_samples_int16:0": batch,
+                                                 "input_sample_lengths:0": lengths})]
+else:
+    model = tf.saved_model.load(sys.argv[2])
+    results = [model.signatures["audio"](input_samples=tf.constant(floats),
+                                         input_sample_lengths=tf.constant(lengths)),
+               model.signatures["audio_int16"](input_samples_int16=tf.constant(batch),
+                                               input_sample_lengths=tf.constant(lengths))]
+    results = [r["output_node"].numpy() for r in results]
+for labels in results:
+    print_labels(labels)
+"""
+)
+
+
+def run_plain(client: str, *args, cwd) -> list[str]:
+    """The output lines of ``client`` run with ``python -I`` (no project code on its path)
+    from the empty folder ``cwd``."""
+    result = subprocess.run([sys.executable, "-I", "-c", client, *map(str, args)],
+                            capture_output=True, text=True, timeout=300, cwd=cwd)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().split("\n")
 
 
 def plain_client(kind: str, path, features_path, tmp_path):
-    """Labels, op types and (for the frozen graph) the metadata, from a process that imports
-    only tensorflow and numpy, started from an empty folder with no project code on its
-    path."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    result = subprocess.run([sys.executable, "-I", "-c", PLAIN_CLIENT, kind, str(path),
-                             str(features_path)], capture_output=True, text=True, timeout=300,
-                            cwd=tmp_path, env=env)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.strip().split("\n")
+    """Labels, op types and (for the frozen graph) the metadata of the export's answer to
+    ``features_path``, from a plain TensorFlow process."""
+    lines = run_plain(FEATURES_CLIENT, kind, path, features_path, cwd=tmp_path)
     metadata = json.loads(lines[-3]) if kind == "frozen" else None
     return [int(x) for x in lines[-2].split()], lines[-1].split(), metadata
 
@@ -369,51 +415,13 @@ def test_an_export_with_custom_ops_off_has_no_op_graph(trained, tmp_path):
     assert sorted(os.listdir(export_dir)) == [SAVED_MODEL, FROZEN_GRAPH]
 
 
-AUDIO_CLIENT = """
-import sys
-import numpy as np
-import tensorflow as tf
-
-assert not [m for m in sys.modules if m.split(".")[0] in ("util", "DeepSpeech", "importers")]
-int16 = np.load(sys.argv[3])  # [samples], 16 kHz mono
-batch = np.zeros((2, len(int16)), np.int16)
-batch[0], batch[1, : len(int16) // 2] = int16, int16[: len(int16) // 2]
-lengths = np.array([len(int16), len(int16) // 2], np.int32)
-floats = batch.astype(np.float32) / 32768
-if sys.argv[1] == "frozen":
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(open(sys.argv[2], "rb").read())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-    with tf.compat.v1.Session(graph=graph) as session:
-        results = [session.run("output_node:0", {"input_samples:0": floats,
-                                                 "input_sample_lengths:0": lengths}),
-                   session.run("output_node:0", {"input_samples_int16:0": batch,
-                                                 "input_sample_lengths:0": lengths})]
-else:
-    model = tf.saved_model.load(sys.argv[2])
-    results = [model.signatures["audio"](input_samples=tf.constant(floats),
-                                         input_sample_lengths=tf.constant(lengths)),
-               model.signatures["audio_int16"](input_samples_int16=tf.constant(batch),
-                                               input_sample_lengths=tf.constant(lengths))]
-    results = [r["output_node"].numpy() for r in results]
-for labels in results:
-    print(" ".join(str(int(label)) for label in labels[0] if label >= 0))
-"""
-
-
 @pytest.mark.parametrize("kind", ["frozen", "saved"])
 def test_the_export_takes_raw_audio_in_plain_tensorflow(exported, tmp_path, kind):
     audio, rate = soundfile.read(LDC93S1_WAV, dtype="int16")
     assert rate == 16000
     np.save(tmp_path / "audio.npy", audio)
     path = exported["pb"] if kind == "frozen" else exported["dir"] / SAVED_MODEL
-    result = subprocess.run([sys.executable, "-I", "-c", AUDIO_CLIENT, kind, str(path),
-                             str(tmp_path / "audio.npy")], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.strip().split("\n")[-2:]
+    lines = run_plain(AUDIO_CLIENT, kind, path, tmp_path / "audio.npy", cwd=tmp_path)[-2:]
     alphabet = " abcdefghijklmnopqrstuvwxyz'"
     # float32 and int16 input alike (the first utterance of a padded batch of two).
     assert ["".join(alphabet[int(i)] for i in line.split()) for line in lines] == [SENTENCE] * 2
