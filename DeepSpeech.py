@@ -347,10 +347,11 @@ def main(environ=None, argv=()) -> int:
     if {"-h", "--help"} & set(argv):
         print(ds_config.help_text())
         return 0
-    for warning in ds_config.unknown_variables(os.environ if environ is None else environ):
+    environ = os.environ if environ is None else environ
+    for warning in ds_config.unknown_variables(environ):
         print(warning, file=sys.stderr)
     try:
-        environ = ds_config.flags_to_environ(list(argv), os.environ if environ is None else environ)
+        environ = ds_config.flags_to_environ(list(argv), environ)
         config = ds_config.from_environ(environ)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -70,10 +70,10 @@ class Decodings:
 
     def report(self, loss: float) -> Report:
         """The WER report of the pass, whose mean loss is ``loss``."""
-        samples = self.data_set.samples
+        samples, correct = self.data_set.samples, corrector(self.config.spelling)
         scored = [
             score_sample(samples[i].name, samples[i].transcript, text, sample_loss,
-                         samples[i].duration, correct=corrector(self.config.spelling))
+                         samples[i].duration, correct=correct)
             for i, (text, sample_loss, _) in sorted(self.results.items())
         ]  # fmt: skip
         avg_cer = sum(d for _, _, d in self.results.values()) / len(self.results)

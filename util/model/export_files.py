@@ -10,6 +10,8 @@ Nothing here imports TensorFlow.
   ``ds_custom_ops=off``.
 """
 
+import os
+
 FROZEN_GRAPH = "output_graph.pb"
 OP_GRAPH = "output_graph_lstm_op.pb"
 EXPORT_VERSION = 1  # the SavedModel's folder
@@ -30,6 +32,4 @@ METADATA = "metadata_json"  # string constant: JSON (see util.model.export.model
 
 def op_graph_beside(frozen_graph_path: str) -> str:
     """The path of the compiled-op graph exported beside ``frozen_graph_path``."""
-    import os
-
     return os.path.join(os.path.dirname(os.path.abspath(frozen_graph_path)), OP_GRAPH)

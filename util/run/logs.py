@@ -17,6 +17,7 @@ import time
 
 import tensorflow.compat.v1 as tf
 
+from util.model.birnn import ModelGeometry
 from util.run import run_files
 from util.run.checkpoints import Interrupted
 from util.run.run_files import Context, Epoch, Hyper, NonFinite, Scalars, Status
@@ -116,8 +117,6 @@ def write_scalars(writer: tf.summary.FileWriter, step: int, values: dict) -> Non
 
 def hyper_parameters(config, towers: int) -> dict:
     """The ``parameters`` section of ``hyper.json``, with the original's field names."""
-    from util.model.birnn import ModelGeometry
-
     geometry = ModelGeometry.from_config(config)
     return {
         "learning_rate": config.learning_rate,
@@ -204,8 +203,9 @@ class RunLog:
                   Epoch.DEV_LOSS: None, Epoch.DEV_WER: None}  # fmt: skip
         if first_step:
             record[Epoch.RESUMED_AT_STEP] = first_step + 1
-        if self.non_finite_files(number):
-            record[Epoch.NON_FINITE_FILES] = self.non_finite_files(number)
+        skipped = self.non_finite_files(number)
+        if skipped:
+            record[Epoch.NON_FINITE_FILES] = skipped
         return record
 
     def epoch(self, record: dict) -> None:
