@@ -47,7 +47,12 @@ from util.data.audio import AudioError, audiofile_to_input_vector  # noqa: E402
 from util.decoding.evaluate import Decodings, progress, run_set, run_step, validate  # noqa: E402
 from util.decoding.report import Report, format_report  # noqa: E402
 from util.model.birnn import ModelGeometry, ModelOps  # noqa: E402
-from util.model.export import ExportError, export, transcribe_checkpoint  # noqa: E402
+from util.model.export import (  # noqa: E402
+    ExportError,
+    ExportOptions,
+    export,
+    transcribe_checkpoint,
+)
 from util.model.kernels import CustomOpError, lstm_op_for  # noqa: E402
 from util.model.precision import cpu_has_bfloat16  # noqa: E402
 from util.run import config as ds_config  # noqa: E402
@@ -314,8 +319,8 @@ def run_and_log(run: Run) -> dict:
                         os.path.basename(model_path), "test_wer": results[Results.TEST_WER],
                         "test_cer": results.get(Results.TEST_CER)}  # fmt: skip
             written = export(model_path, config.export_dir, ModelGeometry.from_config(config),
-                             ModelOps.for_evaluation(config), config.feature_max_hz,
-                             config.remove_export, training)  # fmt: skip
+                             ModelOps.for_evaluation(config),
+                             ExportOptions.from_config(config, training))  # fmt: skip
             print(f"Exported {model_path} to {', '.join(written)}")
             results[Results.EXPORT] = written
         return results

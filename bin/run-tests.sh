@@ -2,8 +2,9 @@
 # The project's test command: lint, format check and the whole test suite.
 # Extra arguments go to pytest (e.g. bin/run-tests.sh -k towers).
 #
-# Besides .venv (bin/setup-venv.sh) the tests need two system packages: Chromium at
-# /usr/bin/chromium (the dashboard's browser test) and a C++ compiler (the compiled LSTM op).
+# Besides .venv (bin/setup-venv.sh) the tests need three system packages: Chromium at
+# /usr/bin/chromium (the dashboard's browser test), a C++ compiler (the compiled LSTM op) and
+# espeak-ng (speech with known words and word boundaries, for the transcriber's tests).
 # Where they are missing they are installed with apt-get when this runs as root or with
 # password-less sudo; otherwise it stops before the tests and says what to install.
 set -euo pipefail
@@ -14,6 +15,7 @@ missing_packages() {
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v "${CXX:-g++}" >/dev/null 2>&1 || missing+=(g++)
+  command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
   echo "${missing[*]:-}"
 }
 
@@ -36,7 +38,8 @@ if [ -n "$missing" ]; then
 fi
 if [ -n "$missing" ]; then
   echo "error: the tests need these system packages: $missing (Chromium at /usr/bin/chromium" \
-    "for the dashboard's browser test, a C++ compiler for the compiled LSTM op). On" \
+    "for the dashboard's browser test, a C++ compiler for the compiled LSTM op, espeak-ng" \
+    "for generated speech). On" \
     "Debian/Ubuntu: sudo apt-get install $missing; then run bin/run-tests.sh again." >&2
   exit 1
 fi

@@ -1,25 +1,29 @@
 #!/usr/bin/env python
-"""Transcribe audio files with an exported model (``output_graph.pb``).
+"""Transcribe audio files with an exported model.
 
-    bin/transcribe.py FILE.wav [FILE.wav ...] --model exports/ldc/output_graph.pb [--json]
+    bin/transcribe.py FILE.wav [FILE.wav ...] --model exports/ldc [--json] [--timings]
+    bin/transcribe.py test.csv --model exports/ldc/output_graph.tflite
+    bin/transcribe.py recordings/ --model exports/ldc --lm other.arpa --spelling off
 
-Loads only the frozen graph: no training code and no checkpoint. ``output_graph.pb`` holds
-TensorFlow's stock ops only; where the export also holds ``output_graph_lstm_op.pb`` and the
-project's compiled LSTM op builds here, that faster copy of the same model is used instead
-(``--custom-ops``). Features are computed by
-``util/data/audio.py``, the same code that training uses, which needs only numpy, scipy, soundfile
-and python_speech_features. Any file soundfile reads is accepted; stereo is down-mixed and
-other sample rates are resampled to 16 kHz. A file that cannot be read gets one line on
+Inputs are audio files (any format soundfile reads; stereo is down-mixed and other sample
+rates resampled to 16 kHz), CSV files (``wav_filename`` column, relative paths from the CSV's
+folder; with a ``transcript`` column the corpus WER and CER are printed at the end) and
+folders (their audio files, sorted). ``--model`` is an export folder, its ``output_graph.pb``
+or a ``.tflite`` file. Decoding is the test report's: the beam search (with the language
+model the export carries, or ``--lm``), then spelling correction of every hypothesis; by
+default as the model's run decoded its reports. A file that cannot be read gets one line on
 stderr naming it and the exit status is 1; the other files are still transcribed.
+The work is done by util/transcriber.py (``Transcriber``), which loads no training code.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import json
 import os
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -31,129 +35,123 @@ if __name__ == "__main__":
 
     reexec_in_venv()
 
-import numpy as np  # noqa: E402
 import soundfile  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from util.data.audio import (  # noqa: E402
-    MAX_HZ,
-    SAMPLE_RATE,
-    AudioError,
-    audio_to_input_vector,
-    load_audio,
-)
-from util.data.text import char_array_to_text  # noqa: E402
-from util.model import kernels  # noqa: E402
-from util.model.export_files import (  # noqa: E402
-    FEATURE_MAX_HZ,
-    FROZEN_GRAPH,
-    INPUT_LENGTHS,
-    INPUT_NODE,
-    OUTPUT_NODE,
-    op_graph_beside,
-)
-from util.model.precision import bfloat16_lstm_op, bfloat16_wanted, with_bfloat16  # noqa: E402
+from util.data.audio import AudioError  # noqa: E402
+from util.data.text import corpus_error_rates, normalize_transcript  # noqa: E402
+from util.decoding.decoder import DecodingOptions  # noqa: E402
+from util.model.precision import bfloat16_wanted  # noqa: E402
+from util.transcriber import ModelError, Transcriber, choose_graph  # noqa: E402, F401
 
-INPUTS = (f"{INPUT_NODE}:0", f"{INPUT_LENGTHS}:0")
-OUTPUT = f"{OUTPUT_NODE}:0"
+AUDIO_EXTENSIONS = {"." + f.lower() for f in soundfile.available_formats()} | {".sph"}
 
 
-def choose_graph(model_path: str, custom_ops: str = "auto") -> str:
-    """The graph to load for ``model_path``: beside an exported ``output_graph.pb`` (stock
-    ops, portable) lies the same model with the compiled LSTM op, which is faster; it is used
-    where the op builds (``custom_ops`` auto, or on: then a failure is an error)."""
-    op_path = op_graph_beside(model_path)
-    if custom_ops == "off" or os.path.basename(model_path) != FROZEN_GRAPH:
-        return model_path
-    if not os.path.exists(op_path):
-        return model_path
+class InputError(ValueError):
+    """An input that names no audio: a CSV without wav_filename, an empty folder."""
+
+
+def expand_inputs(paths: list[str]) -> list[tuple[str, str | None]]:
+    """(audio file, reference transcript or None) of each input: audio files as they are,
+    CSV files row by row, folders by their audio files."""
+    items = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(
+                os.path.join(folder, name)
+                for folder, _, names in os.walk(path)
+                for name in names
+                if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS
+            )
+            if not found:
+                raise InputError(f"the folder {path} holds no audio files")
+            items += [(name, None) for name in found]
+        elif path.lower().endswith(".csv"):
+            items += read_csv(path)
+        else:
+            items.append((path, None))
+    return items
+
+
+def read_csv(path: str) -> list[tuple[str, str | None]]:
     try:
-        loaded = kernels.load(custom_ops)  # auto: None (after a warning) where it cannot build
-    except kernels.CustomOpError as error:
-        raise SystemExit(f"error: {error}") from None
-    return op_path if loaded is not None else model_path
+        with open(path, encoding="utf-8-sig", newline="") as csv_file:
+            reader = csv.DictReader(csv_file)
+            if "wav_filename" not in (reader.fieldnames or []):
+                raise InputError(f"{path}: no wav_filename column (the header is "
+                                 f"{','.join(reader.fieldnames or [])!r})")  # fmt: skip
+            folder = os.path.dirname(os.path.abspath(path))
+            return [
+                (os.path.join(folder, row["wav_filename"].strip()),
+                 row.get("transcript") if "transcript" in reader.fieldnames else None)
+                for row in reader
+            ]  # fmt: skip
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path} is not UTF-8 text: {error}") from None
 
 
-class Transcriber:
-    """A session over a frozen DeepSpeech-TF graph (with the compiled LSTM op where it
-    builds, :func:`choose_graph`)."""
-
-    def __init__(self, model_path: str, bfloat16: bool = False, custom_ops: str = "auto"):
-        model_path = self.model_path = choose_graph(model_path, custom_ops)
-        graph_def = tf.compat.v1.GraphDef()
-        try:
-            with open(model_path, "rb") as model_file:
-                graph_def.ParseFromString(model_file.read())
-        except OSError as error:
-            raise SystemExit(f"error: cannot read model {model_path}: {error.strerror}") from None
-        except Exception as error:  # a protobuf decode error
-            raise SystemExit(f"error: {model_path} is not a frozen graph: {error}") from None
-        try:
-            kernels.ensure_for_graph(graph_def, model_path)
-        except kernels.CustomOpError as error:
-            raise SystemExit(f"error: {error}") from None
-        if bfloat16:
-            bfloat16_lstm_op(graph_def)
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf.compat.v1.import_graph_def(graph_def, name="")
-        try:
-            self.inputs = [self.graph.get_tensor_by_name(n) for n in INPUTS]
-            self.output = self.graph.get_tensor_by_name(OUTPUT)
-        except KeyError as error:
-            raise SystemExit(f"error: {model_path} lacks the tensor {error}") from None
-        proto = tf.compat.v1.ConfigProto()
-        self.session = tf.compat.v1.Session(
-            graph=self.graph, config=with_bfloat16(proto) if bfloat16 else proto
-        )
-        try:
-            self.max_hz = int(
-                self.session.run(self.graph.get_tensor_by_name(f"{FEATURE_MAX_HZ}:0"))
-            )
-        except KeyError:  # exported before the constant existed: the original's full band
-            self.max_hz = MAX_HZ
-
-    def transcribe(self, path: str) -> dict:
-        """Transcript of one file, its duration and the inference time (model only)."""
-        audio = load_audio(path)
-        rate = soundfile.info(path).samplerate
-        if rate < 2 * self.max_hz:
-            print(
-                f"note: {path} is sampled at {rate} Hz but this model uses frequencies up to "
-                f"{self.max_hz} Hz; expect errors (train with ds_feature_max_hz={rate // 2} "
-                "for such audio)",
-                file=sys.stderr,
-            )
-        features = audio_to_input_vector(audio, max_hz=self.max_hz)
-        started = time.perf_counter()
-        labels = self.session.run(
-            self.output, {self.inputs[0]: features[np.newaxis], self.inputs[1]: [len(features)]}
-        )
-        inference = time.perf_counter() - started
-        text = char_array_to_text(labels[0])  # skips the -1 padding
-        return {
-            "file": path,
-            "transcript": text,
-            "seconds": round(len(audio) / SAMPLE_RATE, 3),
-            "inference_s": round(inference, 4),
-        }
+def decoding_options(args, model_options: DecodingOptions) -> DecodingOptions:
+    """The model's decoding options with the flags' changes."""
+    changes = {
+        "lm_path": None if args.lm is None else ("" if args.lm == "none" else args.lm),
+        "lm_alpha": args.lm_alpha,
+        "lm_beta": args.lm_beta,
+        "beam_width": args.beam_width,
+        "spelling": args.spelling,
+    }
+    return dataclasses.replace(model_options, **{k: v for k, v in changes.items() if v is not None})
 
 
-def main(argv: list[str] | None = None) -> int:
+def sample_rate(path: str) -> int | None:
+    """The file's own sample rate, where soundfile reads its header."""
+    try:
+        return soundfile.info(path).samplerate
+    except Exception:  # soundfile raises several types; load_audio has read the file already
+        return None
+
+
+def parse_args(argv):
     parser = argparse.ArgumentParser(description="Transcribe audio with an exported model.")
-    parser.add_argument("files", nargs="+", metavar="FILE.wav", help="audio files")
-    parser.add_argument("--model", required=True, help="path to output_graph.pb")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="audio files, CSV files (wav_filename[,transcript]) or folders",
+    )
+    parser.add_argument(
+        "--model", required=True, help="an export folder, its output_graph.pb or a .tflite file"
+    )
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object per file (file, transcript, seconds)",
+        help="one JSON object per file: file, transcript, raw, words (with "
+        "start and end seconds), seconds, inference_s",
     )
     parser.add_argument(
-        "--bfloat16", choices=("off", "on", "auto"), default="auto",
+        "--timings", action="store_true", help="print each word with its start and end (seconds)"
+    )
+    parser.add_argument(
+        "--lm",
+        help="a KenLM language model (ARPA or binary) for the beam "
+        "search; none: no language model (default: the export's own)",
+    )
+    parser.add_argument("--lm-alpha", type=float, help="language-model weight")
+    parser.add_argument("--lm-beta", type=float, help="word insertion bonus")
+    parser.add_argument("--beam-width", type=int, help="beams of the language-model search")
+    parser.add_argument(
+        "--spelling",
+        choices=("compound", "word", "off"),
+        help="spelling correction of every hypothesis (default: the run's)",
+    )
+    parser.add_argument(
+        "--bfloat16",
+        choices=("off", "on", "auto"),
+        default="auto",
         help="matrix products, the compiled LSTM op's too, in bfloat16 (as ds_bfloat16 for "
         "training); auto (the default): where the CPU multiplies bfloat16 natively; off: "
         "float32 throughout",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--custom-ops", choices=("off", "on", "auto"), default="auto",
         help="the compiled LSTM op (the export's output_graph_lstm_op.pb): auto (the "
@@ -161,21 +159,59 @@ def main(argv: list[str] | None = None) -> int:
         "off: the stock graph",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    transcriber = Transcriber(args.model, bfloat16_wanted(args.bfloat16), args.custom_ops)
-    status = 0
-    for path in args.files:
+    if args.lm not in (None, "none") and not os.path.isfile(args.lm):
+        parser.error(f"--lm {args.lm}: no such file")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        items = expand_inputs(args.inputs)
+        transcriber = Transcriber(args.model, bfloat16=bfloat16_wanted(args.bfloat16),
+                                  custom_ops=args.custom_ops)  # fmt: skip
+        transcriber.set_decoding(decoding_options(args, transcriber.decoding))
+    except (InputError, ModelError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    status, scored = 0, []
+    for path, reference in items:
         try:
             result = transcriber.transcribe(path)
         except AudioError as error:
             print(f"error: {error}", file=sys.stderr)
             status = 1
             continue
+        rate = sample_rate(path)
+        if rate and rate < 2 * transcriber.max_hz:
+            print(f"note: {path} is sampled at {rate} Hz but this model uses frequencies up to "
+                  f"{transcriber.max_hz} Hz; expect errors (train with "
+                  f"ds_feature_max_hz={rate // 2} for such audio)", file=sys.stderr)  # fmt: skip
+        if reference is not None:
+            reference = normalize_transcript(reference)
+            scored.append((reference, result.raw, result.text))
         if args.json:
-            print(json.dumps(result), flush=True)
-        elif len(args.files) == 1:
-            print(result["transcript"], flush=True)
+            record = result.as_dict()
+            if reference is not None:
+                record["reference"] = reference
+            print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
-            print(f"{path}: {result['transcript']}", flush=True)
+            print(result.text if len(items) == 1 else f"{path}: {result.text}", flush=True)
+            if args.timings:
+                for word in result.words:
+                    print(f"  {word.start:7.2f} {word.end:7.2f}  {word.word}", flush=True)
+    if scored:
+        wer_raw, cer_raw = corpus_error_rates([(ref, raw) for ref, raw, _ in scored])
+        wer, cer = corpus_error_rates([(ref, text) for ref, _, text in scored])
+        summary = {"files": len(scored), "wer": wer, "cer": cer, "wer_raw": wer_raw,
+                   "cer_raw": cer_raw, "decoder": transcriber.decoding.describe(),
+                   "spelling": transcriber.decoding.spelling}  # fmt: skip
+        if args.json:
+            print(json.dumps({"summary": summary}), flush=True)
+        else:
+            print(f"{len(scored)} file(s) with transcripts: WER {wer:f}, CER {cer:f} "
+                  f"(before spelling correction: WER {wer_raw:f}, CER {cer_raw:f}) "
+                  f"[{summary['decoder']}, spelling {summary['spelling']}]")  # fmt: skip
     return status
 
 

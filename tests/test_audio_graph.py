@@ -42,6 +42,17 @@ def test_lengths_at_the_frame_edges(length):
         assert session.run(feature_steps(tf.constant(length))) == len(expected)
 
 
+def test_digital_silence_as_the_recipe_treats_it():
+    """Frames of exact zeros (a generated file's pauses): python_speech_features puts its
+    epsilon in place of the zero energies; the graph clamps the logs there, the same result."""
+    speech = load_audio(LDC93S1_WAV)[8000:24000]
+    audio = np.concatenate([np.zeros(4000, np.float32), speech, np.zeros(6000, np.float32)])
+    expected = audio_to_input_vector(audio)
+    got = graph_features(audio)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+
+
 def test_a_batch_of_padded_utterances():
     long = load_audio(LDC93S1_WAV)
     short = long[3000:15345]

@@ -15,8 +15,9 @@ from scipy.signal import resample_poly
 
 from util.data.audio import audiofile_to_input_vector
 from util.model import kernels
-from util.model.export_files import FROZEN_GRAPH, OP_GRAPH, SAVED_MODEL
+from util.model.export_files import FROZEN_GRAPH, OP_GRAPH, SAVED_MODEL, TFLITE
 from util.model.precision import cpu_has_bfloat16
+from util.transcriber import Transcriber
 
 TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
 
@@ -85,22 +86,24 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == SENTENCE
-    # Features, labels, the compiled op's loader and the bfloat16 switch only (util.run.venv is
-    # the standard-library launcher; the packages' __init__ files hold only docstrings).
+    # Features, labels, the decoder (beam search, language model, spelling, word timings),
+    # the compiled op's loader and the bfloat16 switch only: no model-building, training or
+    # run code (util.run.venv is the standard-library launcher; the packages' __init__ files
+    # hold only docstrings).
     assert lines[1] == (
-        "LOADED ['util.data', 'util.data.audio', 'util.data.text', 'util.model', "
-        "'util.model.export_files', 'util.model.kernels', 'util.model.precision', 'util.run', "
-        "'util.run.venv']"
+        "LOADED ['util.data', 'util.data.audio', 'util.data.text', 'util.decoding', "
+        "'util.decoding.alignment', 'util.decoding.decoder', 'util.decoding.spell', "
+        "'util.model', 'util.model.export_files', 'util.model.kernels', "
+        "'util.model.precision', 'util.run', 'util.run.venv', 'util.transcriber']"
     )
 
 
 def partition_nodes(transcriber) -> list:
     """The nodes of the graph a Transcriber's session really runs (after its rewrites)."""
     features = audiofile_to_input_vector(LDC93S1_WAV)
-    metadata = tf.RunMetadata()
-    transcriber.session.run(
-        transcriber.output,
-        {transcriber.inputs[0]: features[None], transcriber.inputs[1]: [len(features)]},
+    metadata, graph = tf.RunMetadata(), transcriber.backend
+    graph.session.run(
+        graph.labels, {graph.features: features[None], graph.lengths: [len(features)]},
         options=tf.RunOptions(output_partition_graphs=True), run_metadata=metadata,
     )  # fmt: skip
     return [node for partition in metadata.partition_graphs for node in partition.node]
@@ -125,9 +128,6 @@ def lstm_op_precisions(transcriber) -> list[bool]:
 
 @pytest.mark.skipif(not cpu_has_bfloat16(), reason="this CPU has no native bfloat16")
 def test_transcribe_with_bfloat16_products(exported):
-    sys.path.insert(0, os.path.join(REPO_ROOT, "bin"))
-    from transcribe import Transcriber
-
     graph_def = tf.GraphDef()
     graph_def.ParseFromString(open(exported["pb"], "rb").read())
     assert not kernels.graph_uses_op(graph_def)  # the portable graph: stock ops only
@@ -221,7 +221,7 @@ def test_existing_export_is_kept_unless_remove_export(exported):
     status, out, err = run_main({**exported["environ"], "ds_remove_export": "1"})
     assert status == 0, out + err
     assert os.path.getmtime(exported["pb"]) > before
-    assert sorted(os.listdir(exported["dir"])) == ["1", FROZEN_GRAPH, OP_GRAPH]  # no staging left
+    assert sorted(os.listdir(exported["dir"])) == ["1", FROZEN_GRAPH, TFLITE["float32"], OP_GRAPH]
 
 
 def test_export_without_a_checkpoint(exported, tmp_path):
@@ -267,10 +267,19 @@ def test_compare_inference_decodes_a_set_three_ways(trained, tmp_path):
     assert figures["utterances"] == 1
     ways = figures["ways"]
     assert list(ways) == ["stock TensorFlow ops", "compiled LSTM op",
-                          "compiled LSTM op, bfloat16"]  # fmt: skip
-    assert ways["stock TensorFlow ops"]["wer"] == 0 and ways["compiled LSTM op"]["wer"] == 0
+                          "compiled LSTM op, bfloat16", "TFLite float32", "TFLite float16",
+                          "TFLite int8"]  # fmt: skip
+    assert ways["compiled LSTM op"]["file"] == OP_GRAPH
+    assert ways["TFLite int8"]["file"] == TFLITE["int8"]
+    for name in ("stock TensorFlow ops", "compiled LSTM op", "TFLite float32"):
+        assert ways[name]["wer"] == 0, name
     assert ways["stock TensorFlow ops"]["max_logit_difference"] == 0
     assert ways["compiled LSTM op"]["max_logit_difference"] < 1e-3
+    # TFLite computes the features in float32 (the graph gets python_speech_features').
+    assert ways["TFLite float32"]["max_logit_difference"] < 0.05
+    sizes = {name: way["bytes"] for name, way in ways.items()}
+    assert sizes["TFLite int8"] < 0.5 * sizes["TFLite float32"]
+    assert sizes["TFLite float16"] < 0.6 * sizes["TFLite float32"]
     assert all(way["median_infer_s"] > 0 for way in ways.values())
 
 
@@ -389,9 +398,6 @@ def test_the_export_loads_in_plain_tensorflow(exported, tmp_path):
 
 
 def test_the_transcriber_swaps_in_the_compiled_op_where_it_builds(exported, tmp_path):
-    sys.path.insert(0, os.path.join(REPO_ROOT, "bin"))
-    from transcribe import Transcriber
-
     assert Transcriber(exported["pb"]).model_path.endswith(OP_GRAPH)
     assert Transcriber(exported["pb"], custom_ops="off").model_path == exported["pb"]
     # An export without the op graph (ds_custom_ops=off, or copied without it) is used as is.
@@ -400,7 +406,7 @@ def test_the_transcriber_swaps_in_the_compiled_op_where_it_builds(exported, tmp_
     shutil.copy(exported["pb"], alone / FROZEN_GRAPH)
     transcriber = Transcriber(str(alone / FROZEN_GRAPH))
     assert transcriber.model_path == str(alone / FROZEN_GRAPH)
-    assert transcriber.transcribe(LDC93S1_WAV)["transcript"] == SENTENCE
+    assert transcriber.transcribe(LDC93S1_WAV).text == SENTENCE
     for flag in ("off", "on"):
         result = transcribe(LDC93S1_WAV, "--model", exported["pb"], "--custom-ops", flag)
         assert result.returncode == 0 and result.stdout.strip() == SENTENCE, result.stderr
@@ -412,7 +418,7 @@ def test_an_export_with_custom_ops_off_has_no_op_graph(trained, tmp_path):
                "ds_export_dir": str(export_dir), "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
     status, out, err = run_main(environ)
     assert status == 0, out + err
-    assert sorted(os.listdir(export_dir)) == [SAVED_MODEL, FROZEN_GRAPH]
+    assert sorted(os.listdir(export_dir)) == [SAVED_MODEL, FROZEN_GRAPH, TFLITE["float32"]]
 
 
 @pytest.mark.parametrize("kind", ["frozen", "saved"])

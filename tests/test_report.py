@@ -30,12 +30,15 @@ def sample(name, src, res, loss, res_raw=None):
 # -- score_sample ------------------------------------------------------------------------------
 
 
-def test_right_hypothesis_is_not_corrected():
+def test_a_right_hypothesis_is_corrected_too():
+    """Nothing looks at the reference before correcting (the 2017 original left right
+    hypotheses alone, which a user's transcription cannot do): a correction that spoils a
+    right hypothesis counts against it."""
     spy = SpyCorrector({SENTENCE: "something else entirely"})
     result = score_sample("a.wav", SENTENCE, SENTENCE, 1.5, duration=2.0, correct=spy)
-    assert spy.calls == []
-    assert result.res == result.res_raw == SENTENCE
-    assert (result.wer, result.wer_raw, result.cer) == (0.0, 0.0, 0.0)
+    assert spy.calls == [SENTENCE]
+    assert result.res_raw == SENTENCE and result.res == "something else entirely"
+    assert result.wer_raw == 0.0 and result.wer == 1.0
     assert (result.wav_filename, result.loss, result.duration) == ("a.wav", 1.5, 2.0)
 
 

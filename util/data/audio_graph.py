@@ -35,13 +35,40 @@ NFILT = 26
 CEPLIFTER = 22
 FRAME_LENGTH = int(round(WINDOW_SECONDS * SAMPLE_RATE))  # 400 samples
 FRAME_STEP = int(round(STEP_SECONDS * SAMPLE_RATE))  # 160 samples
-EPSILON = float(np.finfo(float).eps)
+# python_speech_features replaces a zero energy by the float64 epsilon before the log. Here
+# the log is clamped at the epsilon's log instead: the same for any energy of 16-bit audio,
+# and a constant that float16 can hold (the epsilon itself is zero in float16).
+LOG_EPSILON = float(np.log(np.finfo(float).eps))
 
 
 def feature_steps(samples: tf.Tensor) -> tf.Tensor:
     """Time steps of the features of ``samples`` samples (int32, any shape)."""
     frames = 1 + tf.maximum(0, (samples - FRAME_LENGTH + FRAME_STEP - 1) // FRAME_STEP)
     return (frames + FRAME_STRIDE - 1) // FRAME_STRIDE
+
+
+def dct_matrix(n: int, keep: int) -> np.ndarray:
+    """The orthonormal DCT-II of ``n`` points as a matrix [n, keep] (its first ``keep``
+    coefficients): a constant product, which any runtime has (TFLite has no DCT)."""
+    k = np.arange(keep)[None, :]
+    i = np.arange(n)[:, None]
+    matrix = np.cos(math.pi * k * (2 * i + 1) / (2 * n)) * math.sqrt(2.0 / n)
+    matrix[:, 0] /= math.sqrt(2.0)
+    return matrix.astype(np.float32)
+
+
+UNQUANTISED_ELEMENTS = 1000  # TFLite's dynamic-range quantisation skips smaller weights
+
+
+def filterbank_product(power: tf.Tensor, filters: np.ndarray) -> tf.Tensor:
+    """``power @ filters`` as a sum of products with constants of fewer than 1024 elements
+    each: TFLite's dynamic-range (int8) quantisation quantises larger weight constants and then
+    the product's input too, and 8 bits cannot hold a power spectrum (its bins span some
+    twelve orders of magnitude; quantised, the quiet ones become zero)."""
+    rows = max(1, UNQUANTISED_ELEMENTS // filters.shape[1])
+    parts = [tf.matmul(power[:, i : i + rows], tf.constant(filters[i : i + rows]))
+             for i in range(0, filters.shape[0], rows)]  # fmt: skip
+    return tf.add_n(parts)
 
 
 def utterance_features(
@@ -57,14 +84,14 @@ def utterance_features(
     frames = tf.signal.frame(padded, FRAME_LENGTH, FRAME_STEP, pad_end=False)
     power = tf.square(tf.abs(tf.signal.rfft(frames, [NFFT]))) / NFFT
     energy = tf.reduce_sum(power, 1)
-    energy = tf.where(tf.equal(energy, 0.0), tf.fill(tf.shape(energy), EPSILON), energy)
     filters = get_filterbanks(NFILT, NFFT, SAMPLE_RATE, 0, max_hz).T.astype(np.float32)
-    banks = tf.matmul(power, tf.constant(filters))
-    banks = tf.where(tf.equal(banks, 0.0), tf.fill(tf.shape(banks), EPSILON), banks)
-    cepstra = tf.signal.dct(tf.log(banks), type=2, norm="ortho")[:, :numcep]
+    banks = filterbank_product(power, filters)
+    log_banks = tf.maximum(tf.log(banks), LOG_EPSILON)
+    cepstra = tf.matmul(log_banks, tf.constant(dct_matrix(NFILT, numcep)))
     lift = 1 + (CEPLIFTER / 2.0) * np.sin(math.pi * np.arange(numcep) / CEPLIFTER)
     cepstra = cepstra * tf.constant(lift.astype(np.float32))
-    cepstra = tf.concat([tf.log(energy)[:, None], cepstra[:, 1:]], 1)
+    log_energy = tf.maximum(tf.log(energy), LOG_EPSILON)
+    cepstra = tf.concat([log_energy[:, None], cepstra[:, 1:]], 1)
     cepstra = cepstra[::FRAME_STRIDE]
     # Context windows: 2 * numcontext + 1 frames per step, zero-padded at the edges.
     context = tf.pad(cepstra, [[numcontext, numcontext], [0, 0]])

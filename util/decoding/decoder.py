@@ -1,4 +1,8 @@
-"""CTC beam search with a KenLM n-gram language model (``ds_lm_path``), by pyctcdecode.
+"""Turning the model's logits into text, one way for the test reports and for users
+(:class:`TextDecoder`, options :class:`DecodingOptions`): TensorFlow's CTC beam search (the
+op the trainer's towers and the exported graph run), or the beam search with a KenLM n-gram
+language model (``ds_lm_path``) by pyctcdecode; then spelling correction of every hypothesis
+(``ds_spelling``). Nothing here reads a reference transcript.
 
 The model's 29 output classes map to pyctcdecode's labels as :data:`LABELS`: space = 0,
 a-z = 1..26, apostrophe = 27 and the CTC blank, 28, as ``""``. Logits are turned into log
@@ -17,13 +21,18 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+from dataclasses import dataclass
 
 import numpy as np
+import tensorflow.compat.v1 as tf
 
 from util.data.text import ALPHABET, N_CHARACTER
+from util.decoding.spell import corrector
 
 LABELS = [*ALPHABET, ""]  # index i of the model's output -> pyctcdecode label; "" = blank
 UNKNOWN_WORD_OFFSET = -10.0
+BEAM_WIDTH = 100  # TensorFlow's beam search, in the towers and the exported graph
 assert len(LABELS) == N_CHARACTER
 
 
@@ -121,3 +130,87 @@ def decoder_for(config) -> LmDecoder | None:
     if not config.lm_path:
         return None
     return lm_decoder(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width)
+
+
+class BeamSearch:
+    """TensorFlow's CTC beam search (width :data:`BEAM_WIDTH`, repeated labels kept apart as
+    in the towers and the exported graph) over one utterance's logits, in a graph of its
+    own, so that it runs the same whether the caller is in graph or eager mode."""
+
+    def __init__(self, beam_width: int = BEAM_WIDTH):
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.logits = tf.placeholder(tf.float32, [None, None])
+            steps = tf.shape(self.logits)[:1]
+            decoded, _ = tf.nn.ctc_beam_search_decoder(
+                self.logits[:, None], steps, beam_width=beam_width, merge_repeated=False
+            )
+            self.labels = decoded[0].values
+        self.session = tf.Session(graph=self.graph)
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        """The labels of the best path through ``logits`` [time, classes]."""
+        if len(logits) == 0:
+            return np.zeros(0, np.int64)
+        return self.session.run(self.labels, {self.logits: logits})
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How logits become text: the language model (``lm_path``, ``lm_alpha``, ``lm_beta``,
+    ``beam_width``; none: TensorFlow's beam search) and the spelling correction mode."""
+
+    lm_path: str = ""
+    lm_alpha: float = 0.5
+    lm_beta: float = 1.0
+    beam_width: int = 100
+    spelling: str = "compound"
+
+    @classmethod
+    def from_config(cls, config) -> DecodingOptions:
+        return cls(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width,
+                   config.spelling)  # fmt: skip
+
+    def describe(self) -> str:
+        """E.g. ``beam search + LM lm.arpa``, as the reports say it."""
+        if not self.lm_path:
+            return "beam search"
+        return f"beam search + LM {os.path.basename(self.lm_path)}"
+
+
+class TextDecoder:
+    """Logits to text as :class:`DecodingOptions` say, the same for the reports and for the
+    transcriber: :meth:`search` gives the decoder's hypothesis (``res_raw``), :meth:`correct`
+    its spelling correction (``res``), applied to every hypothesis.
+
+    Raises:
+        DecoderError: when the language model cannot be used.
+    """
+
+    def __init__(self, options: DecodingOptions, alphabet: str = ALPHABET):
+        self.options, self.alphabet = options, alphabet
+        self.lm = None
+        if options.lm_path:
+            self.lm = lm_decoder(options.lm_path, options.lm_alpha, options.lm_beta,
+                                 options.beam_width)  # fmt: skip
+        self._correct = corrector(options.spelling)
+        self._beam_search = None
+
+    def labels_to_text(self, labels) -> str:
+        return "".join(self.alphabet[int(i)] for i in labels if 0 <= int(i) < len(self.alphabet))
+
+    def search(self, logits: np.ndarray, labels=None) -> str:
+        """The hypothesis of one utterance's ``logits`` [time, classes]: the language-model
+        beam search's, or TensorFlow's beam search's (``labels``, when the graph has already
+        run it, else run here)."""
+        if self.lm is not None:
+            return self.lm.decode(logits)
+        if labels is None:
+            if self._beam_search is None:
+                self._beam_search = BeamSearch()
+            labels = self._beam_search(np.asarray(logits, np.float32))
+        return self.labels_to_text(labels)
+
+    def correct(self, text: str) -> str:
+        """``text`` after spelling correction (``text`` itself with ``spelling`` off)."""
+        return self._correct(text) if self._correct is not None and text else text

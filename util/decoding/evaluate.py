@@ -9,6 +9,7 @@ the early-stopping and learning-rate state.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -16,10 +17,8 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from tqdm import tqdm
 
-from util.data.text import char_array_to_text
-from util.decoding.decoder import DecoderError, decoder_for
+from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder
 from util.decoding.report import Report, build_report, format_report, score_sample
-from util.decoding.spell import corrector
 from util.run.checkpoints import BEST_DEV_DIR, CHECKPOINT_NAME, CheckpointError, save
 from util.run.config import Config
 from util.run.contexts import (
@@ -34,16 +33,21 @@ from util.run.contexts import (
 
 class Decodings:
     """The decoded text, loss and edit distance of each utterance of a pass, gathered from
-    the values of :meth:`fetches` step by step (a refilled utterance is counted once)."""
+    the values of :meth:`fetches` step by step (a refilled utterance is counted once). The
+    text is decoded as the transcriber decodes it (util.decoding.decoder.TextDecoder):
+    the towers' beam search, or the language model's with ``language_model`` and
+    ``ds_lm_path``, then spelling correction of every hypothesis."""
 
     def __init__(self, config: Config, context: ExecutionContext, language_model: bool = False):
         self.config, self.data_set, towers = config, context.data_set, context.tower_results
-        self.lm = None
-        if language_model:
-            try:
-                self.lm = decoder_for(config)
-            except DecoderError as error:
-                raise RunError(str(error)) from error
+        options = DecodingOptions.from_config(config)
+        if not language_model:
+            options = dataclasses.replace(options, lm_path="")
+        try:
+            self.decoder = TextDecoder(options)
+        except DecoderError as error:
+            raise RunError(str(error)) from error
+        self.lm = self.decoder.lm
         self.fetches = {
             "results": (towers.decodings, towers.total_losses, towers.distances, towers.indices)
         }
@@ -62,26 +66,24 @@ class Decodings:
             for i, index in enumerate(indices):
                 if int(index) in self.results:  # a refill: counted once
                     continue
-                text = char_array_to_text(rows[i])
                 if self.lm is not None:
                     logits, lengths = (tensor[tower] for tensor in values["logits"])
-                    text = self.lm.decode(logits[:, i], lengths[i])
+                    text = self.decoder.search(logits[: lengths[i], i])
+                else:
+                    text = self.decoder.labels_to_text(rows[i])
                 self.results[int(index)] = (text, float(losses[i]), float(distances[i]))
 
     def report(self, loss: float) -> Report:
         """The WER report of the pass, whose mean loss is ``loss``."""
-        samples, correct = self.data_set.samples, corrector(self.config.spelling)
+        samples = self.data_set.samples
         scored = [
             score_sample(samples[i].name, samples[i].transcript, text, sample_loss,
-                         samples[i].duration, correct=correct)
+                         samples[i].duration, correct=self.decoder.correct)
             for i, (text, sample_loss, _) in sorted(self.results.items())
         ]  # fmt: skip
         avg_cer = sum(d for _, _, d in self.results.values()) / len(self.results)
-        decoder = "beam search"
-        if self.lm is not None:
-            decoder += f" + LM {os.path.basename(self.lm.lm_path)}"
-        return build_report(self.data_set.name, loss, avg_cer, scored, decoder,
-                            self.config.spelling)  # fmt: skip
+        return build_report(self.data_set.name, loss, avg_cer, scored,
+                            self.decoder.options.describe(), self.config.spelling)  # fmt: skip
 
 
 def progress(steps: range, description: str):

@@ -38,10 +38,12 @@ def score_sample(
     duration: float = 0.0,
     correct: Callable[[str], str] | None = correction,
 ) -> SampleResult:
-    """Score one utterance; a wrong raw hypothesis is spelling-corrected first (as the
-    original did: a right one is left alone)."""
+    """Score one utterance: ``res_raw`` is the decoder's hypothesis and ``correct(res_raw)``
+    (every hypothesis, right or wrong: nothing here looks at ``src`` before scoring) the
+    final one. The 2017 original corrected only hypotheses whose WER was above 0, which no
+    user's transcription can do."""
     wer_raw = wer(src, res_raw)
-    res = correct(res_raw) if correct is not None and wer_raw > 0 else res_raw
+    res = correct(res_raw) if correct is not None else res_raw
     return SampleResult(
         wav_filename,
         src,

@@ -1,6 +1,7 @@
 """Model export: a frozen inference graph (``output_graph.pb``) and a versioned SavedModel,
-both in TensorFlow's stock ops only, and the same graph with the compiled LSTM op beside them
-(util/model/export_files.py names the files and tensors).
+both in TensorFlow's stock ops only, TFLite models, the language model of the run's reports,
+and the same graph with the compiled LSTM op beside them (util/model/export_files.py names
+the files and tensors).
 
 The inference graph takes ``input_node`` (float32 [batch, time, 494] features) and
 ``input_lengths`` (int32 [batch]) and gives ``output_node`` (int32 [batch, max_len] labels of
@@ -14,8 +15,12 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
+import numpy as np
 import tensorflow.compat.v1 as tf
+from tensorflow.python.ops import control_flow_v2_toggles
 
 from util.data.audio import (
     FRAME_STRIDE,
@@ -25,7 +30,7 @@ from util.data.audio import (
     STEP_SECONDS,
     WINDOW_SECONDS,
 )
-from util.data.audio_graph import batch_features
+from util.data.audio_graph import batch_features, utterance_features
 from util.data.text import ALPHABET, char_array_to_text
 from util.model.birnn import BiRNN, ModelGeometry, ModelOps
 from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of this API)
@@ -38,11 +43,13 @@ from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of th
     INPUT_SAMPLE_LENGTHS,
     INPUT_SAMPLES,
     INPUT_SAMPLES_INT16,
+    LANGUAGE_MODELS,
     LOGITS,
     METADATA,
     OP_GRAPH,
     OUTPUT_NODE,
     SAVED_MODEL,
+    TFLITE,
 )
 from util.run.locks import FolderInUse, FolderLock
 
@@ -53,11 +60,45 @@ class ExportError(RuntimeError):
     """The model cannot be exported; the message says why."""
 
 
-def model_metadata(geometry: ModelGeometry, feature_max_hz: int, training: dict | None = None):
+@dataclass(frozen=True)
+class ExportOptions:
+    """What goes into an export besides the model: ``training`` (git hash, date, test WER/CER)
+    and ``decoding`` (how the run's reports decoded: beam width, language model, alpha, beta,
+    spelling) go into the metadata; ``lm_path`` is copied beside the graph; ``tflite`` lists
+    the TFLite variants (float32, float16, int8)."""
+
+    feature_max_hz: int = MAX_HZ
+    remove_export: bool = False
+    tflite: tuple[str, ...] = ("float32",)
+    training: dict = field(default_factory=dict)
+    decoding: dict = field(default_factory=dict)
+    lm_path: str = ""
+
+    @classmethod
+    def from_config(cls, config, training: dict | None = None) -> ExportOptions:
+        decoding = {"beam_width": config.beam_width, "spelling": config.spelling,
+                    "lm_alpha": config.lm_alpha, "lm_beta": config.lm_beta}  # fmt: skip
+        return cls(config.feature_max_hz, config.remove_export, config.export_tflite,
+                   dict(training or {}), decoding, config.lm_path)  # fmt: skip
+
+
+def language_model_name(lm_path: str) -> str:
+    """The name of ``lm_path``'s copy in an export: ARPA text or a KenLM binary."""
+    with open(lm_path, "rb") as lm_file:
+        text = lm_file.read(4096).lstrip().startswith(b"\\data\\")
+    return LANGUAGE_MODELS[0] if text else LANGUAGE_MODELS[1]
+
+
+def model_metadata(
+    geometry: ModelGeometry,
+    feature_max_hz: int,
+    training: dict | None = None,
+    decoding: dict | None = None,
+):
     """What a client needs to know about an exported model, kept in the graph as the JSON
     string ``metadata_json``: the alphabet (label i is ``alphabet[i]``, the last class is
-    the CTC blank), the audio and feature recipe, the model's geometry, and ``training``
-    (git hash, export date, test WER/CER) when given."""
+    the CTC blank), the audio and feature recipe, the model's geometry, ``training`` (git
+    hash, export date, test WER/CER) and ``decoding`` (the reports' decoder) when given."""
     return {
         "alphabet": ALPHABET,
         "blank_label": geometry.n_classes - 1,
@@ -70,6 +111,7 @@ def model_metadata(geometry: ModelGeometry, feature_max_hz: int, training: dict 
                      "n_classes": geometry.n_classes, "relu_clip": geometry.relu_clip},
         "beam_width": BEAM_WIDTH,
         "training": dict(training or {}),
+        "decoding": dict(decoding or {}),
     }  # fmt: skip
 
 
@@ -78,10 +120,11 @@ def create_inference_graph(
     ops: ModelOps | None = None,
     feature_max_hz: int = MAX_HZ,
     beam_width: int = BEAM_WIDTH,
-    training: dict | None = None,
+    metadata: dict | None = None,
 ) -> dict:
     """Build the inference graph in the default graph (with the compiled ops ``ops``);
-    returns its named tensors. ``training`` goes into the metadata (:func:`model_metadata`)."""
+    returns its named tensors. ``metadata`` (:func:`model_metadata`, by default without
+    training or decoding facts) becomes the constant ``metadata_json``."""
     # Raw audio in (int16, or float32 in [-1, 1]), its features computed in the graph; or the
     # features themselves: feeding them skips the audio part.
     samples_int16 = tf.placeholder(tf.int16, [None, None], name=INPUT_SAMPLES_INT16)
@@ -101,7 +144,7 @@ def create_inference_graph(
     dense = tf.sparse.to_dense(decoded[0], default_value=-1)
     output = tf.identity(tf.cast(dense, tf.int32), name=OUTPUT_NODE)
     max_hz = tf.constant(feature_max_hz, tf.int32, name=FEATURE_MAX_HZ)
-    metadata = model_metadata(geometry, feature_max_hz, training)
+    metadata = metadata or model_metadata(geometry, feature_max_hz)
     metadata = tf.constant(json.dumps(metadata, sort_keys=True), tf.string, name=METADATA)
     return {
         INPUT_NODE: features,
@@ -116,22 +159,54 @@ def create_inference_graph(
     }
 
 
+@contextmanager
+def control_flow_v2():
+    """TensorFlow 2's control flow for the graphs built inside (the TFLite converter reads
+    only that); the setting before is restored after."""
+    enabled = control_flow_v2_toggles.control_flow_v2_enabled()
+    control_flow_v2_toggles.enable_control_flow_v2()
+    try:
+        yield
+    finally:
+        if not enabled:
+            control_flow_v2_toggles.disable_control_flow_v2()
+
+
+def create_tflite_graph(geometry: ModelGeometry, metadata: dict) -> dict:
+    """The single-utterance graph the TFLite models are converted from, in the default
+    graph: float32 samples [n] in [-1, 1] in, logits [time, n_classes] and the metadata as
+    UTF-8 bytes out. Build it under :func:`control_flow_v2`."""
+    samples = tf.placeholder(tf.float32, [None], name=INPUT_SAMPLES)
+    features = utterance_features(samples * INT16_SCALE, metadata["features"]["max_hz"])
+    with tf.name_scope("model"):  # BiRNN names its output LOGITS; get_variable ignores this
+        logits = BiRNN(features[None], tf.shape(features)[:1], [0.0] * 6, geometry, False, None)
+    logits = tf.identity(logits[:, 0], name=LOGITS)
+    encoded = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), np.uint8)
+    metadata = tf.identity(tf.constant(encoded), name=METADATA)
+    return {INPUT_SAMPLES: samples, LOGITS: logits, METADATA: metadata}
+
+
 def restore_inference_session(
     checkpoint_path: str,
     geometry: ModelGeometry,
     ops: ModelOps | None = None,
     feature_max_hz: int = MAX_HZ,
-    training: dict | None = None,
+    metadata: dict | None = None,
+    tflite: bool = False,
 ):
-    """A session over a fresh inference graph with ``checkpoint_path`` restored; returns
-    (session, named tensors).
+    """A session over a fresh inference graph (the TFLite one with ``tflite``) with
+    ``checkpoint_path`` restored; returns (session, named tensors).
 
     Raises:
         ExportError: when the checkpoint cannot be read or does not fit the model.
     """
     graph = tf.Graph()
     with graph.as_default():
-        tensors = create_inference_graph(geometry, ops, feature_max_hz, training=training)
+        if tflite:
+            with control_flow_v2():
+                tensors = create_tflite_graph(geometry, metadata)
+        else:
+            tensors = create_inference_graph(geometry, ops, feature_max_hz, metadata=metadata)
         saver = tf.train.Saver(tf.global_variables())
     session = tf.Session(graph=graph)
     try:
@@ -157,7 +232,7 @@ def transcribe_checkpoint(
 
 
 def _existing_export(export_dir: str) -> list[str]:
-    names = (FROZEN_GRAPH, SAVED_MODEL)
+    names = (FROZEN_GRAPH, SAVED_MODEL, *TFLITE.values())
     return [
         os.path.join(export_dir, n) for n in names if os.path.exists(os.path.join(export_dir, n))
     ]
@@ -168,16 +243,16 @@ def export(
     export_dir: str,
     geometry: ModelGeometry,
     ops: ModelOps | None = None,
-    feature_max_hz: int = MAX_HZ,
-    remove_export: bool = False,
-    training: dict | None = None,
+    options: ExportOptions | None = None,
 ) -> list[str]:
-    """Write ``output_graph.pb`` and the SavedModel ``<export_dir>/1`` from a checkpoint of a
-    model of ``geometry`` (the graph built with the compiled ops ``ops``).
+    """Write ``output_graph.pb``, the SavedModel ``<export_dir>/1``, the TFLite models and a
+    copy of the language model from a checkpoint of a model of ``geometry`` (the op graph
+    built with the compiled ops ``ops``).
 
-    An existing export is replaced only with ``remove_export``; the new files are complete
-    before they replace anything. Returns the written paths.
+    An existing export is replaced only with ``options.remove_export``; the new files are
+    complete before they replace anything. Returns the written paths.
     """
+    options = options or ExportOptions()
     lock = FolderLock(export_dir, "ds_export_dir")  # one export at a time writes the folder
     try:
         lock.acquire()
@@ -185,12 +260,12 @@ def export(
         raise ExportError(str(error)) from error
     try:
         existing = _existing_export(export_dir)
-        if existing and not remove_export:
+        if existing and not options.remove_export:
             raise ExportError(
                 f"an export already exists ({', '.join(existing)}); set "
                 "ds_remove_export=1 to replace it or choose another ds_export_dir"
             )
-        return _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz, training)
+        return _export(checkpoint_path, export_dir, geometry, ops, options)
     finally:
         lock.release()
 
@@ -202,13 +277,36 @@ def _freeze(session) -> tf.GraphDef:
         )
 
 
-def _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz, training) -> list[str]:
+def convert_to_tflite(session, tensors: dict, kind: str) -> bytes:
+    """The TFLite model (``kind``: float32, float16 or int8) of a :func:`create_tflite_graph`
+    session, in TFLite's built-in ops only."""
+    converter = tf.lite.TFLiteConverter.from_session(
+        session, [tensors[INPUT_SAMPLES]], [tensors[LOGITS], tensors[METADATA]]
+    )
+    if kind in ("float16", "int8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # int8 weights
+    if kind == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        return converter.convert()
+    except Exception as error:  # the converter raises its own ConverterError
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
+        raise ExportError(f"cannot convert the model to TFLite ({kind}): {message}") from error
+
+
+def _export(checkpoint_path, export_dir, geometry, ops, options: ExportOptions) -> list[str]:
     """Write the files into a staging folder, then move them into place."""
     staging = tempfile.mkdtemp(prefix=".export-", dir=export_dir)
+    feature_max_hz = options.feature_max_hz
+    decoding = dict(options.decoding)
+    if options.lm_path:
+        decoding["lm"] = language_model_name(options.lm_path)
+        decoding["lm_source"] = os.path.basename(options.lm_path)
+    metadata = model_metadata(geometry, feature_max_hz, options.training, decoding)
     try:
         # The portable files: stock ops whatever ds_custom_ops says.
         session, tensors = restore_inference_session(checkpoint_path, geometry, None,
-                                                     feature_max_hz, training)  # fmt: skip
+                                                     feature_max_hz, metadata)  # fmt: skip
         with session:
             with open(os.path.join(staging, FROZEN_GRAPH), "wb") as frozen_file:
                 frozen_file.write(_freeze(session).SerializeToString())
@@ -234,9 +332,21 @@ def _export(checkpoint_path, export_dir, geometry, ops, feature_max_hz, training
                 )
                 builder.save()
         names = [FROZEN_GRAPH, SAVED_MODEL]
+        if options.tflite:
+            session, tensors = restore_inference_session(
+                checkpoint_path, geometry, None, feature_max_hz, metadata, tflite=True
+            )
+            with session:
+                for kind in options.tflite:
+                    with open(os.path.join(staging, TFLITE[kind]), "wb") as tflite_file:
+                        tflite_file.write(convert_to_tflite(session, tensors, kind))
+                    names.append(TFLITE[kind])
+        if options.lm_path:
+            shutil.copyfile(options.lm_path, os.path.join(staging, decoding["lm"]))
+            names.append(decoding["lm"])
         if ops is not None and ops.lstm_op is not None:  # the speed-up beside them
             session, _ = restore_inference_session(
-                checkpoint_path, geometry, ops, feature_max_hz, training
+                checkpoint_path, geometry, ops, feature_max_hz, metadata
             )
             with session:
                 with open(os.path.join(staging, OP_GRAPH), "wb") as op_file:

@@ -5,6 +5,11 @@ Nothing here imports TensorFlow.
 - ``output_graph.pb``: the frozen graph in TensorFlow's stock ops only (any TensorFlow loads
   it: no project code, no compiled op);
 - ``1/``: the same model as a SavedModel (signature ``serving_default``), stock ops only;
+- ``output_graph.tflite`` (and ``output_graph_float16.tflite``, ``output_graph_int8.tflite``
+  when ``ds_export_tflite`` asks): the model for TensorFlow Lite, single utterance, raw audio
+  in, logits out, TFLite's built-in ops only;
+- ``language_model.arpa`` or ``language_model.binary``: a copy of ``ds_lm_path``, which the
+  metadata's ``decoding`` names (the transcriber decodes with it as the run's reports did);
 - ``output_graph_lstm_op.pb``: the same model with the project's compiled LSTM op
   (util/model/cc), a speed-up the transcriber uses where the op builds; written unless
   ``ds_custom_ops=off``.
@@ -16,7 +21,13 @@ FROZEN_GRAPH = "output_graph.pb"
 OP_GRAPH = "output_graph_lstm_op.pb"
 EXPORT_VERSION = 1  # the SavedModel's folder
 SAVED_MODEL = str(EXPORT_VERSION)
-ALL = (FROZEN_GRAPH, OP_GRAPH, SAVED_MODEL)
+TFLITE = {
+    "float32": "output_graph.tflite",
+    "float16": "output_graph_float16.tflite",
+    "int8": "output_graph_int8.tflite",
+}
+LANGUAGE_MODELS = ("language_model.arpa", "language_model.binary")
+ALL = (FROZEN_GRAPH, OP_GRAPH, SAVED_MODEL, *TFLITE.values(), *LANGUAGE_MODELS)
 
 INPUT_NODE = "input_node"  # float32 [batch, time, 494] features
 INPUT_LENGTHS = "input_lengths"  # int32 [batch]
@@ -28,6 +39,8 @@ OUTPUT_NODE = "output_node"  # int32 [batch, max_len] labels of the best path, -
 LOGITS = "logits"  # float32 [time, batch, 29]
 FEATURE_MAX_HZ = "metadata_feature_max_hz"  # int32 constant: the features' upper frequency
 METADATA = "metadata_json"  # string constant: JSON (see util.model.export.model_metadata)
+# A TFLite model takes INPUT_SAMPLES as float32 [samples] (one utterance) and gives LOGITS as
+# [time, 29] and METADATA as the JSON's UTF-8 bytes (uint8 [n]).
 
 
 def op_graph_beside(frozen_graph_path: str) -> str:

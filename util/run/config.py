@@ -202,6 +202,23 @@ def _job_name(name: str, raw: str) -> str:
     return text
 
 
+TFLITE_KINDS = ("float32", "float16", "int8")
+
+
+def _tflite_kinds(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated TFLite variants to export (float32, float16, int8), or off."""
+    text = raw.strip().lower()
+    if text in _FALSE | {"none", ""}:
+        return ()
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    for kind in kinds:
+        if kind not in TFLITE_KINDS:
+            raise ConfigError(
+                f"{name}={raw!r}: {kind!r} is not one of {', '.join(TFLITE_KINDS)} (or off)"
+            )
+    return kinds
+
+
 def _cache_setting(name: str, raw: str) -> str:
     text = raw.strip()
     return "off" if text.lower() in _FALSE | {"none"} else text
@@ -277,6 +294,12 @@ class Config:
     export_dir: str = setting("", _text, "after training and testing, export the model here")
     remove_export: bool = setting(
         False, _parse_bool, "replace an existing export (otherwise it stops the run)"
+    )
+    export_tflite: tuple[str, ...] = setting(
+        ("float32",),
+        _tflite_kinds,
+        "TFLite models to export beside the graph: float32, float16 (half-size weights), "
+        "int8 (dynamic-range quantised), comma-separated, or off",
     )
     report_count: int = setting(10, _count(0), "utterances shown in a WER report")
     log_device_placement: bool = setting(
@@ -370,7 +393,7 @@ class Config:
         "augmentation of the training set: on, or NAME=LOW:HIGH@P,... items (util/data/augment.py)",
     )
     spelling: str = setting(
-        "compound", _spelling, "spelling correction of a wrong hypothesis: compound, word or off"
+        "compound", _spelling, "spelling correction of every hypothesis: compound, word or off"
     )
     lm_path: str = setting(
         "", _lm_path, "a KenLM language model (ARPA or binary) for the dev and test beam search"
@@ -411,11 +434,9 @@ class Config:
     def as_dict(self) -> dict:
         """Plain JSON-ready values, keyed by field name."""
         values = dataclasses.asdict(self)
-        values["dropout_rates"] = list(self.dropout_rates)
-        for set_name in ("train", "dev", "test"):
-            values[f"{set_name}_files"] = list(values[f"{set_name}_files"])
-        for job in ("ps", "worker"):
-            values[f"{job}_hosts"] = list(values[f"{job}_hosts"])
+        for name, value in values.items():  # JSON has lists only
+            if isinstance(value, tuple):
+                values[name] = list(value)
         values["stddevs"] = {name: self.stddev(name) for name in STDDEV_VARIABLES}
         return values
 

@@ -1,0 +1,233 @@
+"""The transcriber (util/transcriber.py, bin/transcribe.py) on a model trained here on generated
+speech whose word boundaries are known: word timings, the same decoding as the test report
+(language model carried by the export, spelling correction of every hypothesis), CSV and
+folder input with WER, and the TFLite models."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import REPO_ROOT, only_run_dir, run_main, write_csv
+from speech import word_clip_corpus, write_set
+
+from util.decoding.decoder import DecodingOptions
+from util.model.export_files import LANGUAGE_MODELS, TFLITE
+from util.run import run_files
+from util.transcriber import ModelError, Transcriber
+
+TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
+WORDS = ["red", "blue", "green", "cat", "dog", "sun", "moon", "tree"]
+VOICES = ["en-us", "en-gb", "en-us+f3", "en-gb-scotland"]
+TEST_COUNT = 16
+
+
+@pytest.fixture(scope="module")
+def clip_model(tmp_path_factory):
+    """A model trained on 160 files of one to three words in four espeak-ng voices, tested on
+    16 more, with a language model of the training transcripts; exported with two TFLite
+    variants."""
+    root = tmp_path_factory.mktemp("clips")
+    utterances = word_clip_corpus(root / "audio", WORDS, VOICES, 160 + TEST_COUNT)
+    train, test = utterances[:-TEST_COUNT], utterances[-TEST_COUNT:]
+    train_csv, test_csv = write_set(root / "train.csv", train), write_set(root / "test.csv", test)
+    lm = root / "words.arpa"
+    made = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bin", "make-arpa.py"),
+                           str(train_csv), "-o", str(lm)], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    environ = {
+        "ds_importer": "csv",
+        "ds_train_files": str(train_csv),
+        "ds_dev_files": str(test_csv),
+        "ds_test_files": str(test_csv),
+        "ds_n_hidden": "256",
+        "ds_epochs": "25",
+        "ds_train_batch_size": "8",
+        "ds_learning_rate": "0.001",
+        "ds_validation_step": "0",
+        "ds_display_step": "0",
+        "ds_lm_path": str(lm),
+        "ds_export_tflite": "float32,float16,int8",
+        "ds_checkpoint_dir": str(root / "ckpt"),
+        "ds_logs_dir": str(root / "logs"),
+        "ds_export_dir": str(root / "export"),
+    }
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    # The same checkpoint tested again without the language model.
+    plain = {**environ, "ds_train": "0", "ds_lm_path": "", "ds_export_dir": "",
+             "ds_logs_dir": str(root / "logs-no-lm")}  # fmt: skip
+    status, out, err = run_main(plain)
+    assert status == 0, out + err
+    return {"root": root, "export": root / "export", "test": test, "test_csv": test_csv,
+            "report": read_test_report(root / "logs"),
+            "report_no_lm": read_test_report(root / "logs-no-lm"), "lm": lm}  # fmt: skip
+
+
+def read_test_report(logs_dir) -> dict:
+    path = os.path.join(only_run_dir(logs_dir), run_files.report_file("test"))
+    with open(path, encoding="utf-8") as report:
+        return json.load(report)
+
+
+def transcribe(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, TRANSCRIBE, *map(str, args)], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def json_lines(result: subprocess.CompletedProcess) -> list[dict]:
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_each_word_starts_within_a_tenth_of_a_second_of_where_it_was_spoken(clip_model):
+    model = Transcriber(str(clip_model["export"]))
+    right = 0
+    for utterance in clip_model["test"]:
+        result = model.transcribe(utterance.path)
+        if result.text != utterance.transcript:
+            continue
+        right += 1
+        assert [w.word for w in result.words] == utterance.transcript.split()
+        for word, (_, start, end) in zip(result.words, utterance.words, strict=True):
+            assert abs(word.start - start) <= 0.1, (utterance.path, word, start)
+            assert abs(word.end - end) <= 0.15, (utterance.path, word, end)
+            assert word.start < word.end
+    assert right >= TEST_COUNT // 2  # the timings were checked on most of the test set
+
+
+def test_an_array_of_samples_transcribes_as_its_file(clip_model):
+    model = Transcriber(str(clip_model["export"]))
+    utterance = clip_model["test"][0]
+    from_file = model.transcribe(utterance.path)
+    samples, rate = soundfile.read(utterance.path, dtype="int16")
+    assert rate == 16000
+    for audio, sample_rate in (
+        (samples, 16000),  # int16
+        (samples / 32768.0, 16000),  # float in [-1, 1]
+    ):
+        result = model.transcribe(audio, sample_rate)
+        assert (result.text, result.raw, result.words) == (
+            from_file.text, from_file.raw, from_file.words
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="mono"):
+        model.transcribe(np.stack([samples, samples], 1))
+
+
+@pytest.mark.parametrize("language_model", [True, False])
+def test_the_transcriber_decodes_exactly_as_the_test_report(clip_model, language_model):
+    """Same files, same options (the export's language model, or none, and the spelling
+    mode): the same hypotheses, corrected hypotheses and WER as the run's test report."""
+    report = clip_model["report" if language_model else "report_no_lm"]
+    assert report["decoder"] == ("beam search + LM words.arpa" if language_model
+                                 else "beam search")  # fmt: skip
+    assert report["spelling"] == "compound"
+    flags = [] if language_model else ["--lm", "none"]
+    lines = json_lines(transcribe(clip_model["test_csv"], "--model", clip_model["export"],
+                                  "--json", *flags))  # fmt: skip
+    summary = lines[-1]["summary"]
+    results = {line["file"]: line for line in lines[:-1]}
+    assert len(results) == TEST_COUNT
+    for sample in report["samples"]:
+        result = results[sample["wav_filename"]]
+        assert result["reference"] == sample["src"]
+        assert (result["raw"], result["transcript"]) == (sample["res_raw"], sample["res"])
+    assert summary["wer"] == pytest.approx(report["wer"])
+    assert summary["cer"] == pytest.approx(report["cer"])
+    assert summary["wer_raw"] == pytest.approx(report["wer_raw"])
+    # The same language model, copied into the export under its own name.
+    lm_name = f" + LM {LANGUAGE_MODELS[0]}" if language_model else ""
+    assert summary["decoder"] == f"beam search{lm_name}"
+    assert summary["spelling"] == report["spelling"]
+    if not language_model:  # not perfect: the comparison covered errors too
+        assert 0 < report["wer_raw"] < 0.6
+
+
+def test_the_export_carries_its_language_model_and_decoding(clip_model):
+    export = clip_model["export"]
+    assert (export / LANGUAGE_MODELS[0]).read_bytes() == clip_model["lm"].read_bytes()
+    model = Transcriber(str(export))
+    assert model.metadata["decoding"]["lm"] == LANGUAGE_MODELS[0]
+    assert model.metadata["decoding"]["lm_source"] == "words.arpa"
+    assert model.decoding.lm_path == str(export / LANGUAGE_MODELS[0])
+    assert model.decoding.spelling == "compound"
+    assert model.metadata["training"]["test_wer"] == pytest.approx(clip_model["report"]["wer"])
+    # Flags change the decoding: no language model, no spelling correction.
+    lines = json_lines(transcribe(clip_model["test_csv"], "--model", export, "--json", "--lm",
+                                  "none", "--spelling", "off"))  # fmt: skip
+    assert lines[-1]["summary"]["decoder"] == "beam search"
+    assert all(line["raw"] == line["transcript"] for line in lines[:-1])
+    # Without the language model file beside it, the model says so and decodes without it.
+    alone = clip_model["root"] / "alone"
+    alone.mkdir(exist_ok=True)
+    shutil.copy(export / "output_graph.pb", alone / "output_graph.pb")
+    result = transcribe(clip_model["test"][0].path, "--model", alone)
+    assert result.returncode == 0, result.stderr
+    assert f"language model {LANGUAGE_MODELS[0]}, which is not beside it" in result.stderr
+
+
+def test_a_language_model_that_cannot_load_is_a_clear_error(clip_model, tmp_path):
+    bad = tmp_path / "bad.arpa"
+    bad.write_text("\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\nnot numbers\n")
+    result = transcribe(clip_model["test"][0].path, "--model", clip_model["export"], "--lm", bad)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot load the language model") and "bad.arpa" in last
+    with pytest.raises(ModelError, match="bad.arpa"):
+        Transcriber(str(clip_model["export"]), DecodingOptions(lm_path=str(bad)))
+
+
+def test_csv_folder_and_file_inputs(clip_model, tmp_path):
+    test = clip_model["test"]
+    folder = tmp_path / "folder"
+    (folder / "inner").mkdir(parents=True)
+    shutil.copy(test[0].path, folder / "a.wav")
+    shutil.copy(test[1].path, folder / "inner" / "b.wav")
+    (folder / "notes.txt").write_text("not audio")
+    result = transcribe(folder, "--model", clip_model["export"], "--timings")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{folder / 'a.wav'}: ")
+    assert any(line.startswith(f"{folder / 'inner' / 'b.wav'}: ") for line in lines)
+    timing_lines = [line.split() for line in lines if line.startswith("  ")]
+    assert timing_lines and all(float(t[0]) < float(t[1]) for t in timing_lines)
+    # A CSV without transcripts: transcripts, no WER.
+    plain = write_csv(tmp_path / "plain.csv", [(test[0].path, "")], header="wav_filename,x,y")
+    result = transcribe(plain, "--model", clip_model["export"])
+    assert result.returncode == 0, result.stderr
+    assert "WER" not in result.stdout
+    # A CSV with transcripts ends with its WER and CER.
+    result = transcribe(clip_model["test_csv"], "--model", clip_model["export"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith(f"{TEST_COUNT} file(s) with transcripts: WER")
+    # Inputs that name no audio are clear errors.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = transcribe(empty, "--model", clip_model["export"])
+    assert result.returncode == 1 and "holds no audio files" in result.stderr
+    headless = tmp_path / "headless.csv"
+    headless.write_text("file,text\na.wav,x\n")
+    result = transcribe(headless, "--model", clip_model["export"])
+    assert result.returncode == 1 and "no wav_filename column" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["float32", "float16", "int8"])
+def test_tflite_models_transcribe_the_test_set(clip_model, kind):
+    graph = json_lines(transcribe(clip_model["test_csv"], "--model", clip_model["export"],
+                                  "--json", "--lm", "none", "--spelling", "off"))  # fmt: skip
+    lite = json_lines(transcribe(clip_model["test_csv"], "--model",
+                                 clip_model["export"] / TFLITE[kind], "--json", "--lm", "none",
+                                 "--spelling", "off"))  # fmt: skip
+    graph_wer, lite_wer = graph[-1]["summary"]["wer"], lite[-1]["summary"]["wer"]
+    assert lite_wer <= graph_wer + 0.1, (lite_wer, graph_wer)
+    same = sum(a["transcript"] == b["transcript"]
+               for a, b in zip(graph[:-1], lite[:-1], strict=True))  # fmt: skip
+    assert same >= TEST_COUNT * 0.75
+    model = Transcriber(str(clip_model["export"] / TFLITE[kind]))
+    assert model.metadata["alphabet"] == " abcdefghijklmnopqrstuvwxyz'"
+    assert model.decoding.lm_path.endswith(LANGUAGE_MODELS[0])  # the export's, beside it

@@ -1,0 +1,301 @@
+"""Transcribe audio with an exported model: the Python API behind bin/transcribe.py.
+
+    from util.transcriber import Transcriber
+
+    model = Transcriber("exports/ldc")  # an export folder, output_graph.pb or a .tflite file
+    result = model.transcribe("data/ldc93s1/LDC93S1.wav")  # or an array of 16 kHz samples
+    print(result.text, [(w.word, w.start, w.end) for w in result.words])
+
+A model is loaded from its files alone: no training code and no checkpoint. The frozen graph
+holds TensorFlow's stock ops only; where the export also holds ``output_graph_lstm_op.pb`` and
+the project's compiled LSTM op builds here, that faster copy of the same model is used
+instead (``custom_ops``). A TFLite model runs in ``tf.lite.Interpreter`` and computes its
+features itself; for a frozen graph they are computed by util/data/audio.py, the code training
+uses.
+
+Decoding is the test reports' (util.decoding.decoder.TextDecoder): the beam search, with the
+language model the export carries (or another), then spelling correction of every hypothesis.
+By default a model decodes as its run's reports did (the metadata's ``decoding``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from util.data.audio import INT16_SCALE, MAX_HZ, SAMPLE_RATE, audio_to_input_vector, load_audio
+from util.data.text import ALPHABET
+from util.decoding.alignment import Word, word_timings
+from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder
+from util.model import kernels
+from util.model.export_files import (
+    FEATURE_MAX_HZ,
+    FROZEN_GRAPH,
+    INPUT_LENGTHS,
+    INPUT_NODE,
+    INPUT_SAMPLES,
+    LOGITS,
+    METADATA,
+    OUTPUT_NODE,
+    op_graph_beside,
+)
+from util.model.precision import bfloat16_lstm_op, with_bfloat16
+
+
+class ModelError(RuntimeError):
+    """The model cannot be loaded or used; the message names the file and why."""
+
+
+@dataclass
+class Transcript:
+    """One utterance's transcription: ``text`` (after spelling correction), ``raw`` (the
+    decoder's hypothesis), ``words`` with their start and end in seconds, the audio's
+    ``seconds`` and the model's ``inference_s`` (the forward pass only)."""
+
+    text: str
+    raw: str
+    words: list[Word] = field(default_factory=list)
+    seconds: float = 0.0
+    inference_s: float = 0.0
+    file: str = ""
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "transcript": self.text, "raw": self.raw,
+                "words": [w.as_dict() for w in self.words], "seconds": self.seconds,
+                "inference_s": self.inference_s}  # fmt: skip
+
+
+def choose_graph(model_path: str, custom_ops: str = "auto") -> str:
+    """The graph to load for ``model_path``: beside an exported ``output_graph.pb`` (stock
+    ops, portable) lies the same model with the compiled LSTM op, which is faster; it is used
+    where the op builds (``custom_ops`` auto, or on: then a failure is an error)."""
+    op_path = op_graph_beside(model_path)
+    if custom_ops == "off" or os.path.basename(model_path) != FROZEN_GRAPH:
+        return model_path
+    if not os.path.exists(op_path):
+        return model_path
+    try:
+        loaded = kernels.load(custom_ops)  # auto: None (after a warning) where it cannot build
+    except kernels.CustomOpError as error:
+        raise ModelError(str(error)) from None
+    return op_path if loaded is not None else model_path
+
+
+def model_file(path: str) -> str:
+    """The model file of ``path``: an export folder means its ``output_graph.pb``."""
+    if os.path.isdir(path):
+        return os.path.join(path, FROZEN_GRAPH)
+    return path
+
+
+class _FrozenGraph:
+    """A session over a frozen graph: features in, logits and beam-search labels out."""
+
+    def __init__(self, model_path: str, bfloat16: bool):
+        graph_def = tf.compat.v1.GraphDef()
+        try:
+            with open(model_path, "rb") as model:
+                graph_def.ParseFromString(model.read())
+        except OSError as error:
+            raise ModelError(f"cannot read model {model_path}: {error.strerror}") from None
+        except Exception as error:  # a protobuf decode error
+            raise ModelError(f"{model_path} is not a frozen graph: {error}") from None
+        try:
+            kernels.ensure_for_graph(graph_def, model_path)
+        except kernels.CustomOpError as error:
+            raise ModelError(str(error)) from None
+        if bfloat16:
+            bfloat16_lstm_op(graph_def)
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        try:
+            get = self.graph.get_tensor_by_name
+            self.features, self.lengths = get(f"{INPUT_NODE}:0"), get(f"{INPUT_LENGTHS}:0")
+            self.logits, self.labels = get(f"{LOGITS}:0"), get(f"{OUTPUT_NODE}:0")
+        except KeyError as error:
+            raise ModelError(f"{model_path} lacks the tensor {error}") from None
+        proto = tf.compat.v1.ConfigProto()
+        self.session = tf.compat.v1.Session(
+            graph=self.graph, config=with_bfloat16(proto) if bfloat16 else proto
+        )
+        self.metadata = self._constant(METADATA)
+        self.metadata = json.loads(self.metadata) if self.metadata is not None else {}
+        max_hz = self._constant(FEATURE_MAX_HZ)  # also in graphs older than the metadata
+        self.max_hz = int(max_hz) if max_hz is not None else MAX_HZ
+
+    def _constant(self, name: str):
+        try:
+            return self.session.run(self.graph.get_tensor_by_name(f"{name}:0"))
+        except KeyError:
+            return None
+
+    def run(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits [time, classes] and beam-search labels of 16-bit-scale samples."""
+        features = audio_to_input_vector(audio, max_hz=self.max_hz)
+        logits, labels = self.session.run(
+            [self.logits, self.labels],
+            {self.features: features[np.newaxis], self.lengths: [len(features)]},
+        )
+        return logits[:, 0], labels[0][labels[0] >= 0]
+
+    def close(self):
+        self.session.close()
+
+
+class _TfLiteModel:
+    """A TFLite model: samples in (its graph computes the features), logits out."""
+
+    def __init__(self, model_path: str):
+        if not os.path.isfile(model_path):
+            raise ModelError(f"cannot read model {model_path}: no such file")
+        try:
+            with warnings.catch_warnings():  # its successor, ai_edge_litert, is not pinned here
+                warnings.simplefilter("ignore", UserWarning)
+                self.interpreter = tf.lite.Interpreter(model_path=model_path)
+        except ValueError as error:
+            raise ModelError(f"{model_path} is not a TFLite model: {error}") from None
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        outputs = {o["name"]: o["index"] for o in self.interpreter.get_output_details()}
+        if (
+            INPUT_SAMPLES != self.interpreter.get_input_details()[0]["name"]
+            or LOGITS not in outputs
+        ):
+            raise ModelError(f"{model_path} is not a DeepSpeech-TF TFLite export")
+        self.output = outputs[LOGITS]
+        self._resize(SAMPLE_RATE)
+        self.metadata = {}
+        if METADATA in outputs:
+            self.metadata = json.loads(bytes(self.interpreter.get_tensor(outputs[METADATA])))
+        self.max_hz = self.metadata.get("features", {}).get("max_hz", MAX_HZ)
+
+    def _resize(self, samples: int):
+        self.interpreter.resize_tensor_input(self.input, [samples])
+        self.interpreter.allocate_tensors()
+
+    def run(self, audio: np.ndarray) -> tuple[np.ndarray, None]:
+        self._resize(len(audio))
+        self.interpreter.set_tensor(self.input, (audio / INT16_SCALE).astype(np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output), None
+
+    def close(self):
+        pass
+
+
+def export_decoding(metadata: dict, model_path: str) -> DecodingOptions:
+    """How the run that exported a model decoded its reports (the metadata's ``decoding``),
+    with the language model copied beside the model; the defaults where it says nothing."""
+    decoding = metadata.get("decoding", {})
+    lm_path = ""
+    if decoding.get("lm"):
+        lm_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), decoding["lm"])
+        if not os.path.isfile(lm_path):
+            print(f"note: the model was tested with the language model {decoding['lm']}, which "
+                  f"is not beside it; decoding without one", file=sys.stderr)  # fmt: skip
+            lm_path = ""
+    defaults = DecodingOptions()
+    return DecodingOptions(
+        lm_path,
+        float(decoding.get("lm_alpha", defaults.lm_alpha)),
+        float(decoding.get("lm_beta", defaults.lm_beta)),
+        int(decoding.get("beam_width", defaults.beam_width)),
+        decoding.get("spelling", defaults.spelling),
+    )
+
+
+class Transcriber:
+    """An exported model and its decoder: :meth:`transcribe` a file or an array.
+
+    Args:
+        model: an export folder, its ``output_graph.pb`` or one of its ``.tflite`` files.
+        decoding: how to decode; None: as the model's run decoded its test report.
+        bfloat16: the compiled LSTM op's products in bfloat16 (frozen graph only).
+        custom_ops: auto, on or off: the compiled-op copy of the graph (see :func:`choose_graph`).
+
+    Raises:
+        ModelError: when the model or its language model cannot be loaded.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        decoding: DecodingOptions | None = None,
+        bfloat16: bool = False,
+        custom_ops: str = "auto",
+    ):
+        model = model_file(model)
+        if model.endswith(".tflite"):
+            self.model_path = model
+            self.backend = _TfLiteModel(model)
+        else:
+            self.model_path = choose_graph(model, custom_ops)
+            self.backend = _FrozenGraph(self.model_path, bfloat16)
+        self.metadata = self.backend.metadata
+        self.alphabet = self.metadata.get("alphabet", ALPHABET)
+        self.max_hz = self.backend.max_hz
+        self.set_decoding(decoding or export_decoding(self.metadata, model))
+
+    def set_decoding(self, decoding: DecodingOptions) -> None:
+        """Decode as ``decoding`` says from now on (:attr:`decoding` holds the options)."""
+        try:
+            self.decoder = TextDecoder(decoding, self.alphabet)
+        except DecoderError as error:
+            raise ModelError(str(error)) from None
+        self.decoding = decoding
+
+    def transcribe(self, audio, sample_rate: int = SAMPLE_RATE) -> Transcript:
+        """Transcribe ``audio``: a file's path (any format soundfile reads; stereo is
+        down-mixed, other rates resampled), or an array of mono samples at ``sample_rate``
+        (int16, or float in [-1, 1]).
+
+        Raises:
+            util.data.audio.AudioError: naming a file that cannot be read.
+        """
+        name = ""
+        if isinstance(audio, str | os.PathLike):
+            name = os.fspath(audio)
+            audio = load_audio(name)
+        else:
+            audio = as_16khz_samples(np.asarray(audio), sample_rate)
+        started = time.perf_counter()
+        logits, labels = self.backend.run(audio)
+        inference = time.perf_counter() - started
+        raw = self.decoder.search(logits, labels)
+        text = self.decoder.correct(raw)
+        words = word_timings(logits, text, self.alphabet, audio)
+        if words is None:  # a correction the logits cannot spell: time the raw words
+            words = word_timings(logits, raw, self.alphabet, audio) or []
+        return Transcript(text, raw, words, round(len(audio) / SAMPLE_RATE, 3),
+                          round(inference, 4), name)  # fmt: skip
+
+    def close(self):
+        self.backend.close()
+
+
+def as_16khz_samples(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono samples (int16, or float in [-1, 1]) at ``sample_rate`` as float32 at 16 kHz on
+    the 16-bit scale (what util.data.audio.load_audio gives)."""
+    if samples.ndim != 1:
+        raise ValueError(f"expected mono samples (one dimension), got the shape {samples.shape}")
+    if samples.dtype == np.int16:
+        samples = samples.astype(np.float32)
+    elif np.issubdtype(samples.dtype, np.floating):
+        samples = samples.astype(np.float32) * INT16_SCALE
+    else:
+        raise ValueError(f"expected int16 or float samples, got {samples.dtype}")
+    if sample_rate != SAMPLE_RATE:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        divisor = gcd(int(sample_rate), SAMPLE_RATE)
+        samples = resample_poly(samples, SAMPLE_RATE // divisor, int(sample_rate) // divisor)
+    return samples.astype(np.float32)
