@@ -9,7 +9,8 @@ on``), and the TFLite models in float32, float16 and dynamic-range int8.
 Prints per way: the model file's size, WER and CER of the beam-search transcripts (no
 language model, no spelling correction: the model's own difference), the largest difference
 of its logits from the stock graph's, and the median inference time per utterance (one
-utterance at a time, the forward pass only); the last line is one JSON object of the same.
+utterance at a time: features and forward pass, not decoding); the last line is one JSON
+object of the same.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def decode(transcriber: Transcriber, audio: list[np.ndarray]):
         result = transcriber.transcribe(samples.astype(np.float32) / 32768.0)
         texts.append(result.text)
         seconds.append(result.inference_s)
-        logits.append(transcriber.backend.run(samples)[0])
+        logits.append(transcriber.backend.run(samples))
     return texts, logits, seconds
 
 

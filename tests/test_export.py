@@ -433,13 +433,18 @@ def test_the_export_takes_raw_audio_in_plain_tensorflow(exported, tmp_path, kind
     assert ["".join(alphabet[int(i)] for i in line.split()) for line in lines] == [SENTENCE] * 2
 
 
-def test_the_readme_s_plain_client_transcribes_ldc93s1(exported, tmp_path):
+@pytest.mark.parametrize("client, model", [("plain-client", FROZEN_GRAPH),
+                                           ("tflite-client", TFLITE["float32"])])  # fmt: skip
+def test_the_readme_s_plain_clients_transcribe_ldc93s1(exported, tmp_path, client, model):
+    """The README's scripts, as written there, in a process with no project code: the frozen
+    graph in TensorFlow, the TFLite model in tf.lite.Interpreter."""
     readme = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
-    block = readme.split("<!-- plain-client -->\n```python\n", 1)[1].split("```", 1)[0]
+    block = readme.split(f"<!-- {client} -->\n```python\n", 1)[1].split("```", 1)[0]
     assert len(block.strip().splitlines()) <= 20  # short enough to read at a glance
-    script = tmp_path / "plain_client.py"
+    script = tmp_path / f"{client}.py"
     script.write_text(block)
-    result = subprocess.run([sys.executable, "-I", str(script), exported["pb"], LDC93S1_WAV],
-                            capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    result = subprocess.run([sys.executable, "-I", str(script), str(exported["dir"] / model),
+                             LDC93S1_WAV], capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == SENTENCE

@@ -6,8 +6,9 @@ model/      the BiRNN and its geometry (birnn.py: ModelGeometry, ModelOps), towe
 data/       the input pipeline: audio and features (the 26, 9, 494), transcripts and the
             alphabet (text.py), sample checks (samples.py), the queue (feeding.py:
             DataOptions, DataSet), augmentation, the feature cache, importer helpers
-decoding/   the dev/test pass and validation (evaluate.py), language-model beam search,
-            spelling correction, WER reports
+decoding/   the dev/test pass and validation (evaluate.py), logits to text for reports and
+            users (decoder.py), spelling correction, word timings, WER reports
+transcriber.py  the Python API over an export (bin/transcribe.py)
 run/        settings (config.py), execution contexts and the step hook (contexts.py),
             checkpoints, the run folder (logs.py; run_files.py names its files and keys),
             devices (gpu.py), several machines (distributed.py, cluster.py), venv.py

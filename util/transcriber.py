@@ -57,7 +57,7 @@ class ModelError(RuntimeError):
 class Transcript:
     """One utterance's transcription: ``text`` (after spelling correction), ``raw`` (the
     decoder's hypothesis), ``words`` with their start and end in seconds, the audio's
-    ``seconds`` and the model's ``inference_s`` (the forward pass only)."""
+    ``seconds`` and the model's ``inference_s`` (features and forward pass, not decoding)."""
 
     text: str
     raw: str
@@ -96,7 +96,8 @@ def model_file(path: str) -> str:
 
 
 class _FrozenGraph:
-    """A session over a frozen graph: features in, logits and beam-search labels out."""
+    """A session over a frozen graph: features in (util.data.audio computes them), logits
+    out."""
 
     def __init__(self, model_path: str, bfloat16: bool):
         graph_def = tf.compat.v1.GraphDef()
@@ -119,6 +120,7 @@ class _FrozenGraph:
         try:
             get = self.graph.get_tensor_by_name
             self.features, self.lengths = get(f"{INPUT_NODE}:0"), get(f"{INPUT_LENGTHS}:0")
+            # labels: the graph's own beam search, for clients without a decoder
             self.logits, self.labels = get(f"{LOGITS}:0"), get(f"{OUTPUT_NODE}:0")
         except KeyError as error:
             raise ModelError(f"{model_path} lacks the tensor {error}") from None
@@ -137,14 +139,13 @@ class _FrozenGraph:
         except KeyError:
             return None
 
-    def run(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Logits [time, classes] and beam-search labels of 16-bit-scale samples."""
+    def run(self, audio: np.ndarray) -> np.ndarray:
+        """Logits [time, classes] of 16-bit-scale samples."""
         features = audio_to_input_vector(audio, max_hz=self.max_hz)
-        logits, labels = self.session.run(
-            [self.logits, self.labels],
-            {self.features: features[np.newaxis], self.lengths: [len(features)]},
+        logits = self.session.run(
+            self.logits, {self.features: features[np.newaxis], self.lengths: [len(features)]}
         )
-        return logits[:, 0], labels[0][labels[0] >= 0]
+        return logits[:, 0]
 
     def close(self):
         self.session.close()
@@ -180,11 +181,12 @@ class _TfLiteModel:
         self.interpreter.resize_tensor_input(self.input, [samples])
         self.interpreter.allocate_tensors()
 
-    def run(self, audio: np.ndarray) -> tuple[np.ndarray, None]:
+    def run(self, audio: np.ndarray) -> np.ndarray:
+        """Logits [time, classes] of 16-bit-scale samples."""
         self._resize(len(audio))
         self.interpreter.set_tensor(self.input, (audio / INT16_SCALE).astype(np.float32))
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output), None
+        return self.interpreter.get_tensor(self.output)
 
     def close(self):
         pass
@@ -266,9 +268,9 @@ class Transcriber:
         else:
             audio = as_16khz_samples(np.asarray(audio), sample_rate)
         started = time.perf_counter()
-        logits, labels = self.backend.run(audio)
+        logits = self.backend.run(audio)  # features included: the TFLite graph computes them
         inference = time.perf_counter() - started
-        raw = self.decoder.search(logits, labels)
+        raw = self.decoder.search(logits)
         text = self.decoder.correct(raw)
         words = word_timings(logits, text, self.alphabet, audio)
         if words is None:  # a correction the logits cannot spell: time the raw words

@@ -1,3 +1,4 @@
-"""Decoding and scoring: the dev/test pass (evaluate.py), the language-model beam search
-(decoder.py, arpa.py builds models), spelling correction (spell.py) and WER reports
-(report.py)."""
+"""Decoding and scoring: the dev/test pass (evaluate.py), logits to text for the reports and
+the transcriber alike (decoder.py: beam search, the language-model beam search, spelling
+correction; arpa.py builds language models), spelling correction (spell.py), word timings
+(alignment.py) and WER reports (report.py)."""
