@@ -343,7 +343,8 @@ def one_shot_infer(config: Config, wav_filename: str) -> str:
     features = audiofile_to_input_vector(
         wav_filename, geometry.n_input, geometry.n_context, config.feature_max_hz
     )
-    return transcribe_checkpoint(checkpoint, features, geometry, ModelOps.for_evaluation(config))
+    return transcribe_checkpoint(checkpoint, features, geometry, ModelOps.for_evaluation(config),
+                                 config.alphabet)  # fmt: skip
 
 
 def main(environ=None, argv=()) -> int:

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Build a small n-gram language model (ARPA) from transcripts, for ds_lm_path.
 
-    bin/make-arpa.py data/my/train.csv -o data/my/lm.arpa [--order 3]
+    bin/make-arpa.py data/my/train.csv -o data/my/lm.arpa [--order 3] [--alphabet alphabet.txt]
 
 Each input is a CSV data set (its ``transcript`` column) or a text file with one sentence per
-line; transcripts are normalised as for training (lower case, no punctuation). The model is
+line; transcripts are normalised as for training (lower case, no punctuation, folded to the
+alphabet: ``--alphabet``, as ``ds_alphabet_config_path``; sentences with characters outside it
+are left out). The model is
 an interpolated Kneser-Ney n-gram model (util/decoding/arpa.py), fine for a few thousand sentences.
 Build it from the training transcripts only: a model that has seen the test sentences makes
 the test figures meaningless.
@@ -19,12 +21,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from util.data.text import normalize_transcript  # noqa: E402
+from util.data.text import ENGLISH, Alphabet, AlphabetError, validate_label  # noqa: E402
 from util.decoding.arpa import build_arpa  # noqa: E402
 
 
-def read_sentences(path: str) -> list[str]:
-    """Normalised sentences of a CSV data set or a text file."""
+def read_sentences(path: str, alphabet: Alphabet = ENGLISH) -> list[str]:
+    """Normalised sentences of a CSV data set or a text file (those the alphabet writes)."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as source:
         first = source.readline()
         source.seek(0)
@@ -32,7 +34,7 @@ def read_sentences(path: str) -> list[str]:
             lines = [row.get("transcript") or "" for row in csv.DictReader(source)]
         else:
             lines = source.read().splitlines()
-    return [s for s in (normalize_transcript(line) for line in lines) if s]
+    return [s for s in (validate_label(line, alphabet) for line in lines) if s]
 
 
 def main(argv=None) -> int:
@@ -40,11 +42,17 @@ def main(argv=None) -> int:
     parser.add_argument("inputs", nargs="+", help="CSV data sets or text files")
     parser.add_argument("-o", "--output", required=True, help="the ARPA file to write")
     parser.add_argument("--order", type=int, default=3, help="n-gram order (3)")
+    parser.add_argument("--alphabet", help="the model's alphabet file (default: English)")
     args = parser.parse_args(argv)
+    try:
+        alphabet = Alphabet.from_file(args.alphabet) if args.alphabet else ENGLISH
+    except AlphabetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     sentences = []
     for path in args.inputs:
         try:
-            sentences += read_sentences(path)
+            sentences += read_sentences(path, alphabet)
         except OSError as error:
             print(f"error: cannot read {path}: {error}", file=sys.stderr)
             return 1

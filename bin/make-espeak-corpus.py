@@ -112,15 +112,62 @@ def sentence(rng: random.Random) -> str:
     return " ".join(parts)
 
 
-def sentences(count: int, rng: random.Random, exclude: set[str] = frozenset()) -> list[str]:
-    """``count`` distinct sentences, none of them in ``exclude``."""
+# Russian (``--language ru``): the same kind of grammar in Cyrillic, masculine throughout so
+# that the words agree ("старый кот медленно шёл к реке").
+RU_ADJECTIVES = tuple("большой маленький старый молодой белый чёрный красный синий зелёный "
+                      "весёлый тихий быстрый добрый умный".split())  # fmt: skip
+RU_BEINGS = tuple("кот пёс брат отец дед сосед мальчик друг учитель доктор волк медведь "
+                  "художник повар".split())  # fmt: skip
+RU_VERBS = tuple("шёл бежал сидел спал пел ждал стоял гулял играл работал отдыхал".split())
+RU_TRANSITIVE = tuple("видел купил нашёл взял читал открыл искал любил принёс потерял".split())
+RU_THINGS = tuple("дом стол мяч журнал чемодан ключ хлеб сыр телефон подарок зонт "
+                  "портфель".split())  # fmt: skip
+RU_ADVERBS = tuple("медленно быстро тихо весело долго рано поздно".split())
+RU_PLACES = ("в саду", "у дома", "на улице", "в лесу", "на берегу", "в городе", "у реки",
+             "на поле", "в парке", "за столом", "во дворе", "на вокзале")  # fmt: skip
+RU_TIMES = ("вчера", "сегодня", "утром", "вечером", "летом", "зимой", "в субботу")
+
+
+def russian_sentence(rng: random.Random) -> str:
+    """One random sentence of the Russian grammar (lower case, no punctuation)."""
+    parts = []
+    if rng.random() < 0.25:
+        parts.append(rng.choice(RU_TIMES))
+    if rng.random() < 0.6:
+        parts.append(rng.choice(RU_ADJECTIVES))
+    parts.append(rng.choice(RU_BEINGS))
+    if rng.random() < 0.5:  # старый кот медленно шёл в саду
+        if rng.random() < 0.5:
+            parts.append(rng.choice(RU_ADVERBS))
+        parts += [rng.choice(RU_VERBS), rng.choice(RU_PLACES)]
+    else:  # мой брат купил красный мяч на вокзале
+        parts.append(rng.choice(RU_TRANSITIVE))
+        if rng.random() < 0.5:
+            parts.append(rng.choice(RU_ADJECTIVES))
+        parts.append(rng.choice(RU_THINGS))
+        if rng.random() < 0.3:
+            parts.append(rng.choice(RU_PLACES))
+    return " ".join(parts)
+
+
+# Per language: the sentence grammar, the training voices and the test voice.
+LANGUAGES = {
+    "en": (sentence, TRAIN_VOICES, TEST_VOICE),
+    "ru": (russian_sentence, ("ru", "ru+m3"), "ru+f2"),
+}
+
+
+def sentences(
+    count: int, rng: random.Random, exclude: set[str] = frozenset(), grammar=sentence
+) -> list[str]:
+    """``count`` distinct sentences of ``grammar``, none of them in ``exclude``."""
     chosen: dict[str, None] = {}
     attempts = 0
     while len(chosen) < count:
         attempts += 1
         if attempts > 100 * count + 1000:
             raise RuntimeError(f"the grammar cannot give {count} new distinct sentences")
-        text = sentence(rng)
+        text = grammar(rng)
         if text not in exclude:
             chosen[text] = None
     return list(chosen)
@@ -174,11 +221,18 @@ def main(argv=None) -> int:
     parser.add_argument("--train", type=int, default=1800, help="training sentences (1800)")
     parser.add_argument("--dev", type=int, default=200, help="dev sentences (200)")
     parser.add_argument("--test", type=int, default=200, help="test sentences (200)")
+    parser.add_argument(
+        "--language",
+        choices=sorted(LANGUAGES),
+        default="en",
+        help="the sentences' language: en (default) or ru (Cyrillic)",
+    )
     voices = ",".join(TRAIN_VOICES)
     parser.add_argument(
-        "--train-voices", default=voices, help=f"comma-separated espeak-ng voices ({voices})"
+        "--train-voices",
+        help=f"comma-separated espeak-ng voices (en: {voices}; ru: ru,ru+m3)",
     )
-    parser.add_argument("--test-voice", default=TEST_VOICE, help=f"({TEST_VOICE})")
+    parser.add_argument("--test-voice", help=f"(en: {TEST_VOICE}; ru: ru+f2)")
     parser.add_argument("--rates", type=_range, default=(140, 190),
                         help="speaking rate range, words per minute (140:190)")  # fmt: skip
     parser.add_argument("--pitches", type=_range, default=(35, 65),
@@ -191,14 +245,17 @@ def main(argv=None) -> int:
     if espeak is None:
         print("error: espeak-ng is not on the PATH (apt-get install espeak-ng)", file=sys.stderr)
         return 1
+    grammar, default_voices, default_test_voice = LANGUAGES[args.language]
+    args.train_voices = args.train_voices or ",".join(default_voices)
+    args.test_voice = args.test_voice or default_test_voice
     train_voices = [v.strip() for v in args.train_voices.split(",") if v.strip()]
     if args.test_voice in train_voices:
         print(f"error: the test voice {args.test_voice} is a training voice", file=sys.stderr)
         return 2
     rng = random.Random(args.seed)
-    train = sentences(args.train, rng)
-    dev = sentences(args.dev, rng, set(train))
-    test = sentences(args.test, rng, set(train) | set(dev))
+    train = sentences(args.train, rng, grammar=grammar)
+    dev = sentences(args.dev, rng, set(train), grammar)
+    test = sentences(args.test, rng, set(train) | set(dev), grammar)
     plan = {
         "train": [(text, train_voices[i % len(train_voices)]) for i, text in enumerate(train)],
         "dev": [(text, train_voices[i % len(train_voices)]) for i, text in enumerate(dev)],
@@ -222,7 +279,8 @@ def main(argv=None) -> int:
         for set_name, relative, size, text in pool.map(work, jobs):
             rows[set_name].append((relative, size, text))
     for set_name, set_rows in rows.items():
-        with open(os.path.join(args.out, f"{set_name}.csv"), "w", newline="") as csv_file:
+        csv_path = os.path.join(args.out, f"{set_name}.csv")
+        with open(csv_path, "w", newline="", encoding="utf-8") as csv_file:
             writer = csv.writer(csv_file)
             writer.writerow(["wav_filename", "wav_filesize", "transcript"])
             writer.writerows(set_rows)

@@ -61,7 +61,11 @@ export ds_bfloat16="${ds_bfloat16:-auto}"
 if [ -z "${ds_lm_path:-}" ] && [ "${TRAIN_LM:-1}" != "0" ]; then
   lm="$ds_checkpoint_dir/train-transcripts.arpa"
   mkdir -p "$ds_checkpoint_dir"
-  .venv/bin/python bin/make-arpa.py "$train" -o "$lm" --order 3
+  alphabet_args=()
+  if [ -n "${ds_alphabet_config_path:-}" ]; then
+    alphabet_args=(--alphabet "$ds_alphabet_config_path")
+  fi
+  .venv/bin/python bin/make-arpa.py "$train" -o "$lm" --order 3 "${alphabet_args[@]}"
   export ds_lm_path="$lm"
 fi
 

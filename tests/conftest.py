@@ -307,3 +307,50 @@ class Process:
     @property
     def text(self) -> str:
         return "".join(self.output)
+
+
+# -- a model in another script: Russian, spoken by espeak-ng -------------------------------------
+
+RUSSIAN = ["старый кот медленно шёл к реке", "мой брат купил красный мяч",
+           "вчера доктор долго спал", "большой медведь нашёл ключ в лесу"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def russian_run(tmp_path_factory):
+    """A model trained here until it knows four Russian sentences spoken by espeak-ng, with an
+    alphabet made by bin/make-alphabet.py from their transcripts, tested and exported."""
+    root = tmp_path_factory.mktemp("russian")
+    rows = []
+    for i, sentence in enumerate(RUSSIAN):
+        path = root / f"ru{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "ru", "-s", "150", "-w", str(path), sentence],
+                       check=True, timeout=60)  # fmt: skip
+        # As a user's transcripts come: capitals and punctuation.
+        rows.append((str(path), sentence.capitalize() + "."))
+    csv_path = write_csv(root / "ru.csv", rows)
+    made = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bin", "make-alphabet.py"),
+                           str(csv_path), "-o", str(root / "alphabet.txt")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    environ = {
+        "ds_importer": "csv",
+        "ds_train_files": str(csv_path),
+        "ds_dev_files": str(csv_path),
+        "ds_test_files": str(csv_path),
+        "ds_alphabet_config_path": str(root / "alphabet.txt"),
+        "ds_n_hidden": "200",
+        "ds_default_stddev": "0.1",
+        "ds_dropout_rate": "0",
+        "ds_learning_rate": "0.002",
+        "ds_epochs": "80",
+        "ds_train_batch_size": "1",
+        "ds_validation_step": "0",
+        "ds_display_step": "0",
+        "ds_checkpoint_dir": str(root / "ckpt"),
+        "ds_logs_dir": str(root / "logs"),
+        "ds_export_dir": str(root / "export"),
+    }
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    return {"root": root, "environ": environ, "out": out, "rows": rows, "alphabet_out": made.stdout,
+            "run_dir": only_run_dir(root / "logs"), "export": root / "export"}  # fmt: skip

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from util.data.audio import INT16_SCALE, MAX_HZ, SAMPLE_RATE, audio_to_input_vector, load_audio
-from util.data.text import ALPHABET
+from util.data.text import ALPHABET, Alphabet
 from util.decoding.alignment import Word, word_timings
 from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder
 from util.model import kernels
@@ -241,7 +241,7 @@ class Transcriber:
             self.model_path = choose_graph(model, custom_ops)
             self.backend = _FrozenGraph(self.model_path, bfloat16)
         self.metadata = self.backend.metadata
-        self.alphabet = self.metadata.get("alphabet", ALPHABET)
+        self.alphabet = Alphabet(self.metadata.get("alphabet", ALPHABET), model)
         self.max_hz = self.backend.max_hz
         self.set_decoding(decoding or export_decoding(self.metadata, model))
 

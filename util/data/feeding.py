@@ -45,7 +45,7 @@ from util.data.samples import (
     ctc_required_steps,
     format_seconds,
 )
-from util.data.text import text_to_char_array
+from util.data.text import ENGLISH, Alphabet, text_to_char_array
 
 
 class Batch(NamedTuple):
@@ -110,6 +110,7 @@ class DataSet:
         seed: int = 0,
         strict: bool = False,
         augmentation: Augmentation | None = None,
+        alphabet: Alphabet = ENGLISH,
     ):
         if not samples:
             raise ValueError(f"the {name} set has no usable samples")
@@ -120,6 +121,7 @@ class DataSet:
         self.shuffle_batches = shuffle_batches
         self.seed = seed
         self.strict = strict
+        self.alphabet = alphabet
         self.skipped: dict[str, list[str]] = {}  # reason -> names, from the checks
         if isinstance(feature_cache, str):
             feature_cache = FeatureCache(feature_cache)
@@ -321,7 +323,7 @@ class DataSet:
             if candidate in self._failed:
                 continue
             sample = self.samples[candidate]
-            labels = text_to_char_array(sample.transcript)
+            labels = text_to_char_array(sample.transcript, self.alphabet)
             rng = None
             if self.augmentation is not None:
                 rng = self.augmentation_rng(epoch, position, candidate)
@@ -401,6 +403,7 @@ class DataOptions:
     augmentation: Augmentation | None = None  # the train set only
     seed: int = 0
     strict: bool = False
+    alphabet: Alphabet = ENGLISH
 
     def batch_size(self, set_name: str) -> int:
         return getattr(self, f"{set_name}_batch_size")
@@ -431,6 +434,7 @@ class DataOptions:
             augmentation=parse_augmentation(config.augment),
             seed=config.random_seed,
             strict=config.strict,
+            alphabet=config.alphabet,
         )
 
 
@@ -444,7 +448,8 @@ def build_data_sets(
     DataSet's ``skipped`` holds the names of the skipped candidates by reason."""
     built: dict[str, DataSet | None] = {"train": None, "dev": None, "test": None}
     for name in sets:
-        samples, skipped = check_candidates(candidates.get(name, []), name, out, options.strict)
+        samples, skipped = check_candidates(candidates.get(name, []), name, out, options.strict,
+                                            options.alphabet)  # fmt: skip
         if options.limit(name) > 0:
             samples = samples[: options.limit(name)]
         count = sum(len(files) for files in skipped.values())
@@ -474,6 +479,7 @@ def build_data_sets(
             seed=options.seed,
             strict=options.strict,
             augmentation=options.augmentation if name == "train" else None,
+            alphabet=options.alphabet,
         )
         built[name].skipped = skipped
     return DataSets(**built)

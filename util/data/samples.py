@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from util.data import audio as ds_audio
 from util.data.audio import AudioError, audio_info, segment_name
-from util.data.text import normalize_transcript, text_to_char_array
+from util.data.text import ENGLISH, Alphabet
 
 SHOWN_SKIPPED = 5  # how many skipped file names are printed per reason
 
@@ -81,33 +82,33 @@ def format_seconds(seconds: float) -> str:
     return str(datetime.timedelta(seconds=int(round(seconds))))
 
 
-def _check_one(candidate: Candidate) -> tuple[Sample | None, str | None]:
-    """(sample, None) for a usable candidate, else (None, reason)."""
+def _check_one(candidate: Candidate, alphabet: Alphabet) -> tuple[Sample | None, str | None, str]:
+    """(sample, None, "") for a usable candidate, else (None, reason, the transcript's
+    characters outside the alphabet)."""
     path, raw = candidate.wav_filename, candidate.transcript
     start, end, channel = candidate.start, candidate.end, candidate.channel
     try:
         duration, steps = audio_info(path, start, end, channel)
     except AudioError as error:
-        return None, error.reason
+        return None, error.reason, ""
     if duration <= 0:
-        return None, ds_audio.EMPTY_AUDIO
+        return None, ds_audio.EMPTY_AUDIO, ""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return None, NOT_UTF8
-    transcript = normalize_transcript(raw)
+            return None, NOT_UTF8, ""
+    transcript = alphabet.normalise(raw)
     if not transcript:
-        return None, EMPTY_TRANSCRIPT
-    try:
-        labels = text_to_char_array(transcript)
-    except ValueError:
-        return None, OUTSIDE_ALPHABET
-    if steps < ctc_required_steps(labels):
-        return None, TOO_SHORT
+        return None, EMPTY_TRANSCRIPT, ""
+    outside = "".join(c for c in transcript if c not in alphabet)
+    if outside:
+        return None, OUTSIDE_ALPHABET, outside
+    if steps < ctc_required_steps(alphabet.encode(transcript)):
+        return None, TOO_SHORT, ""
     sample = Sample(os.path.abspath(path), transcript, float(start), end, channel,
                     duration=duration)  # fmt: skip
-    return sample, None
+    return sample, None, ""
 
 
 def _listed(files: list[str]) -> str:
@@ -119,44 +120,56 @@ def check_candidates(
     set_name: str = "",
     out=None,
     strict: bool = False,
+    alphabet: Alphabet = ENGLISH,
 ) -> tuple[list[Sample], dict[str, list[str]]]:
     """Usable samples (shortest first) and the skipped candidates' names by reason.
 
     A candidate is skipped when its file is missing, has zero bytes, cannot be read (or is
     shortened SPHERE without sph2pipe), its segment or channel is not in the file, it holds
     no audio, its transcript is not UTF-8, is empty or has characters outside the alphabet
-    after normalisation, or its audio is too short for its transcript under CTC. One line per
-    reason goes to ``out``, with the first few names.
+    after normalisation (``alphabet``'s), or its audio is too short for its transcript under
+    CTC. One line per reason goes to ``out``, with the first few names; the line of characters
+    outside the alphabet also counts each such character.
 
     Raises:
         DataError: with ``strict``, instead of skipping, naming the candidates and reasons.
     """
     samples: list[Sample] = []
     skipped: dict[str, list[str]] = {}
+    outside: Counter[str] = Counter()
     for entry in candidates:
         candidate = entry if isinstance(entry, Candidate) else Candidate(*entry)
-        sample, reason = _check_one(candidate)
+        sample, reason, characters = _check_one(candidate, alphabet)
         if sample is not None:
             samples.append(sample)
         else:
             skipped.setdefault(reason, []).append(candidate.name)
+            outside.update(characters)
     skipped = {r: skipped[r] for r in sorted(skipped, key=_reason_order)}
+    described = {r: r for r in skipped}
+    if outside:
+        described[OUTSIDE_ALPHABET] = outside_description(outside)
     label = f"{set_name} set" if set_name else "data set"
     if strict and skipped:
         count = sum(len(files) for files in skipped.values())
-        details = "; ".join(f"{r} ({len(f)}): {_listed(f)}" for r, f in skipped.items())
+        details = "; ".join(f"{described[r]} ({len(f)}): {_listed(f)}" for r, f in skipped.items())
         hint = f" ({ds_audio.SPH2PIPE_HELP})" if ds_audio.NEEDS_SPH2PIPE in skipped else ""
         raise DataError(
             f"ds_strict=1 and {count} sample(s) of the {label} cannot be used: {details}{hint}"
         )
     for reason, files in skipped.items():
-        print(
-            f"Skipped {len(files)} sample(s) of the {label} ({reason}): {_listed(files)}", file=out
-        )
+        print(f"Skipped {len(files)} sample(s) of the {label} ({described[reason]}): "
+              f"{_listed(files)}", file=out)  # fmt: skip
     if ds_audio.NEEDS_SPH2PIPE in skipped:
         print(f"note: {ds_audio.SPH2PIPE_HELP}", file=out)
     samples.sort(key=lambda s: (s.duration, s.wav_filename, s.start, s.channel or 0))
     return samples, skipped
+
+
+def outside_description(counts: Counter) -> str:
+    """E.g. ``characters outside the alphabet: 'ß' x 14, '€' x 2`` (most frequent first)."""
+    listed = ", ".join(f"{c!r} x {n}" for c, n in counts.most_common())
+    return f"{OUTSIDE_ALPHABET}: {listed}"
 
 
 def _reason_order(reason: str) -> int:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from util.data.audio import FRAME_STRIDE, STEP_SECONDS
+from util.data.text import Alphabet
 from util.decoding.decoder import log_softmax
 
 SECONDS_PER_STEP = STEP_SECONDS * FRAME_STRIDE
@@ -112,10 +113,10 @@ def _snap(first: int, last: int, earliest: int, latest: int, sound: np.ndarray):
 
 
 def word_timings(
-    logits: np.ndarray, text: str, alphabet: str, audio: np.ndarray | None = None
+    logits: np.ndarray, text: str, alphabet: Alphabet, audio: np.ndarray | None = None
 ) -> list[Word] | None:
     """Each word of ``text`` with its start and end in seconds, aligned to one utterance's
-    ``logits`` [time, len(alphabet) + 1] (the last class is the CTC blank) and, when given,
+    ``logits`` [time, alphabet.n_classes] (the last class is the CTC blank) and, when given,
     moved to the pauses of its ``audio`` (16 kHz samples). None when ``text`` has a
     character outside ``alphabet`` or is too long for the logits."""
     if any(c not in alphabet for c in text):
@@ -123,10 +124,10 @@ def word_timings(
     words = text.split()
     if not words:
         return []
-    index = {c: i for i, c in enumerate(alphabet)}
-    labels = [index[c] for c in " ".join(words)]
+    separator = " " if " " in alphabet else ""
+    labels = [alphabet.index[c] for c in separator.join(words)]
     log_probs = log_softmax(np.asarray(logits))
-    spans = forced_alignment(log_probs, labels, len(alphabet))
+    spans = forced_alignment(log_probs, labels, alphabet.blank)
     if spans is None:
         return None
     # Each letter at its peak within its stretch of the path.
@@ -136,7 +137,7 @@ def word_timings(
     bounds, position = [], 0
     for word in words:
         bounds.append((peaks[position], peaks[position + len(word) - 1]))
-        position += len(word) + 1  # and the space
+        position += len(word) + len(separator)
     timings = []
     for i, (word, (first, last)) in enumerate(zip(words, bounds, strict=True)):
         end = last + 1

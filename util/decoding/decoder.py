@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from util.data.text import ALPHABET, N_CHARACTER
+from util.data.text import ALPHABET, ENGLISH, N_CHARACTER, Alphabet
 from util.decoding.spell import corrector
 
 LABELS = [*ALPHABET, ""]  # index i of the model's output -> pyctcdecode label; "" = blank
@@ -79,7 +79,14 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 class LmDecoder:
     """pyctcdecode's beam search with a KenLM language model over our alphabet."""
 
-    def __init__(self, lm_path: str, alpha: float = 0.5, beta: float = 1.0, beam_width: int = 100):
+    def __init__(
+        self,
+        lm_path: str,
+        alpha: float = 0.5,
+        beta: float = 1.0,
+        beam_width: int = 100,
+        alphabet: Alphabet = ENGLISH,
+    ):
         try:
             from pyctcdecode import build_ctcdecoder
         except ImportError as error:
@@ -88,11 +95,10 @@ class LmDecoder:
         unigrams = None
         if is_arpa(lm_path):
             unigrams = read_unigrams(lm_path)
-            outside = sorted({c for w in unigrams for c in w if c not in ALPHABET})
-            unigrams = [w for w in unigrams if not any(c in outside for c in w)]
+            unigrams = [w for w in unigrams if all(c in alphabet for c in w)]
         try:
             self._decoder = build_ctcdecoder(
-                LABELS,
+                [*alphabet.characters, ""],
                 kenlm_model_path=lm_path,
                 unigrams=unigrams,
                 alpha=alpha,
@@ -120,16 +126,19 @@ class LmDecoder:
 
 
 @functools.cache
-def lm_decoder(lm_path: str, alpha: float, beta: float, beam_width: int) -> LmDecoder:
+def lm_decoder(
+    lm_path: str, alpha: float, beta: float, beam_width: int, alphabet: Alphabet = ENGLISH
+) -> LmDecoder:
     """The (cached) decoder of a language model and its weights."""
-    return LmDecoder(lm_path, alpha, beta, beam_width)
+    return LmDecoder(lm_path, alpha, beta, beam_width, alphabet)
 
 
 def decoder_for(config) -> LmDecoder | None:
     """The language-model decoder a Config asks for (``ds_lm_path``), or None."""
     if not config.lm_path:
         return None
-    return lm_decoder(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width)
+    return lm_decoder(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width,
+                      config.alphabet)  # fmt: skip
 
 
 class BeamSearch:
@@ -168,8 +177,11 @@ class DecodingOptions:
 
     @classmethod
     def from_config(cls, config) -> DecodingOptions:
+        """The options of ``config``; spelling correction is off unless the alphabet is the
+        English one (the only dictionary there is, symspellpy's)."""
+        spelling = config.spelling if config.alphabet.is_english else "off"
         return cls(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width,
-                   config.spelling)  # fmt: skip
+                   spelling)  # fmt: skip
 
     def describe(self) -> str:
         """E.g. ``beam search + LM lm.arpa``, as the reports say it."""
@@ -187,17 +199,17 @@ class TextDecoder:
         DecoderError: when the language model cannot be used.
     """
 
-    def __init__(self, options: DecodingOptions, alphabet: str = ALPHABET):
+    def __init__(self, options: DecodingOptions, alphabet: Alphabet = ENGLISH):
         self.options, self.alphabet = options, alphabet
         self.lm = None
         if options.lm_path:
             self.lm = lm_decoder(options.lm_path, options.lm_alpha, options.lm_beta,
-                                 options.beam_width)  # fmt: skip
+                                 options.beam_width, alphabet)  # fmt: skip
         self._correct = corrector(options.spelling)
         self._beam_search = None
 
     def labels_to_text(self, labels) -> str:
-        return "".join(self.alphabet[int(i)] for i in labels if 0 <= int(i) < len(self.alphabet))
+        return self.alphabet.decode(labels)
 
     def search(self, logits: np.ndarray, labels=None) -> str:
         """The hypothesis of one utterance's ``logits`` [time, classes]: the language-model

@@ -44,7 +44,7 @@ class Decodings:
         if not language_model:
             options = dataclasses.replace(options, lm_path="")
         try:
-            self.decoder = TextDecoder(options)
+            self.decoder = TextDecoder(options, config.alphabet)
         except DecoderError as error:
             raise RunError(str(error)) from error
         self.lm = self.decoder.lm
@@ -83,7 +83,8 @@ class Decodings:
         ]  # fmt: skip
         avg_cer = sum(d for _, _, d in self.results.values()) / len(self.results)
         return build_report(self.data_set.name, loss, avg_cer, scored,
-                            self.decoder.options.describe(), self.config.spelling)  # fmt: skip
+                            self.decoder.options.describe(),
+                            self.decoder.options.spelling)  # fmt: skip
 
 
 def progress(steps: range, description: str):

@@ -39,7 +39,7 @@ class ModelGeometry:
     n_hidden: int = 2048  # width of the dense layers and of the LSTM cell
     n_input: int = N_INPUT  # MFCC coefficients per frame (26)
     n_context: int = N_CONTEXT  # frames of context on each side (9)
-    n_classes: int = N_CHARACTER  # the alphabet plus the CTC blank (29)
+    n_classes: int = N_CHARACTER  # the alphabet plus the CTC blank (29 for the English one)
     dropout: tuple[float, ...] = DROPOUT_RATES  # layers 1, 2, 3, LSTM fw, LSTM bw, 5
     relu_clip: float = 20.0
     default_stddev: float = 0.046875
@@ -65,8 +65,9 @@ class ModelGeometry:
 
     @classmethod
     def from_config(cls, config: Config) -> ModelGeometry:
-        return cls(n_hidden=config.n_hidden, dropout=tuple(config.dropout_rates),
-                   relu_clip=config.relu_clip, default_stddev=config.default_stddev,
+        return cls(n_hidden=config.n_hidden, n_classes=config.alphabet.n_classes,
+                   dropout=tuple(config.dropout_rates), relu_clip=config.relu_clip,
+                   default_stddev=config.default_stddev,
                    stddevs=tuple(config.stddevs))  # fmt: skip
 
 

@@ -31,7 +31,8 @@ from util.data.audio import (
     WINDOW_SECONDS,
 )
 from util.data.audio_graph import batch_features, utterance_features
-from util.data.text import ALPHABET, char_array_to_text
+from util.data.text import ENGLISH, Alphabet, char_array_to_text
+from util.decoding.decoder import DecodingOptions
 from util.model.birnn import BiRNN, ModelGeometry, ModelOps
 from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of this API)
     ALL,
@@ -51,6 +52,7 @@ from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of th
     SAVED_MODEL,
     TFLITE,
 )
+from util.run.checkpoints import CheckpointError, check_alphabet
 from util.run.locks import FolderInUse, FolderLock
 
 BEAM_WIDTH = 100
@@ -74,12 +76,15 @@ class ExportOptions:
     decoding: dict = field(default_factory=dict)
     lm_path: str = ""
 
+    alphabet: Alphabet = ENGLISH
+
     @classmethod
     def from_config(cls, config, training: dict | None = None) -> ExportOptions:
-        decoding = {"beam_width": config.beam_width, "spelling": config.spelling,
-                    "lm_alpha": config.lm_alpha, "lm_beta": config.lm_beta}  # fmt: skip
+        options = DecodingOptions.from_config(config)  # as the run's reports decode
+        decoding = {"beam_width": options.beam_width, "spelling": options.spelling,
+                    "lm_alpha": options.lm_alpha, "lm_beta": options.lm_beta}  # fmt: skip
         return cls(config.feature_max_hz, config.remove_export, config.export_tflite,
-                   dict(training or {}), decoding, config.lm_path)  # fmt: skip
+                   dict(training or {}), decoding, config.lm_path, config.alphabet)  # fmt: skip
 
 
 def language_model_name(lm_path: str) -> str:
@@ -94,13 +99,14 @@ def model_metadata(
     feature_max_hz: int,
     training: dict | None = None,
     decoding: dict | None = None,
+    alphabet: Alphabet = ENGLISH,
 ):
     """What a client needs to know about an exported model, kept in the graph as the JSON
     string ``metadata_json``: the alphabet (label i is ``alphabet[i]``, the last class is
     the CTC blank), the audio and feature recipe, the model's geometry, ``training`` (git
     hash, export date, test WER/CER) and ``decoding`` (the reports' decoder) when given."""
     return {
-        "alphabet": ALPHABET,
+        "alphabet": alphabet.characters,
         "blank_label": geometry.n_classes - 1,
         "sample_rate": SAMPLE_RATE,
         "features": {"mfcc_coefficients": geometry.n_input, "context_frames": geometry.n_context,
@@ -219,16 +225,24 @@ def restore_inference_session(
 
 
 def transcribe_checkpoint(
-    checkpoint_path: str, features, geometry: ModelGeometry, ops: ModelOps | None = None
+    checkpoint_path: str,
+    features,
+    geometry: ModelGeometry,
+    ops: ModelOps | None = None,
+    alphabet: Alphabet = ENGLISH,
 ) -> str:
     """The text of one utterance's ``features`` [time, n_features] by ``checkpoint_path``."""
+    try:
+        check_alphabet(checkpoint_path, alphabet)
+    except CheckpointError as error:
+        raise ExportError(str(error)) from error
     session, tensors = restore_inference_session(checkpoint_path, geometry, ops)
     with session:
         labels = session.run(
             tensors[OUTPUT_NODE],
             {tensors[INPUT_NODE]: features[None], tensors[INPUT_LENGTHS]: [len(features)]},
         )
-    return char_array_to_text(labels[0])
+    return char_array_to_text(labels[0], alphabet)
 
 
 def _existing_export(export_dir: str) -> list[str]:
@@ -253,6 +267,10 @@ def export(
     complete before they replace anything. Returns the written paths.
     """
     options = options or ExportOptions()
+    try:
+        check_alphabet(checkpoint_path, options.alphabet)
+    except CheckpointError as error:
+        raise ExportError(str(error)) from error
     lock = FolderLock(export_dir, "ds_export_dir")  # one export at a time writes the folder
     try:
         lock.acquire()
@@ -302,7 +320,11 @@ def _export(checkpoint_path, export_dir, geometry, ops, options: ExportOptions) 
     if options.lm_path:
         decoding["lm"] = language_model_name(options.lm_path)
         decoding["lm_source"] = os.path.basename(options.lm_path)
-    metadata = model_metadata(geometry, feature_max_hz, options.training, decoding)
+    if options.alphabet.n_classes != geometry.n_classes:
+        raise ExportError(f"{options.alphabet.describe()} does not fit a model of "
+                          f"{geometry.n_classes} output classes")  # fmt: skip
+    metadata = model_metadata(geometry, feature_max_hz, options.training, decoding,
+                              options.alphabet)  # fmt: skip
     try:
         # The portable files: stock ops whatever ds_custom_ops says.
         session, tensors = restore_inference_session(checkpoint_path, geometry, None,

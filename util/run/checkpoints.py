@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 import tensorflow.compat.v1 as tf
 
+from util.data.text import ENGLISH, Alphabet
+
 CHECKPOINT_NAME = "model.ckpt"
 BEST_DEV_DIR = "best_dev"
 STATE_SCOPE = "training_state"  # variables that may be missing from older checkpoints
+ALPHABET_VARIABLE = "alphabet"  # the characters of the model's output classes, as a string
 ALIAS_SCOPE = "cond/"  # see _stored_name
 _POSITION = re.compile(r"model\.ckpt-(\d+)(?:-(\d+))?$")
 
@@ -78,21 +81,57 @@ def _stored_name(name: str, shapes: dict) -> str | None:
     return other if other in shapes else None
 
 
+def alphabet_variable(alphabet: Alphabet) -> tf.Variable:
+    """The variable that keeps the model's alphabet in its checkpoints (in the default graph)."""
+    with tf.device("/cpu:0"):
+        return tf.Variable(alphabet.characters, trainable=False, name=ALPHABET_VARIABLE)
+
+
+def check_alphabet(path: str, alphabet: Alphabet, reader=None) -> None:
+    """Stop when the checkpoint ``path`` was trained with another alphabet than ``alphabet``
+    (a checkpoint without one was trained with the built-in English alphabet).
+
+    Raises:
+        CheckpointError: naming both alphabets.
+    """
+    try:
+        reader = reader or tf.train.load_checkpoint(path)
+    except (tf.errors.OpError, ValueError) as error:
+        message = getattr(error, "message", str(error)).strip().splitlines()[0]
+        raise CheckpointError(f"cannot read checkpoint {path}: {message}") from error
+    stored = ENGLISH
+    if reader.has_tensor(ALPHABET_VARIABLE):
+        stored = Alphabet(reader.get_tensor(ALPHABET_VARIABLE).decode("utf-8"))
+    if stored != alphabet:
+        raise CheckpointError(
+            f"checkpoint {path} was trained with {stored.describe()}, but this run uses "
+            f"{alphabet.describe()} (ds_alphabet_config_path): use the alphabet the model was "
+            "trained with, or another ds_checkpoint_dir to train afresh"
+        )
+
+
 def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dict[str, tf.Variable]:
     """The ``variables`` to restore from ``path`` by their names there, after checking that
     the shapes fit.
 
     Variables of the ``training_state`` scope missing from the checkpoint are left out (they
     keep their initial values); any other difference stops with a message naming both shapes.
+    The ``alphabet`` variable is never restored: the checkpoint's must be the same
+    (:func:`check_alphabet`), or the run stops with a message naming both.
     """
     try:
-        shapes = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+        reader = tf.train.load_checkpoint(path)
+        shapes = reader.get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError) as error:
         message = getattr(error, "message", str(error)).strip().splitlines()[0]
         raise CheckpointError(f"cannot read checkpoint {path}: {message}") from error
     present, problems = {}, []
     for variable in variables:
         name, shape = variable.op.name, variable.shape.as_list()
+        if name == ALPHABET_VARIABLE:
+            wanted = tf.get_static_value(variable.initial_value).item()  # bytes
+            check_alphabet(path, Alphabet(wanted.decode("utf-8")), reader)
+            continue
         stored = _stored_name(name, shapes)
         if stored is None:
             if not name.startswith(STATE_SCOPE + "/"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import os
 import pkgutil
@@ -22,6 +23,8 @@ import re
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from util.data.text import ENGLISH, Alphabet, AlphabetError
 
 STDDEV_VARIABLES = ("b1", "h1", "b2", "h2", "b3", "h3", "b5", "h5", "b6", "h6")
 PREFIX = "ds_"
@@ -219,6 +222,23 @@ def _tflite_kinds(name: str, raw: str) -> tuple[str, ...]:
     return kinds
 
 
+def _alphabet_path(name: str, raw: str) -> str:
+    path = raw.strip()
+    if not path:
+        return ""
+    try:
+        load_alphabet(path)
+    except AlphabetError as error:
+        raise ConfigError(f"{name}={raw!r}: {error}") from None
+    return path
+
+
+@functools.cache
+def load_alphabet(path: str) -> Alphabet:
+    """The alphabet of the file ``path`` ("" for the built-in English one), read once."""
+    return Alphabet.from_file(path) if path else ENGLISH
+
+
 def _cache_setting(name: str, raw: str) -> str:
     text = raw.strip()
     return "off" if text.lower() in _FALSE | {"none"} else text
@@ -392,6 +412,12 @@ class Config:
         _augment,
         "augmentation of the training set: on, or NAME=LOW:HIGH@P,... items (util/data/augment.py)",
     )
+    alphabet_config_path: str = setting(
+        "",
+        _alphabet_path,
+        "the alphabet file (one character per line, as DeepSpeech's alphabet.txt; "
+        "bin/make-alphabet.py writes one); unset: space, a-z and the apostrophe",
+    )
     spelling: str = setting(
         "compound", _spelling, "spelling correction of every hypothesis: compound, word or off"
     )
@@ -430,6 +456,11 @@ class Config:
     def stddev(self, variable: str) -> float:
         """Initialiser standard deviation of weight or bias ``variable`` (``h1``, ``b5``...)."""
         return dict(self.stddevs).get(variable, self.default_stddev)
+
+    @property
+    def alphabet(self) -> Alphabet:
+        """The model's alphabet: ``ds_alphabet_config_path``'s, or the built-in English one."""
+        return load_alphabet(self.alphabet_config_path)
 
     def as_dict(self) -> dict:
         """Plain JSON-ready values, keyed by field name."""

@@ -26,6 +26,7 @@ from util.run.checkpoints import (
     CheckpointError,
     GracefulStop,
     Position,
+    alphabet_variable,
     checkpoint_prefix,
     latest_checkpoint,
     parse_position,
@@ -182,6 +183,7 @@ def training_context(
     """The training context of ``data_set`` in ``graph`` (already the default graph):
     :func:`training_ops` and the savers."""
     towers, ops = training_ops(run.config, run.devices, data_set, apply_update)
+    alphabet_variable(run.config.alphabet)  # after the model: the same seeds, the same weights
     saver = tf.train.Saver(
         tf.global_variables(), max_to_keep=run.config.max_to_keep, save_relative_paths=True
     )
@@ -200,6 +202,7 @@ def create_execution_context(run: Run, set_name: str) -> ExecutionContext:
             return training_context(run, graph, data_set)
         towers = get_tower_results(data_set, run.devices, run.geometry,
                                    ModelOps.for_evaluation(run.config))  # fmt: skip
+        alphabet_variable(run.config.alphabet)
         saver = tf.train.Saver(tf.global_variables(), save_relative_paths=True)
         return ExecutionContext(graph, data_set, towers, saver)
 
