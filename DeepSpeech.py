@@ -282,6 +282,12 @@ def run_and_log(run: Run) -> dict:
     """Train, test and export, logging to ``run.log``; returns the ``results``."""
     config = run.config
     print(f"Towers: {', '.join(run.devices)}. Logs: {run.log.folder}")
+    if config.alphabet_config_path:
+        print(f"Alphabet: {config.alphabet.describe()}")
+        if config.spelling != "off" and not config.alphabet.is_english:
+            print(f"note: ds_spelling={config.spelling} is not used: the only spelling "
+                  "dictionary is English, and this alphabet is not (reports say spelling "
+                  "off)")  # fmt: skip
     if config.train and use_bfloat16(config):
         print(f"Training computes its matrix products in bfloat16 (ds_bfloat16={config.bfloat16})")
         if not cpu_has_bfloat16():

@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import REPO_ROOT, RUSSIAN, run_main, write_csv, write_speech
 from streamlit.testing.v1 import AppTest
 
 from util.data.samples import OUTSIDE_ALPHABET, DataError, check_candidates
 from util.data.text import ENGLISH, Alphabet, AlphabetError, validate_label
+from util.decoding.decoder import LmDecoder
 from util.run import run_files
 from util.run.config import ConfigError, from_environ
 from util.transcriber import Transcriber
@@ -195,3 +197,36 @@ def test_the_dashboard_shows_cyrillic_transcripts(russian_run):
     words = {f"<span>{word}</span>" for sentence in RUSSIAN for word in sentence.split()}
     alignments = [h.proto.body for h in app.html if any(w in h.proto.body for w in words)]
     assert len(alignments) == len(RUSSIAN)
+
+
+def test_a_language_model_in_cyrillic_decodes_cyrillic(tmp_path):
+    """bin/make-arpa.py with the alphabet, and the language-model beam search over it."""
+    sentences = tmp_path / "ru.txt"
+    sentences.write_text("\n".join(RUSSIAN + ["Старый кот спал.", "Мой кот спал в лесу!"]) + "\n",
+                         encoding="utf-8")  # fmt: skip
+    alphabet_file = tmp_path / "alphabet.txt"
+    alphabet_file.write_text(RUSSIAN_LETTERS.file_text(), encoding="utf-8")
+    lm = tmp_path / "ru.arpa"
+    made = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bin", "make-arpa.py"),
+                           str(sentences), "-o", str(lm), "--alphabet", str(alphabet_file)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "кот" in lm.read_text(encoding="utf-8")
+    labels = [*RUSSIAN_LETTERS.characters, ""]
+
+    def frame(probabilities):
+        p = np.full(len(labels), (1 - sum(probabilities.values())) / (len(labels) - 1))
+        for label, value in probabilities.items():
+            p[labels.index(label)] = value
+        return np.log(p / p.sum())
+
+    # "старый кот" with the acoustics leaning to "кат".
+    rows = []
+    for i, character in enumerate("старый кот"):
+        doubt = {"а": 0.55, "о": 0.43} if i == 8 else {character: 0.97}
+        rows += [frame(doubt), frame({"": 0.97})]
+    logits = np.array(rows, np.float32)
+    plain = LmDecoder(str(lm), alpha=0.0, beta=0.0, alphabet=RUSSIAN_LETTERS)
+    assert plain.decode(logits) == "старый кат"
+    decoder = LmDecoder(str(lm), alpha=0.5, beta=1.0, alphabet=RUSSIAN_LETTERS)
+    assert decoder.decode(logits) == "старый кот"

@@ -165,3 +165,45 @@ def test_dashboard_renders_in_headless_chromium(dashboard_logs, tmp_path):
     assert "Traceback" not in log_path.read_text(), log_path.read_text()
     assert screenshot.stat().st_size > 10_000
     print(f"dashboard screenshot: {screenshot}")
+
+
+def test_cyrillic_utterances_in_headless_chromium(russian_run, tmp_path):
+    """The utterance table and word alignments of a Russian run, as a browser shows them."""
+    from conftest import RUSSIAN
+    from playwright.sync_api import sync_playwright
+
+    logs = russian_run["root"] / "logs"
+    log_path = tmp_path / "streamlit.log"
+    screenshot = tmp_path / "dashboard-cyrillic.png"
+    with streamlit_server(logs, log_path) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_FLAGS, viewport={"width": 1600, "height": 2400},
+        )  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(RENDER_TIMEOUT_MS)
+            page_errors = []
+            page.on("pageerror", lambda error: page_errors.append(str(error)))
+            page.goto(url)
+            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+            page.get_by_role("tab", name="Utterances").click()
+            # The runs table, then the utterance table; the grid's accessible table holds the
+            # text of its cells.
+            page.wait_for_function(
+                "n => document.querySelectorAll('[data-testid=\"stDataFrame\"]').length >= n", arg=2
+            )
+            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+            tables = page.locator('[data-testid="stDataFrame"] table')
+            text = " ".join(tables.nth(i).text_content() for i in range(tables.count()))
+            for sentence in RUSSIAN:
+                assert sentence in text, text[:2000]
+            page.get_by_text(RUSSIAN[0].split()[0], exact=True).first.wait_for()  # an alignment
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert not page_errors, page_errors
+    assert "Traceback" not in log_path.read_text(), log_path.read_text()
+    assert screenshot.stat().st_size > 10_000
+    print(f"dashboard screenshot: {screenshot}")
