@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import soundfile
 import tensorflow.compat.v1 as tf
 from conftest import LDC93S1_WAV, synth_speech
+from scipy.signal import resample_poly
 
 from util.data.audio import INT16_SCALE, audio_to_input_vector, load_audio
 from util.data.audio_graph import batch_features, feature_steps, utterance_features
@@ -40,6 +42,21 @@ def test_lengths_at_the_frame_edges(length):
     np.testing.assert_allclose(got, expected, atol=TOLERANCE)
     with tf.Graph().as_default(), tf.Session() as session:
         assert session.run(feature_steps(tf.constant(length))) == len(expected)
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100])
+@pytest.mark.parametrize("level", [0.01, 0.3, 1.0])
+def test_files_of_other_rates_and_levels(tmp_path, rate, level):
+    """A WAV at another rate and level, loaded (resampled to 16 kHz) as the transcriber does."""
+    audio = load_audio(LDC93S1_WAV) / INT16_SCALE
+    resampled = resample_poly(audio, rate, 16000) * level / np.abs(audio).max()
+    path = tmp_path / "speech.wav"
+    soundfile.write(str(path), resampled, rate, subtype="PCM_16")
+    loaded = load_audio(str(path))
+    expected = audio_to_input_vector(loaded)
+    got = graph_features(loaded)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE)
 
 
 def test_digital_silence_as_the_recipe_treats_it():
