@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-hidden", type=int, required=True, help="the model's ds_n_hidden")
     parser.add_argument("--csv", required=True, help="data set: wav_filename, transcript")
     parser.add_argument("--limit", type=int, default=0, help="first N utterances only")
+    parser.add_argument("--alphabet", default="", help="the model's ds_alphabet_config_path")
     args = parser.parse_args(argv)
     tf.disable_v2_behavior()  # the export builds graph-mode variables
 
@@ -82,13 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     audio = [load_audio(row.wav_filename) for row in rows]
-    references = [normalize_transcript(row.transcript.decode("utf-8", "replace")) for row in rows]
+    alphabet = Config(checkpoint_dir="unused", alphabet_config_path=args.alphabet).alphabet
+    references = [normalize_transcript(row.transcript.decode("utf-8", "replace"), alphabet)
+                  for row in rows]  # fmt: skip
     results, stock_logits = {}, None
     with tempfile.TemporaryDirectory() as export_dir:
-        config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", custom_ops="on")
+        config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", custom_ops="on",
+                        alphabet_config_path=args.alphabet)  # fmt: skip
         try:
             export(args.checkpoint, export_dir, ModelGeometry.from_config(config),
-                   ModelOps.for_evaluation(config), ExportOptions(tflite=TFLITE_KINDS))  # fmt: skip
+                   ModelOps.for_evaluation(config),
+                   ExportOptions(tflite=TFLITE_KINDS, alphabet=config.alphabet))  # fmt: skip
         except (ExportError, CustomOpError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
