@@ -131,7 +131,9 @@ def test_bad_input_is_skipped_with_its_reason(tmp_path, make_bad, no_sph2pipe, c
     bad_path = str(tmp_path / bad_file)
     assert data_set.skipped == {reason: [bad_path]}
     out = capsys.readouterr().out
-    assert f"Skipped 1 sample(s) of the train set ({reason}): {bad_path}\n" in out
+    # The characters outside the alphabet are counted: "call 911" has '1' twice, '9' once.
+    shown = f"{reason}: '1' x 2, '9' x 1" if reason == OUTSIDE_ALPHABET else reason
+    assert f"Skipped 1 sample(s) of the train set ({shown}): {bad_path}\n" in out
     assert "The train set: 1 sample(s), 0:00:01 of audio; 1 skipped" in out
     # Shortened SPHERE says what to install.
     assert ("gcc -o sph2pipe *.c -lm" in out) == (reason == ds_audio.NEEDS_SPH2PIPE)
@@ -146,7 +148,8 @@ def test_bad_input_with_strict_stops_naming_it(tmp_path, make_bad, no_sph2pipe):
         read_csv_set(csv_path, strict=True)
     message = str(info.value)
     assert message.startswith("ds_strict=1 and 1 sample(s) of the train set cannot be used: ")
-    assert f"{reason} (1): {tmp_path / bad_file}" in message and "\n" not in message
+    shown = f"{reason}: '1' x 2, '9' x 1" if reason == OUTSIDE_ALPHABET else reason
+    assert f"{shown} (1): {tmp_path / bad_file}" in message and "\n" not in message
 
 
 def test_segment_outside_the_audio(tmp_path):

@@ -161,4 +161,6 @@ def test_an_export_folder_another_process_is_writing_is_refused(trained, tmp_pat
     assert os.listdir(export_dir) == []  # nothing written, the holder's lock file removed
     status, out, err = run_main(environ)  # the holder is gone: the export goes ahead
     assert status == 0, out + err
-    assert sorted(os.listdir(export_dir)) == ["1", "output_graph.pb", "output_graph_lstm_op.pb"]
+    assert sorted(os.listdir(export_dir)) == [
+        "1", "output_graph.pb", "output_graph.tflite", "output_graph_lstm_op.pb"
+    ]  # fmt: skip

@@ -18,8 +18,10 @@ def run_check(candidates, set_name="train"):
 
 
 def summary_line(output, reason):
-    """The one summary line of ``output`` for ``reason``."""
-    lines = [line for line in output.splitlines() if f"({reason})" in line]
+    """The one summary line of ``output`` for ``reason`` (which may go on with details)."""
+    lines = [
+        line for line in output.splitlines() if f"({reason})" in line or f"({reason}: " in line
+    ]
     assert len(lines) == 1, output
     return lines[0]
 

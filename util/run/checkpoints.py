@@ -96,12 +96,12 @@ def check_alphabet(path: str, alphabet: Alphabet, reader=None) -> None:
     """
     try:
         reader = reader or tf.train.load_checkpoint(path)
+        stored = ENGLISH
+        if reader.has_tensor(ALPHABET_VARIABLE):
+            stored = Alphabet(reader.get_tensor(ALPHABET_VARIABLE).decode("utf-8"))
     except (tf.errors.OpError, ValueError) as error:
         message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        raise CheckpointError(f"cannot read checkpoint {path}: {message}") from error
-    stored = ENGLISH
-    if reader.has_tensor(ALPHABET_VARIABLE):
-        stored = Alphabet(reader.get_tensor(ALPHABET_VARIABLE).decode("utf-8"))
+        raise CheckpointError(f"cannot restore checkpoint {path}: {message}") from error
     if stored != alphabet:
         raise CheckpointError(
             f"checkpoint {path} was trained with {stored.describe()}, but this run uses "
