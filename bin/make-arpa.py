@@ -10,6 +10,13 @@ are left out). The model is
 an interpolated Kneser-Ney n-gram model (util/decoding/arpa.py), fine for a few thousand sentences.
 Build it from the training transcripts only: a model that has seen the test sentences makes
 the test figures meaningless.
+
+    bin/make-arpa.py --english -o english.arpa                      # general English
+    bin/make-arpa.py --english data/my/train.csv -o data/my/lm.arpa  # combined
+
+``--english`` builds a bigram model of general English from the word and word-pair counts
+that symspellpy ships (util/decoding/english.py), offline; with transcripts their counts are
+added, making up ``--share`` of the words (0.5 by default).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from util.data.text import ENGLISH, Alphabet, AlphabetError, validate_label  # noqa: E402
 from util.decoding.arpa import build_arpa  # noqa: E402
+from util.decoding.english import combined_arpa  # noqa: E402
 
 
 def read_sentences(path: str, alphabet: Alphabet = ENGLISH) -> list[str]:
@@ -39,11 +47,26 @@ def read_sentences(path: str, alphabet: Alphabet = ENGLISH) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("inputs", nargs="+", help="CSV data sets or text files")
+    parser.add_argument("inputs", nargs="*", help="CSV data sets or text files")
     parser.add_argument("-o", "--output", required=True, help="the ARPA file to write")
     parser.add_argument("--order", type=int, default=3, help="n-gram order (3)")
     parser.add_argument("--alphabet", help="the model's alphabet file (default: English)")
+    parser.add_argument("--english", action="store_true",
+                        help="a bigram model of general English (symspellpy's counts), with "
+                        "the inputs' counts added")  # fmt: skip
+    parser.add_argument(
+        "--share",
+        type=float,
+        default=0.5,
+        help="with --english: the inputs' share of the word counts (0.5)",
+    )
     args = parser.parse_args(argv)
+    if not args.inputs and not args.english:
+        parser.error("give transcripts (CSV or text files), --english, or both")
+    if args.english and args.alphabet:
+        parser.error("--english is English: it takes no --alphabet")
+    if not 0 <= args.share <= 1:
+        parser.error(f"--share {args.share}: expected 0 to 1")
     try:
         alphabet = Alphabet.from_file(args.alphabet) if args.alphabet else ENGLISH
     except AlphabetError as error:
@@ -57,7 +80,10 @@ def main(argv=None) -> int:
             print(f"error: cannot read {path}: {error}", file=sys.stderr)
             return 1
     try:
-        text = build_arpa(sentences, args.order)
+        if args.english:
+            text = combined_arpa(sentences, args.share)
+        else:
+            text = build_arpa(sentences, args.order)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -68,9 +94,12 @@ def main(argv=None) -> int:
         arpa.write(text)
     os.replace(temporary, args.output)
     words = len({w for s in sentences for w in s.split()})
-    print(
-        f"Wrote {args.output}: {args.order}-gram model of {len(sentences)} sentences, {words} words"
-    )
+    if args.english:
+        print(f"Wrote {args.output}: bigram model of general English and {len(sentences)} "
+              f"sentences ({words} words of their own)")  # fmt: skip
+    else:
+        print(f"Wrote {args.output}: {args.order}-gram model of {len(sentences)} sentences, "
+              f"{words} words")  # fmt: skip
     return 0
 
 

@@ -231,3 +231,18 @@ def test_tflite_models_transcribe_the_test_set(clip_model, kind):
     model = Transcriber(str(clip_model["export"] / TFLITE[kind]))
     assert model.metadata["alphabet"] == " abcdefghijklmnopqrstuvwxyz'"
     assert model.decoding.lm_path.endswith(LANGUAGE_MODELS[0])  # the export's, beside it
+
+
+def test_tune_lm_chooses_the_weights_on_the_dev_set(clip_model):
+    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "tune-lm.py"), "--model",
+               str(clip_model["export"]), "--dev", str(clip_model["test_csv"]), "--alphas",
+               "0,0.8", "--betas", "0,2", "--json"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["utterances"] == TEST_COUNT
+    assert summary["lm"].endswith(LANGUAGE_MODELS[0])  # the export's own
+    grid = {(g["alpha"], g["beta"]): g["wer"] for g in summary["grid"]}
+    assert sorted(grid) == [(0.0, 0.0), (0.0, 2.0), (0.8, 0.0), (0.8, 2.0)]
+    best = summary["best"]
+    assert best["wer"] == min(grid.values()) and best["wer"] <= grid[(0.0, 0.0)]

@@ -117,3 +117,54 @@ def _write(probabilities, backoffs, order: int) -> str:
             lines.append("\t".join(fields))
     lines += ["", "\\end\\", ""]
     return "\n".join(lines)
+
+
+def build_bigram_arpa(
+    unigrams: dict[str, float],
+    bigrams: dict[tuple[str, str], float],
+    discount: float = 0.75,
+    sentence_length: float = 12.0,
+) -> str:
+    """The ARPA text of a bigram model from counts (not sentences): ``unigrams`` word ->
+    count, ``bigrams`` (word, next word) -> count, which may hold ``<s>`` and ``</s>``.
+
+    Each word's followers get an absolute ``discount`` and the rest of its mass goes to the
+    unigram distribution (interpolated, written in backoff form). A sentence ends after
+    ``sentence_length`` words on average where the counts do not say (``</s>`` gets
+    ``1 / (sentence_length + 1)`` of the unigram mass), and ``<unk>`` gets the mass of one word
+    seen once. For word lists with counts, such as symspellpy's (:mod:`util.decoding.english`).
+
+    Raises:
+        ValueError: when there are no words.
+    """
+    words = {w: float(c) for w, c in unigrams.items() if c > 0 and w not in (BOS, EOS, UNK)}
+    for (first, second), count in bigrams.items():
+        for word in (first, second):
+            if word not in (BOS, EOS) and word not in words:
+                words[word] = float(count)
+    if not words:
+        raise ValueError("no words to build a language model from")
+    total = sum(words.values())
+    end = 1.0 / (sentence_length + 1.0)
+    probabilities: list[dict] = [{}, {}, {}]
+    backoffs: list[dict] = [{}, {}, {}]
+    unknown = 1.0 / (total + 1.0)
+    for word, count in words.items():
+        probabilities[1][(word,)] = (1.0 - end) * (1.0 - unknown) * count / total
+    probabilities[1][(UNK,)] = (1.0 - end) * unknown
+    probabilities[1][(EOS,)] = end
+    probabilities[1][(BOS,)] = 0.0
+    by_context: dict[str, dict[str, float]] = defaultdict(dict)
+    for (first, second), count in bigrams.items():
+        if count > 0 and first != EOS and second != BOS:
+            by_context[first][second] = by_context[first].get(second, 0.0) + float(count)
+    for context, followers in by_context.items():
+        seen = sum(followers.values())
+        denominator = max(seen, words.get(context, 0.0)) if context != BOS else seen
+        kept = {w: max(c - discount, 0.0) / denominator for w, c in followers.items()}
+        gamma = 1.0 - sum(kept.values())
+        backoffs[1][(context,)] = gamma
+        for word, share in kept.items():
+            lower = probabilities[1].get((word,), probabilities[1][(UNK,)])
+            probabilities[2][(context, word)] = share + gamma * lower
+    return _write(probabilities, backoffs, 2)

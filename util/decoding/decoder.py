@@ -109,6 +109,11 @@ class LmDecoder:
             raise DecoderError(f"cannot load the language model {lm_path}: {error}") from error
         self.lm_path, self.alpha, self.beta, self.beam_width = lm_path, alpha, beta, beam_width
 
+    def set_weights(self, alpha: float, beta: float) -> None:
+        """Score with ``alpha`` and ``beta`` from now on (the model is not loaded again)."""
+        self._decoder.reset_params(alpha=alpha, beta=beta)
+        self.alpha, self.beta = alpha, beta
+
     def decode(self, logits: np.ndarray, length: int | None = None) -> str:
         """The best transcript of one utterance's ``logits`` [time, 29] (its first
         ``length`` steps)."""
