@@ -302,3 +302,65 @@ def test_only_the_training_set_is_augmented(speech_wav):
                            DataOptions(augmentation=augment.parse("on")))  # fmt: skip
     assert sets.train.augmentation == augment.parse("on")
     assert sets.dev.augmentation is None and sets.test.augmentation is None
+
+
+# -- vocal tract length perturbation ----------------------------------------------------------
+
+
+def synthetic_vowel(formants=(500.0, 2000.0), pitch=100.0, seconds=1.0) -> np.ndarray:
+    """A vowel-like sound on the 16-bit scale: the harmonics of ``pitch``, each as loud as a
+    resonance at each formant (bandwidth 80 Hz) makes it."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    audio = np.zeros_like(t)
+    for k in range(1, int(7000 / pitch)):
+        f = k * pitch
+        gain = sum(1.0 / (1.0 + ((f - formant) / 80.0) ** 2) for formant in formants)
+        audio += gain * np.sin(2 * np.pi * f * t)
+    return (audio / np.abs(audio).max() * 10000).astype(np.float32)
+
+
+def band_centres(n_filters: int = 26, top: float = 8000.0) -> np.ndarray:
+    mel = np.linspace(0, 2595 * np.log10(1 + top / 700), n_filters + 2)
+    return (700 * (10 ** (mel / 2595) - 1))[1:-1]
+
+
+def first_formant_hz(frames: np.ndarray) -> float:
+    """Where the first spectral peak lies, in the unwarped bands' centre frequencies."""
+    envelope = augment.mfcc_to_log_mel(frames.astype(np.float64)).mean(axis=0)
+    centres = band_centres()
+    low = centres < 1200
+    return float(centres[low][np.argmax(envelope[low])])
+
+
+@pytest.mark.parametrize("factor", [0.85, 1.2])
+def test_vtlp_moves_the_formants_by_its_factor(factor):
+    """VTLP scales the filterbank's frequencies by the factor: a formant at F is read where
+    an unwarped filterbank would read F / factor, as if the speaker's vocal tract were longer
+    (factor above 1) or shorter."""
+    vowel = synthetic_vowel()
+    draws = augment.parse(f"vtlp={factor}:{factor}").draw(np.random.default_rng(0))
+    assert draws.vtlp == pytest.approx(factor)
+    plain = first_formant_hz(mfcc_frames(vowel))
+    warped = first_formant_hz(mfcc_frames(vowel, vtlp=draws.vtlp))
+    centres = band_centres()
+    spacing = float(np.diff(centres[centres < 1200]).max())
+    assert abs(plain - 500) <= spacing
+    assert abs(warped - 500 / factor) <= spacing, (plain, warped)
+    assert (warped < plain) == (factor > 1)
+
+
+def test_vtlp_of_one_is_the_recipe():
+    vowel = synthetic_vowel()
+    np.testing.assert_allclose(mfcc_frames(vowel, vtlp=1.0 + 1e-9), mfcc_frames(vowel), atol=1e-3)
+
+
+def test_vtlp_draws_come_after_the_others():
+    """Adding vtlp to a ds_augment leaves what the other items draw as it was."""
+    base = augment.parse("speed=0.9:1.1@0.5,time_mask=2:10@0.5")
+    more = augment.parse("speed=0.9:1.1@0.5,time_mask=2:10@0.5,vtlp=0.9:1.1")
+    for seed in range(20):
+        a = base.draw(np.random.default_rng(seed))
+        b = more.draw(np.random.default_rng(seed))
+        assert [d for d in b.audio if d[0] != "vtlp"] == list(a.audio) and b.frames == a.frames
+        assert 0.9 <= b.vtlp <= 1.1
+    assert "vtlp=0.9:1.1@1" in more.text()

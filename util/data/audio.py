@@ -23,7 +23,9 @@ from math import gcd
 
 import numpy as np
 import soundfile
-from python_speech_features import mfcc
+from python_speech_features import mfcc, sigproc
+from python_speech_features.base import lifter
+from scipy.fft import dct
 from scipy.signal import resample_poly
 
 SAMPLE_RATE = 16000
@@ -310,9 +312,63 @@ def time_steps(seconds: float) -> int:
 # -- features ------------------------------------------------------------------------------------
 
 
-def mfcc_frames(audio: np.ndarray, numcep: int = N_INPUT, max_hz: int = MAX_HZ) -> np.ndarray:
+VTLP_BOUNDARY_HZ = 4800.0  # below it VTLP scales frequencies; above, it joins the band's top
+
+
+def vtlp_warp(hz: np.ndarray, factor: float, top_hz: float) -> np.ndarray:
+    """Vocal tract length perturbation's frequency warp (Jaitly and Hinton, 2013): ``hz``
+    times ``factor`` up to a boundary, then a straight line that keeps ``top_hz`` in place."""
+    boundary = VTLP_BOUNDARY_HZ * min(factor, 1.0) / factor
+    hz = np.asarray(hz, dtype=np.float64)
+    upper = top_hz - (top_hz - factor * boundary) * (top_hz - hz) / (top_hz - boundary)
+    return np.where(hz <= boundary, hz * factor, upper)
+
+
+def warped_filterbank(
+    factor: float, nfilt: int = 26, nfft: int = 512, max_hz: int = MAX_HZ
+) -> np.ndarray:
+    """The recipe's mel filterbank [nfilt, nfft // 2 + 1], built as python_speech_features
+    builds it (triangles between whole FFT bins), with its band edges moved by
+    :func:`vtlp_warp`; a factor of 1 gives python_speech_features' own filterbank."""
+    mel = np.linspace(0.0, 2595 * np.log10(1 + max_hz / 700.0), nfilt + 2)
+    edges = np.minimum(vtlp_warp(700 * (10 ** (mel / 2595.0) - 1), factor, SAMPLE_RATE / 2),
+                       max_hz)  # fmt: skip
+    bins = np.floor((nfft + 1) * edges / SAMPLE_RATE)
+    bank = np.zeros((nfilt, nfft // 2 + 1))
+    for j in range(nfilt):
+        low, centre, high = int(bins[j]), int(bins[j + 1]), int(bins[j + 2])
+        for i in range(low, centre):
+            bank[j, i] = (i - bins[j]) / (bins[j + 1] - bins[j])
+        for i in range(centre, high):
+            bank[j, i] = (bins[j + 2] - i) / (bins[j + 2] - bins[j + 1])
+    return bank
+
+
+def _warped_mfcc(audio: np.ndarray, numcep: int, max_hz: int, factor: float) -> np.ndarray:
+    """python_speech_features' ``mfcc`` with the recipe's settings, but the filterbank of
+    :func:`warped_filterbank`."""
+    signal = sigproc.preemphasis(np.asarray(audio, dtype=np.float64), 0.97)
+    frames = sigproc.framesig(signal, WINDOW_SECONDS * SAMPLE_RATE, STEP_SECONDS * SAMPLE_RATE)
+    power = sigproc.powspec(frames, 512)
+    eps = np.finfo(float).eps
+    energy = np.where(power.sum(axis=1) == 0, eps, power.sum(axis=1))
+    banks = power @ warped_filterbank(factor, 26, 512, max_hz).T
+    banks = np.where(banks == 0, eps, banks)
+    cepstra = dct(np.log(banks), type=2, axis=1, norm="ortho")[:, :numcep]
+    cepstra = lifter(cepstra, 22)
+    cepstra[:, 0] = np.log(energy)
+    return cepstra
+
+
+def mfcc_frames(
+    audio: np.ndarray, numcep: int = N_INPUT, max_hz: int = MAX_HZ, vtlp: float = 1.0
+) -> np.ndarray:
     """MFCC frames [time, numcep] (float32, every second frame) of 16 kHz audio: the costly
-    part of the recipe, and what the feature cache stores."""
+    part of the recipe, and what the feature cache stores. ``vtlp`` other than 1 warps the
+    filterbank's frequency axis by that factor (augmentation: :func:`vtlp_warp`)."""
+    if vtlp != 1.0:
+        frames = _warped_mfcc(audio, numcep, max_hz, vtlp)
+        return np.ascontiguousarray(frames[::FRAME_STRIDE], dtype=np.float32)
     frames = mfcc(
         audio,
         samplerate=SAMPLE_RATE,

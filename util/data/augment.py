@@ -12,7 +12,11 @@ probability:
 - ``volume``: gain in dB, clipped to the 16-bit range (the features are normalised per
   utterance, so gain alone changes little; it matters with noise and clipping);
 - ``noise``: additive noise at a signal-to-noise ratio in dB, its colour drawn between white
-  and pink.
+  and pink;
+- ``vtlp``: vocal tract length perturbation (Jaitly and Hinton, 2013): the filterbank's
+  frequency axis scaled by the factor (up to 4.8 kHz, then joined to the top of the band) when
+  the features are computed, as a speaker with a shorter or longer vocal tract would move
+  their formants (util.data.audio.vtlp_warp); duration and pitch are kept.
 
 Feature masking (SpecAugment-style, on the MFCC frames of 20 ms steps, before the context
 windows; the masked values become the utterance's mean, i.e. about 0 after normalisation):
@@ -47,9 +51,10 @@ INT16_MAX = 32767.0
 N_FILTERS = 26  # mel filters of the feature recipe (python_speech_features' nfilt)
 CEP_LIFTER = 22  # python_speech_features' ceplifter
 MAX_MASKED_FRACTION = 0.2  # time masks together cover at most this much of an utterance
-AUDIO_NAMES = ("speed", "tempo", "pitch", "volume", "noise")
+AUDIO_NAMES = ("speed", "tempo", "pitch", "volume", "noise", "vtlp")  # the features recomputed
 MASK_NAMES = ("time_mask", "freq_mask")
-NAMES = AUDIO_NAMES + MASK_NAMES
+# The order of the draws; vtlp, added later, comes last so that the others draw as before.
+NAMES = ("speed", "tempo", "pitch", "volume", "noise", *MASK_NAMES, "vtlp")
 # Allowed values of each item: (lowest, highest) for LOW and HIGH (COUNT and WIDTH for masks).
 LIMITS = {
     "speed": (0.5, 2.0),
@@ -59,6 +64,7 @@ LIMITS = {
     "noise": (-10.0, 100.0),
     "time_mask": (0, 20),  # count; width up to 100 steps (2 s)
     "freq_mask": (0, 10),  # count; width up to N_FILTERS bands
+    "vtlp": (0.7, 1.3),
 }
 MASK_WIDTH_LIMITS = {"time_mask": 100, "freq_mask": N_FILTERS}
 # The recipe of ds_augment=on (what worked best on the espeak-ng corpus; see README).
@@ -92,6 +98,11 @@ class Draws:
     audio: tuple[tuple[str, float], ...] = ()
     frames: tuple[tuple[str, float], ...] = ()
 
+    @property
+    def vtlp(self) -> float:
+        """The filterbank warp factor drawn (1: none)."""
+        return dict(self.audio).get("vtlp", 1.0)
+
 
 @dataclass(frozen=True)
 class Augmentation:
@@ -104,6 +115,7 @@ class Augmentation:
     noise: Item | None = None
     time_mask: Item | None = None
     freq_mask: Item | None = None
+    vtlp: Item | None = None
 
     @property
     def enabled(self) -> bool:
@@ -132,7 +144,7 @@ class Augmentation:
 
     def apply_audio(self, audio: np.ndarray, draws: Draws, rng: np.random.Generator):
         """``audio`` with the drawn audio perturbations, in the order speed, tempo, pitch,
-        volume, noise (float32, 16-bit scale)."""
+        volume, noise (float32, 16-bit scale); vtlp is the features' (:attr:`Draws.vtlp`)."""
         for name, value in draws.audio:
             if name == "speed":
                 audio = change_speed(audio, value)

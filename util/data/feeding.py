@@ -285,9 +285,8 @@ class DataSet:
         if frames is None or (draws is not None and draws.audio):
             audio = load_audio(sample.wav_filename, sample.start, sample.end, sample.channel)
             if draws is not None and draws.audio:
-                perturbed = mfcc_frames(
-                    augmentation.apply_audio(audio, draws, rng), self._numcep, self._max_hz
-                )
+                perturbed = mfcc_frames(augmentation.apply_audio(audio, draws, rng),
+                                        self._numcep, self._max_hz, draws.vtlp)  # fmt: skip
                 augmented = len(perturbed) >= required_steps
                 fallback = not augmented
             if frames is None and (cache is not None or not augmented):
