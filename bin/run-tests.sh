@@ -2,9 +2,10 @@
 # The project's test command: lint, format check and the whole test suite.
 # Extra arguments go to pytest (e.g. bin/run-tests.sh -k towers).
 #
-# Besides .venv (bin/setup-venv.sh) the tests need three system packages: Chromium at
-# /usr/bin/chromium (the dashboard's browser test), a C++ compiler (the compiled LSTM op) and
-# espeak-ng (speech with known words and word boundaries, for the transcriber's tests).
+# Besides .venv (bin/setup-venv.sh) the tests need system packages: Chromium at
+# /usr/bin/chromium (the dashboard's browser test), a C++ compiler (the compiled LSTM op),
+# espeak-ng (speech with known words and word boundaries, for the transcriber's tests), and
+# flite, festival with its kal voice and fortunes-min (the corpus kit's engines and text).
 # Where they are missing they are installed with apt-get when this runs as root or with
 # password-less sudo; otherwise it stops before the tests and says what to install.
 set -euo pipefail
@@ -16,6 +17,10 @@ missing_packages() {
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v "${CXX:-g++}" >/dev/null 2>&1 || missing+=(g++)
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+  command -v flite >/dev/null 2>&1 || missing+=(flite)
+  command -v text2wave >/dev/null 2>&1 || missing+=(festival)
+  [ -d /usr/share/festival/voices/english/kal_diphone ] || missing+=(festvox-kallpc16k)
+  [ -f /usr/share/games/fortunes/fortunes ] || missing+=(fortunes-min)
   echo "${missing[*]:-}"
 }
 
@@ -38,8 +43,8 @@ if [ -n "$missing" ]; then
 fi
 if [ -n "$missing" ]; then
   echo "error: the tests need these system packages: $missing (Chromium at /usr/bin/chromium" \
-    "for the dashboard's browser test, a C++ compiler for the compiled LSTM op, espeak-ng" \
-    "for generated speech). On" \
+    "for the dashboard's browser test, a C++ compiler for the compiled LSTM op; espeak-ng," \
+    "flite, festival, festvox-kallpc16k and fortunes-min for generated speech). On" \
     "Debian/Ubuntu: sudo apt-get install $missing; then run bin/run-tests.sh again." >&2
   exit 1
 fi

@@ -1,0 +1,62 @@
+"""bin/make-corpus-kit.py: open sentences spoken by three synthesisers, with the sentences,
+the speakers and a whole engine of the test set held out of training."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import soundfile
+from conftest import REPO_ROOT
+
+KIT = os.path.join(REPO_ROOT, "bin", "make-corpus-kit.py")
+
+
+def make_kit(out, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, KIT, str(out), *map(str, args)], capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["flite", "espeak-ng", "festival"])
+def test_the_splits_share_no_sentence_speaker_or_test_engine(tmp_path, engine):
+    result = make_kit(tmp_path / "kit", "--test-engine", engine, "--train", 24, "--dev", 6,
+                      "--test", 6)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    kit = json.loads((tmp_path / "kit" / "kit.json").read_text())
+    assert kit["test_engine"] == engine
+    sets = {}
+    for name in ("train", "dev", "test"):
+        with open(tmp_path / "kit" / f"{name}.csv", encoding="utf-8", newline="") as csv_file:
+            rows = list(csv.DictReader(csv_file))
+        utterances = kit["utterances"][name]
+        assert [r["transcript"] for r in rows] == [u["transcript"] for u in utterances]
+        for row in rows[:3]:
+            audio, rate = soundfile.read(tmp_path / "kit" / row["wav_filename"])
+            assert rate == 16000 and audio.ndim == 1 and len(audio) > 8000
+        sets[name] = {
+            "sentences": {u["transcript"] for u in utterances},
+            "voices": {(u["engine"], u["voice"]) for u in utterances},
+            "engines": {u["engine"] for u in utterances},
+        }
+        assert len(sets[name]["sentences"]) == len(rows)  # each sentence once
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        assert not sets[a]["sentences"] & sets[b]["sentences"], (a, b)
+        assert not sets[a]["voices"] & sets[b]["voices"], (a, b)
+    assert sets["test"]["engines"] == {engine}
+    assert engine not in sets["train"]["engines"] | sets["dev"]["engines"]
+    assert len(sets["train"]["engines"]) == 2  # the two other engines train
+
+
+def test_the_sentences_are_open_text(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text(
+        "The cat sat on the mat. Call 911 now! Yes.\n%\nWe will meet at noon -- "
+        "or later.\nA very long sentence " + "and more " * 10 + "words.\n"
+    )
+    result = make_kit(tmp_path / "kit", "--text", text, "--train", 1, "--dev", 1, "--test", 1)
+    assert result.returncode == 1
+    assert "the text holds 2 usable sentences, fewer than the 3 asked for" in result.stderr
+    result = make_kit(tmp_path / "kit", "--text", tmp_path / "missing.txt")
+    assert result.returncode == 1 and "missing.txt" in result.stderr
