@@ -19,7 +19,6 @@ The work is done by util/transcriber.py (``Transcriber``), which loads no traini
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -41,7 +40,7 @@ from util.data.audio import AudioError  # noqa: E402
 from util.data.text import corpus_error_rates, normalize_transcript  # noqa: E402
 from util.decoding.decoder import DecodingOptions  # noqa: E402
 from util.model.precision import bfloat16_wanted  # noqa: E402
-from util.transcriber import ModelError, Transcriber, choose_graph  # noqa: E402, F401
+from util.transcriber import ModelError, Transcriber, read_labelled_csv  # noqa: E402
 
 AUDIO_EXTENSIONS = {"." + f.lower() for f in soundfile.available_formats()} | {".sph"}
 
@@ -66,29 +65,13 @@ def expand_inputs(paths: list[str]) -> list[tuple[str, str | None]]:
                 raise InputError(f"the folder {path} holds no audio files")
             items += [(name, None) for name in found]
         elif path.lower().endswith(".csv"):
-            items += read_csv(path)
+            try:
+                items += read_labelled_csv(path)
+            except ValueError as error:
+                raise InputError(str(error)) from None
         else:
             items.append((path, None))
     return items
-
-
-def read_csv(path: str) -> list[tuple[str, str | None]]:
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as csv_file:
-            reader = csv.DictReader(csv_file)
-            if "wav_filename" not in (reader.fieldnames or []):
-                raise InputError(f"{path}: no wav_filename column (the header is "
-                                 f"{','.join(reader.fieldnames or [])!r})")  # fmt: skip
-            folder = os.path.dirname(os.path.abspath(path))
-            return [
-                (os.path.join(folder, row["wav_filename"].strip()),
-                 row.get("transcript") if "transcript" in reader.fieldnames else None)
-                for row in reader
-            ]  # fmt: skip
-    except OSError as error:
-        raise InputError(f"cannot read {path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path} is not UTF-8 text: {error}") from None
 
 
 def decoding_options(args, model_options: DecodingOptions) -> DecodingOptions:

@@ -15,7 +15,6 @@ not depend on the weights). Use the result as ``ds_lm_alpha`` and ``ds_lm_beta``
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -32,7 +31,7 @@ if __name__ == "__main__":
 from util.data.audio import AudioError, load_audio  # noqa: E402
 from util.data.text import corpus_error_rates, validate_label  # noqa: E402
 from util.decoding.decoder import DecoderError, LmDecoder  # noqa: E402
-from util.transcriber import ModelError, Transcriber  # noqa: E402
+from util.transcriber import ModelError, Transcriber, read_labelled_csv  # noqa: E402
 
 
 def floats(text: str) -> list[float]:
@@ -49,17 +48,11 @@ def floats(text: str) -> list[float]:
 
 def read_dev(path: str, alphabet) -> list[tuple[str, str]]:
     """(audio file, normalised transcript) of each usable row of a CSV data set."""
-    folder = os.path.dirname(os.path.abspath(path))
-    with open(path, encoding="utf-8-sig", newline="") as csv_file:
-        reader = csv.DictReader(csv_file)
-        if not {"wav_filename", "transcript"} <= set(reader.fieldnames or []):
-            raise ValueError(f"{path}: expected the columns wav_filename and transcript")
-        rows = []
-        for row in reader:
-            label = validate_label(row["transcript"] or "", alphabet)
-            if label:
-                rows.append((os.path.join(folder, row["wav_filename"].strip()), label))
-    return rows
+    rows = read_labelled_csv(path)
+    if rows and rows[0][1] is None:
+        raise ValueError(f"{path}: no transcript column")
+    labelled = ((audio, validate_label(text, alphabet)) for audio, text in rows)
+    return [(audio, label) for audio, label in labelled if label]
 
 
 def main(argv=None) -> int:

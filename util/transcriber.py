@@ -20,6 +20,7 @@ By default a model decodes as its run's reports did (the metadata's ``decoding``
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -280,6 +281,30 @@ class Transcriber:
 
     def close(self):
         self.backend.close()
+
+
+def read_labelled_csv(path: str) -> list[tuple[str, str | None]]:
+    """(audio file, transcript or None) of each row of a CSV data set (``wav_filename``
+    relative to the CSV's folder; the ``transcript`` column when there is one).
+
+    Raises:
+        ValueError: naming the file, when it cannot be read or has no wav_filename column.
+    """
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as csv_file:
+            reader = csv.DictReader(csv_file)
+            columns = reader.fieldnames or []
+            if "wav_filename" not in columns:
+                raise ValueError(f"{path}: no wav_filename column (the header is "
+                                 f"{','.join(columns)!r})")  # fmt: skip
+            folder = os.path.dirname(os.path.abspath(path))
+            return [(os.path.join(folder, row["wav_filename"].strip()),
+                     row["transcript"] or "" if "transcript" in columns else None)
+                    for row in reader]  # fmt: skip
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text: {error}") from None
 
 
 def as_16khz_samples(samples: np.ndarray, sample_rate: int) -> np.ndarray:

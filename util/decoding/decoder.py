@@ -216,17 +216,14 @@ class TextDecoder:
     def labels_to_text(self, labels) -> str:
         return self.alphabet.decode(labels)
 
-    def search(self, logits: np.ndarray, labels=None) -> str:
+    def search(self, logits: np.ndarray) -> str:
         """The hypothesis of one utterance's ``logits`` [time, classes]: the language-model
-        beam search's, or TensorFlow's beam search's (``labels``, when the graph has already
-        run it, else run here)."""
+        beam search's, or TensorFlow's beam search's."""
         if self.lm is not None:
             return self.lm.decode(logits)
-        if labels is None:
-            if self._beam_search is None:
-                self._beam_search = BeamSearch()
-            labels = self._beam_search(np.asarray(logits, np.float32))
-        return self.labels_to_text(labels)
+        if self._beam_search is None:
+            self._beam_search = BeamSearch()
+        return self.labels_to_text(self._beam_search(np.asarray(logits, np.float32)))
 
     def correct(self, text: str) -> str:
         """``text`` after spelling correction (``text`` itself with ``spelling`` off)."""

@@ -32,7 +32,7 @@ from util.data.audio import (
 )
 from util.data.audio_graph import batch_features, utterance_features
 from util.data.text import ENGLISH, Alphabet, char_array_to_text
-from util.decoding.decoder import DecodingOptions
+from util.decoding.decoder import DecodingOptions, is_arpa
 from util.model.birnn import BiRNN, ModelGeometry, ModelOps
 from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of this API)
     ALL,
@@ -89,9 +89,7 @@ class ExportOptions:
 
 def language_model_name(lm_path: str) -> str:
     """The name of ``lm_path``'s copy in an export: ARPA text or a KenLM binary."""
-    with open(lm_path, "rb") as lm_file:
-        text = lm_file.read(4096).lstrip().startswith(b"\\data\\")
-    return LANGUAGE_MODELS[0] if text else LANGUAGE_MODELS[1]
+    return LANGUAGE_MODELS[0] if is_arpa(lm_path) else LANGUAGE_MODELS[1]
 
 
 def model_metadata(
