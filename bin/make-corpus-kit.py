@@ -4,20 +4,25 @@ speech synthesisers, with sentences, speakers and a whole engine held out.
 
     bin/make-corpus-kit.py OUT [--test-engine flite] [--train 780 --dev 150 --test 150]
 
-Sentences come from text a package ships (by default the fortune files of Debian's
-``fortunes-min``; ``--text FILE`` for others), split into sentences, normalised as training
-does, and kept when they have 3 to 14 words and only letters of the English alphabet. Each
-sentence is used once: the train, dev and test sets share none.
+Sentences come from text a package ships (by default every prose fortune file of Debian's
+``fortunes-min`` or, installed, ``fortunes``; ``--text FILE`` for others), split into
+sentences, normalised as training does, and kept when they have 3 to 14 words and only
+letters of the English alphabet. Each sentence is used once: the train, dev and test sets
+share none.
 
 Speakers: ``ENGINES`` lists each engine's voices. The test set is spoken only by the voices of
 ``--test-engine`` (an engine no other set hears); of the other engines' voices, the last of
-each is kept for dev (speakers training never hears), the rest speak the training set. The
-sets are written as ``train.csv``, ``dev.csv`` and ``test.csv`` (16 kHz 16-bit mono WAVs in
-``wav/<set>/``) with ``kit.json`` saying which sentences count and which voice spoke what.
-Evaluate leave-one-engine-out by building one kit per ``--test-engine``.
+each is kept for dev (speakers training never hears), the rest speak the training set.
+Voices of two engines recorded from one person (``SPEAKERS``) count as one speaker: a test
+voice whose speaker training or dev hears is left out of test. espeak-ng speaks each utterance
+at its own rate and pitch. Within a set the engines speak equal shares. The sets are written
+as ``train.csv``, ``dev.csv`` and ``test.csv`` (16 kHz 16-bit mono WAVs in ``wav/<set>/``)
+with ``kit.json`` saying which sentences count and which voice spoke what. Evaluate
+leave-one-engine-out by building one kit per ``--test-engine``.
 
-Needs espeak-ng, flite and festival with the kal diphone voice (Debian: ``apt-get install
-espeak-ng flite festival festvox-kallpc16k fortunes-min``).
+Needs espeak-ng, flite and festival with three English voices (Debian: ``apt-get install
+espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts fortunes-min``;
+``fortunes`` for 19,000 sentences instead of 1,085).
 """
 
 from __future__ import annotations
@@ -39,15 +44,34 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from util.data.text import validate_label  # noqa: E402
 
 SAMPLE_RATE = 16000
-FORTUNES = ("/usr/share/games/fortunes/fortunes", "/usr/share/games/fortunes/literature",
-            "/usr/share/games/fortunes/riddles")  # fmt: skip
+FORTUNE_FOLDER = "/usr/share/games/fortunes"
+NOT_PROSE = ("art", "ascii-art")  # fortune files of pictures, not sentences
 # engine -> voices; the last voice of each engine speaks dev only (when the engine trains).
 ENGINES = {
-    "espeak-ng": ("en-us", "en-gb", "en-gb-scotland", "en-us+m3", "en-gb-x-rp+f2"),
+    "espeak-ng": ("en-us", "en-gb", "en-gb-scotland", "en-us+m3", "en-029+m1",
+                  "en-gb-x-gbclan+f1", "en-us-nyc+m5", "en-us+f3", "en-gb+klatt2",
+                  "en-us+klatt4", "en-gb-scotland+f4", "en-us+m7", "en-gb-x-rp+f2"),
     "flite": ("kal", "awb", "rms", "slt"),
-    "festival": ("kal_diphone",),
+    "festival": ("kal_diphone", "cmu_us_slt_arctic_hts", "ked_diphone"),
+}  # fmt: skip
+# Voices of different engines recorded from one person (CMU's kal and slt databases): a
+# speaker heard in training is never a test speaker, whichever engine speaks.
+SPEAKERS = {
+    ("festival", "kal_diphone"): "kal",
+    ("flite", "kal"): "kal",
+    ("festival", "cmu_us_slt_arctic_hts"): "slt",
+    ("flite", "slt"): "slt",
 }
+# espeak-ng's rate (words a minute) and pitch (0-99) are drawn per utterance from these ranges,
+# so no two of its utterances share a prosody; the other engines speak as they ship.
+ESPEAK_RATE = (140, 200)
+ESPEAK_PITCH = (30, 70)
 PROGRAMS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+FESTIVAL_VOICES = "/usr/share/festival/voices"
+FESTIVAL_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
+                     "cmu_us_slt_arctic_hts": "festvox-us-slt-hts"}  # fmt: skip
+APT_HINT = ("Debian: apt-get install espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k "
+            "festvox-us-slt-hts fortunes-min")  # fmt: skip
 
 
 def read_sentences(paths) -> list[str]:
@@ -68,23 +92,48 @@ def read_sentences(paths) -> list[str]:
     return list(found)
 
 
-def plan_voices(test_engine: str) -> dict[str, list[tuple[str, str]]]:
-    """(engine, voice) lists of each set: the test engine's voices speak test; of the others,
-    the last voice of each engine with more than one speaks dev, the rest train."""
+def fortune_files(folder: str = FORTUNE_FOLDER) -> list[str]:
+    """The fortune files of ``folder`` that hold prose (Debian's ``fortunes-min`` has three,
+    ``fortunes`` about forty)."""
+    if not os.path.isdir(folder):
+        return [os.path.join(folder, "fortunes")]  # read_sentences names it as missing
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                  if "." not in name and name not in NOT_PROSE
+                  and os.path.isfile(os.path.join(folder, name)))  # fmt: skip
+
+
+def speaker(engine: str, voice: str) -> str:
+    """The person behind a voice: shared between engines for CMU's kal and slt."""
+    return SPEAKERS.get((engine, voice), f"{engine}:{voice}")
+
+
+def plan_voices(test_engine: str) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
+    """(engine, voice) lists of each set and the test voices left out. The test engine's
+    voices speak test, except those whose speaker another engine's voice brings to train or
+    dev; of the other engines, the last voice of each engine with more than one speaks dev,
+    the rest train."""
     plan: dict[str, list[tuple[str, str]]] = {"train": [], "dev": [], "test": []}
     for engine, voices in ENGINES.items():
         if engine == test_engine:
-            plan["test"] += [(engine, v) for v in voices]
-        elif len(voices) > 1:
+            continue
+        if len(voices) > 1:
             plan["train"] += [(engine, v) for v in voices[:-1]]
             plan["dev"].append((engine, voices[-1]))
         else:
             plan["train"] += [(engine, v) for v in voices]
-    return plan
+    heard = {speaker(*pair) for pair in plan["train"] + plan["dev"]}
+    left_out = []
+    for voice in ENGINES[test_engine]:
+        if speaker(test_engine, voice) in heard:
+            left_out.append(f"{test_engine}:{voice}")
+        else:
+            plan["test"].append((test_engine, voice))
+    return plan, left_out
 
 
-def speak(engine: str, voice: str, text: str, path: str) -> None:
-    """``text`` spoken by ``voice`` of ``engine`` into ``path`` (16 kHz 16-bit mono WAV)."""
+def speak(engine: str, voice: str, text: str, path: str, rate: int = 175, pitch: int = 50) -> None:
+    """``text`` spoken by ``voice`` of ``engine`` into ``path`` (16 kHz 16-bit mono WAV);
+    ``rate`` and ``pitch`` are espeak-ng's ``-s`` and ``-p``."""
     import numpy as np
     import soundfile
     from scipy.signal import resample_poly
@@ -92,7 +141,8 @@ def speak(engine: str, voice: str, text: str, path: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         raw = os.path.join(folder, "raw.wav")
         if engine == "espeak-ng":
-            command = ["espeak-ng", "-v", voice, "-w", raw, text]
+            command = ["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "-w", raw,
+                       text]  # fmt: skip
             subprocess.run(command, check=True, capture_output=True, timeout=120)
         elif engine == "flite":
             command = ["flite", "-voice", voice, "-t", text, "-o", raw]
@@ -112,6 +162,16 @@ def speak(engine: str, voice: str, text: str, path: str) -> None:
     soundfile.write(path, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
 
 
+def pick_voice(pairs: list[tuple[str, str]], i: int) -> tuple[str, str]:
+    """The (engine, voice) of a set's ``i``-th utterance: the engines take turns, so each speaks
+    an equal share of the set however many voices it has, and each engine's voices take turns
+    within its share."""
+    engines = list(dict.fromkeys(engine for engine, _ in pairs))
+    engine = engines[i % len(engines)]
+    own = [pair for pair in pairs if pair[0] == engine]
+    return own[(i // len(engines)) % len(own)]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="output folder (created)")
@@ -122,22 +182,28 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--text",
         nargs="+",
-        default=list(FORTUNES),
-        help="text files to take sentences from (Debian's fortunes)",
+        default=None,
+        help=f"text files to take sentences from (the fortune files in {FORTUNE_FOLDER})",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     missing = sorted({PROGRAMS[e] for e in ENGINES if shutil.which(PROGRAMS[e]) is None})
     if missing:
-        print(f"error: not on the PATH: {', '.join(missing)} (Debian: apt-get install espeak-ng "
-              "flite festival festvox-kallpc16k)", file=sys.stderr)  # fmt: skip
+        print(f"error: not on the PATH: {', '.join(missing)} ({APT_HINT})", file=sys.stderr)
+        return 1
+    absent = [f"{voice} (package {package})" for voice, package in FESTIVAL_PACKAGES.items()
+              if not any(os.path.isdir(os.path.join(FESTIVAL_VOICES, language, voice))
+                         for language in ("english", "us"))]  # fmt: skip
+    if absent:
+        print(f"error: festival voices not installed: {', '.join(absent)} ({APT_HINT})",
+              file=sys.stderr)  # fmt: skip
         return 1
     try:
-        sentences = read_sentences(args.text)
+        sentences = read_sentences(args.text or fortune_files())
     except OSError as error:
         print(f"error: cannot read {error.filename}: {error.strerror} (Debian's fortunes-min "
-              "package, or --text FILE)", file=sys.stderr)  # fmt: skip
+              "or fortunes package, or --text FILE)", file=sys.stderr)  # fmt: skip
         return 1
     wanted = args.train + args.dev + args.test
     if len(sentences) < wanted:
@@ -149,19 +215,24 @@ def main(argv=None) -> int:
     chosen = {"train": sentences[: args.train],
               "dev": sentences[args.train : args.train + args.dev],
               "test": sentences[args.train + args.dev : wanted]}  # fmt: skip
-    voices = plan_voices(args.test_engine)
+    voices, left_out = plan_voices(args.test_engine)
+    if not voices["test"]:
+        print(f"error: every voice of {args.test_engine} is a speaker training hears",
+              file=sys.stderr)  # fmt: skip
+        return 1
     jobs = []
     for set_name, texts in chosen.items():
         os.makedirs(os.path.join(args.out, "wav", set_name), exist_ok=True)
         for i, text in enumerate(texts):
-            engine, voice = voices[set_name][i % len(voices[set_name])]
+            engine, voice = pick_voice(voices[set_name], i)
+            prosody = (rng.randint(*ESPEAK_RATE), rng.randint(*ESPEAK_PITCH))
             jobs.append((set_name, os.path.join("wav", set_name, f"{i:05d}.wav"), text, engine,
-                         voice))  # fmt: skip
+                         voice, prosody))  # fmt: skip
 
     def work(job):
-        set_name, relative, text, engine, voice = job
+        set_name, relative, text, engine, voice, (rate, pitch) = job
         path = os.path.join(args.out, relative)
-        speak(engine, voice, text, path)
+        speak(engine, voice, text, path, rate, pitch)
         return set_name, relative, os.path.getsize(path), text, engine, voice
 
     rows: dict[str, list] = {name: [] for name in chosen}
@@ -177,6 +248,7 @@ def main(argv=None) -> int:
     kit = {
         "test_engine": args.test_engine,
         "voices": {name: [f"{e}:{v}" for e, v in pairs] for name, pairs in voices.items()},
+        "left_out": left_out,  # test-engine voices whose speaker training or dev hears
         "utterances": {name: [{"wav_filename": r[0], "transcript": r[2], "engine": r[3],
                                "voice": r[4]} for r in set_rows]
                        for name, set_rows in rows.items()},
@@ -187,6 +259,9 @@ def main(argv=None) -> int:
         json.dump(kit, kit_file, indent=1)
     for name in chosen:
         print(f"{name}: {len(rows[name])} utterances by {', '.join(kit['voices'][name])}")
+    if left_out:
+        print(f"left out of test (their speaker is heard in training or dev): "
+              f"{', '.join(left_out)}")  # fmt: skip
     return 0
 
 

@@ -5,7 +5,7 @@
 # Besides .venv (bin/setup-venv.sh) the tests need system packages: Chromium at
 # /usr/bin/chromium (the dashboard's browser test), a C++ compiler (the compiled LSTM op),
 # espeak-ng (speech with known words and word boundaries, for the transcriber's tests), and
-# flite, festival with its kal voice and fortunes-min (the corpus kit's engines and text).
+# flite, festival with three English voices and fortunes-min (the corpus kit's engines and text).
 # Where they are missing they are installed with apt-get when this runs as root or with
 # password-less sudo; otherwise it stops before the tests and says what to install.
 set -euo pipefail
@@ -20,6 +20,8 @@ missing_packages() {
   command -v flite >/dev/null 2>&1 || missing+=(flite)
   command -v text2wave >/dev/null 2>&1 || missing+=(festival)
   [ -d /usr/share/festival/voices/english/kal_diphone ] || missing+=(festvox-kallpc16k)
+  [ -d /usr/share/festival/voices/english/ked_diphone ] || missing+=(festvox-kdlpc16k)
+  [ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] || missing+=(festvox-us-slt-hts)
   [ -f /usr/share/games/fortunes/fortunes ] || missing+=(fortunes-min)
   echo "${missing[*]:-}"
 }
@@ -44,7 +46,8 @@ fi
 if [ -n "$missing" ]; then
   echo "error: the tests need these system packages: $missing (Chromium at /usr/bin/chromium" \
     "for the dashboard's browser test, a C++ compiler for the compiled LSTM op; espeak-ng," \
-    "flite, festival, festvox-kallpc16k and fortunes-min for generated speech). On" \
+    "flite, festival, festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts and fortunes-min" \
+    "for generated speech). On" \
     "Debian/Ubuntu: sudo apt-get install $missing; then run bin/run-tests.sh again." >&2
   exit 1
 fi
