@@ -364,3 +364,106 @@ def test_vtlp_draws_come_after_the_others():
         assert [d for d in b.audio if d[0] != "vtlp"] == list(a.audio) and b.frames == a.frames
         assert 0.9 <= b.vtlp <= 1.1
     assert "vtlp=0.9:1.1@1" in more.text()
+
+
+# -- reverberation and the user's recordings ------------------------------------------------------
+
+
+def decay_rt60(response: np.ndarray) -> float:
+    """RT60 of an impulse response by Schroeder's backward integration, from its fall from
+    -5 dB to -35 dB (doubled, as a T30 measurement)."""
+    energy = np.cumsum(response[::-1].astype(np.float64) ** 2)[::-1]
+    level = 10 * np.log10(energy / energy[0])
+    return 2.0 * (np.argmax(level < -35) - np.argmax(level < -5)) / SAMPLE_RATE
+
+
+@pytest.mark.parametrize("rt60", [0.3, 0.9])
+def test_reverb_gives_the_reverberation_time_drawn(rt60):
+    """A click through the reverb item decays by 60 dB in the drawn RT60; length and mean
+    power are kept."""
+    click = np.zeros(3 * SAMPLE_RATE, np.float32)
+    click[0] = 20000.0
+    aug = augment.parse(f"reverb={rt60}:{rt60}")
+    generator = rng(5)
+    draws = aug.draw(generator)
+    assert draws.audio == (("reverb", pytest.approx(rt60)),)
+    wet = aug.apply_audio(click, draws, generator)
+    assert len(wet) == len(click)
+    assert np.mean(wet.astype(np.float64) ** 2) == pytest.approx(np.mean(click**2.0), rel=1e-3)
+    assert decay_rt60(wet) == pytest.approx(rt60, rel=0.15)
+    assert abs(wet[0]) == np.abs(wet).max()  # the direct sound comes first, undelayed
+
+
+def test_reverb_and_noise_come_after_the_others_and_keep_their_draws():
+    base = augment.parse("speed=0.9:1.1@0.5,noise=10:30@0.5,vtlp=0.9:1.1")
+    more = augment.parse("speed=0.9:1.1@0.5,noise=10:30@0.5,vtlp=0.9:1.1,reverb=0.2:0.8@0.5")
+    for seed in range(20):
+        a, b = base.draw(rng(seed)), more.draw(rng(seed))
+        assert [d for d in b.audio if d[0] != "reverb"] == list(a.audio)
+    assert "reverb=0.2:0.8@0.5" in more.text()
+    with pytest.raises(augment.AugmentError, match="0.05 <= LOW <= HIGH <= 3"):
+        augment.parse("reverb=0:1")
+
+
+def test_reverb_uses_the_users_impulse_responses(tmp_path):
+    """With ds_augment_rirs, a click comes out as one of the recorded responses (read at any
+    rate, started at its direct sound) or as a generated one, each equally likely."""
+    import soundfile
+
+    response = np.zeros(4000)  # 8 kHz: 0.5 s, direct sound after 0.1 s, one echo 0.1 s later
+    response[800], response[1600] = 0.5, 0.25
+    soundfile.write(tmp_path / "room.wav", response, 8000)
+    aug = augment.parse("reverb=0.5:0.5", rirs=[str(tmp_path)])
+    assert aug.rirs == (str(tmp_path / "room.wav"),)
+    click = np.zeros(SAMPLE_RATE, np.float32)
+    click[1000] = 10000.0
+    recorded = 0
+    for seed in range(40):
+        generator = rng(seed)
+        wet = aug.apply_audio(click, aug.draw(generator), generator)
+        echo = wet[1000 + 16 + 1600 - 20 : 1000 + 16 + 1600 + 20]  # 0.1 s after the direct sound
+        if np.abs(wet[1200:2500]).max() < 0.01 * np.abs(wet).max():  # nothing but one echo
+            recorded += 1
+            assert np.abs(echo).max() == pytest.approx(0.5 * np.abs(wet).max(), rel=0.1)
+            assert int(np.argmax(np.abs(wet))) == pytest.approx(1000 + 16, abs=3)
+    assert 10 <= recorded <= 30
+
+
+def test_noise_uses_the_users_recordings_at_the_ratio_asked(tmp_path):
+    """With ds_augment_noises, the added noise is a stretch of a recording (here a 440 Hz
+    hum, shorter than the utterance, so repeated) or generated noise, each equally likely,
+    at the signal-to-noise ratio drawn."""
+    import soundfile
+
+    soundfile.write(tmp_path / "hum.flac", tone(440, 0.3) / augment.INT16_MAX, 16000)
+    aug = augment.parse("noise=6:6", noises=[str(tmp_path / "hum.flac")])
+    audio = tone(2000, 1.0)
+    hums = 0
+    for seed in range(40):
+        generator = rng(seed)
+        noisy = aug.apply_audio(audio, aug.draw(generator), generator)
+        noise = noisy.astype(np.float64) - audio
+        measured = 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) / np.mean(noise**2))
+        assert measured == pytest.approx(6.0, abs=0.05)
+        if dominant_hz(noise) == pytest.approx(440, abs=3):
+            hums += 1
+    assert 10 <= hums <= 30
+
+
+def test_bad_recording_settings_name_the_file(tmp_path):
+    base = {"ds_checkpoint_dir": "unused", "ds_augment": "on,reverb=0.2:0.8@0.3"}
+    with pytest.raises(ValueError, match=r"^ds_augment_rirs: .*missing: no such file or folder"):
+        from_environ({**base, "ds_augment_rirs": str(tmp_path / "missing")})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"ds_augment_noises: .*empty: the folder holds no"):
+        from_environ({**base, "ds_augment_noises": str(tmp_path / "empty")})
+    (tmp_path / "bad.wav").write_bytes(b"RIFF not a wave file")
+    with pytest.raises(ValueError, match=r"bad.wav: not a readable sound file"):
+        from_environ({**base, "ds_augment_noises": str(tmp_path / "bad.wav")})
+    good = tmp_path / "ok"
+    good.mkdir()
+    import soundfile
+
+    soundfile.write(good / "a.wav", np.ones(100) * 0.1, 16000)
+    config = from_environ({**base, "ds_augment_rirs": str(good)})
+    assert DataOptions.from_config(config, 1).augmentation.rirs == (str(good / "a.wav"),)

@@ -11,8 +11,15 @@ probability:
   then time stretching back): a higher or lower voice;
 - ``volume``: gain in dB, clipped to the 16-bit range (the features are normalised per
   utterance, so gain alone changes little; it matters with noise and clipping);
-- ``noise``: additive noise at a signal-to-noise ratio in dB, its colour drawn between white
-  and pink;
+- ``noise``: additive noise at a signal-to-noise ratio in dB: generated, its colour drawn
+  between white and pink, or, with ``ds_augment_noises``, a random stretch of one of the user's
+  noise recordings (each recording and the generated noise equally likely);
+- ``reverb``: reverberation, the audio convolved with a room impulse response: generated (a
+  direct path, then exponentially decaying noise whose reverberation time RT60 in seconds is
+  the drawn value, at a direct-to-reverberant ratio drawn from 0 to 12 dB) or, with
+  ``ds_augment_rirs``, one of the user's recorded impulse responses (each file and the
+  generated response equally likely; a file's own reverberation replaces the drawn RT60).
+  Duration and loudness are kept;
 - ``vtlp``: vocal tract length perturbation (Jaitly and Hinton, 2013): the filterbank's
   frequency axis scaled by the factor (up to 4.8 kHz, then joined to the top of the band) when
   the features are computed, as a speaker with a shorter or longer vocal tract would move
@@ -40,21 +47,35 @@ per (``ds_random_seed``, epoch, position in the epoch, sample), so a run is repr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from scipy.fft import dct, idct, irfft, rfft
-from scipy.signal import resample_poly
+from scipy.signal import fftconvolve, resample_poly
 
 INT16_MAX = 32767.0
 N_FILTERS = 26  # mel filters of the feature recipe (python_speech_features' nfilt)
 CEP_LIFTER = 22  # python_speech_features' ceplifter
 MAX_MASKED_FRACTION = 0.2  # time masks together cover at most this much of an utterance
-AUDIO_NAMES = ("speed", "tempo", "pitch", "volume", "noise", "vtlp")  # the features recomputed
+SAMPLE_RATE = 16000
+# the features recomputed
+AUDIO_NAMES = ("speed", "tempo", "pitch", "volume", "noise", "vtlp", "reverb")
 MASK_NAMES = ("time_mask", "freq_mask")
-# The order of the draws; vtlp, added later, comes last so that the others draw as before.
-NAMES = ("speed", "tempo", "pitch", "volume", "noise", *MASK_NAMES, "vtlp")
+# The order of the draws; vtlp and reverb, added later, come last so that the others draw as
+# before.
+NAMES = ("speed", "tempo", "pitch", "volume", "noise", *MASK_NAMES, "vtlp", "reverb")
+# The order the audio perturbations are applied in: the room before the microphone's gain and
+# the noise.
+APPLY_ORDER = ("speed", "tempo", "pitch", "reverb", "volume", "noise")
+DRR_DB = (0.0, 12.0)
+SOUND_SUFFIXES = (
+    ".wav",
+    ".flac",
+    ".ogg",
+)  # direct-to-reverberant ratio of the generated impulse responses
 # Allowed values of each item: (lowest, highest) for LOW and HIGH (COUNT and WIDTH for masks).
 LIMITS = {
     "speed": (0.5, 2.0),
@@ -65,6 +86,7 @@ LIMITS = {
     "time_mask": (0, 20),  # count; width up to 100 steps (2 s)
     "freq_mask": (0, 10),  # count; width up to N_FILTERS bands
     "vtlp": (0.7, 1.3),
+    "reverb": (0.05, 3.0),  # RT60, seconds
 }
 MASK_WIDTH_LIMITS = {"time_mask": 100, "freq_mask": N_FILTERS}
 # The recipe of ds_augment=on (what worked best on the espeak-ng corpus; see README).
@@ -106,7 +128,9 @@ class Draws:
 
 @dataclass(frozen=True)
 class Augmentation:
-    """The perturbations of ``ds_augment``; a field left None is not applied."""
+    """The perturbations of ``ds_augment``; a field left None is not applied. ``rirs`` and
+    ``noises`` are the user's impulse responses and noise recordings (``ds_augment_rirs``,
+    ``ds_augment_noises``), drawn from by ``reverb`` and ``noise``."""
 
     speed: Item | None = None
     tempo: Item | None = None
@@ -116,6 +140,9 @@ class Augmentation:
     time_mask: Item | None = None
     freq_mask: Item | None = None
     vtlp: Item | None = None
+    reverb: Item | None = None
+    rirs: tuple[str, ...] = ()
+    noises: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -144,8 +171,13 @@ class Augmentation:
 
     def apply_audio(self, audio: np.ndarray, draws: Draws, rng: np.random.Generator):
         """``audio`` with the drawn audio perturbations, in the order speed, tempo, pitch,
-        volume, noise (float32, 16-bit scale); vtlp is the features' (:attr:`Draws.vtlp`)."""
-        for name, value in draws.audio:
+        reverb, volume, noise (float32, 16-bit scale); vtlp is the features'
+        (:attr:`Draws.vtlp`)."""
+        drawn = dict(draws.audio)
+        for name in APPLY_ORDER:
+            if name not in drawn:
+                continue
+            value = drawn[name]
             if name == "speed":
                 audio = change_speed(audio, value)
             elif name == "tempo":
@@ -154,8 +186,10 @@ class Augmentation:
                 audio = shift_pitch(audio, value)
             elif name == "volume":
                 audio = change_volume(audio, value)
+            elif name == "reverb":
+                audio = add_reverb(audio, value, rng, self.rirs)
             elif name == "noise":
-                audio = add_noise(audio, value, rng)
+                audio = add_noise(audio, value, rng, self.noises)
         return np.asarray(audio, dtype=np.float32)
 
     def apply_frames(self, frames: np.ndarray, draws: Draws, rng: np.random.Generator):
@@ -172,12 +206,21 @@ class Augmentation:
 NONE = Augmentation()
 
 
-def parse(text: str) -> Augmentation:
-    """The Augmentation of a ``ds_augment`` value (see the module docstring).
+def parse(text: str, rirs=(), noises=()) -> Augmentation:
+    """The Augmentation of a ``ds_augment`` value (see the module docstring), drawing on the
+    impulse responses and noise recordings in ``rirs`` and ``noises`` (files or folders; see
+    :func:`sound_files`).
 
     Raises:
-        AugmentError: naming the bad item and what is allowed.
+        AugmentError: naming the bad item and what is allowed, or a bad file.
     """
+    augmentation = _parse_items(text)
+    if not augmentation.enabled:
+        return augmentation
+    return replace(augmentation, rirs=sound_files(rirs), noises=sound_files(noises))
+
+
+def _parse_items(text: str) -> Augmentation:
     text = text.strip()
     if text.lower() in ("", "off", "0", "false", "no", "none"):
         return NONE
@@ -186,7 +229,7 @@ def parse(text: str) -> Augmentation:
         if not entry:
             continue
         if entry.lower() in ("on", "default", "1", "true", "yes"):
-            default = parse(DEFAULT_TEXT)
+            default = _parse_items(DEFAULT_TEXT)
             items.update({n: getattr(default, n) for n in NAMES if getattr(default, n)})
             continue
         name, sep, spec = entry.partition("=")
@@ -328,21 +371,149 @@ def coloured_noise(n: int, rng: np.random.Generator, exponent: float = 0.0) -> n
     return white / math.sqrt(power) if power > 0 else white
 
 
-def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+def _power(audio: np.ndarray) -> float:
+    return float(np.mean(np.square(audio, dtype=np.float64))) if len(audio) else 0.0
+
+
+@lru_cache(maxsize=256)
+def read_recording(path: str) -> np.ndarray:
+    """A noise recording or impulse response as 16 kHz mono float64 (channels averaged,
+    resampled as needed), read once per process.
+
+    Raises:
+        AugmentError: naming the file when soundfile cannot read it or it holds no samples.
+    """
+    import soundfile
+
+    try:
+        audio, rate = soundfile.read(path, dtype="float64", always_2d=True)
+    except Exception as error:  # soundfile raises several types; all mean "cannot read"
+        raise AugmentError(f"{path}: not a readable sound file ({error})") from None
+    audio = audio.mean(axis=1)
+    if len(audio) == 0:
+        raise AugmentError(f"{path}: the file holds no samples")
+    if rate != SAMPLE_RATE:
+        ratio = Fraction(SAMPLE_RATE, int(rate))
+        audio = resample_poly(audio, ratio.numerator, ratio.denominator)
+    audio.setflags(write=False)
+    return audio
+
+
+def recorded_noise(path: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples of the recording at ``path`` from a random start (repeated end to start
+    when it is shorter), unit mean power (zeros when that stretch is silent)."""
+    recording = read_recording(path)
+    start = int(rng.integers(0, len(recording)))
+    noise = np.resize(np.roll(recording, -start), n)
+    power = _power(noise)
+    return noise / math.sqrt(power) if power > 0 else noise
+
+
+def add_noise(
+    audio: np.ndarray, snr_db: float, rng: np.random.Generator, recordings: tuple[str, ...] = ()
+) -> np.ndarray:
     """Additive noise at a signal-to-noise ratio of ``snr_db`` (the noise's mean power is the
-    utterance's divided by ``10 ** (snr_db / 10)``); its colour is drawn between white and
-    pink. Silent audio is returned unchanged.
+    utterance's divided by ``10 ** (snr_db / 10)``): generated, its colour drawn between white
+    and pink, or, with ``recordings`` (paths), a stretch of one of them (each recording and
+    the generated noise equally likely; generated when that stretch is silent). Silent audio is
+    returned unchanged.
 
     Parameters: ``snr_db`` (ds_augment ``noise=LOW:HIGH@P``, e.g. 10:30).
     """
     audio = np.asarray(audio, dtype=np.float32)
     exponent = rng.random()
-    signal_power = float(np.mean(np.square(audio, dtype=np.float64))) if len(audio) else 0.0
+    signal_power = _power(audio)
     if signal_power <= 0:
         return audio
-    noise = coloured_noise(len(audio), rng, exponent)
+    choice = int(rng.integers(0, len(recordings) + 1)) if recordings else 0
+    noise = (
+        recorded_noise(recordings[choice], len(audio), rng) if choice < len(recordings) else None
+    )
+    if noise is None or not noise.any():  # generated, or the recording's stretch is silent
+        noise = coloured_noise(len(audio), rng, exponent)
     noise *= math.sqrt(signal_power / 10.0 ** (snr_db / 10.0))
     return np.clip(audio + noise, -INT16_MAX, INT16_MAX).astype(np.float32)
+
+
+def generated_rir(rt60: float, rng: np.random.Generator, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A room impulse response: a direct path (1 at sample 0), then, after a gap of 2 to 10
+    ms, Gaussian noise whose amplitude falls by 60 dB in ``rt60`` seconds, lasting 1.2
+    ``rt60``, scaled to a direct-to-reverberant energy ratio drawn from :data:`DRR_DB`."""
+    length = max(int(rate * rt60 * 1.2), 2)
+    gap = min(int(rate * rng.uniform(0.002, 0.01)), length - 1)
+    drr_db = rng.uniform(*DRR_DB)
+    times = np.arange(length) / rate
+    tail = rng.standard_normal(length) * np.exp(-3.0 * math.log(10.0) * times / rt60)
+    tail[:gap] = 0.0
+    tail *= math.sqrt(1.0 / (np.sum(tail**2) * 10.0 ** (drr_db / 10.0)))
+    tail[0] = 1.0
+    return tail
+
+
+def recorded_rir(path: str) -> np.ndarray:
+    """The impulse response in ``path`` from 1 ms before its strongest sample (so the direct
+    sound is not delayed), scaled to a peak of 1."""
+    response = read_recording(path)
+    peak = int(np.argmax(np.abs(response)))
+    response = response[max(0, peak - SAMPLE_RATE // 1000) :]
+    return response / np.abs(response).max()
+
+
+def add_reverb(
+    audio: np.ndarray, rt60: float, rng: np.random.Generator, responses: tuple[str, ...] = ()
+) -> np.ndarray:
+    """Reverberation: ``audio`` convolved with a room impulse response, generated with
+    reverberation time ``rt60`` (:func:`generated_rir`) or, with ``responses`` (paths), one
+    of those files (each file and the generated response equally likely). The result keeps
+    the input's length (the tail past the end is cut) and mean power.
+
+    Parameters: ``rt60`` in seconds (ds_augment ``reverb=LOW:HIGH@P``, e.g. 0.2:0.8).
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    choice = int(rng.integers(0, len(responses) + 1)) if responses else 0
+    if choice < len(responses):
+        response = recorded_rir(responses[choice])
+    else:
+        response = generated_rir(rt60, rng)
+    power = _power(audio)
+    if power <= 0:
+        return audio
+    wet = fftconvolve(audio.astype(np.float64), response)[: len(audio)]
+    wet *= math.sqrt(power / max(_power(wet), 1e-30))
+    return np.clip(wet, -INT16_MAX, INT16_MAX).astype(np.float32)
+
+
+def sound_files(paths) -> tuple[str, ...]:
+    """The sound files named by ``paths``: files as given, folders searched (recursively)
+    for .wav, .flac and .ogg files, sorted; each checked readable by soundfile.
+
+    Raises:
+        AugmentError: naming a missing path, a folder without sound files or an unreadable
+            file.
+    """
+    import soundfile
+
+    found: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            inside = sorted(os.path.join(folder, name)
+                            for folder, _, names in os.walk(path) for name in names
+                            if name.lower().endswith(SOUND_SUFFIXES))  # fmt: skip
+            if not inside:
+                raise AugmentError(f"{path}: the folder holds no {', '.join(SOUND_SUFFIXES)} files")
+            found += inside
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise AugmentError(f"{path}: no such file or folder")
+    for path in found:
+        try:
+            frames = soundfile.info(path).frames
+        except Exception as error:  # soundfile raises several types; all mean "cannot read"
+            raise AugmentError(f"{path}: not a readable sound file ({error})") from None
+        if frames == 0:
+            raise AugmentError(f"{path}: the file holds no samples")
+    return tuple(found)
 
 
 # -- features -------------------------------------------------------------------------------------

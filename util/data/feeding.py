@@ -430,7 +430,9 @@ class DataOptions:
             feature_max_hz=config.feature_max_hz,
             feature_cache=resolve_folder(config.feature_cache, config.dataset_path),
             shuffle_batches=config.shuffle_batches,
-            augmentation=parse_augmentation(config.augment),
+            augmentation=parse_augmentation(
+                config.augment, config.augment_rirs, config.augment_noises
+            ),  # fmt: skip
             seed=config.random_seed,
             strict=config.strict,
             alphabet=config.alphabet,

@@ -135,6 +135,18 @@ def _augment(name: str, raw: str) -> str:
         raise ConfigError(f"{name}={raw!r}: {error}") from None
 
 
+def _sound_paths(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated sound files or folders of them, checked now (the feeder expands them)."""
+    from util.data.augment import AugmentError, sound_files
+
+    paths = _paths(name, raw)
+    try:
+        sound_files(paths)
+    except AugmentError as error:
+        raise ConfigError(f"{name}: {error}") from None
+    return paths
+
+
 SPELLING_MODES = ("compound", "word", "off")
 
 
@@ -411,6 +423,18 @@ class Config:
         "",
         _augment,
         "augmentation of the training set: on, or NAME=LOW:HIGH@P,... items (util/data/augment.py)",
+    )
+    augment_rirs: tuple[str, ...] = setting(
+        (),
+        _sound_paths,
+        "room impulse responses for ds_augment's reverb item: sound files or folders of them "
+        "(.wav, .flac, .ogg), comma-separated; drawn from beside the generated responses",
+    )
+    augment_noises: tuple[str, ...] = setting(
+        (),
+        _sound_paths,
+        "noise recordings for ds_augment's noise item: sound files or folders of them, "
+        "comma-separated; drawn from beside the generated noise",
     )
     alphabet_config_path: str = setting(
         "",
