@@ -32,6 +32,7 @@ if __name__ == "__main__":
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 
+import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -44,7 +45,14 @@ tf.disable_v2_behavior()
 tf.logging.set_verbosity(tf.logging.ERROR)
 
 from util.data.audio import AudioError, audiofile_to_input_vector  # noqa: E402
-from util.decoding.evaluate import Decodings, progress, run_set, run_step, validate  # noqa: E402
+from util.decoding.evaluate import (  # noqa: E402
+    Decodings,
+    progress,
+    run_set,
+    run_step,
+    tune_language_model,
+    validate,
+)
 from util.decoding.report import Report, format_report  # noqa: E402
 from util.model.birnn import ModelGeometry, ModelOps  # noqa: E402
 from util.model.export import (  # noqa: E402
@@ -303,6 +311,18 @@ def run_and_log(run: Run) -> dict:
             figures = train(run)
             model_path = figures.pop("model_path")
             results.update(figures)
+        if config.lm_tune and config.lm_path and (config.test or config.export_dir):
+            model_path = model_path or latest_checkpoint(config.checkpoint_dir)
+            if model_path is None:
+                raise RunError(f"no checkpoint for ds_lm_tune in ds_checkpoint_dir="
+                               f"{config.checkpoint_dir!r}; train first (ds_train=1)")  # fmt: skip
+            chosen = tune_language_model(run, model_path)
+            config = run.config = dataclasses.replace(config, lm_alpha=chosen["alpha"],
+                                                      lm_beta=chosen["beta"])  # fmt: skip
+            results[Results.LM_WEIGHTS] = chosen
+            print(f"Language model weights chosen on {chosen['utterances']} dev utterances: "
+                  f"ds_lm_alpha={chosen['alpha']:g} ds_lm_beta={chosen['beta']:g} (dev WER "
+                  f"{chosen['dev_wer']:.4f}, CER {chosen['dev_cer']:.4f})", flush=True)  # fmt: skip
         if config.test:
             model_path = model_path or latest_checkpoint(config.checkpoint_dir)
             if model_path is None:

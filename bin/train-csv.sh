@@ -7,9 +7,11 @@
 # 256, learning rate 0.002, batches of 16 utterances of similar length (shuffled from the
 # second epoch on), augmentation (ds_augment=on), validation every epoch with the best-dev
 # checkpoint kept and tested, early stopping, and decoding into words: sentence-level spelling
-# correction and a language-model beam search with ds_lm_path or, without it, with a trigram
-# model of the training transcripts (bin/make-arpa.py; TRAIN_LM=0 leaves it out); matrix
-# products in bfloat16 where the CPU has it (ds_bfloat16=auto: more epochs in the same time).
+# correction and a language-model beam search with ds_lm_path or, without it, with a model of
+# general English plus the training transcripts (bin/make-arpa.py --english; with another
+# alphabet, a trigram model of the transcripts; TRAIN_LM=0 leaves it out), its alpha and beta
+# chosen on the dev set after training (ds_lm_tune=1); matrix products in bfloat16 where the
+# CPU has it (ds_bfloat16=auto: more epochs in the same time).
 #
 # Any ds_* variable set in the environment, or --NAME=VALUE flag after the CSV files, overrides
 # the recipe, e.g.
@@ -57,15 +59,18 @@ export ds_lm_alpha="${ds_lm_alpha:-0.8}"
 export ds_lm_beta="${ds_lm_beta:-4.0}"
 export ds_beam_width="${ds_beam_width:-128}"
 export ds_bfloat16="${ds_bfloat16:-auto}"
+export ds_lm_tune="${ds_lm_tune:-1}"
 
 if [ -z "${ds_lm_path:-}" ] && [ "${TRAIN_LM:-1}" != "0" ]; then
-  lm="$ds_checkpoint_dir/train-transcripts.arpa"
   mkdir -p "$ds_checkpoint_dir"
-  alphabet_args=()
   if [ -n "${ds_alphabet_config_path:-}" ]; then
-    alphabet_args=(--alphabet "$ds_alphabet_config_path")
+    lm="$ds_checkpoint_dir/train-transcripts.arpa"
+    .venv/bin/python bin/make-arpa.py "$train" -o "$lm" --order 3 \
+      --alphabet "$ds_alphabet_config_path"
+  else
+    lm="$ds_checkpoint_dir/english-and-transcripts.arpa"
+    .venv/bin/python bin/make-arpa.py --english "$train" -o "$lm"
   fi
-  .venv/bin/python bin/make-arpa.py "$train" -o "$lm" --order 3 "${alphabet_args[@]}"
   export ds_lm_path="$lm"
 fi
 

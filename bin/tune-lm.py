@@ -29,9 +29,18 @@ if __name__ == "__main__":
     reexec_in_venv()
 
 from util.data.audio import AudioError, load_audio  # noqa: E402
-from util.data.text import corpus_error_rates, validate_label  # noqa: E402
-from util.decoding.decoder import DecoderError, LmDecoder  # noqa: E402
-from util.transcriber import ModelError, Transcriber, read_labelled_csv  # noqa: E402
+from util.decoding.decoder import (  # noqa: E402
+    DecoderError,
+    DecodingOptions,
+    LmDecoder,
+    tune_weights,
+)
+from util.transcriber import (  # noqa: E402
+    ModelError,
+    Transcriber,
+    export_decoding,
+    read_labelled_set,
+)
 
 
 def floats(text: str) -> list[float]:
@@ -46,15 +55,6 @@ def floats(text: str) -> list[float]:
     return values
 
 
-def read_dev(path: str, alphabet) -> list[tuple[str, str]]:
-    """(audio file, normalised transcript) of each usable row of a CSV data set."""
-    rows = read_labelled_csv(path)
-    if rows and rows[0][1] is None:
-        raise ValueError(f"{path}: no transcript column")
-    labelled = ((audio, validate_label(text, alphabet)) for audio, text in rows)
-    return [(audio, label) for audio, label in labelled if label]
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="an export folder, .pb or .tflite")
@@ -66,11 +66,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     try:
-        model = Transcriber(args.model)  # its decoding names the language model it carries
-        lm_path = args.lm or model.decoding.lm_path
+        model = Transcriber(args.model, DecodingOptions(spelling="off"))  # LM loaded below
+        lm_path = args.lm or export_decoding(model.metadata, model.model_path).lm_path
         if not lm_path:
             raise ModelError(f"{args.model} carries no language model: give one with --lm")
-        rows = read_dev(args.dev, model.alphabet)
+        rows = read_labelled_set(args.dev, model.alphabet)
         decoder = LmDecoder(lm_path, args.alphas[0], args.betas[0], args.beam_width,
                             model.alphabet)  # fmt: skip
     except (ModelError, DecoderError, OSError, ValueError) as error:
@@ -87,17 +87,13 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
     references = [label for _, label in rows]
-    grid = []
-    for alpha in args.alphas:
-        for beta in args.betas:
-            decoder.set_weights(alpha, beta)
-            hypotheses = [decoder.decode(values) for values in logits]
-            wer, cer = corpus_error_rates(list(zip(references, hypotheses, strict=True)))
-            grid.append({"alpha": alpha, "beta": beta, "wer": wer, "cer": cer})
-            if not args.json:
-                print(f"alpha {alpha:<5g} beta {beta:<5g} WER {wer:.4f}  CER {cer:.4f}",
-                      flush=True)  # fmt: skip
-    best = min(grid, key=lambda g: (g["wer"], g["cer"]))
+
+    def show(point):
+        if not args.json:
+            print(f"alpha {point['alpha']:<5g} beta {point['beta']:<5g} WER {point['wer']:.4f}  "
+                  f"CER {point['cer']:.4f}", flush=True)  # fmt: skip
+
+    best, grid = tune_weights(decoder, logits, references, args.alphas, args.betas, show)
     summary = {"dev": args.dev, "utterances": len(rows), "lm": lm_path,
                "beam_width": args.beam_width, "best": best, "grid": grid}  # fmt: skip
     if args.json:

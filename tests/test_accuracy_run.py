@@ -75,7 +75,7 @@ def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path
     done = subprocess.run([script, str(csv_path), str(csv_path), str(csv_path)], env=environ,
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lm_path = tmp_path / "checkpoints" / "train-transcripts.arpa"
+    lm_path = tmp_path / "checkpoints" / "english-and-transcripts.arpa"
     assert lm_path.is_file()
     hyper = json.load(open(os.path.join(only_run_dir(tmp_path / "logs"), "hyper.json")))
     config = hyper["config"]
@@ -83,4 +83,7 @@ def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path
     assert (config["learning_rate"], config["train_batch_size"], config["validation_step"]) == (
         0.002, 16, 1)  # fmt: skip
     assert config["lm_path"] == str(lm_path) and config["spelling"] == "compound"
-    assert "[beam search + LM train-transcripts.arpa, spelling compound]" in done.stdout
+    assert config["lm_tune"] is True
+    weights = hyper["results"]["lm_weights"]  # chosen on dev before the test
+    assert f"ds_lm_alpha={weights['alpha']:g} ds_lm_beta={weights['beta']:g}" in done.stdout
+    assert "[beam search + LM english-and-transcripts.arpa, spelling compound]" in done.stdout

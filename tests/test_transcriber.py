@@ -246,3 +246,88 @@ def test_tune_lm_chooses_the_weights_on_the_dev_set(clip_model):
     assert sorted(grid) == [(0.0, 0.0), (0.0, 2.0), (0.8, 0.0), (0.8, 2.0)]
     best = summary["best"]
     assert best["wer"] == min(grid.values()) and best["wer"] <= grid[(0.0, 0.0)]
+
+
+def read_results(logs_dir) -> dict:
+    with open(os.path.join(only_run_dir(logs_dir), "hyper.json"), encoding="utf-8") as hyper:
+        return json.load(hyper)["results"]
+
+
+def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_model, tmp_path):
+    """ds_lm_tune picks the weights bin/tune-lm.py picks on the same dev set and grid, uses
+    them for the test report and the export, and picks the same whatever the test set's
+    transcripts say."""
+    from util.decoding.evaluate import TUNE_ALPHAS, TUNE_BETAS
+
+    root = clip_model["root"]
+    with open(root / "train.csv", encoding="utf-8") as train_file:
+        dev_csv = tmp_path / "dev.csv"
+        dev_csv.write_text("".join(train_file.readlines()[:17]), encoding="utf-8")
+    with open(clip_model["test_csv"], encoding="utf-8") as test_file:
+        lines = test_file.read().splitlines()
+    wrong_csv = tmp_path / "wrong.csv"  # same audio, every transcript replaced
+    wrong_csv.write_text("\n".join([lines[0]] + [",".join(line.split(",")[:2] + ["moon moon"])
+                                                 for line in lines[1:]]) + "\n")  # fmt: skip
+    chosen = []
+    for name, test_csv in (("right", clip_model["test_csv"]), ("wrong", wrong_csv)):
+        environ = {"ds_importer": "csv", "ds_train": "0", "ds_lm_tune": "1", "ds_n_hidden": "256",
+                   "ds_train_files": str(root / "train.csv"), "ds_dev_files": str(dev_csv),
+                   "ds_test_files": str(test_csv), "ds_lm_path": str(clip_model["lm"]),
+                   "ds_checkpoint_dir": str(root / "ckpt"), "ds_logs_dir": str(tmp_path / name),
+                   "ds_export_dir": str(tmp_path / f"export-{name}"),
+                   "ds_export_tflite": "off"}  # fmt: skip
+        status, out, err = run_main(environ)
+        assert status == 0, out + err
+        results = read_results(tmp_path / name)
+        weights = results["lm_weights"]
+        assert weights["utterances"] == 16 and weights["alpha"] in TUNE_ALPHAS
+        assert f"ds_lm_alpha={weights['alpha']:g} ds_lm_beta={weights['beta']:g}" in out
+        report = read_test_report(tmp_path / name)
+        exported = Transcriber(str(tmp_path / f"export-{name}"), DecodingOptions(spelling="off"))
+        decoding = exported.metadata["decoding"]
+        exported.close()
+        assert (decoding["lm_alpha"], decoding["lm_beta"]) == (weights["alpha"], weights["beta"])
+        chosen.append((weights, report))
+    assert chosen[0][0] == chosen[1][0]  # the test transcripts changed nothing
+    assert chosen[1][1]["wer"] > chosen[0][1]["wer"]  # but they were the test's references
+    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "tune-lm.py"), "--model",
+               str(tmp_path / "export-right"), "--dev", str(dev_csv), "--alphas",
+               ",".join(map(str, TUNE_ALPHAS)), "--betas", ",".join(map(str, TUNE_BETAS)),
+               "--beam-width", "100", "--json"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grid = json.loads(result.stdout.strip().splitlines()[-1])["grid"]
+    best = min((g["wer"], g["cer"]) for g in grid)
+    ties = {(g["alpha"], g["beta"]) for g in grid if (g["wer"], g["cer"]) == best}
+    assert (chosen[0][0]["alpha"], chosen[0][0]["beta"]) in ties
+
+
+def test_accuracy_table_tunes_on_dev_only(clip_model, tmp_path):
+    """bin/accuracy-table.py: greedy, beam, beam + LM and + spelling on dev and test, the LM's
+    weights the same whatever the test transcripts say."""
+    root = clip_model["root"]
+    with open(root / "train.csv", encoding="utf-8") as train_file:
+        dev_csv = tmp_path / "dev.csv"
+        dev_csv.write_text("".join(train_file.readlines()[:17]), encoding="utf-8")
+    with open(clip_model["test_csv"], encoding="utf-8") as test_file:
+        lines = test_file.read().splitlines()
+    wrong_csv = tmp_path / "wrong.csv"
+    wrong_csv.write_text("\n".join([lines[0]] + [",".join(line.split(",")[:2] + ["moon moon"])
+                                                 for line in lines[1:]]) + "\n")  # fmt: skip
+    summaries = []
+    for test_csv in (clip_model["test_csv"], wrong_csv):
+        command = [sys.executable, os.path.join(REPO_ROOT, "bin", "accuracy-table.py"),
+                   "--model", str(clip_model["export"]), "--dev", str(dev_csv), "--test",
+                   str(test_csv), "--alphas", "0,0.8", "--betas", "0,2", "--pocketsphinx",
+                   "off", "--json"]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        summaries.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    right, wrong = summaries
+    assert [r["decoding"] for r in right["rows"]] == ["greedy", "beam", "beam + LM", "+ spelling"]
+    assert right["lm_weights"] == wrong["lm_weights"]
+    assert right["utterances"] == {"dev": 16, "test": TEST_COUNT}
+    for ok, bad in zip(right["rows"], wrong["rows"], strict=True):
+        assert ok["dev_wer"] == bad["dev_wer"] and ok["test_wer"] < bad["test_wer"]
+    # The beam row is the test report's beam search without a language model, before spelling.
+    assert right["rows"][1]["test_wer"] == pytest.approx(clip_model["report_no_lm"]["wer_raw"])

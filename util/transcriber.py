@@ -307,6 +307,22 @@ def read_labelled_csv(path: str) -> list[tuple[str, str | None]]:
         raise ValueError(f"{path} is not UTF-8 text: {error}") from None
 
 
+def read_labelled_set(path: str, alphabet) -> list[tuple[str, str]]:
+    """(audio file, normalised transcript) of each usable row of a CSV data set: rows whose
+    transcript is empty or leaves the alphabet are left out, as training skips them.
+
+    Raises:
+        ValueError: naming the file, when it cannot be read or has no transcript column.
+    """
+    from util.data.text import validate_label
+
+    rows = read_labelled_csv(path)
+    if rows and rows[0][1] is None:
+        raise ValueError(f"{path}: no transcript column")
+    labelled = ((audio, validate_label(text, alphabet)) for audio, text in rows)
+    return [(audio, label) for audio, label in labelled if label]
+
+
 def as_16khz_samples(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mono samples (int16, or float in [-1, 1]) at ``sample_rate`` as float32 at 16 kHz on
     the 16-bit scale (what util.data.audio.load_audio gives)."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from util.data.text import ALPHABET, ENGLISH, N_CHARACTER, Alphabet
+from util.data.text import ALPHABET, ENGLISH, N_CHARACTER, Alphabet, corpus_error_rates
 from util.decoding.spell import corrector
 
 LABELS = [*ALPHABET, ""]  # index i of the model's output -> pyctcdecode label; "" = blank
@@ -128,6 +128,39 @@ class LmDecoder:
     def decode_batch(self, logits: np.ndarray, lengths) -> list[str]:
         """Transcripts of time-major ``logits`` [time, batch, 29] with ``lengths`` [batch]."""
         return [self.decode(logits[:, i], length) for i, length in enumerate(lengths)]
+
+
+def tune_weights(
+    decoder: LmDecoder, logits: list, references: list[str], alphas, betas, on_step=None
+) -> tuple[dict, list[dict]]:
+    """The best (lowest WER, then CER) of a grid search of the language model's weights on a
+    dev set (``logits`` of each utterance, its ``references``), and the whole grid: dicts of
+    alpha, beta, wer, cer. ``on_step`` is called with each grid point as it is done. The
+    decoder keeps the best weights."""
+    grid = []
+    for alpha in alphas:
+        for beta in betas:
+            decoder.set_weights(alpha, beta)
+            hypotheses = [decoder.decode(values) for values in logits]
+            wer, cer = corpus_error_rates(list(zip(references, hypotheses, strict=True)))
+            grid.append({"alpha": alpha, "beta": beta, "wer": wer, "cer": cer})
+            if on_step is not None:
+                on_step(grid[-1])
+    best = min(grid, key=lambda g: (g["wer"], g["cer"]))
+    decoder.set_weights(best["alpha"], best["beta"])
+    return best, grid
+
+
+def greedy_labels(logits: np.ndarray, blank: int) -> list[int]:
+    """Best-path (greedy) decoding: each step's most likely class, repeats merged, blanks
+    dropped."""
+    best = np.argmax(np.asarray(logits), axis=-1)
+    labels, previous = [], None
+    for label in best.tolist():
+        if label != previous and label != blank:
+            labels.append(label)
+        previous = label
+    return labels
 
 
 @functools.cache

@@ -17,7 +17,13 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from tqdm import tqdm
 
-from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder
+from util.decoding.decoder import (
+    DecoderError,
+    DecodingOptions,
+    LmDecoder,
+    TextDecoder,
+    tune_weights,
+)
 from util.decoding.report import Report, build_report, format_report, score_sample
 from util.run.checkpoints import BEST_DEV_DIR, CHECKPOINT_NAME, CheckpointError, save
 from util.run.config import Config
@@ -38,7 +44,13 @@ class Decodings:
     the towers' beam search, or the language model's with ``language_model`` and
     ``ds_lm_path``, then spelling correction of every hypothesis."""
 
-    def __init__(self, config: Config, context: ExecutionContext, language_model: bool = False):
+    def __init__(
+        self,
+        config: Config,
+        context: ExecutionContext,
+        language_model: bool = False,
+        keep_logits: bool = False,
+    ):
         self.config, self.data_set, towers = config, context.data_set, context.tower_results
         options = DecodingOptions.from_config(config)
         if not language_model:
@@ -51,9 +63,11 @@ class Decodings:
         self.fetches = {
             "results": (towers.decodings, towers.total_losses, towers.distances, towers.indices)
         }
-        if self.lm is not None:
+        if self.lm is not None or keep_logits:
             self.fetches["logits"] = (towers.logits, towers.logit_lengths)
         self.results: dict[int, tuple[str, float, float]] = {}
+        self.keep_logits = keep_logits
+        self.logits: dict[int, np.ndarray] = {}  # with keep_logits: [time, classes] of each
 
     def add(self, values: dict) -> None:
         """Take the results of one step (``values`` holds at least :attr:`fetches`)."""
@@ -66,8 +80,11 @@ class Decodings:
             for i, index in enumerate(indices):
                 if int(index) in self.results:  # a refill: counted once
                     continue
-                if self.lm is not None:
+                if "logits" in values:
                     logits, lengths = (tensor[tower] for tensor in values["logits"])
+                    if self.keep_logits:
+                        self.logits[int(index)] = np.array(logits[: lengths[i], i])
+                if self.lm is not None:
                     text = self.decoder.search(logits[: lengths[i], i])
                 else:
                     text = self.decoder.labels_to_text(rows[i])
@@ -103,11 +120,14 @@ def run_step(session, fetches: dict, data_set_name: str, **options) -> dict:
         ) from error
 
 
-def evaluate(run: Run, context: ExecutionContext, session) -> tuple[float, Report]:
+def evaluate(
+    run: Run, context: ExecutionContext, session, decodings: Decodings | None = None
+) -> tuple[float, Report]:
     """One pass over the context's data set without training: the mean loss over the
-    batches with a finite loss, and the WER report."""
+    batches with a finite loss, and the WER report (decoded by ``decodings``, by default
+    with the language model)."""
     data_set = context.data_set
-    decodings = Decodings(run.config, context, language_model=True)
+    decodings = decodings or Decodings(run.config, context, language_model=True)
     fetches = {"loss": context.tower_results.mean_loss, **decodings.fetches}
     total_loss, counted = 0.0, 0
     for _ in progress(range(data_set.steps_per_epoch), data_set.name):
@@ -130,6 +150,37 @@ def run_set(run: Run, set_name: str, model_path: str) -> tuple[float, Report]:
         stop_execution_context(context, session, coord, threads)
     run.log.report(set_name, report.as_dict())
     return loss, report
+
+
+TUNE_ALPHAS = (0.3, 0.5, 0.8, 1.2, 1.6)  # ds_lm_tune's grid
+TUNE_BETAS = (0.0, 1.0, 2.0, 4.0)
+
+
+def tune_language_model(run: Run, model_path: str) -> dict:
+    """ds_lm_tune: the language model's weights that decode the dev set best (lowest WER,
+    then CER) with the checkpoint ``model_path``, from a grid search over
+    :data:`TUNE_ALPHAS` and :data:`TUNE_BETAS` (the dev set's logits computed once). Returns
+    alpha, beta, dev_wer, dev_cer and utterances; the test set plays no part."""
+    config = run.config
+    context = create_execution_context(run, "dev")
+    session, coord, threads = start_execution_context(run, context, model_path)
+    try:
+        decodings = Decodings(config, context, keep_logits=True)
+        evaluate(run, context, session, decodings)
+    finally:
+        stop_execution_context(context, session, coord, threads)
+    samples = context.data_set.samples
+    indices = sorted(decodings.logits)
+    try:
+        decoder = LmDecoder(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width,
+                            config.alphabet)  # fmt: skip
+    except DecoderError as error:
+        raise RunError(str(error)) from error
+    best, _ = tune_weights(decoder, [decodings.logits[i] for i in indices],
+                           [samples[i].transcript for i in indices], TUNE_ALPHAS,
+                           TUNE_BETAS)  # fmt: skip
+    return {"alpha": best["alpha"], "beta": best["beta"], "dev_wer": best["wer"],
+            "dev_cer": best["cer"], "utterances": len(indices)}  # fmt: skip
 
 
 def validate(run: Run, context: ExecutionContext, session, checkpoint: str, number: int):

@@ -85,6 +85,7 @@ class Results:
     TEST_WER_RAW = "test_wer_raw"
     STOPPED_BY_BUDGET = "stopped_by_budget"  # ds_max_train_seconds ran out
     EXPORT = "export"  # the written export paths
+    LM_WEIGHTS = "lm_weights"  # ds_lm_tune's choice: alpha, beta, dev_wer, dev_cer, utterances
 
 
 class Epoch:

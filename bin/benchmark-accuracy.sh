@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# How well the small-corpus recipe carries over to a synthesiser it never heard:
+#
+#   bin/benchmark-accuracy.sh OUT [--test-engine flite] [--budget 1500]
+#                             [--train 9000 --dev 300 --test 400]
+#
+# Builds the corpus kit in OUT/kit (bin/make-corpus-kit.py: open English sentences, the test
+# set spoken only by --test-engine's voices; kept and reused when OUT/kit/kit.json exists),
+# a language model of general English plus the training transcripts (OUT/lm.arpa), trains
+# bin/train-csv.sh on the kit with a time budget of --budget seconds (its checkpoints, logs and
+# export in OUT), then prints one table (OUT/table.md, OUT/table.json): WER and CER on dev and
+# test with greedy decoding, the beam search, the language model (weights chosen on dev) and
+# spelling correction (bin/accuracy-table.py), and PocketSphinx on the same test set when
+# POCKETSPHINX_PYTHON (default: .venv's Python) can import pocketsphinx.
+# Needs the kit's engines and text: apt-get install espeak-ng flite festival festvox-kallpc16k
+# festvox-kdlpc16k festvox-us-slt-hts fortunes (fortunes-min holds too few sentences).
+set -euo pipefail
+usage="usage: bin/benchmark-accuracy.sh OUT [--test-engine ENGINE] [--budget SECONDS] [--train N --dev N --test N]"
+if [ "$#" -lt 1 ] || [[ "$1" == --* ]]; then
+  echo "$usage" >&2
+  exit 2
+fi
+mkdir -p "$1"
+out="$(cd "$1" && pwd)"
+shift
+engine=flite budget=1500 train=9000 dev=300 test=400
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --test-engine) engine="$2" ;;
+    --budget) budget="$2" ;;
+    --train) train="$2" ;;
+    --dev) dev="$2" ;;
+    --test) test="$2" ;;
+    *)
+      echo "$usage" >&2
+      exit 2
+      ;;
+  esac
+  shift 2
+done
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash bin/setup-venv.sh
+
+kit="$out/kit"
+if [ ! -f "$kit/kit.json" ]; then
+  echo "Building the corpus kit in $kit (test engine $engine) ..."
+  .venv/bin/python bin/make-corpus-kit.py "$kit" --test-engine "$engine" --train "$train" \
+    --dev "$dev" --test "$test"
+fi
+.venv/bin/python bin/make-arpa.py --english "$kit/train.csv" -o "$out/lm.arpa"
+
+started=$(date +%s)
+ds_max_train_seconds="$budget" ds_checkpoint_dir="$out/checkpoints" ds_logs_dir="$out/logs" \
+  ds_export_dir="$out/export" ds_lm_path="$out/lm.arpa" \
+  bin/train-csv.sh "$kit/train.csv" "$kit/dev.csv" "$kit/test.csv" | tee "$out/train.log"
+echo "Training, tuning and testing took $(($(date +%s) - started)) s"
+
+.venv/bin/python bin/accuracy-table.py --model "$out/export" --dev "$kit/dev.csv" \
+  --test "$kit/test.csv" --pocketsphinx "${POCKETSPHINX_PYTHON:-auto}" --json >"$out/table.json"
+.venv/bin/python - "$out/table.json" "$kit/kit.json" "$budget" >"$out/table.md" <<'EOF'
+import json
+import sys
+
+table, kit, budget = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+voices = kit["voices"]
+print(f"Kit: test engine {kit['test_engine']}; train {', '.join(voices['train'])}; dev "
+      f"{', '.join(voices['dev'])}; test {', '.join(voices['test'])}; budget {budget} s.")
+if table["lm_weights"]:
+    w = table["lm_weights"]
+    print(f"LM weights chosen on dev: alpha {w['alpha']:g}, beta {w['beta']:g}.")
+print("\n| decoding | dev WER | dev CER | test WER | test CER |\n|---|---|---|---|---|")
+for row in table["rows"]:
+    cells = [f"{row[k]:.3f}" if row[k] is not None else "" for k in
+             ("dev_wer", "dev_cer", "test_wer", "test_cer")]
+    print(f"| {row['decoding']} | {' | '.join(cells)} |")
+if not any(row["decoding"].startswith("PocketSphinx") for row in table["rows"]):
+    print("\nPocketSphinx: not installed (pip install pocketsphinx; POCKETSPHINX_PYTHON)")
+EOF
+cat "$out/table.md"
