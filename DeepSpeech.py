@@ -177,7 +177,7 @@ def train(run: Run) -> dict:
     session, coord, threads = start(run, context, checkpoint, position)
     hook = StepHook(run, context, session, checkpoint)
     figures = {Results.LAST_TRAIN_WER: None, Results.LAST_VALIDATION_WER: None}
-    train_time = 0.0
+    train_time, validated = 0.0, checkpoint  # a resumed checkpoint counts as validated
     try:
         with run.stop:
             for epoch in range(position.epoch, config.epochs):
@@ -193,6 +193,13 @@ def train(run: Run) -> dict:
                 except BudgetReached as budget:
                     print(f"Time budget used: {budget}")
                     figures[Results.STOPPED_BY_BUDGET] = True
+                    if config.validation_step and hook.checkpoint not in (None, validated):
+                        # The steps since the last validation count: the part-trained model
+                        # becomes the best-dev one when the dev set says it is better.
+                        dev_loss, dev_report, _ = validate(run, context, session, hook.checkpoint,
+                                                           number)  # fmt: skip
+                        figures[Results.LAST_VALIDATION_WER] = dev_report.wer
+                        hook.save(hook.saved_at)  # again, with the new best dev loss
                     break
                 train_time += time.time() - started
                 if coord.should_stop():
@@ -212,6 +219,7 @@ def train(run: Run) -> dict:
                                    Epoch.DEV_CER: dev_report.cer})  # fmt: skip
                     figures[Results.LAST_VALIDATION_WER] = dev_report.wer
                     hook.save(Position(number, 0))  # again, with the new early-stopping state
+                    validated = hook.checkpoint
                 record[Epoch.SECONDS] = time.time() - started
                 run.log.epoch(record)
                 print(epoch_line(record, train_time))

@@ -11,7 +11,8 @@ test CSVs, then decodes the logits four ways, each adding one stage to the one b
 - ``greedy``: the best path (each step's most likely character);
 - ``beam``: TensorFlow's CTC beam search, no language model;
 - ``beam + LM``: the language-model beam search, its alpha and beta chosen by a grid search on
-  the dev set (the test set never chooses anything);
+  the dev set (with ``--tune-beam-width`` beams, for speed; the test set never chooses
+  anything);
 - ``+ spelling``: that, then sentence-level spelling correction of every hypothesis (English
   alphabets only).
 
@@ -48,6 +49,7 @@ from util.decoding.decoder import (  # noqa: E402
     greedy_labels,
     tune_weights,
 )
+from util.decoding.evaluate import TUNE_BEAM_WIDTH  # noqa: E402
 from util.transcriber import (  # noqa: E402
     ModelError,
     Transcriber,
@@ -111,6 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--alphas", type=floats, default=floats("0.3,0.5,0.8,1.2,1.6"))
     parser.add_argument("--betas", type=floats, default=floats("0,1,2,3,4,6"))
     parser.add_argument("--beam-width", type=int, default=128, help="LM search beams (128)")
+    parser.add_argument("--tune-beam-width", type=int, default=TUNE_BEAM_WIDTH,
+                        help=f"beams when choosing the weights ({TUNE_BEAM_WIDTH})")  # fmt: skip
     parser.add_argument("--pocketsphinx", default="auto",
                         help="a Python with pocketsphinx, or off (auto: this one)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -150,7 +154,9 @@ def main(argv=None) -> int:
         hypotheses["beam"][name] = [beam.search(values) for values in logits[name]]
     weights = None
     if lm is not None:
+        lm.beam_width = min(args.beam_width, args.tune_beam_width)
         weights, _ = tune_weights(lm, logits["dev"], references["dev"], args.alphas, args.betas)
+        lm.beam_width = args.beam_width
         with_lm = {name: [lm.decode(values) for values in logits[name]] for name in sets}
         hypotheses["beam + LM"] = with_lm
         hypotheses["+ spelling"] = {name: [corrector.correct(text) for text in with_lm[name]]

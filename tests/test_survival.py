@@ -193,6 +193,9 @@ def test_time_budget_stops_training_and_tests_the_best_dev_checkpoint(corpus):
     assert run.finish(timeout=600) == 0, run.text
     assert "Time budget used: ds_max_train_seconds=3 reached" in run.text
     assert "Testing " + str(corpus["tmp"] / "ckpt" / "best_dev") in run.text
+    # The steps since the last validation are validated too, and kept when they are better.
+    after = run.text.split("Time budget used: ")[1]
+    assert "Validation loss=" in after.split("Testing ")[0]
 
 
 def test_same_seed_gives_the_same_losses(corpus):

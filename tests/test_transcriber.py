@@ -257,7 +257,7 @@ def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_mod
     """ds_lm_tune picks the weights bin/tune-lm.py picks on the same dev set and grid, uses
     them for the test report and the export, and picks the same whatever the test set's
     transcripts say."""
-    from util.decoding.evaluate import TUNE_ALPHAS, TUNE_BETAS
+    from util.decoding.evaluate import TUNE_ALPHAS, TUNE_BEAM_WIDTH, TUNE_BETAS
 
     root = clip_model["root"]
     with open(root / "train.csv", encoding="utf-8") as train_file:
@@ -293,7 +293,7 @@ def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_mod
     command = [sys.executable, os.path.join(REPO_ROOT, "bin", "tune-lm.py"), "--model",
                str(tmp_path / "export-right"), "--dev", str(dev_csv), "--alphas",
                ",".join(map(str, TUNE_ALPHAS)), "--betas", ",".join(map(str, TUNE_BETAS)),
-               "--beam-width", "100", "--json"]  # fmt: skip
+               "--beam-width", str(TUNE_BEAM_WIDTH), "--json"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     grid = json.loads(result.stdout.strip().splitlines()[-1])["grid"]

@@ -154,12 +154,16 @@ def run_set(run: Run, set_name: str, model_path: str) -> tuple[float, Report]:
 
 TUNE_ALPHAS = (0.3, 0.5, 0.8, 1.2, 1.6)  # ds_lm_tune's grid
 TUNE_BETAS = (0.0, 1.0, 2.0, 4.0)
+# Beams of the grid search (at most ds_beam_width): the search's cost grows with the beams,
+# the best weights hardly do.
+TUNE_BEAM_WIDTH = 32
 
 
 def tune_language_model(run: Run, model_path: str) -> dict:
     """ds_lm_tune: the language model's weights that decode the dev set best (lowest WER,
     then CER) with the checkpoint ``model_path``, from a grid search over
-    :data:`TUNE_ALPHAS` and :data:`TUNE_BETAS` (the dev set's logits computed once). Returns
+    :data:`TUNE_ALPHAS` and :data:`TUNE_BETAS` (the dev set's logits computed once, decoded
+    with :data:`TUNE_BEAM_WIDTH` beams). Returns
     alpha, beta, dev_wer, dev_cer and utterances; the test set plays no part."""
     config = run.config
     context = create_execution_context(run, "dev")
@@ -172,8 +176,8 @@ def tune_language_model(run: Run, model_path: str) -> dict:
     samples = context.data_set.samples
     indices = sorted(decodings.logits)
     try:
-        decoder = LmDecoder(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width,
-                            config.alphabet)  # fmt: skip
+        decoder = LmDecoder(config.lm_path, config.lm_alpha, config.lm_beta,
+                            min(config.beam_width, TUNE_BEAM_WIDTH), config.alphabet)  # fmt: skip
     except DecoderError as error:
         raise RunError(str(error)) from error
     best, _ = tune_weights(decoder, [decodings.logits[i] for i in indices],

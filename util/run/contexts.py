@@ -292,7 +292,7 @@ class StepHook:
 
     def __init__(self, run: Run, context: ExecutionContext, session, checkpoint: str | None):
         self.run, self.context, self.session = run, context, session
-        self.checkpoint = checkpoint
+        self.checkpoint, self.saved_at = checkpoint, None  # saved_at: the Position saved last
         self.started = self.last_save = time.time()
         self.non_finite_in_a_row = 0
 
@@ -320,7 +320,7 @@ class StepHook:
         self.checkpoint = persist_model(
             self.context, self.session, self.run.config.checkpoint_dir, position, self.checkpoint
         )
-        self.last_save = time.time()
+        self.last_save, self.saved_at = time.time(), position
         return self.checkpoint
 
     def skip_batch(self, epoch: int, step: int, tower_indices) -> None:
