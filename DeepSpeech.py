@@ -374,11 +374,11 @@ def one_shot_infer(config: Config, wav_filename: str) -> str:
             f"no checkpoint in ds_checkpoint_dir={config.checkpoint_dir!r} for ds_one_shot_infer"
         )
     geometry = ModelGeometry.from_config(config)
-    features = audiofile_to_input_vector(
-        wav_filename, geometry.n_input, geometry.n_context, config.feature_max_hz
-    )
+    features = audiofile_to_input_vector(wav_filename, geometry.n_input, geometry.n_context,
+                                         config.feature_max_hz,
+                                         norm=config.feature_norm)  # fmt: skip
     return transcribe_checkpoint(checkpoint, features, geometry, ModelOps.for_evaluation(config),
-                                 config.alphabet)  # fmt: skip
+                                 config.alphabet, config.feature_norm)  # fmt: skip
 
 
 def main(environ=None, argv=()) -> int:

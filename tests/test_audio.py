@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import soundfile
+from conftest import LDC93S1_WAV
 from python_speech_features import mfcc
 
 from util.data.audio import (
@@ -205,3 +206,26 @@ def test_time_steps_predicts_rows_of_resampled_file(speech_wav):
     path = str(speech_wav("cd.wav", seconds=frames_44k / 44100, rate=44100))
     assert soundfile.info(path).frames == frames_44k
     assert audiofile_to_input_vector(path).shape[0] == audio_info(path)[1]
+
+
+def test_coefficient_normalisation_takes_out_gain_and_some_colouring():
+    """ds_feature_norm=coefficient: each MFCC coefficient at mean 0 and deviation 1 over the
+    utterance. A gain, which adds a constant to every log mel band, then changes nothing; a
+    mild colouring (a low-pass filter, as a duller channel or voice) changes the features less
+    than it changes those of the 2017 normalisation."""
+    from scipy.signal import lfilter
+
+    audio = load_audio(LDC93S1_WAV)
+    plain = audio_to_input_vector(audio, norm="coefficient")
+    centre = plain[:, N_CONTEXT * N_INPUT : (N_CONTEXT + 1) * N_INPUT]  # each step's own frame
+    np.testing.assert_allclose(centre.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(centre.std(axis=0), 1, atol=1e-4)
+    louder = audio * 2.0
+    np.testing.assert_allclose(audio_to_input_vector(louder, norm="coefficient"), plain,
+                               atol=1e-4)  # fmt: skip
+    assert np.abs(audio_to_input_vector(louder) - audio_to_input_vector(audio)).max() > 1e-3
+    duller = lfilter([1.0, 0.5], [1.0], audio).astype(np.float32)
+    changed = {norm: np.abs(audio_to_input_vector(duller, norm=norm)
+                            - audio_to_input_vector(audio, norm=norm)).mean()
+               for norm in ("utterance", "coefficient")}  # fmt: skip
+    assert changed["coefficient"] < changed["utterance"], changed

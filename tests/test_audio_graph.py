@@ -15,20 +15,21 @@ tf.disable_v2_behavior()
 TOLERANCE = 1e-4  # float32 in the graph against python_speech_features' float64
 
 
-def graph_features(audio: np.ndarray, max_hz: int = 8000) -> np.ndarray:
+def graph_features(audio: np.ndarray, max_hz: int = 8000, norm: str = "utterance") -> np.ndarray:
     graph = tf.Graph()
     with graph.as_default():
         samples = tf.placeholder(tf.float32, [None])
-        features = utterance_features(samples, max_hz)
+        features = utterance_features(samples, max_hz, norm=norm)
         with tf.Session(graph=graph) as session:
             return session.run(features, {samples: audio})
 
 
+@pytest.mark.parametrize("norm", ["utterance", "coefficient"])
 @pytest.mark.parametrize("max_hz", [8000, 4000])
-def test_the_graph_gives_the_recipe_s_features(max_hz):
+def test_the_graph_gives_the_recipe_s_features(max_hz, norm):
     audio = load_audio(LDC93S1_WAV)
-    expected = audio_to_input_vector(audio, max_hz=max_hz)
-    got = graph_features(audio, max_hz)
+    expected = audio_to_input_vector(audio, max_hz=max_hz, norm=norm)
+    got = graph_features(audio, max_hz, norm)
     assert got.shape == expected.shape == (146, 494)
     np.testing.assert_allclose(got, expected, atol=TOLERANCE)
 

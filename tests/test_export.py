@@ -448,3 +448,32 @@ def test_the_readme_s_plain_clients_transcribe_ldc93s1(exported, tmp_path, clien
                             cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == SENTENCE
+
+
+def test_a_model_trained_with_coefficient_normalisation_travels_with_it(tmp_path):
+    """ds_feature_norm=coefficient reaches training, the test report, one-shot inference, the
+    export's graph, metadata and TFLite model, and the transcriber; a run or export that
+    would feed such a checkpoint the 2017 features stops, naming the setting."""
+    from conftest import EPOCHS, SMALL_MODEL
+
+    environ = {**SMALL_MODEL, "ds_epochs": str(EPOCHS), "ds_feature_norm": "coefficient",
+               "ds_checkpoint_dir": str(tmp_path / "ckpt"), "ds_logs_dir": str(tmp_path / "logs"),
+               "ds_export_dir": str(tmp_path / "export")}  # fmt: skip
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    assert "Test loss=" in out and " WER: 0.000000 " in out.split("Test loss=")[1]
+    status, out, err = run_main({**environ, "ds_export_dir": "", "ds_one_shot_infer": LDC93S1_WAV})
+    assert status == 0 and out.strip().splitlines()[-1] == SENTENCE, out + err
+    for model in ("output_graph.pb", TFLITE["float32"]):
+        transcriber = Transcriber(str(tmp_path / "export" / model))
+        assert transcriber.metadata["features"]["normalisation"] == "coefficient"
+        assert transcriber.transcribe(LDC93S1_WAV).text == SENTENCE
+        transcriber.close()
+    plain = {**environ, "ds_feature_norm": "utterance", "ds_logs_dir": str(tmp_path / "logs2")}
+    testing = {"ds_train": "0", "ds_export_dir": ""}
+    exporting = {"ds_train": "0", "ds_test": "0", "ds_export_dir": str(tmp_path / "e2")}
+    for extra in (testing, exporting):
+        status, out, err = run_main({**plain, **extra})
+        assert status == 1, out + err
+        assert "was trained with ds_feature_norm=coefficient, but this run uses " in err
+        assert "ds_feature_norm=utterance" in err

@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from util.data.audio import INT16_SCALE, MAX_HZ, SAMPLE_RATE, audio_to_input_vector, load_audio
+from util.data.audio import (
+    FEATURE_NORMS,
+    INT16_SCALE,
+    MAX_HZ,
+    SAMPLE_RATE,
+    audio_to_input_vector,
+    load_audio,
+)
 from util.data.text import ALPHABET, Alphabet
 from util.decoding.alignment import Word, word_timings
 from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder
@@ -133,6 +140,8 @@ class _FrozenGraph:
         self.metadata = json.loads(self.metadata) if self.metadata is not None else {}
         max_hz = self._constant(FEATURE_MAX_HZ)  # also in graphs older than the metadata
         self.max_hz = int(max_hz) if max_hz is not None else MAX_HZ
+        norm = self.metadata.get("features", {}).get("normalisation")
+        self.norm = norm if norm in FEATURE_NORMS else "utterance"  # older: said in words
 
     def _constant(self, name: str):
         try:
@@ -142,7 +151,7 @@ class _FrozenGraph:
 
     def run(self, audio: np.ndarray) -> np.ndarray:
         """Logits [time, classes] of 16-bit-scale samples."""
-        features = audio_to_input_vector(audio, max_hz=self.max_hz)
+        features = audio_to_input_vector(audio, max_hz=self.max_hz, norm=self.norm)
         logits = self.session.run(
             self.logits, {self.features: features[np.newaxis], self.lengths: [len(features)]}
         )

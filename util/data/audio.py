@@ -43,6 +43,9 @@ WINDOW_SECONDS = 0.025
 STEP_SECONDS = 0.010
 FRAME_STRIDE = 2  # keep every second MFCC frame: one time step is 20 ms
 MAX_HZ = SAMPLE_RATE // 2  # upper edge of the mel filterbank; 4000 suits telephone audio
+# How features are normalised per utterance (ds_feature_norm): all together (the 2017 recipe)
+# or each MFCC coefficient on its own (cepstral mean and variance normalisation).
+FEATURE_NORMS = ("utterance", "coefficient")
 INT16_SCALE = 32768.0
 # Segment ends (STM, Fisher, Switchboard times) may overshoot the audio by rounding; up to this
 # much is clipped to the end of the file, more means the segment does not belong to the file.
@@ -380,26 +383,51 @@ def mfcc_frames(
     return np.ascontiguousarray(frames[::FRAME_STRIDE], dtype=np.float32)
 
 
-def frames_to_input_vector(frames: np.ndarray, numcontext: int = N_CONTEXT) -> np.ndarray:
+def normalise_frames(frames: np.ndarray) -> np.ndarray:
+    """MFCC frames [time, numcep] with each coefficient at mean 0 and standard deviation 1
+    over the utterance (cepstral mean and variance normalisation; a constant coefficient
+    becomes 0)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    if len(frames) == 0:
+        return frames.astype(np.float32)
+    std = frames.std(axis=0)
+    return ((frames - frames.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+def frames_to_input_vector(
+    frames: np.ndarray, numcontext: int = N_CONTEXT, norm: str = "utterance"
+) -> np.ndarray:
     """Features [time, numcep + 2 * numcep * numcontext] from MFCC frames: context windows,
-    then normalisation by the utterance's mean and standard deviation."""
+    normalised as ``norm`` says (:data:`FEATURE_NORMS`): ``utterance``, by the mean and
+    standard deviation of all the utterance's features (the 2017 recipe), or
+    ``coefficient``, each coefficient by its own over the utterance, before the windows
+    (their zero padding is then each coefficient's mean)."""
+    if norm == "coefficient":
+        frames = normalise_frames(frames)
     padded = np.pad(frames, ((numcontext, numcontext), (0, 0)))
     # Window t covers frames t-numcontext .. t+numcontext: past, now, future.
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * numcontext + 1, axis=0)
     features = windows.transpose(0, 2, 1).reshape(frames.shape[0], -1)
+    if norm == "coefficient":
+        return np.ascontiguousarray(features, dtype=np.float32)
     std = features.std()
     features = (features - features.mean()) / (std if std > 0 else 1.0)
     return np.ascontiguousarray(features, dtype=np.float32)
 
 
 def audio_to_input_vector(
-    audio: np.ndarray, numcep: int = N_INPUT, numcontext: int = N_CONTEXT, max_hz: int = MAX_HZ
+    audio: np.ndarray,
+    numcep: int = N_INPUT,
+    numcontext: int = N_CONTEXT,
+    max_hz: int = MAX_HZ,
+    norm: str = "utterance",
 ) -> np.ndarray:
     """Features [time, numcep + 2 * numcep * numcontext] of 16 kHz audio on the 16-bit scale.
 
-    ``max_hz`` is the upper edge of the mel filterbank (the original used the full 8 kHz).
+    ``max_hz`` is the upper edge of the mel filterbank (the original used the full 8 kHz);
+    ``norm`` the normalisation (:func:`frames_to_input_vector`).
     """
-    return frames_to_input_vector(mfcc_frames(audio, numcep, max_hz), numcontext)
+    return frames_to_input_vector(mfcc_frames(audio, numcep, max_hz), numcontext, norm)
 
 
 def audiofile_to_input_vector(
@@ -410,7 +438,9 @@ def audiofile_to_input_vector(
     start: float = 0.0,
     end: float | None = None,
     channel: int | None = None,
+    norm: str = "utterance",
 ) -> np.ndarray:
     """Features of the audio file ``path``, or of a segment of it (see
     :func:`audio_to_input_vector`)."""
-    return audio_to_input_vector(load_audio(path, start, end, channel), numcep, numcontext, max_hz)
+    audio = load_audio(path, start, end, channel)
+    return audio_to_input_vector(audio, numcep, numcontext, max_hz, norm)

@@ -72,10 +72,15 @@ def filterbank_product(power: tf.Tensor, filters: np.ndarray) -> tf.Tensor:
 
 
 def utterance_features(
-    audio: tf.Tensor, max_hz: int = MAX_HZ, numcep: int = N_INPUT, numcontext: int = N_CONTEXT
+    audio: tf.Tensor,
+    max_hz: int = MAX_HZ,
+    numcep: int = N_INPUT,
+    numcontext: int = N_CONTEXT,
+    norm: str = "utterance",
 ) -> tf.Tensor:
     """Features [time, numcep + 2 * numcep * numcontext] of one utterance's float32 samples
-    [n] on the 16-bit scale (as util.data.audio.load_audio gives them)."""
+    [n] on the 16-bit scale (as util.data.audio.load_audio gives them), normalised as
+    ``norm`` says (util.data.audio.frames_to_input_vector)."""
     audio = tf.convert_to_tensor(audio, tf.float32)
     emphasised = tf.concat([audio[:1], audio[1:] - PREEMPHASIS * audio[:-1]], 0)
     length = tf.shape(emphasised)[0]
@@ -93,28 +98,38 @@ def utterance_features(
     log_energy = tf.maximum(tf.log(energy), LOG_EPSILON)
     cepstra = tf.concat([log_energy[:, None], cepstra[:, 1:]], 1)
     cepstra = cepstra[::FRAME_STRIDE]
+    if norm == "coefficient":
+        mean, variance = tf.nn.moments(cepstra, [0])
+        std = tf.sqrt(variance)
+        cepstra = (cepstra - mean) / tf.where(std > 0, std, tf.ones_like(std))
     # Context windows: 2 * numcontext + 1 frames per step, zero-padded at the edges.
     context = tf.pad(cepstra, [[numcontext, numcontext], [0, 0]])
     windows = tf.signal.frame(context, 2 * numcontext + 1, 1, axis=0)
     features = tf.reshape(windows, [-1, (2 * numcontext + 1) * numcep])
+    if norm == "coefficient":
+        return features
     mean, variance = tf.nn.moments(tf.reshape(features, [-1]), [0])
     std = tf.sqrt(variance)
     return (features - mean) / tf.where(std > 0, std, tf.ones_like(std))
 
 
 def batch_features(
-    samples: tf.Tensor, lengths: tf.Tensor, max_hz: int = MAX_HZ, scale: float = INT16_SCALE
+    samples: tf.Tensor,
+    lengths: tf.Tensor,
+    max_hz: int = MAX_HZ,
+    scale: float = INT16_SCALE,
+    norm: str = "utterance",
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Features [batch, time, n_features] (zero-padded) and their lengths [batch] of
     ``samples`` [batch, max samples] (float32, times ``scale`` on the 16-bit scale), each
-    utterance ``lengths[i]`` samples long."""
+    utterance ``lengths[i]`` samples long, normalised as ``norm`` says."""
     lengths = tf.cast(lengths, tf.int32)
     steps = feature_steps(lengths)
     longest = tf.reduce_max(steps)
 
     def one(index):
         audio = samples[index, : lengths[index]] * scale
-        features = utterance_features(audio, max_hz)
+        features = utterance_features(audio, max_hz, norm=norm)
         return tf.pad(features, [[0, longest - tf.shape(features)[0]], [0, 0]])
 
     features = tf.map_fn(one, tf.range(tf.shape(samples)[0]), fn_output_signature=tf.float32)

@@ -108,6 +108,7 @@ class DataSet:
         feature_cache: str | FeatureCache | None = None,
         shuffle_batches: bool = False,
         seed: int = 0,
+        feature_norm: str = "utterance",
         strict: bool = False,
         augmentation: Augmentation | None = None,
         alphabet: Alphabet = ENGLISH,
@@ -134,7 +135,7 @@ class DataSet:
         self.augment_fallbacks = 0
         self._numcep = numcep
         self._numcontext = numcontext
-        self._max_hz = feature_max_hz
+        self._max_hz, self._norm = feature_max_hz, feature_norm
         self._thread_count = thread_count
         n_features = feature_width(numcep, numcontext)
         with tf.name_scope(f"{name}_queue"):
@@ -298,7 +299,7 @@ class DataSet:
         if draws is not None and draws.frames:
             frames = augmentation.apply_frames(frames, draws, rng)
             augmented = True
-        features = frames_to_input_vector(frames, self._numcontext)
+        features = frames_to_input_vector(frames, self._numcontext, self._norm)
         with self._lock:
             if hit:
                 self.cache_hits += 1
@@ -397,6 +398,7 @@ class DataOptions:
     tower_count: int = 1
     thread_count: int = 2
     feature_max_hz: int = MAX_HZ
+    feature_norm: str = "utterance"
     feature_cache: str | FeatureCache | None = None
     shuffle_batches: bool = False  # the train set only
     augmentation: Augmentation | None = None  # the train set only
@@ -428,6 +430,7 @@ class DataOptions:
             tower_count=tower_count,
             thread_count=config.feeder_threads,
             feature_max_hz=config.feature_max_hz,
+            feature_norm=config.feature_norm,
             feature_cache=resolve_folder(config.feature_cache, config.dataset_path),
             shuffle_batches=config.shuffle_batches,
             augmentation=parse_augmentation(
@@ -475,6 +478,7 @@ def build_data_sets(
             numcontext=options.numcontext,
             thread_count=options.thread_count,
             feature_max_hz=options.feature_max_hz,
+            feature_norm=options.feature_norm,
             feature_cache=options.feature_cache,
             shuffle_batches=options.shuffle_batches and name == "train",
             seed=options.seed,

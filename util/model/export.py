@@ -23,6 +23,7 @@ import tensorflow.compat.v1 as tf
 from tensorflow.python.ops import control_flow_v2_toggles
 
 from util.data.audio import (
+    FEATURE_NORMS,
     FRAME_STRIDE,
     INT16_SCALE,
     MAX_HZ,
@@ -52,7 +53,7 @@ from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of th
     SAVED_MODEL,
     TFLITE,
 )
-from util.run.checkpoints import CheckpointError, check_alphabet
+from util.run.checkpoints import CheckpointError, check_alphabet, check_feature_norm
 from util.run.locks import FolderInUse, FolderLock
 
 BEAM_WIDTH = 100
@@ -77,6 +78,7 @@ class ExportOptions:
     lm_path: str = ""
 
     alphabet: Alphabet = ENGLISH
+    feature_norm: str = "utterance"
 
     @classmethod
     def from_config(cls, config, training: dict | None = None) -> ExportOptions:
@@ -84,7 +86,15 @@ class ExportOptions:
         decoding = {"beam_width": options.beam_width, "spelling": options.spelling,
                     "lm_alpha": options.lm_alpha, "lm_beta": options.lm_beta}  # fmt: skip
         return cls(config.feature_max_hz, config.remove_export, config.export_tflite,
-                   dict(training or {}), decoding, config.lm_path, config.alphabet)  # fmt: skip
+                   dict(training or {}), decoding, config.lm_path, config.alphabet,
+                   config.feature_norm)  # fmt: skip
+
+
+def metadata_feature_norm(metadata: dict) -> str:
+    """The feature normalisation an export's metadata records (``utterance`` for exports
+    made before there was a choice, which said it in words)."""
+    norm = metadata.get("features", {}).get("normalisation")
+    return norm if norm in FEATURE_NORMS else "utterance"
 
 
 def language_model_name(lm_path: str) -> str:
@@ -98,11 +108,13 @@ def model_metadata(
     training: dict | None = None,
     decoding: dict | None = None,
     alphabet: Alphabet = ENGLISH,
+    feature_norm: str = "utterance",
 ):
     """What a client needs to know about an exported model, kept in the graph as the JSON
     string ``metadata_json``: the alphabet (label i is ``alphabet[i]``, the last class is
-    the CTC blank), the audio and feature recipe, the model's geometry, ``training`` (git
-    hash, export date, test WER/CER) and ``decoding`` (the reports' decoder) when given."""
+    the CTC blank), the audio and feature recipe (``normalisation``: ``utterance`` or
+    ``coefficient``, as ds_feature_norm), the model's geometry, ``training`` (git hash,
+    export date, test WER/CER) and ``decoding`` (the reports' decoder) when given."""
     return {
         "alphabet": alphabet.characters,
         "blank_label": geometry.n_classes - 1,
@@ -110,7 +122,7 @@ def model_metadata(
         "features": {"mfcc_coefficients": geometry.n_input, "context_frames": geometry.n_context,
                      "window_seconds": WINDOW_SECONDS, "step_seconds": STEP_SECONDS,
                      "frame_stride": FRAME_STRIDE, "max_hz": feature_max_hz,
-                     "normalisation": "per utterance: mean and standard deviation"},
+                     "normalisation": feature_norm},
         "geometry": {"n_hidden": geometry.n_hidden, "n_features": geometry.n_features,
                      "n_classes": geometry.n_classes, "relu_clip": geometry.relu_clip},
         "beam_width": BEAM_WIDTH,
@@ -136,7 +148,10 @@ def create_inference_graph(
         tf.cast(samples_int16, tf.float32) / INT16_SCALE, [None, None], name=INPUT_SAMPLES
     )
     sample_lengths = tf.placeholder(tf.int32, [None], name=INPUT_SAMPLE_LENGTHS)
-    audio_features, audio_lengths = batch_features(samples, sample_lengths, feature_max_hz)
+    metadata = metadata or model_metadata(geometry, feature_max_hz)
+    audio_features, audio_lengths = batch_features(
+        samples, sample_lengths, feature_max_hz, norm=metadata_feature_norm(metadata)
+    )
     features = tf.placeholder_with_default(
         audio_features, [None, None, geometry.n_features], name=INPUT_NODE
     )
@@ -148,7 +163,6 @@ def create_inference_graph(
     dense = tf.sparse.to_dense(decoded[0], default_value=-1)
     output = tf.identity(tf.cast(dense, tf.int32), name=OUTPUT_NODE)
     max_hz = tf.constant(feature_max_hz, tf.int32, name=FEATURE_MAX_HZ)
-    metadata = metadata or model_metadata(geometry, feature_max_hz)
     metadata = tf.constant(json.dumps(metadata, sort_keys=True), tf.string, name=METADATA)
     return {
         INPUT_NODE: features,
@@ -181,7 +195,8 @@ def create_tflite_graph(geometry: ModelGeometry, metadata: dict) -> dict:
     graph: float32 samples [n] in [-1, 1] in, logits [time, n_classes] and the metadata as
     UTF-8 bytes out. Build it under :func:`control_flow_v2`."""
     samples = tf.placeholder(tf.float32, [None], name=INPUT_SAMPLES)
-    features = utterance_features(samples * INT16_SCALE, metadata["features"]["max_hz"])
+    features = utterance_features(samples * INT16_SCALE, metadata["features"]["max_hz"],
+                                  norm=metadata_feature_norm(metadata))  # fmt: skip
     with tf.name_scope("model"):  # BiRNN names its output LOGITS; get_variable ignores this
         logits = BiRNN(features[None], tf.shape(features)[:1], [0.0] * 6, geometry, False, None)
     logits = tf.identity(logits[:, 0], name=LOGITS)
@@ -228,10 +243,13 @@ def transcribe_checkpoint(
     geometry: ModelGeometry,
     ops: ModelOps | None = None,
     alphabet: Alphabet = ENGLISH,
+    feature_norm: str = "utterance",
 ) -> str:
-    """The text of one utterance's ``features`` [time, n_features] by ``checkpoint_path``."""
+    """The text of one utterance's ``features`` [time, n_features] (normalised as
+    ``feature_norm`` says) by ``checkpoint_path``."""
     try:
         check_alphabet(checkpoint_path, alphabet)
+        check_feature_norm(checkpoint_path, feature_norm)
     except CheckpointError as error:
         raise ExportError(str(error)) from error
     session, tensors = restore_inference_session(checkpoint_path, geometry, ops)
@@ -267,6 +285,7 @@ def export(
     options = options or ExportOptions()
     try:
         check_alphabet(checkpoint_path, options.alphabet)
+        check_feature_norm(checkpoint_path, options.feature_norm)
     except CheckpointError as error:
         raise ExportError(str(error)) from error
     lock = FolderLock(export_dir, "ds_export_dir")  # one export at a time writes the folder
@@ -322,7 +341,7 @@ def _export(checkpoint_path, export_dir, geometry, ops, options: ExportOptions) 
         raise ExportError(f"{options.alphabet.describe()} does not fit a model of "
                           f"{geometry.n_classes} output classes")  # fmt: skip
     metadata = model_metadata(geometry, feature_max_hz, options.training, decoding,
-                              options.alphabet)  # fmt: skip
+                              options.alphabet, options.feature_norm)  # fmt: skip
     try:
         # The portable files: stock ops whatever ds_custom_ops says.
         session, tensors = restore_inference_session(checkpoint_path, geometry, None,

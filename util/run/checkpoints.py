@@ -22,6 +22,7 @@ CHECKPOINT_NAME = "model.ckpt"
 BEST_DEV_DIR = "best_dev"
 STATE_SCOPE = "training_state"  # variables that may be missing from older checkpoints
 ALPHABET_VARIABLE = "alphabet"  # the characters of the model's output classes, as a string
+FEATURE_NORM_VARIABLE = "feature_norm"  # ds_feature_norm the model was trained with
 ALIAS_SCOPE = "cond/"  # see _stored_name
 _POSITION = re.compile(r"model\.ckpt-(\d+)(?:-(\d+))?$")
 
@@ -110,14 +111,45 @@ def check_alphabet(path: str, alphabet: Alphabet, reader=None) -> None:
         )
 
 
+def feature_norm_variable(norm: str) -> tf.Variable:
+    """The variable that keeps the model's feature normalisation (ds_feature_norm) in its
+    checkpoints (in the default graph)."""
+    with tf.device("/cpu:0"):
+        return tf.Variable(norm, trainable=False, name=FEATURE_NORM_VARIABLE)
+
+
+def check_feature_norm(path: str, norm: str, reader=None) -> None:
+    """Stop when the checkpoint ``path`` was trained with features normalised otherwise than
+    ``norm`` says (a checkpoint without the variable was trained per utterance).
+
+    Raises:
+        CheckpointError: naming both settings.
+    """
+    try:
+        reader = reader or tf.train.load_checkpoint(path)
+        stored = "utterance"
+        if reader.has_tensor(FEATURE_NORM_VARIABLE):
+            stored = reader.get_tensor(FEATURE_NORM_VARIABLE).decode("utf-8")
+    except (tf.errors.OpError, ValueError) as error:
+        message = getattr(error, "message", str(error)).strip().splitlines()[0]
+        raise CheckpointError(f"cannot restore checkpoint {path}: {message}") from error
+    if stored != norm:
+        raise CheckpointError(
+            f"checkpoint {path} was trained with ds_feature_norm={stored}, but this run uses "
+            f"ds_feature_norm={norm}: set ds_feature_norm={stored}, or use another "
+            "ds_checkpoint_dir to train afresh"
+        )
+
+
 def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dict[str, tf.Variable]:
     """The ``variables`` to restore from ``path`` by their names there, after checking that
     the shapes fit.
 
     Variables of the ``training_state`` scope missing from the checkpoint are left out (they
     keep their initial values); any other difference stops with a message naming both shapes.
-    The ``alphabet`` variable is never restored: the checkpoint's must be the same
-    (:func:`check_alphabet`), or the run stops with a message naming both.
+    The ``alphabet`` and ``feature_norm`` variables are never restored: the checkpoint's must
+    be the same (:func:`check_alphabet`, :func:`check_feature_norm`), or the run stops with a
+    message naming both.
     """
     try:
         reader = tf.train.load_checkpoint(path)
@@ -131,6 +163,10 @@ def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dic
         if name == ALPHABET_VARIABLE:
             wanted = tf.get_static_value(variable.initial_value).item()  # bytes
             check_alphabet(path, Alphabet(wanted.decode("utf-8")), reader)
+            continue
+        if name == FEATURE_NORM_VARIABLE:
+            wanted = tf.get_static_value(variable.initial_value).item()
+            check_feature_norm(path, wanted.decode("utf-8"), reader)
             continue
         stored = _stored_name(name, shapes)
         if stored is None:

@@ -24,6 +24,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from util.data.audio import FEATURE_NORMS
 from util.data.text import ENGLISH, Alphabet, AlphabetError
 
 STDDEV_VARIABLES = ("b1", "h1", "b2", "h2", "b3", "h3", "b5", "h5", "b6", "h6")
@@ -148,6 +149,16 @@ def _sound_paths(name: str, raw: str) -> tuple[str, ...]:
 
 
 SPELLING_MODES = ("compound", "word", "off")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        text = raw.strip().lower()
+        if text not in choices:
+            raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+        return text
+
+    return parse
 
 
 def _on_off_auto(name: str, raw: str) -> str:
@@ -366,6 +377,12 @@ class Config:
         8000,
         lambda name, raw: _parse_int_range(name, raw, 1000, 8000),
         "upper edge of the MFCC filterbank (4000 for 8 kHz audio)",
+    )
+    feature_norm: str = setting(
+        "utterance",
+        _choice(FEATURE_NORMS),
+        "normalisation of each utterance's features: utterance (all together, the 2017 recipe) "
+        "or coefficient (each MFCC coefficient by its own mean and deviation)",
     )
     train_files: tuple[str, ...] = setting(
         (), _paths, "ds_importer=csv: the training CSV files, comma-separated"

@@ -28,6 +28,7 @@ from util.run.checkpoints import (
     Position,
     alphabet_variable,
     checkpoint_prefix,
+    feature_norm_variable,
     latest_checkpoint,
     parse_position,
     restore,
@@ -184,6 +185,7 @@ def training_context(
     :func:`training_ops` and the savers."""
     towers, ops = training_ops(run.config, run.devices, data_set, apply_update)
     alphabet_variable(run.config.alphabet)  # after the model: the same seeds, the same weights
+    feature_norm_variable(run.config.feature_norm)
     saver = tf.train.Saver(
         tf.global_variables(), max_to_keep=run.config.max_to_keep, save_relative_paths=True
     )
@@ -203,6 +205,7 @@ def create_execution_context(run: Run, set_name: str) -> ExecutionContext:
         towers = get_tower_results(data_set, run.devices, run.geometry,
                                    ModelOps.for_evaluation(run.config))  # fmt: skip
         alphabet_variable(run.config.alphabet)
+        feature_norm_variable(run.config.feature_norm)
         saver = tf.train.Saver(tf.global_variables(), save_relative_paths=True)
         return ExecutionContext(graph, data_set, towers, saver)
 
