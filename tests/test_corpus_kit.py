@@ -68,3 +68,27 @@ def test_the_sentences_are_open_text(tmp_path):
     assert "the text holds 2 usable sentences, fewer than the 3 asked for" in result.stderr
     result = make_kit(tmp_path / "kit", "--text", tmp_path / "missing.txt")
     assert result.returncode == 1 and "missing.txt" in result.stderr
+
+
+def test_benchmark_accuracy_builds_the_kit_trains_and_prints_one_table(tmp_path):
+    """bin/benchmark-accuracy.sh end to end on a tiny kit and budget: the kit, the language
+    model, the training with the weights chosen on dev, and one table with every decoding
+    stage (PocketSphinx's row, or a note saying how to get it)."""
+    script = os.path.join(REPO_ROOT, "bin", "benchmark-accuracy.sh")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ds_")}
+    environ.update({"ds_n_hidden": "32", "ds_epochs": "2", "ds_export_tflite": "off"})
+    done = subprocess.run(["bash", script, str(tmp_path / "bench"), "--budget", "60", "--train",
+                           "24", "--dev", "6", "--test", "6"], env=environ, capture_output=True,
+                          text=True, timeout=1200)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    kit = json.loads((tmp_path / "bench" / "kit" / "kit.json").read_text())
+    assert len(kit["utterances"]["train"]) == 24 and kit["test_engine"] == "flite"
+    assert "Language model weights chosen on 6 dev utterances" in done.stdout
+    table = (tmp_path / "bench" / "table.md").read_text()
+    assert "test engine flite" in table and "budget 60 s" in table
+    rows = json.loads((tmp_path / "bench" / "table.json").read_text())["rows"]
+    stages = [row["decoding"] for row in rows]
+    assert stages[:4] == ["greedy", "beam", "beam + LM", "+ spelling"]
+    assert all(0 <= row["test_cer"] for row in rows)
+    assert stages[4:] == ["PocketSphinx (US English model)"] or "PocketSphinx: not" in table
+    assert table in done.stdout
