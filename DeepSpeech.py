@@ -15,6 +15,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out
+# numpy's OpenBLAS in one thread: the feeder threads' small matrix products (filterbanks,
+# convolutions) ran 2-10 times slower while its threads fought TensorFlow's for the cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 if __name__ == "__main__":
     from util.run.venv import reexec_in_venv
