@@ -5,7 +5,8 @@
 #
 # CSV files as for ds_importer=csv (wav_filename,wav_filesize,transcript). The recipe: width
 # 256, learning rate 0.002, batches of 16 utterances of similar length (shuffled from the
-# second epoch on), augmentation (ds_augment=on), validation every epoch with the best-dev
+# second epoch on), augmentation (ds_augment=on), each MFCC coefficient normalised on its own
+# (ds_feature_norm=coefficient), validation every epoch with the best-dev
 # checkpoint kept and tested, early stopping, and decoding into words: sentence-level spelling
 # correction and a language-model beam search with ds_lm_path or, without it, with a model of
 # general English plus the training transcripts (bin/make-arpa.py --english; with another
@@ -48,6 +49,7 @@ export ds_dev_batch_size="${ds_dev_batch_size:-32}"
 export ds_test_batch_size="${ds_test_batch_size:-32}"
 export ds_shuffle_batches="${ds_shuffle_batches:-1}"
 export ds_augment="${ds_augment:-on}"
+export ds_feature_norm="${ds_feature_norm:-coefficient}"
 export ds_epochs="${ds_epochs:-200}"
 export ds_validation_step="${ds_validation_step:-1}"
 export ds_checkpoint_step="${ds_checkpoint_step:-1}"
