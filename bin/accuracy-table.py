@@ -48,6 +48,7 @@ from util.decoding.decoder import (  # noqa: E402
     TextDecoder,
     greedy_labels,
     tune_weights,
+    weight_grid,
 )
 from util.decoding.evaluate import TUNE_BEAM_WIDTH  # noqa: E402
 from util.transcriber import (  # noqa: E402
@@ -75,18 +76,6 @@ for path in json.load(sys.stdin):
 """
 
 
-def floats(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected numbers separated by commas"
-        ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    return values
-
-
 def can_import(python: str, module: str) -> bool:
     try:
         done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, timeout=120)
@@ -110,8 +99,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dev", required=True, help="the dev CSV (chooses the LM's weights)")
     parser.add_argument("--test", required=True, help="the test CSV")
     parser.add_argument("--lm", help="the language model (default: the export's)")
-    parser.add_argument("--alphas", type=floats, default=floats("0.3,0.5,0.8,1.2,1.6"))
-    parser.add_argument("--betas", type=floats, default=floats("0,1,2,3,4,6"))
+    parser.add_argument("--alphas", type=weight_grid, default=weight_grid("0.3,0.5,0.8,1.2,1.6"))
+    parser.add_argument("--betas", type=weight_grid, default=weight_grid("0,1,2,3,4,6"))
     parser.add_argument("--beam-width", type=int, default=128, help="LM search beams (128)")
     parser.add_argument("--tune-beam-width", type=int, default=TUNE_BEAM_WIDTH,
                         help=f"beams when choosing the weights ({TUNE_BEAM_WIDTH})")  # fmt: skip

@@ -34,6 +34,7 @@ from util.decoding.decoder import (  # noqa: E402
     DecodingOptions,
     LmDecoder,
     tune_weights,
+    weight_grid,
 )
 from util.transcriber import (  # noqa: E402
     ModelError,
@@ -43,25 +44,13 @@ from util.transcriber import (  # noqa: E402
 )
 
 
-def floats(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected numbers separated by commas"
-        ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    return values
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="an export folder, .pb or .tflite")
     parser.add_argument("--dev", required=True, help="the dev set's CSV (never the test set)")
     parser.add_argument("--lm", help="the language model (default: the export's)")
-    parser.add_argument("--alphas", type=floats, default=floats("0.3,0.5,0.8,1.2,1.6"))
-    parser.add_argument("--betas", type=floats, default=floats("0,1,2,3,4,6"))
+    parser.add_argument("--alphas", type=weight_grid, default=weight_grid("0.3,0.5,0.8,1.2,1.6"))
+    parser.add_argument("--betas", type=weight_grid, default=weight_grid("0,1,2,3,4,6"))
     parser.add_argument("--beam-width", type=int, default=64, help="beams (64)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

@@ -253,6 +253,20 @@ def read_results(logs_dir) -> dict:
         return json.load(hyper)["results"]
 
 
+def dev_and_wrong_test_sets(clip_model, tmp_path):
+    """A dev CSV of 16 training files, and the test CSV with every transcript replaced (the
+    same audio)."""
+    with open(clip_model["root"] / "train.csv", encoding="utf-8") as train_file:
+        dev_csv = tmp_path / "dev.csv"
+        dev_csv.write_text("".join(train_file.readlines()[:17]), encoding="utf-8")
+    with open(clip_model["test_csv"], encoding="utf-8") as test_file:
+        lines = test_file.read().splitlines()
+    wrong_csv = tmp_path / "wrong.csv"
+    wrong_csv.write_text("\n".join([lines[0]] + [",".join(line.split(",")[:2] + ["moon moon"])
+                                                 for line in lines[1:]]) + "\n")  # fmt: skip
+    return dev_csv, wrong_csv
+
+
 def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_model, tmp_path):
     """ds_lm_tune picks the weights bin/tune-lm.py picks on the same dev set and grid, uses
     them for the test report and the export, and picks the same whatever the test set's
@@ -260,14 +274,7 @@ def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_mod
     from util.decoding.evaluate import TUNE_ALPHAS, TUNE_BEAM_WIDTH, TUNE_BETAS
 
     root = clip_model["root"]
-    with open(root / "train.csv", encoding="utf-8") as train_file:
-        dev_csv = tmp_path / "dev.csv"
-        dev_csv.write_text("".join(train_file.readlines()[:17]), encoding="utf-8")
-    with open(clip_model["test_csv"], encoding="utf-8") as test_file:
-        lines = test_file.read().splitlines()
-    wrong_csv = tmp_path / "wrong.csv"  # same audio, every transcript replaced
-    wrong_csv.write_text("\n".join([lines[0]] + [",".join(line.split(",")[:2] + ["moon moon"])
-                                                 for line in lines[1:]]) + "\n")  # fmt: skip
+    dev_csv, wrong_csv = dev_and_wrong_test_sets(clip_model, tmp_path)
     chosen = []
     for name, test_csv in (("right", clip_model["test_csv"]), ("wrong", wrong_csv)):
         environ = {"ds_importer": "csv", "ds_train": "0", "ds_lm_tune": "1", "ds_n_hidden": "256",
@@ -305,15 +312,7 @@ def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_mod
 def test_accuracy_table_tunes_on_dev_only(clip_model, tmp_path):
     """bin/accuracy-table.py: greedy, beam, beam + LM and + spelling on dev and test, the LM's
     weights the same whatever the test transcripts say."""
-    root = clip_model["root"]
-    with open(root / "train.csv", encoding="utf-8") as train_file:
-        dev_csv = tmp_path / "dev.csv"
-        dev_csv.write_text("".join(train_file.readlines()[:17]), encoding="utf-8")
-    with open(clip_model["test_csv"], encoding="utf-8") as test_file:
-        lines = test_file.read().splitlines()
-    wrong_csv = tmp_path / "wrong.csv"
-    wrong_csv.write_text("\n".join([lines[0]] + [",".join(line.split(",")[:2] + ["moon moon"])
-                                                 for line in lines[1:]]) + "\n")  # fmt: skip
+    dev_csv, wrong_csv = dev_and_wrong_test_sets(clip_model, tmp_path)
     summaries = []
     for test_csv in (clip_model["test_csv"], wrong_csv):
         command = [sys.executable, os.path.join(REPO_ROOT, "bin", "accuracy-table.py"),

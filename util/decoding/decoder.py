@@ -130,6 +130,25 @@ class LmDecoder:
         return [self.decode(logits[:, i], length) for i, length in enumerate(lengths)]
 
 
+def weight_grid(text: str) -> list[float]:
+    """The numbers of a comma-separated grid (``--alphas 0.3,0.5,0.8``); an argparse type.
+
+    Raises:
+        argparse.ArgumentTypeError: when an item is not a number, or there is none.
+    """
+    import argparse
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected numbers separated by commas"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
 def tune_weights(
     decoder: LmDecoder, logits: list, references: list[str], alphas, betas, on_step=None
 ) -> tuple[dict, list[dict]]:

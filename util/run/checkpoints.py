@@ -88,6 +88,20 @@ def alphabet_variable(alphabet: Alphabet) -> tf.Variable:
         return tf.Variable(alphabet.characters, trainable=False, name=ALPHABET_VARIABLE)
 
 
+def stored_string(path: str, name: str, reader=None) -> str | None:
+    """The string variable ``name`` of the checkpoint ``path`` (None when it has none).
+
+    Raises:
+        CheckpointError: when the checkpoint cannot be read.
+    """
+    try:
+        reader = reader or tf.train.load_checkpoint(path)
+        return reader.get_tensor(name).decode("utf-8") if reader.has_tensor(name) else None
+    except (tf.errors.OpError, ValueError) as error:
+        message = getattr(error, "message", str(error)).strip().splitlines()[0]
+        raise CheckpointError(f"cannot restore checkpoint {path}: {message}") from error
+
+
 def check_alphabet(path: str, alphabet: Alphabet, reader=None) -> None:
     """Stop when the checkpoint ``path`` was trained with another alphabet than ``alphabet``
     (a checkpoint without one was trained with the built-in English alphabet).
@@ -95,14 +109,8 @@ def check_alphabet(path: str, alphabet: Alphabet, reader=None) -> None:
     Raises:
         CheckpointError: naming both alphabets.
     """
-    try:
-        reader = reader or tf.train.load_checkpoint(path)
-        stored = ENGLISH
-        if reader.has_tensor(ALPHABET_VARIABLE):
-            stored = Alphabet(reader.get_tensor(ALPHABET_VARIABLE).decode("utf-8"))
-    except (tf.errors.OpError, ValueError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        raise CheckpointError(f"cannot restore checkpoint {path}: {message}") from error
+    text = stored_string(path, ALPHABET_VARIABLE, reader)
+    stored = ENGLISH if text is None else Alphabet(text)
     if stored != alphabet:
         raise CheckpointError(
             f"checkpoint {path} was trained with {stored.describe()}, but this run uses "
@@ -125,14 +133,7 @@ def check_feature_norm(path: str, norm: str, reader=None) -> None:
     Raises:
         CheckpointError: naming both settings.
     """
-    try:
-        reader = reader or tf.train.load_checkpoint(path)
-        stored = "utterance"
-        if reader.has_tensor(FEATURE_NORM_VARIABLE):
-            stored = reader.get_tensor(FEATURE_NORM_VARIABLE).decode("utf-8")
-    except (tf.errors.OpError, ValueError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        raise CheckpointError(f"cannot restore checkpoint {path}: {message}") from error
+    stored = stored_string(path, FEATURE_NORM_VARIABLE, reader) or "utterance"
     if stored != norm:
         raise CheckpointError(
             f"checkpoint {path} was trained with ds_feature_norm={stored}, but this run uses "
