@@ -35,7 +35,6 @@ if __name__ == "__main__":
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 
-import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -327,13 +326,8 @@ def run_and_log(run: Run) -> dict:
             if model_path is None:
                 raise RunError(f"no checkpoint for ds_lm_tune in ds_checkpoint_dir="
                                f"{config.checkpoint_dir!r}; train first (ds_train=1)")  # fmt: skip
-            chosen = tune_language_model(run, model_path)
-            config = run.config = dataclasses.replace(config, lm_alpha=chosen["alpha"],
-                                                      lm_beta=chosen["beta"])  # fmt: skip
-            results[Results.LM_WEIGHTS] = chosen
-            print(f"Language model weights chosen on {chosen['utterances']} dev utterances: "
-                  f"ds_lm_alpha={chosen['alpha']:g} ds_lm_beta={chosen['beta']:g} (dev WER "
-                  f"{chosen['dev_wer']:.4f}, CER {chosen['dev_cer']:.4f})", flush=True)  # fmt: skip
+            results[Results.LM_WEIGHTS] = tune_language_model(run, model_path)
+            config = run.config  # with the chosen weights
         if config.test:
             model_path = model_path or latest_checkpoint(config.checkpoint_dir)
             if model_path is None:

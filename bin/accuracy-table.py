@@ -107,6 +107,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pocketsphinx", default="auto",
                         help="a Python with pocketsphinx, or off (auto: this one)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--save-json", metavar="FILE", help="also write that object to FILE")
     args = parser.parse_args(argv)
     try:
         model = Transcriber(args.model, DecodingOptions(spelling="off"))  # LM loaded below
@@ -181,6 +182,9 @@ def main(argv=None) -> int:
     summary = {"model": args.model, "dev": args.dev, "test": args.test, "lm": lm_path or None,
                "lm_weights": weights, "utterances": {n: len(r) for n, r in sets.items()},
                "rows": rows}  # fmt: skip
+    if args.save_json:
+        with open(args.save_json, "w", encoding="utf-8") as json_file:
+            json.dump(summary, json_file)
     if args.json:
         print(json.dumps(summary))
         return 0

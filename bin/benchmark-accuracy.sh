@@ -56,25 +56,16 @@ ds_max_train_seconds="$budget" ds_checkpoint_dir="$out/checkpoints" ds_logs_dir=
   bin/train-csv.sh "$kit/train.csv" "$kit/dev.csv" "$kit/test.csv" | tee "$out/train.log"
 echo "Training, tuning and testing took $(($(date +%s) - started)) s"
 
-.venv/bin/python bin/accuracy-table.py --model "$out/export" --dev "$kit/dev.csv" \
-  --test "$kit/test.csv" --pocketsphinx "${POCKETSPHINX_PYTHON:-auto}" --json >"$out/table.json"
-.venv/bin/python - "$out/table.json" "$kit/kit.json" "$budget" >"$out/table.md" <<'EOF'
+.venv/bin/python - "$kit/kit.json" "$budget" >"$out/table.md" <<'EOF'
 import json
 import sys
 
-table, kit, budget = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+kit = json.load(open(sys.argv[1]))
 voices = kit["voices"]
 print(f"Kit: test engine {kit['test_engine']}; train {', '.join(voices['train'])}; dev "
-      f"{', '.join(voices['dev'])}; test {', '.join(voices['test'])}; budget {budget} s.")
-if table["lm_weights"]:
-    w = table["lm_weights"]
-    print(f"LM weights chosen on dev: alpha {w['alpha']:g}, beta {w['beta']:g}.")
-print("\n| decoding | dev WER | dev CER | test WER | test CER |\n|---|---|---|---|---|")
-for row in table["rows"]:
-    cells = [f"{row[k]:.3f}" if row[k] is not None else "" for k in
-             ("dev_wer", "dev_cer", "test_wer", "test_cer")]
-    print(f"| {row['decoding']} | {' | '.join(cells)} |")
-if not any(row["decoding"].startswith("PocketSphinx") for row in table["rows"]):
-    print("\nPocketSphinx: not installed (pip install pocketsphinx; POCKETSPHINX_PYTHON)")
+      f"{', '.join(voices['dev'])}; test {', '.join(voices['test'])}; budget {sys.argv[2]} s.")
 EOF
+.venv/bin/python bin/accuracy-table.py --model "$out/export" --dev "$kit/dev.csv" \
+  --test "$kit/test.csv" --pocketsphinx "${POCKETSPHINX_PYTHON:-auto}" \
+  --save-json "$out/table.json" >>"$out/table.md"
 cat "$out/table.md"

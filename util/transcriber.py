@@ -32,7 +32,6 @@ import numpy as np
 import tensorflow as tf
 
 from util.data.audio import (
-    FEATURE_NORMS,
     INT16_SCALE,
     MAX_HZ,
     SAMPLE_RATE,
@@ -52,6 +51,7 @@ from util.model.export_files import (
     LOGITS,
     METADATA,
     OUTPUT_NODE,
+    metadata_feature_norm,
     op_graph_beside,
 )
 from util.model.precision import bfloat16_lstm_op, with_bfloat16
@@ -140,8 +140,7 @@ class _FrozenGraph:
         self.metadata = json.loads(self.metadata) if self.metadata is not None else {}
         max_hz = self._constant(FEATURE_MAX_HZ)  # also in graphs older than the metadata
         self.max_hz = int(max_hz) if max_hz is not None else MAX_HZ
-        norm = self.metadata.get("features", {}).get("normalisation")
-        self.norm = norm if norm in FEATURE_NORMS else "utterance"  # older: said in words
+        self.norm = metadata_feature_norm(self.metadata)
 
     def _constant(self, name: str):
         try:

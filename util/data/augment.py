@@ -486,12 +486,18 @@ def add_reverb(
 
 def sound_files(paths) -> tuple[str, ...]:
     """The sound files named by ``paths``: files as given, folders searched (recursively)
-    for .wav, .flac and .ogg files, sorted; each checked readable by soundfile.
+    for .wav, .flac and .ogg files, sorted; each checked readable by soundfile. Done once
+    per process for the same paths (the settings check them, then the feeder uses them).
 
     Raises:
         AugmentError: naming a missing path, a folder without sound files or an unreadable
             file.
     """
+    return _sound_files(tuple(paths))
+
+
+@lru_cache(maxsize=16)
+def _sound_files(paths: tuple[str, ...]) -> tuple[str, ...]:
     import soundfile
 
     found: list[str] = []

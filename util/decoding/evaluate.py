@@ -163,8 +163,9 @@ def tune_language_model(run: Run, model_path: str) -> dict:
     """ds_lm_tune: the language model's weights that decode the dev set best (lowest WER,
     then CER) with the checkpoint ``model_path``, from a grid search over
     :data:`TUNE_ALPHAS` and :data:`TUNE_BETAS` (the dev set's logits computed once, decoded
-    with :data:`TUNE_BEAM_WIDTH` beams). Returns
-    alpha, beta, dev_wer, dev_cer and utterances; the test set plays no part."""
+    with :data:`TUNE_BEAM_WIDTH` beams), set in ``run.config`` for the test and the export
+    and printed. Returns alpha, beta, dev_wer, dev_cer and utterances; the test set plays no
+    part."""
     config = run.config
     context = create_execution_context(run, "dev")
     session, coord, threads = start_execution_context(run, context, model_path)
@@ -183,6 +184,10 @@ def tune_language_model(run: Run, model_path: str) -> dict:
     best, _ = tune_weights(decoder, [decodings.logits[i] for i in indices],
                            [samples[i].transcript for i in indices], TUNE_ALPHAS,
                            TUNE_BETAS)  # fmt: skip
+    run.config = dataclasses.replace(config, lm_alpha=best["alpha"], lm_beta=best["beta"])
+    print(f"Language model weights chosen on {len(indices)} dev utterances: "
+          f"ds_lm_alpha={best['alpha']:g} ds_lm_beta={best['beta']:g} (dev WER "
+          f"{best['wer']:.4f}, CER {best['cer']:.4f})", flush=True)  # fmt: skip
     return {"alpha": best["alpha"], "beta": best["beta"], "dev_wer": best["wer"],
             "dev_cer": best["cer"], "utterances": len(indices)}  # fmt: skip
 

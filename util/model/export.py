@@ -23,7 +23,6 @@ import tensorflow.compat.v1 as tf
 from tensorflow.python.ops import control_flow_v2_toggles
 
 from util.data.audio import (
-    FEATURE_NORMS,
     FRAME_STRIDE,
     INT16_SCALE,
     MAX_HZ,
@@ -52,6 +51,7 @@ from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of th
     OUTPUT_NODE,
     SAVED_MODEL,
     TFLITE,
+    metadata_feature_norm,
 )
 from util.run.checkpoints import CheckpointError, check_alphabet, check_feature_norm
 from util.run.locks import FolderInUse, FolderLock
@@ -88,13 +88,6 @@ class ExportOptions:
         return cls(config.feature_max_hz, config.remove_export, config.export_tflite,
                    dict(training or {}), decoding, config.lm_path, config.alphabet,
                    config.feature_norm)  # fmt: skip
-
-
-def metadata_feature_norm(metadata: dict) -> str:
-    """The feature normalisation an export's metadata records (``utterance`` for exports
-    made before there was a choice, which said it in words)."""
-    norm = metadata.get("features", {}).get("normalisation")
-    return norm if norm in FEATURE_NORMS else "utterance"
 
 
 def language_model_name(lm_path: str) -> str:

@@ -46,3 +46,10 @@ METADATA = "metadata_json"  # string constant: JSON (see util.model.export.model
 def op_graph_beside(frozen_graph_path: str) -> str:
     """The path of the compiled-op graph exported beside ``frozen_graph_path``."""
     return os.path.join(os.path.dirname(os.path.abspath(frozen_graph_path)), OP_GRAPH)
+
+
+def metadata_feature_norm(metadata: dict) -> str:
+    """The feature normalisation an export's metadata records: ``coefficient``, or
+    ``utterance`` (also for exports made before there was a choice, which said it in words)."""
+    norm = metadata.get("features", {}).get("normalisation")
+    return "coefficient" if norm == "coefficient" else "utterance"

@@ -466,13 +466,13 @@ class Config:
         "", _lm_path, "a KenLM language model (ARPA or binary) for the dev and test beam search"
     )
     lm_alpha: float = setting(0.5, _NON_NEGATIVE, "language-model weight")
+    lm_beta: float = setting(1.0, _real, "word insertion bonus")
     lm_tune: bool = setting(
         False,
         _parse_bool,
         "1: after training, choose ds_lm_alpha and ds_lm_beta on the dev set (a grid search "
         "with the best-dev checkpoint) for the test report and the export",
     )
-    lm_beta: float = setting(1.0, _real, "word insertion bonus")
     beam_width: int = setting(100, _count(1), "beams kept by the language-model beam search")
     # Speed.
     bfloat16: str = setting(
