@@ -12,8 +12,9 @@
 # test with greedy decoding, the beam search, the language model (weights chosen on dev) and
 # spelling correction (bin/accuracy-table.py), and PocketSphinx on the same test set when
 # POCKETSPHINX_PYTHON (default: .venv's Python) can import pocketsphinx.
-# Needs the kit's engines and text: apt-get install espeak-ng flite festival festvox-kallpc16k
-# festvox-kdlpc16k festvox-us-slt-hts fortunes (fortunes-min holds too few sentences).
+# Needs the kit's engines and text (bin/make-corpus-kit.py lists the festvox-* voice packages):
+# apt-get install espeak-ng flite festival festvox-... fortunes (fortunes-min holds too few
+# sentences); the piper voice comes with .venv.
 set -euo pipefail
 usage="usage: bin/benchmark-accuracy.sh OUT [--test-engine ENGINE] [--budget SECONDS] [--train N --dev N --test N]"
 if [ "$#" -lt 1 ] || [[ "$1" == --* ]]; then

@@ -5,7 +5,8 @@
 # Besides .venv (bin/setup-venv.sh) the tests need system packages: Chromium at
 # /usr/bin/chromium (the dashboard's browser test), a C++ compiler (the compiled LSTM op),
 # espeak-ng (speech with known words and word boundaries, for the transcriber's tests), and
-# flite, festival with three English voices and fortunes-min (the corpus kit's engines and text).
+# flite, festival with its English, Italian, Czech and Finnish voices and fortunes-min (the
+# corpus kit's engines and text).
 # Where they are missing they are installed with apt-get when this runs as root or with
 # password-less sudo; otherwise it stops before the tests and says what to install.
 set -euo pipefail
@@ -22,6 +23,14 @@ missing_packages() {
   [ -d /usr/share/festival/voices/english/kal_diphone ] || missing+=(festvox-kallpc16k)
   [ -d /usr/share/festival/voices/english/ked_diphone ] || missing+=(festvox-kdlpc16k)
   [ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] || missing+=(festvox-us-slt-hts)
+  local voice package
+  for voice in italian/pc_diphone:festvox-itapc16k italian/lp_diphone:festvox-italp16k \
+    czech/czech_machac:festvox-czech-machac czech/czech_ph:festvox-czech-ph \
+    czech/czech_dita:festvox-czech-dita czech/czech_krb:festvox-czech-krb \
+    finnish/hy_fi_mv_diphone:festvox-suopuhe-mv finnish/suo_fi_lj_diphone:festvox-suopuhe-lj; do
+    package="${voice#*:}"
+    [ -d "/usr/share/festival/voices/${voice%%:*}" ] || missing+=("$package")
+  done
   [ -f /usr/share/games/fortunes/fortunes ] || missing+=(fortunes-min)
   echo "${missing[*]:-}"
 }
@@ -46,8 +55,7 @@ fi
 if [ -n "$missing" ]; then
   echo "error: the tests need these system packages: $missing (Chromium at /usr/bin/chromium" \
     "for the dashboard's browser test, a C++ compiler for the compiled LSTM op; espeak-ng," \
-    "flite, festival, festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts and fortunes-min" \
-    "for generated speech). On" \
+    "flite, festival, its voices (festvox-*) and fortunes-min for generated speech). On" \
     "Debian/Ubuntu: sudo apt-get install $missing; then run bin/run-tests.sh again." >&2
   exit 1
 fi

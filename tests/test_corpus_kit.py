@@ -1,17 +1,22 @@
-"""bin/make-corpus-kit.py: open sentences spoken by three synthesisers, with the sentences,
+"""bin/make-corpus-kit.py: open sentences spoken by five synthesisers, with the sentences,
 the speakers and a whole engine of the test set held out of training."""
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile
 from conftest import REPO_ROOT
 
 KIT = os.path.join(REPO_ROOT, "bin", "make-corpus-kit.py")
+_spec = importlib.util.spec_from_file_location("make_corpus_kit", KIT)
+kit_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(kit_module)
 
 
 def make_kit(out, *args) -> subprocess.CompletedProcess:
@@ -19,7 +24,7 @@ def make_kit(out, *args) -> subprocess.CompletedProcess:
                           text=True, timeout=600)  # fmt: skip
 
 
-@pytest.mark.parametrize("engine", ["flite", "espeak-ng", "festival"])
+@pytest.mark.parametrize("engine", ["flite", "espeak-ng", "festival", "accented", "piper"])
 def test_the_splits_share_no_sentence_speaker_or_test_engine(tmp_path, engine):
     result = make_kit(tmp_path / "kit", "--test-engine", engine, "--train", 24, "--dev", 6,
                       "--test", 6)  # fmt: skip
@@ -46,15 +51,95 @@ def test_the_splits_share_no_sentence_speaker_or_test_engine(tmp_path, engine):
         assert not sets[a]["voices"] & sets[b]["voices"], (a, b)
     assert sets["test"]["engines"] == {engine}
     assert engine not in sets["train"]["engines"] | sets["dev"]["engines"]
-    assert len(sets["train"]["engines"]) == 2  # the two other engines train
+    assert len(sets["train"]["engines"]) == 4  # the four other engines train
     # CMU's kal and slt speak for both Flite and Festival: one person, never on both sides.
     people = {("flite", "kal"): "kal", ("festival", "kal_diphone"): "kal",
               ("flite", "slt"): "slt", ("festival", "cmu_us_slt_arctic_hts"): "slt"}  # fmt: skip
     heard = {people.get(v, v) for v in sets["train"]["voices"] | sets["dev"]["voices"]}
     assert not heard & {people.get(v, v) for v in sets["test"]["voices"]}
-    if engine != "espeak-ng":
+    if engine == "flite":
         assert {people[tuple(v.split(":"))] for v in kit["left_out"]} == {"kal", "slt"}
     assert len(sets["test"]["voices"]) >= 1
+
+
+def test_engines_leaves_engines_out(tmp_path):
+    result = make_kit(tmp_path / "kit", "--engines", "flite", "espeak-ng", "--train", 4, "--dev",
+                      2, "--test", 2)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    kit = json.loads((tmp_path / "kit" / "kit.json").read_text())
+    assert kit["engines"] == ["flite", "espeak-ng"]
+    assert {u["engine"] for u in kit["utterances"]["train"]} == {"espeak-ng"}
+    result = make_kit(tmp_path / "kit2", "--engines", "espeak-ng", "festival")
+    assert result.returncode == 2 and "--test-engine flite is not among --engines" in result.stderr
+
+
+def festival_phones(voice: str) -> set[str]:
+    """The phone set Festival's ``voice`` speaks, as Festival reports it."""
+    program = (f"(voice_{voice})\n(format t \"%l\\n\" (mapcar car (cadr (assoc 'phones "
+               "(PhoneSet.description nil)))))\n")  # fmt: skip
+    done = subprocess.run(["festival", "--pipe"], input=program, capture_output=True, text=True,
+                          timeout=120, check=True)  # fmt: skip
+    return set(done.stdout.strip().strip("()").split())
+
+
+def test_every_english_phone_maps_to_phones_each_accented_voice_has():
+    english = festival_phones("kal_diphone")
+    for voice, (language, _) in kit_module.ACCENTED.items():
+        phone_map = kit_module.PHONE_MAPS[language]
+        assert english - {"h#", "brth", "hv"} <= set(phone_map), voice
+        own = festival_phones(voice)
+        mapped = {phone for phones in phone_map.values() for phone in phones.split()}
+        assert mapped <= own, (voice, mapped - own)
+
+
+def median_pitch(path) -> float:
+    """The median F0 (Hz) of the voiced 40 ms frames of a WAV: each frame's autocorrelation
+    peak between 60 and 500 Hz, where that peak is above 0.5 of the frame's energy."""
+    audio, rate = soundfile.read(path)
+    size, found = int(0.04 * rate), []
+    for start in range(0, len(audio) - size, size // 2):
+        frame = audio[start : start + size] - audio[start : start + size].mean()
+        energy = float(frame @ frame)
+        if energy < 1e-4:
+            continue
+        correlation = np.correlate(frame, frame, "full")[size - 1 :]
+        low, high = rate // 500, rate // 60
+        lag = low + int(np.argmax(correlation[low:high]))
+        if correlation[lag] > 0.5 * energy:
+            found.append(rate / lag)
+    return float(np.median(found))
+
+
+def test_an_accented_voice_says_english_with_the_english_timing_in_its_own_pitch(tmp_path):
+    """The Italian voices say kal_diphone's English phones with its durations (the same length
+    of audio as kal's) and pitch targets, scaled by each voice's factor (the female voice at
+    1.8 times the male's) and by the utterance's pitch; a faster rate makes it shorter."""
+    text = "she sells sea shells by the sea shore on a sunny morning"
+    kal, male, female, fast, high = (str(tmp_path / f"{n}.wav") for n in
+                                     ("kal", "male", "female", "fast", "high"))  # fmt: skip
+    kit_module.speak("festival", "kal_diphone", text, kal)
+    kit_module.speak("accented", "pc_diphone", text, male, rate=170, pitch=50)
+    kit_module.speak("accented", "lp_diphone", text, female, rate=170, pitch=50)
+    kit_module.speak("accented", "pc_diphone", text, fast, rate=255, pitch=50)
+    kit_module.speak("accented", "pc_diphone", text, high, rate=170, pitch=100)
+    seconds = {name: soundfile.info(path).duration for name, path in
+               (("kal", kal), ("male", male), ("female", female), ("fast", fast))}  # fmt: skip
+    assert abs(seconds["male"] - seconds["kal"]) < 0.1 * seconds["kal"], seconds
+    assert abs(seconds["female"] - seconds["kal"]) < 0.1 * seconds["kal"], seconds
+    assert 0.58 < seconds["fast"] / seconds["male"] < 0.75, seconds  # 170 / 255 = 0.67
+    assert 1.5 < median_pitch(female) / median_pitch(male) < 2.1
+    assert 1.25 < median_pitch(high) / median_pitch(male) < 1.55  # (0.6 + 0.8) / 1.0 = 1.4
+
+
+def test_the_piper_voice_speaks_from_its_package_at_the_utterance_rate(tmp_path):
+    text = "the quick brown fox jumps over the lazy dog"
+    slow, fast = str(tmp_path / "slow.wav"), str(tmp_path / "fast.wav")
+    kit_module.speak("piper", "joe", text, slow, rate=140)
+    kit_module.speak("piper", "joe", text, fast, rate=200)
+    audio, rate = soundfile.read(slow)
+    assert rate == 16000 and audio.ndim == 1 and np.abs(audio).max() > 0.1
+    ratio = soundfile.info(fast).duration / soundfile.info(slow).duration
+    assert 0.6 < ratio < 0.8  # length scales 170/200 and 170/140: 0.7
 
 
 def test_the_sentences_are_open_text(tmp_path):
