@@ -7,7 +7,8 @@
 # 256, learning rate 0.002, batches of 16 utterances of similar length (shuffled from the
 # second epoch on), augmentation (ds_augment=on), each MFCC coefficient normalised on its own
 # (ds_feature_norm=coefficient), validation every epoch with the best-dev
-# checkpoint kept and tested, early stopping, and decoding into words: sentence-level spelling
+# checkpoint kept and tested (its dev WER from the beam search alone, so that more of a time
+# budget trains), early stopping, and decoding into words: sentence-level spelling
 # correction and a language-model beam search with ds_lm_path or, without it, with a model of
 # general English plus the training transcripts (bin/make-arpa.py --english; with another
 # alphabet, a trigram model of the transcripts; TRAIN_LM=0 leaves it out), its alpha and beta
@@ -62,6 +63,7 @@ export ds_lm_beta="${ds_lm_beta:-4.0}"
 export ds_beam_width="${ds_beam_width:-128}"
 export ds_bfloat16="${ds_bfloat16:-auto}"
 export ds_lm_tune="${ds_lm_tune:-1}"
+export ds_validation_lm="${ds_validation_lm:-0}"
 
 if [ -z "${ds_lm_path:-}" ] && [ "${TRAIN_LM:-1}" != "0" ]; then
   mkdir -p "$ds_checkpoint_dir"

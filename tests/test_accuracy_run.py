@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 
+import pytest
 from conftest import (
     REPO_ROOT,
     SENTENCE,
@@ -20,7 +21,10 @@ from util.data.augment import DEFAULT_TEXT
 from util.decoding.arpa import build_arpa
 
 
-def test_an_augmented_run_trains_and_reports_lm_decoding(tmp_path):
+@pytest.mark.parametrize("validation_lm", ["1", "0"])
+def test_an_augmented_run_trains_and_reports_lm_decoding(tmp_path, validation_lm):
+    """The reports decode with the language model; each validation does too, or with
+    ds_validation_lm=0 with the towers' beam search only, the test report unchanged."""
     lm_path = tmp_path / "ldc.arpa"
     lm_path.write_text(build_arpa([SENTENCE], order=2))
     environ = {
@@ -32,6 +36,7 @@ def test_an_augmented_run_trains_and_reports_lm_decoding(tmp_path):
         "ds_lm_path": str(lm_path),
         "ds_beam_width": "8",
         "ds_spelling": "word",
+        "ds_validation_lm": validation_lm,
         "ds_checkpoint_dir": str(tmp_path / "checkpoints"),
         "ds_logs_dir": str(tmp_path / "logs"),
     }
@@ -54,6 +59,11 @@ def test_an_augmented_run_trains_and_reports_lm_decoding(tmp_path):
     title = next(line for line in out.splitlines() if line.startswith("Test loss="))
     assert "decoder output before spelling correction: WER" in title
     assert title.endswith("[beam search + LM ldc.arpa, spelling word]")
+    validations = [line for line in out.splitlines() if line.startswith("Validation loss=")]
+    assert len(validations) == 2
+    decoder = "[beam search + LM ldc.arpa, spelling word]" if validation_lm == "1" else (
+        "[beam search, spelling word]")  # fmt: skip
+    assert all(line.endswith(decoder) for line in validations), validations
 
 
 def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path):
@@ -84,6 +94,7 @@ def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path
         0.002, 16, 1)  # fmt: skip
     assert config["lm_path"] == str(lm_path) and config["spelling"] == "compound"
     assert config["lm_tune"] is True and config["feature_norm"] == "coefficient"
+    assert config["validation_lm"] is False
     weights = hyper["results"]["lm_weights"]  # chosen on dev before the test
     assert f"ds_lm_alpha={weights['alpha']:g} ds_lm_beta={weights['beta']:g}" in done.stdout
     assert "[beam search + LM english-and-transcripts.arpa, spelling compound]" in done.stdout

@@ -140,12 +140,16 @@ def evaluate(
     return loss, decodings.report(loss)
 
 
-def run_set(run: Run, set_name: str, model_path: str) -> tuple[float, Report]:
-    """Evaluate a model checkpoint on a whole set (dev or test), writing its report."""
+def run_set(
+    run: Run, set_name: str, model_path: str, language_model: bool = True
+) -> tuple[float, Report]:
+    """Evaluate a model checkpoint on a whole set (dev or test), writing its report; decoded
+    with the language model (when ``ds_lm_path`` has one) unless ``language_model`` is off."""
     context = create_execution_context(run, set_name)
     session, coord, threads = start_execution_context(run, context, model_path)
     try:
-        loss, report = evaluate(run, context, session)
+        decodings = Decodings(run.config, context, language_model=language_model)
+        loss, report = evaluate(run, context, session, decodings)
     finally:
         stop_execution_context(context, session, coord, threads)
     run.log.report(set_name, report.as_dict())
@@ -197,7 +201,7 @@ def validate(run: Run, context: ExecutionContext, session, checkpoint: str, numb
     the best-dev checkpoint and update the early-stopping and plateau counters of the
     training ``context``. Returns (dev loss, report, stop early?)."""
     config, state = run.config, context.training.state
-    dev_loss, dev_report = run_set(run, "dev", checkpoint)
+    dev_loss, dev_report = run_set(run, "dev", checkpoint, language_model=config.validation_lm)
     print(format_report("Validation", dev_report, config.report_count))
     best, es_count, plateau_count, learning_rate = session.run(
         [state["best_dev_loss"], state["es_count"], state["plateau_count"],

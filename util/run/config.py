@@ -473,6 +473,13 @@ class Config:
         "1: after training, choose ds_lm_alpha and ds_lm_beta on the dev set (a grid search "
         "with the best-dev checkpoint) for the test report and the export",
     )
+    validation_lm: bool = setting(
+        True,
+        _parse_bool,
+        "0: decode each validation's dev WER with the towers' beam search only, not the "
+        "language model (the best-dev checkpoint is chosen by dev loss either way; more of a "
+        "time budget goes to training)",
+    )
     beam_width: int = setting(100, _count(1), "beams kept by the language-model beam search")
     # Speed.
     bfloat16: str = setting(
