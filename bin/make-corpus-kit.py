@@ -349,6 +349,8 @@ def main(argv=None) -> int:
               file=sys.stderr)  # fmt: skip
         return 1
     festival_voices = {v for e in ("festival", "accented") if e in args.engines for v in ENGINES[e]}
+    if "accented" in args.engines:
+        festival_voices.add("kal_diphone")  # the accented voices' English front end
     absent = [f"{voice} (package {package})" for voice, package in FESTIVAL_PACKAGES.items()
               if voice in festival_voices
               and not glob.glob(os.path.join(FESTIVAL_VOICES, "*", voice))]  # fmt: skip

@@ -73,6 +73,20 @@ def test_engines_leaves_engines_out(tmp_path):
     assert result.returncode == 2 and "--test-engine flite is not among --engines" in result.stderr
 
 
+def test_missing_voices_are_named_with_their_packages(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(kit_module, "FESTIVAL_VOICES", str(tmp_path))  # no voice installed
+    assert kit_module.main([str(tmp_path / "kit"), "--engines", "flite", "accented"]) == 1
+    error = capsys.readouterr().err
+    assert "festival voices not installed: " in error
+    assert "kal_diphone (package festvox-kallpc16k)" in error  # the accented front end
+    assert "pc_diphone (package festvox-itapc16k)" in error and "ked_diphone" not in error
+    monkeypatch.setattr(kit_module, "PIPER_VOICES", {"joe": "no_such_voice_package"})
+    assert kit_module.main([str(tmp_path / "kit"), "--engines", "flite", "piper"]) == 1
+    error = capsys.readouterr().err
+    assert "the piper engine needs the Python packages piper-tts and no-such-voice-package" in error
+    assert not (tmp_path / "kit").exists()
+
+
 def festival_phones(voice: str) -> set[str]:
     """The phone set Festival's ``voice`` speaks, as Festival reports it."""
     program = (f"(voice_{voice})\n(format t \"%l\\n\" (mapcar car (cadr (assoc 'phones "
