@@ -79,6 +79,7 @@ from util.run.config import Config, ConfigError  # noqa: E402
 from util.run.contexts import (  # noqa: E402
     BudgetReached,
     ExecutionContext,
+    LearningRateSchedule,
     Run,
     RunError,
     StepHook,
@@ -109,11 +110,12 @@ def format_duration(seconds: float) -> str:
 
 def train_epoch(
     run: Run, context: ExecutionContext, session, epoch: int, first_step: int = 0,
-    hook=None, report: bool = False,
+    hook=None, report: bool = False, schedule: LearningRateSchedule | None = None,
 ) -> tuple[float, Report | None]:  # fmt: skip
-    """One epoch of training steps from ``first_step``, ``hook.after_step`` after each.
-    Returns the mean loss over the batches that were applied and, with ``report``, the WER
-    report of the epoch's decodings."""
+    """One epoch of training steps from ``first_step``, ``hook.after_step`` after each, with
+    the learning rate's factor from ``schedule`` (``ds_lr_decay``). Returns the mean loss over
+    the batches that were applied and, with ``report``, the WER report of the epoch's
+    decodings."""
     config, ops, data_set = run.config, context.training, context.data_set
     fetches = {"loss": context.tower_results.mean_loss, "apply": ops.apply_gradient_op,
                "finite": ops.finite, "indices": context.tower_results.indices}  # fmt: skip
@@ -129,6 +131,8 @@ def train_epoch(
     total_loss, counted = 0.0, 0
     for step in progress(range(first_step, data_set.steps_per_epoch),
                          f"{data_set.name} epoch {epoch + 1}"):  # fmt: skip
+        if schedule is not None and schedule.active:
+            options["feed_dict"] = {ops.learning_rate_scale: schedule.scale(epoch, step)}
         values = run_step(session, fetches, data_set.name, **options)
         if values["finite"] and np.isfinite(values["loss"]):
             total_loss += float(values["loss"])
@@ -178,6 +182,7 @@ def train(run: Run) -> dict:
     start = start_execution_context if run.cluster is None else start_distributed_context
     session, coord, threads = start(run, context, checkpoint, position)
     hook = StepHook(run, context, session, checkpoint)
+    schedule = LearningRateSchedule(config, context.data_set.steps_per_epoch, hook.started)
     figures = {Results.LAST_TRAIN_WER: None, Results.LAST_VALIDATION_WER: None}
     train_time, validated = 0.0, checkpoint  # a resumed checkpoint counts as validated
     try:
@@ -187,11 +192,14 @@ def train(run: Run) -> dict:
                 saves = number == config.epochs or every(config.checkpoint_step, number)
                 validates = every(config.validation_step, number)
                 print(f"STARTING Epoch {number:04d}"
-                      + (f" at step {first_step + 1}" if first_step else ""))  # fmt: skip
+                      + (f" at step {first_step + 1}" if first_step else "")
+                      + (f" - learning rate factor {schedule.scale(epoch, first_step):.3f}"
+                         if schedule.active else ""))  # fmt: skip
                 started = time.time()
                 try:
                     train_loss, train_report = train_epoch(run, context, session, epoch,
-                        first_step, hook, every(config.display_step, number))  # fmt: skip
+                        first_step, hook, every(config.display_step, number),
+                        schedule)  # fmt: skip
                 except BudgetReached as budget:
                     print(f"Time budget used: {budget}")
                     figures[Results.STOPPED_BY_BUDGET] = True
@@ -250,11 +258,12 @@ def train_worker(run: Run) -> None:
     if position != Position():
         print(f"{name} goes on at {position.describe()}")
     hook = WorkerHook(run, context)
+    schedule = LearningRateSchedule(config, context.data_set.steps_per_epoch, time.time())
     try:
         for epoch in range(position.epoch, config.epochs):
             first_step = position.step if epoch == position.epoch else 0
             started = time.time()
-            loss, _ = train_epoch(run, context, session, epoch, first_step, hook)
+            loss, _ = train_epoch(run, context, session, epoch, first_step, hook, schedule=schedule)
             if coord.should_stop():
                 coord.raise_requested_exception()
             print(f"{name}: epoch {epoch + 1:04d} done - training loss {loss:.4f} - "

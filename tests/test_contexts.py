@@ -14,7 +14,7 @@ from util.model.birnn import ModelGeometry
 from util.run import run_files
 from util.run.checkpoints import Position
 from util.run.config import Config
-from util.run.contexts import RunError, resume_point, training_ops
+from util.run.contexts import LearningRateSchedule, RunError, resume_point, training_ops
 from util.run.logs import RunLog
 
 tf.disable_v2_behavior()
@@ -62,6 +62,46 @@ def test_the_training_step_learns():
     assert losses[-1] < losses[0] * 0.9
     assert not np.array_equal(before, after)
     assert state == ["best_dev_loss", "es_count", "learning_rate", "plateau_count"]
+
+
+def first_update(scale: float | None) -> np.ndarray:
+    """How much one training step moves h1, with the learning rate's factor fed or not."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(1)
+        _, ops = training_ops(CONFIG, ["/cpu:0"], Ready())
+        h1 = next(v for v in tf.global_variables() if v.op.name == "h1")
+        feed = {} if scale is None else {ops.learning_rate_scale: scale}
+        with tf.Session(graph=graph) as session:
+            session.run(tf.global_variables_initializer())
+            before = session.run(h1)
+            session.run(ops.apply_gradient_op, feed_dict=feed)
+            return session.run(h1) - before
+
+
+def test_the_fed_learning_rate_factor_scales_the_update():
+    # Adam's first step moves each weight by about the learning rate, whatever the gradient,
+    # so a factor of 0.25 must give a step a quarter as long, and no factor the full one.
+    full, fed_one, quarter = first_update(None), first_update(1.0), first_update(0.25)
+    moved = np.abs(full) > 1e-4
+    assert moved.mean() > 0.5
+    np.testing.assert_allclose(fed_one, full, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(quarter[moved] / full[moved], 0.25, rtol=1e-3)
+
+
+def test_linear_decay_over_the_budget_or_the_epochs():
+    budget = Config(lr_decay="linear", lr_decay_floor=0.1, max_train_seconds=100, epochs=50)
+    schedule = LearningRateSchedule(budget, steps_per_epoch=10, started=1000.0)
+    assert schedule.active
+    assert schedule.scale(0, 0, now=1000.0) == 1.0
+    assert schedule.scale(3, 4, now=1050.0) == pytest.approx(0.55)  # half the budget
+    assert schedule.scale(9, 9, now=1250.0) == pytest.approx(0.1)  # past it: the floor
+    epochs = Config(lr_decay="linear", lr_decay_floor=0.0, epochs=4)
+    schedule = LearningRateSchedule(epochs, steps_per_epoch=10, started=0.0)
+    assert schedule.scale(1, 0) == pytest.approx(0.75)
+    assert schedule.scale(2, 5) == pytest.approx(0.375)  # 2.5 of 4 epochs
+    off = LearningRateSchedule(Config(max_train_seconds=100), 10, started=0.0)
+    assert not off.active and off.scale(3, 0, now=99.0) == 1.0
 
 
 def test_a_non_finite_batch_leaves_the_model_alone():

@@ -149,6 +149,7 @@ def _sound_paths(name: str, raw: str) -> tuple[str, ...]:
 
 
 SPELLING_MODES = ("compound", "word", "off")
+LR_DECAYS = ("off", "linear")
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
@@ -434,6 +435,15 @@ class Config:
         0,
         _count(0),
         "stop training after N seconds and test the best-dev checkpoint (0 = no limit)",
+    )
+    lr_decay: str = setting(
+        "off",
+        _choice(LR_DECAYS),
+        "linear: the learning rate falls in a straight line to ds_lr_decay_floor times its "
+        "value at the end of training (of ds_max_train_seconds when set, else of ds_epochs); off",
+    )
+    lr_decay_floor: float = setting(
+        0.05, _between(0.0, 1.0), "the learning rate's last factor with ds_lr_decay=linear"
     )
     # Accuracy: augmentation of the training set, decoding into words.
     augment: str = setting(

@@ -63,12 +63,14 @@ class Run:
 class TrainingOps:
     """The training step of a context: the update (skipped when any loss or gradient is
     not finite), its finiteness check, the merged variable summaries and the variables of
-    the training state (learning rate, best dev loss, early-stopping counters)."""
+    the training state (learning rate, best dev loss, early-stopping counters) and the factor
+    of the learning rate that ``ds_lr_decay`` feeds at each step."""
 
     apply_gradient_op: tf.Operation
     finite: tf.Tensor
     merged: tf.Tensor | None
     state: dict[str, tf.Variable]
+    learning_rate_scale: tf.Tensor  # fed by LearningRateSchedule; 1 when not fed
 
 
 @dataclass
@@ -167,7 +169,8 @@ def training_ops(
     finite)``) and the summaries. A single process and a cluster worker differ only in the
     update."""
     state = create_training_state(config)
-    optimizer = create_optimizer(config, state["learning_rate"])
+    scale = tf.placeholder_with_default(tf.constant(1.0), [], name="learning_rate_scale")
+    optimizer = create_optimizer(config, state["learning_rate"] * scale)
     towers = get_tower_results(batch_source, devices, ModelGeometry.from_config(config),
                                ModelOps.for_training(config), optimizer)  # fmt: skip
     gradients = average_gradients(towers.gradients)
@@ -175,7 +178,7 @@ def training_ops(
         log_grads_and_vars(gradients)
     finite = all_finite(towers.mean_loss, gradients)
     update = apply_update(optimizer, gradients, finite)
-    return towers, TrainingOps(update, finite, tf.summary.merge_all(), state)
+    return towers, TrainingOps(update, finite, tf.summary.merge_all(), state, scale)
 
 
 def training_context(
@@ -276,6 +279,35 @@ def stop_execution_context(context: ExecutionContext, session, coord, threads) -
 
 
 # -- between training steps -----------------------------------------------------------------------
+
+
+class LearningRateSchedule:
+    """The factor of the learning rate at each step (``ds_lr_decay``). ``linear`` falls from 1
+    to ``ds_lr_decay_floor`` over the run: over ``ds_max_train_seconds`` of wall time since
+    ``started`` when a budget is set (a resumed run starts its budget, and the fall, again),
+    else over the steps of ``ds_epochs`` epochs. A plateau's reduction multiplies in."""
+
+    def __init__(self, config: Config, steps_per_epoch: int, started: float):
+        self.config, self.steps_per_epoch, self.started = config, max(steps_per_epoch, 1), started
+
+    @property
+    def active(self) -> bool:
+        return self.config.lr_decay != "off"
+
+    def progress(self, epoch: int, step: int, now: float | None = None) -> float:
+        """How far training is, from 0 to 1, at ``step`` of ``epoch`` (both from 0)."""
+        config = self.config
+        if config.max_train_seconds:
+            elapsed = (time.time() if now is None else now) - self.started
+            done = elapsed / config.max_train_seconds
+        else:
+            done = (epoch + step / self.steps_per_epoch) / max(config.epochs, 1)
+        return min(max(done, 0.0), 1.0)
+
+    def scale(self, epoch: int, step: int, now: float | None = None) -> float:
+        if not self.active:
+            return 1.0
+        return 1.0 - (1.0 - self.config.lr_decay_floor) * self.progress(epoch, step, now)
 
 
 class BudgetReached(Exception):
