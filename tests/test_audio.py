@@ -18,6 +18,7 @@ from util.data.audio import (
     audio_to_input_vector,
     audiofile_to_input_vector,
     load_audio,
+    mfcc_frames,
     time_steps,
 )
 
@@ -37,6 +38,15 @@ def reference_features(audio):
         rows.append(np.concatenate([*past, frames[t], *future]))
     raw = np.array(rows)
     return frames, raw, (raw - raw.mean()) / raw.std()
+
+
+@pytest.mark.parametrize("n_samples", [1, 399, 400, 401, 560, 561, 720, 721, 880, 881, 44817])
+def test_mfcc_frames_are_every_second_10ms_frame(n_samples):
+    # mfcc_frames computes at the 20 ms step directly; the frames must be exactly the kept
+    # half of the 2017 recipe's 10 ms frames, at every length around the framing's edges.
+    audio = np.random.default_rng(n_samples).normal(size=n_samples) * 3000
+    reference = mfcc(audio, samplerate=16000, winlen=0.025, winstep=0.01, numcep=26)[::2]
+    np.testing.assert_array_equal(mfcc_frames(audio), reference.astype(np.float32))
 
 
 def test_constants():
