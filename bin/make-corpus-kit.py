@@ -166,7 +166,8 @@ def plan_voices(
     ``ENGINES`` by default). The test engine's
     voices speak test, except those whose speaker another engine's voice brings to train or
     dev; of the other engines, the last voice of each engine with more than one speaks dev,
-    the rest train."""
+    the rest train. A dev voice whose speaker another engine's voice brings to training (Flite's
+    slt beside Festival's) trains instead, so that dev speakers are new to the model too."""
     plan: dict[str, list[tuple[str, str]]] = {"train": [], "dev": [], "test": []}
     for engine, voices in ENGINES.items():
         if engine == test_engine or (engines is not None and engine not in engines):
@@ -176,6 +177,10 @@ def plan_voices(
             plan["dev"].append((engine, voices[-1]))
         else:
             plan["train"] += [(engine, v) for v in voices]
+    trained = {speaker(*pair) for pair in plan["train"]}
+    moved = [pair for pair in plan["dev"] if speaker(*pair) in trained]
+    plan["dev"] = [pair for pair in plan["dev"] if pair not in moved]
+    plan["train"] += moved
     heard = {speaker(*pair) for pair in plan["train"] + plan["dev"]}
     left_out = []
     for voice in ENGINES[test_engine]:
