@@ -131,9 +131,10 @@ def train_epoch(
     total_loss, counted = 0.0, 0
     for step in progress(range(first_step, data_set.steps_per_epoch),
                          f"{data_set.name} epoch {epoch + 1}"):  # fmt: skip
+        feed = {}
         if schedule is not None and schedule.active:
-            options["feed_dict"] = {ops.learning_rate_scale: schedule.scale(epoch, step)}
-        values = run_step(session, fetches, data_set.name, **options)
+            feed = {"feed_dict": {ops.learning_rate_scale: schedule.scale(epoch, step)}}
+        values = run_step(session, fetches, data_set.name, **options, **feed)
         if values["finite"] and np.isfinite(values["loss"]):
             total_loss += float(values["loss"])
             counted += 1

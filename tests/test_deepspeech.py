@@ -119,6 +119,21 @@ def test_two_cpu_towers_train_end_to_end(tmp_path):
     assert json.load(open(os.path.join(run_dir, "hyper.json")))["parameters"]["towers"] == 2
 
 
+def test_linear_learning_rate_decay_falls_each_epoch_and_still_learns(tmp_path):
+    environ = {**SMALL_MODEL, "ds_epochs": "4", "ds_display_step": "0", "ds_lr_decay": "linear",
+               "ds_lr_decay_floor": "0.2", "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+               "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    factors = [line.rsplit(" ", 1)[1] for line in out.splitlines()
+               if line.startswith("STARTING Epoch")]  # fmt: skip
+    assert factors == ["1.000", "0.800", "0.600", "0.400"]  # 1 - 0.8 * epochs done / 4
+    run_dir = only_run_dir(tmp_path / "logs")
+    records = [json.loads(line) for line in open(os.path.join(run_dir, "epochs.jsonl"))]
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    assert json.load(open(os.path.join(run_dir, "hyper.json")))["config"]["lr_decay"] == "linear"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
