@@ -4,7 +4,8 @@
 #   bin/train-csv.sh TRAIN.csv DEV.csv TEST.csv
 #
 # CSV files as for ds_importer=csv (wav_filename,wav_filesize,transcript). The recipe: width
-# 256, learning rate 0.002, batches of 16 utterances of similar length (shuffled from the
+# 256, learning rate 0.002 falling linearly to a twentieth of it by the end of the time budget
+# or of the epochs (ds_lr_decay=linear), batches of 16 utterances of similar length (shuffled from the
 # second epoch on), augmentation (ds_augment=on), each MFCC coefficient normalised on its own
 # (ds_feature_norm=coefficient), validation every epoch with the best-dev
 # checkpoint kept and tested (its dev WER from the beam search alone, so that more of a time
@@ -45,6 +46,7 @@ export ds_train_files="$train" ds_dev_files="$dev" ds_test_files="$test"
 export ds_checkpoint_dir="${ds_checkpoint_dir:-$root/checkpoints/train-csv}"
 export ds_n_hidden="${ds_n_hidden:-256}"
 export ds_learning_rate="${ds_learning_rate:-0.002}"
+export ds_lr_decay="${ds_lr_decay:-linear}"
 export ds_train_batch_size="${ds_train_batch_size:-16}"
 export ds_dev_batch_size="${ds_dev_batch_size:-32}"
 export ds_test_batch_size="${ds_test_batch_size:-32}"
