@@ -131,10 +131,10 @@ def train_epoch(
     total_loss, counted = 0.0, 0
     for step in progress(range(first_step, data_set.steps_per_epoch),
                          f"{data_set.name} epoch {epoch + 1}"):  # fmt: skip
-        feed = {}
+        feed = None  # the factor's default, 1, unless a schedule is active
         if schedule is not None and schedule.active:
-            feed = {"feed_dict": {ops.learning_rate_scale: schedule.scale(epoch, step)}}
-        values = run_step(session, fetches, data_set.name, **options, **feed)
+            feed = {ops.learning_rate_scale: schedule.scale(epoch, step)}
+        values = run_step(session, fetches, data_set.name, feed_dict=feed, **options)
         if values["finite"] and np.isfinite(values["loss"]):
             total_loss += float(values["loss"])
             counted += 1

@@ -106,30 +106,31 @@ def test_checkpoint_of_another_geometry_is_refused_clearly(trained, tmp_path):
     assert hyper["context"]["status"] == "failed"
 
 
-def test_two_cpu_towers_train_end_to_end(tmp_path):
-    environ = {**SMALL_MODEL, "ds_cpu_towers": "2", "ds_train_batch_size": "1", "ds_epochs": "8",
-               "ds_display_step": "0", "ds_checkpoint_dir": str(tmp_path / "ckpt"),
-               "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+def train_small(tmp_path, **settings: str) -> tuple[str, str, list[dict]]:
+    """A small LDC93S1 run with ``settings`` on top; its output, run folder and epoch records."""
+    environ = {**SMALL_MODEL, "ds_display_step": "0", "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+               "ds_logs_dir": str(tmp_path / "logs"), **settings}  # fmt: skip
     status, out, err = run_main(environ)
     assert status == 0, out + err
-    assert "Towers: /cpu:0, /cpu:1" in out
     run_dir = only_run_dir(tmp_path / "logs")
     records = [json.loads(line) for line in open(os.path.join(run_dir, "epochs.jsonl"))]
+    return out, run_dir, records
+
+
+def test_two_cpu_towers_train_end_to_end(tmp_path):
+    out, run_dir, records = train_small(tmp_path, ds_cpu_towers="2", ds_train_batch_size="1",
+                                        ds_epochs="8")  # fmt: skip
+    assert "Towers: /cpu:0, /cpu:1" in out
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     assert json.load(open(os.path.join(run_dir, "hyper.json")))["parameters"]["towers"] == 2
 
 
 def test_linear_learning_rate_decay_falls_each_epoch_and_still_learns(tmp_path):
-    environ = {**SMALL_MODEL, "ds_epochs": "4", "ds_display_step": "0", "ds_lr_decay": "linear",
-               "ds_lr_decay_floor": "0.2", "ds_checkpoint_dir": str(tmp_path / "ckpt"),
-               "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
-    status, out, err = run_main(environ)
-    assert status == 0, out + err
+    out, run_dir, records = train_small(tmp_path, ds_epochs="4", ds_lr_decay="linear",
+                                        ds_lr_decay_floor="0.2")  # fmt: skip
     factors = [line.rsplit(" ", 1)[1] for line in out.splitlines()
                if line.startswith("STARTING Epoch")]  # fmt: skip
     assert factors == ["1.000", "0.800", "0.600", "0.400"]  # 1 - 0.8 * epochs done / 4
-    run_dir = only_run_dir(tmp_path / "logs")
-    records = [json.loads(line) for line in open(os.path.join(run_dir, "epochs.jsonl"))]
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     assert json.load(open(os.path.join(run_dir, "hyper.json")))["config"]["lr_decay"] == "linear"
 
