@@ -20,10 +20,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 if __name__ == "__main__":
-    from util.run.venv import reexec_in_venv
+    from util.settings.venv import reexec_in_venv
 
     reexec_in_venv()
-    from util.run.config import UsageError, flags_to_environ, help_text
+    from util.settings.config import UsageError, flags_to_environ, help_text
 
     # --help and bad flags are answered at once, before TensorFlow loads.
     if {"-h", "--help"} & set(sys.argv[1:]):
@@ -35,38 +35,32 @@ if __name__ == "__main__":
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 
-import datetime  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from contextlib import nullcontext  # noqa: E402
+import datetime
+import time
+import traceback
+from contextlib import nullcontext
 
-import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
+import numpy as np
+import tensorflow.compat.v1 as tf
 
 tf.disable_v2_behavior()
 tf.logging.set_verbosity(tf.logging.ERROR)
 
-from util.data.audio import AudioError, audiofile_to_input_vector  # noqa: E402
-from util.decoding.evaluate import (  # noqa: E402
-    Decodings,
-    progress,
-    run_set,
-    run_step,
-    tune_language_model,
-    validate,
+from util.data.audio import AudioError, audiofile_to_input_vector
+from util.decoding.decoder import DecodingOptions
+from util.decoding.report import Report, format_report
+from util.model.birnn import ModelGeometry, ModelOps
+from util.model.kernels import CustomOpError, lstm_op_for
+from util.settings import config as ds_config
+from util.settings.config import Config, ConfigError
+from util.settings.devices import (
+    cpu_has_bfloat16,
+    tower_devices,
+    use_bfloat16,
 )
-from util.decoding.report import Report, format_report  # noqa: E402
-from util.model.birnn import ModelGeometry, ModelOps  # noqa: E402
-from util.model.export import (  # noqa: E402
-    ExportError,
-    ExportOptions,
-    export,
-    transcribe_checkpoint,
-)
-from util.model.kernels import CustomOpError, lstm_op_for  # noqa: E402
-from util.model.precision import cpu_has_bfloat16  # noqa: E402
-from util.run import config as ds_config  # noqa: E402
-from util.run.checkpoints import (  # noqa: E402
+from util.settings.locks import FolderInUse, FolderLock
+from util.settings.run_files import Epoch, Results, Scalars
+from util.training.checkpoints import (
     BEST_DEV_DIR,
     CheckpointError,
     Interrupted,
@@ -74,9 +68,8 @@ from util.run.checkpoints import (  # noqa: E402
     ensure_writable,
     latest_checkpoint,
 )
-from util.run.cluster import Cluster, ClusterError, RunEnded  # noqa: E402
-from util.run.config import Config, ConfigError  # noqa: E402
-from util.run.contexts import (  # noqa: E402
+from util.training.cluster import Cluster, ClusterError, RunEnded
+from util.training.contexts import (
     BudgetReached,
     ExecutionContext,
     LearningRateSchedule,
@@ -88,17 +81,22 @@ from util.run.contexts import (  # noqa: E402
     start_execution_context,
     stop_execution_context,
 )
-from util.run.distributed import (  # noqa: E402
+from util.training.distributed import (
     WorkerHook,
     create_distributed_context,
     open_distributed_context,
     run_distributed,
     start_distributed_context,
 )
-from util.run.gpu import tower_devices, use_bfloat16  # noqa: E402
-from util.run.locks import FolderInUse, FolderLock  # noqa: E402
-from util.run.logs import RunLog, git_hash, now_iso  # noqa: E402
-from util.run.run_files import Epoch, Results, Scalars  # noqa: E402
+from util.training.evaluate import Decodings, progress, run_set, run_step
+from util.training.export import (
+    ExportError,
+    ExportOptions,
+    export,
+    transcribe_checkpoint,
+)
+from util.training.logs import RunLog, git_hash, now_iso
+from util.training.validation import tune_language_model, validate
 
 
 def format_duration(seconds: float) -> str:
@@ -109,16 +107,26 @@ def format_duration(seconds: float) -> str:
 
 
 def train_epoch(
-    run: Run, context: ExecutionContext, session, epoch: int, first_step: int = 0,
-    hook=None, report: bool = False, schedule: LearningRateSchedule | None = None,
-) -> tuple[float, Report | None]:  # fmt: skip
+    run: Run,
+    context: ExecutionContext,
+    session,
+    epoch: int,
+    first_step: int = 0,
+    hook=None,
+    report: bool = False,
+    schedule: LearningRateSchedule | None = None,
+) -> tuple[float, Report | None]:
     """One epoch of training steps from ``first_step``, ``hook.after_step`` after each, with
     the learning rate's factor from ``schedule`` (``ds_lr_decay``). Returns the mean loss over
     the batches that were applied and, with ``report``, the WER report of the epoch's
     decodings."""
     config, ops, data_set = run.config, context.training, context.data_set
-    fetches = {"loss": context.tower_results.mean_loss, "apply": ops.apply_gradient_op,
-               "finite": ops.finite, "indices": context.tower_results.indices}  # fmt: skip
+    fetches = {
+        "loss": context.tower_results.mean_loss,
+        "apply": ops.apply_gradient_op,
+        "finite": ops.finite,
+        "indices": context.tower_results.indices,
+    }
     if ops.merged is not None:
         fetches["merged"] = ops.merged
     decodings = Decodings(config, context) if report else None
@@ -126,11 +134,14 @@ def train_epoch(
         fetches.update(decodings.fetches)
     options = {}
     if config.do_fulltrace:
-        options = {"options": tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
-                   "run_metadata": tf.RunMetadata()}  # fmt: skip
+        options = {
+            "options": tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
+            "run_metadata": tf.RunMetadata(),
+        }
     total_loss, counted = 0.0, 0
-    for step in progress(range(first_step, data_set.steps_per_epoch),
-                         f"{data_set.name} epoch {epoch + 1}"):  # fmt: skip
+    for step in progress(
+        range(first_step, data_set.steps_per_epoch), f"{data_set.name} epoch {epoch + 1}"
+    ):
         feed = None  # the factor's default, 1, unless a schedule is active
         if schedule is not None and schedule.active:
             feed = {ops.learning_rate_scale: schedule.scale(epoch, step)}
@@ -161,8 +172,10 @@ def epoch_line(record: dict, train_time: float) -> str:
         line += f", WER {record[Epoch.TRAIN_WER]:.4f}"
     if record[Epoch.DEV_LOSS] is not None:
         line += f" - dev loss {record[Epoch.DEV_LOSS]:.4f}, WER {record[Epoch.DEV_WER]:.4f}"
-    return (f"{line} - epoch time {format_duration(record[Epoch.SECONDS])}, "
-            f"training time {format_duration(train_time)}")  # fmt: skip
+    return (
+        f"{line} - epoch time {format_duration(record[Epoch.SECONDS])}, "
+        f"training time {format_duration(train_time)}"
+    )
 
 
 def every(step: int, number: int) -> bool:
@@ -170,84 +183,141 @@ def every(step: int, number: int) -> bool:
     return step > 0 and number % step == 0
 
 
+class Training:
+    """One training run's session and its running state: the execution context, the step hook
+    (checkpoints, budget), the learning-rate schedule, the figures for ``hyper.json`` and the
+    last validated checkpoint."""
+
+    def __init__(self, run: Run):
+        self.run, config = run, run.config
+        self.context = (
+            create_execution_context(run, "train")
+            if run.cluster is None
+            else create_distributed_context(run)
+        )
+        checkpoint, self.position = resume_point(config)
+        if checkpoint:
+            steps = self.context.data_set.steps_per_epoch
+            run.global_step = self.position.epoch * steps + self.position.step
+            print(f"Resuming training from {checkpoint} at {self.position.describe()}")
+        start = start_execution_context if run.cluster is None else start_distributed_context
+        self.session, self.coord, self.threads = start(run, self.context, checkpoint, self.position)
+        self.hook = StepHook(run, self.context, self.session, checkpoint)
+        steps = self.context.data_set.steps_per_epoch
+        self.schedule = LearningRateSchedule(config, steps, self.hook.started)
+        self.figures = {Results.LAST_TRAIN_WER: None, Results.LAST_VALIDATION_WER: None}
+        self.train_time = 0.0
+        self.validated = checkpoint  # a resumed checkpoint counts as validated
+
+    def validate(self, number: int) -> tuple[float, Report, bool]:
+        """The dev pass on the checkpoint just saved after epoch ``number``."""
+        dev_loss, dev_report, stop = validate(
+            self.run, self.context, self.session, self.hook.checkpoint, number
+        )
+        self.figures[Results.LAST_VALIDATION_WER] = dev_report.wer
+        return dev_loss, dev_report, stop
+
+    def budget_reached(self, number: int, budget: BudgetReached) -> None:
+        """The time budget ran out in epoch ``number``: the steps since the last validation
+        count, so the part-trained model becomes the best-dev one when the dev set says so."""
+        print(f"Time budget used: {budget}")
+        self.figures[Results.STOPPED_BY_BUDGET] = True
+        if self.run.config.validation_step and self.hook.checkpoint not in (None, self.validated):
+            self.validate(number)
+            self.hook.save(self.hook.saved_at)  # again, with the new best dev loss
+
+    def epoch(self, epoch: int) -> bool:
+        """Train epoch ``epoch`` (0-based), then save, validate and log as configured.
+        Returns whether training goes on (False: the budget ran out or early stopping)."""
+        config, hook, number = self.run.config, self.hook, epoch + 1
+        first_step = self.position.step if epoch == self.position.epoch else 0
+        saves = number == config.epochs or every(config.checkpoint_step, number)
+        validates = every(config.validation_step, number)
+        print(
+            epoch_start_line(
+                number,
+                first_step,
+                self.schedule.scale(epoch, first_step) if self.schedule.active else None,
+            )
+        )
+        started = time.time()
+        try:
+            train_loss, train_report = train_epoch(
+                self.run,
+                self.context,
+                self.session,
+                epoch,
+                first_step,
+                hook,
+                every(config.display_step, number),
+                self.schedule,
+            )
+        except BudgetReached as budget:
+            self.budget_reached(number, budget)
+            return False
+        self.train_time += time.time() - started
+        if self.coord.should_stop():
+            self.coord.raise_requested_exception()
+        record = self.run.log.epoch_record(number, train_loss, first_step)
+        if train_report is not None:
+            print(format_report("Training", train_report, config.report_count))
+            self.figures[Results.LAST_TRAIN_WER] = record[Epoch.TRAIN_WER] = train_report.wer
+        stop_early = False
+        if saves or validates:
+            hook.save(Position(number, 0))
+        if validates:
+            dev_loss, dev_report, stop_early = self.validate(number)
+            record.update(
+                {
+                    Epoch.DEV_LOSS: dev_loss,
+                    Epoch.DEV_WER: dev_report.wer,
+                    Epoch.DEV_CER: dev_report.cer,
+                }
+            )
+            hook.save(Position(number, 0))  # again, with the new early-stopping state
+            self.validated = hook.checkpoint
+        record[Epoch.SECONDS] = time.time() - started
+        self.run.log.epoch(record)
+        print(epoch_line(record, self.train_time))
+        if stop_early and not saves:
+            hook.save(Position(number, 0))
+        return not stop_early
+
+    def model_to_test(self, best_dev_loss: float) -> str | None:
+        """The best-dev model when this model's history has one, else the last checkpoint."""
+        best_dev = latest_checkpoint(os.path.join(self.run.config.checkpoint_dir, BEST_DEV_DIR))
+        return best_dev if best_dev and np.isfinite(best_dev_loss) else self.hook.checkpoint
+
+
+def epoch_start_line(number: int, first_step: int, factor: float | None) -> str:
+    """The ``STARTING Epoch`` line: where in the epoch, and the learning rate's factor."""
+    line = f"STARTING Epoch {number:04d}"
+    if first_step:
+        line += f" at step {first_step + 1}"
+    if factor is not None:
+        line += f" - learning rate factor {factor:.3f}"
+    return line
+
+
 def train(run: Run) -> dict:
     """Train for ``ds_epochs`` epochs as the original did, resuming where a checkpoint left
     off; returns the last WER figures and the checkpoint to test."""
     config = run.config
-    context = (create_execution_context(run, "train") if run.cluster is None
-               else create_distributed_context(run))  # fmt: skip
-    checkpoint, position = resume_point(config)
-    if checkpoint:
-        run.global_step = position.epoch * context.data_set.steps_per_epoch + position.step
-        print(f"Resuming training from {checkpoint} at {position.describe()}")
-    start = start_execution_context if run.cluster is None else start_distributed_context
-    session, coord, threads = start(run, context, checkpoint, position)
-    hook = StepHook(run, context, session, checkpoint)
-    schedule = LearningRateSchedule(config, context.data_set.steps_per_epoch, hook.started)
-    figures = {Results.LAST_TRAIN_WER: None, Results.LAST_VALIDATION_WER: None}
-    train_time, validated = 0.0, checkpoint  # a resumed checkpoint counts as validated
+    training = Training(run)
     try:
         with run.stop:
-            for epoch in range(position.epoch, config.epochs):
-                number, first_step = epoch + 1, position.step if epoch == position.epoch else 0
-                saves = number == config.epochs or every(config.checkpoint_step, number)
-                validates = every(config.validation_step, number)
-                print(f"STARTING Epoch {number:04d}"
-                      + (f" at step {first_step + 1}" if first_step else "")
-                      + (f" - learning rate factor {schedule.scale(epoch, first_step):.3f}"
-                         if schedule.active else ""))  # fmt: skip
-                started = time.time()
-                try:
-                    train_loss, train_report = train_epoch(run, context, session, epoch,
-                        first_step, hook, every(config.display_step, number),
-                        schedule)  # fmt: skip
-                except BudgetReached as budget:
-                    print(f"Time budget used: {budget}")
-                    figures[Results.STOPPED_BY_BUDGET] = True
-                    if config.validation_step and hook.checkpoint not in (None, validated):
-                        # The steps since the last validation count: the part-trained model
-                        # becomes the best-dev one when the dev set says it is better.
-                        dev_loss, dev_report, _ = validate(run, context, session, hook.checkpoint,
-                                                           number)  # fmt: skip
-                        figures[Results.LAST_VALIDATION_WER] = dev_report.wer
-                        hook.save(hook.saved_at)  # again, with the new best dev loss
+            for epoch in range(training.position.epoch, config.epochs):
+                if not training.epoch(epoch):
                     break
-                train_time += time.time() - started
-                if coord.should_stop():
-                    coord.raise_requested_exception()
-                record = run.log.epoch_record(number, train_loss, first_step)
-                if train_report is not None:
-                    print(format_report("Training", train_report, config.report_count))
-                    figures[Results.LAST_TRAIN_WER] = record[Epoch.TRAIN_WER] = train_report.wer
-                stop_early = False
-                if saves or validates:
-                    hook.save(Position(number, 0))
-                if validates:
-                    dev_loss, dev_report, stop_early = validate(
-                        run, context, session, hook.checkpoint, number
-                    )
-                    record.update({Epoch.DEV_LOSS: dev_loss, Epoch.DEV_WER: dev_report.wer,
-                                   Epoch.DEV_CER: dev_report.cer})  # fmt: skip
-                    figures[Results.LAST_VALIDATION_WER] = dev_report.wer
-                    hook.save(Position(number, 0))  # again, with the new early-stopping state
-                    validated = hook.checkpoint
-                record[Epoch.SECONDS] = time.time() - started
-                run.log.epoch(record)
-                print(epoch_line(record, train_time))
-                if stop_early:
-                    if not saves:
-                        hook.save(Position(number, 0))
-                    break
-            if position.epoch >= config.epochs:
-                print(f"Nothing to train: the checkpoint is at epoch {position.epoch}, "
-                      f"ds_epochs={config.epochs}")  # fmt: skip
-        best_dev_loss = session.run(context.training.state["best_dev_loss"])
+            if training.position.epoch >= config.epochs:
+                print(
+                    f"Nothing to train: the checkpoint is at epoch {training.position.epoch}, "
+                    f"ds_epochs={config.epochs}"
+                )
+        best_dev_loss = training.session.run(training.context.training.state["best_dev_loss"])
     finally:
-        stop_execution_context(context, session, coord, threads)
-    best_dev = latest_checkpoint(os.path.join(config.checkpoint_dir, BEST_DEV_DIR))
-    # Test the best-dev model when this model's history has one, else the last checkpoint.
-    figures["model_path"] = best_dev if best_dev and np.isfinite(best_dev_loss) else hook.checkpoint
-    return figures
+        stop_execution_context(training.context, training.session, training.coord, training.threads)
+    return {**training.figures, "model_path": training.model_to_test(best_dev_loss)}
 
 
 def train_worker(run: Run) -> None:
@@ -267,8 +337,11 @@ def train_worker(run: Run) -> None:
             loss, _ = train_epoch(run, context, session, epoch, first_step, hook, schedule=schedule)
             if coord.should_stop():
                 coord.raise_requested_exception()
-            print(f"{name}: epoch {epoch + 1:04d} done - training loss {loss:.4f} - "
-                  f"{format_duration(time.time() - started)}", flush=True)  # fmt: skip
+            print(
+                f"{name}: epoch {epoch + 1:04d} done - training loss {loss:.4f} - "
+                f"{format_duration(time.time() - started)}",
+                flush=True,
+            )
         print(f"{name} finished training", flush=True)
     except RunEnded:
         print(f"The chief ended the run: {name.lower()} stops", flush=True)
@@ -302,68 +375,116 @@ def execute(config: Config, cluster: Cluster | None = None) -> dict:
     # A run that trains owns its checkpoint folder until it ends: a second one stops here.
     held = FolderLock(config.checkpoint_dir, "ds_checkpoint_dir") if config.train else nullcontext()
     with held:
-        return run_and_log(Run(config, devices, RunLog(config.logs_dir, config, len(devices)),
-                               cluster=cluster))  # fmt: skip
+        return run_and_log(
+            Run(config, devices, RunLog(config.logs_dir, config, len(devices)), cluster=cluster)
+        )
 
 
-def run_and_log(run: Run) -> dict:
-    """Train, test and export, logging to ``run.log``; returns the ``results``."""
+def announce(run: Run) -> None:
+    """The first lines of a run: towers, logs, the alphabet, bfloat16."""
     config = run.config
     print(f"Towers: {', '.join(run.devices)}. Logs: {run.log.folder}")
     if config.alphabet_config_path:
         print(f"Alphabet: {config.alphabet.describe()}")
         if config.spelling != "off" and not config.alphabet.is_english:
-            print(f"note: ds_spelling={config.spelling} is not used: the only spelling "
-                  "dictionary is English, and this alphabet is not (reports say spelling "
-                  "off)")  # fmt: skip
+            print(
+                f"note: ds_spelling={config.spelling} is not used: the only spelling "
+                "dictionary is English, and this alphabet is not (reports say spelling "
+                "off)"
+            )
     if config.train and use_bfloat16(config):
         print(f"Training computes its matrix products in bfloat16 (ds_bfloat16={config.bfloat16})")
         if not cpu_has_bfloat16():
-            print("warning: ds_bfloat16=on, but this CPU has no native bfloat16 (AVX-512 BF16 "
-                  "or AMX): training is likely slower than in float32", flush=True)  # fmt: skip
+            print(
+                "warning: ds_bfloat16=on, but this CPU has no native bfloat16 (AVX-512 BF16 "
+                "or AMX): training is likely slower than in float32",
+                flush=True,
+            )
+
+
+def model_for(config: Config, model_path: str | None, purpose: str) -> str:
+    """``model_path``, or else the latest checkpoint in ``ds_checkpoint_dir`` for ``purpose``."""
+    model_path = model_path or latest_checkpoint(config.checkpoint_dir)
+    if not model_path:
+        raise RunError(
+            f"no checkpoint {purpose} in ds_checkpoint_dir="
+            f"{config.checkpoint_dir!r}; train first (ds_train=1)"
+        )
+    return model_path
+
+
+def test(run: Run, model_path: str, decoding: DecodingOptions) -> dict:
+    """The test pass: its report, and its figures for ``hyper.json``."""
+    print(f"Testing {model_path}")
+    test_loss, test_report = run_set(run, "test", model_path, decoding=decoding)
+    print(format_report("Test", test_report, run.config.report_count))
+    run.log.scalars(
+        run.global_step, {Scalars.TEST_LOSS: test_loss, Scalars.TEST_WER: test_report.wer}
+    )
+    return {
+        Results.TEST_WER: test_report.wer,
+        Results.TEST_CER: test_report.cer,
+        Results.TEST_LOSS: test_loss,
+        Results.TEST_WER_RAW: test_report.wer_raw,
+    }
+
+
+def export_model(config: Config, model_path: str, results: dict, decoding: DecodingOptions):
+    """Export the checkpoint ``model_path`` to ``ds_export_dir``; returns the files written."""
+    training = {
+        "git_hash": git_hash(),
+        "exported": now_iso(),
+        "checkpoint": os.path.basename(model_path),
+        "test_wer": results[Results.TEST_WER],
+        "test_cer": results.get(Results.TEST_CER),
+    }
+    written = export(
+        model_path,
+        config.export_dir,
+        ModelGeometry.from_config(config),
+        ModelOps.for_evaluation(config),
+        ExportOptions.from_config(config, training, decoding),
+    )
+    print(f"Exported {model_path} to {', '.join(written)}")
+    return written
+
+
+def run_stages(run: Run, results: dict) -> None:
+    """Train, choose the language model's weights, test and export as configured, filling in
+    ``results``."""
+    config, model_path = run.config, None
+    decoding = DecodingOptions.from_config(config)
+    if config.train:
+        figures = train(run)
+        model_path = figures.pop("model_path")
+        results.update(figures)
+    if config.lm_tune and config.lm_path and (config.test or config.export_dir):
+        model_path = model_for(config, model_path, "for ds_lm_tune")
+        choice = tune_language_model(run, model_path)
+        print(choice.describe(), flush=True)
+        results[Results.LM_WEIGHTS] = choice.as_dict()
+        decoding = choice.applied_to(decoding)
+    if config.test:
+        model_path = model_for(config, model_path, "to test")
+        results.update(test(run, model_path, decoding))
+    if config.export_dir:
+        model_path = model_for(config, model_path, "to export")
+        results[Results.EXPORT] = export_model(config, model_path, results, decoding)
+
+
+def run_and_log(run: Run) -> dict:
+    """Train, test and export, logging to ``run.log``; returns the ``results``."""
+    announce(run)
     started = time.time()
-    results = {Results.DURATION: None, Results.LAST_TRAIN_WER: None,
-               Results.LAST_VALIDATION_WER: None, Results.TEST_WER: None}  # fmt: skip
+    results = {
+        Results.DURATION: None,
+        Results.LAST_TRAIN_WER: None,
+        Results.LAST_VALIDATION_WER: None,
+        Results.TEST_WER: None,
+    }
     error = None
     try:
-        model_path = None
-        if config.train:
-            figures = train(run)
-            model_path = figures.pop("model_path")
-            results.update(figures)
-        if config.lm_tune and config.lm_path and (config.test or config.export_dir):
-            model_path = model_path or latest_checkpoint(config.checkpoint_dir)
-            if model_path is None:
-                raise RunError(f"no checkpoint for ds_lm_tune in ds_checkpoint_dir="
-                               f"{config.checkpoint_dir!r}; train first (ds_train=1)")  # fmt: skip
-            results[Results.LM_WEIGHTS] = tune_language_model(run, model_path)
-            config = run.config  # with the chosen weights
-        if config.test:
-            model_path = model_path or latest_checkpoint(config.checkpoint_dir)
-            if model_path is None:
-                raise RunError(f"no checkpoint to test in ds_checkpoint_dir="
-                               f"{config.checkpoint_dir!r}; train first (ds_train=1)")  # fmt: skip
-            print(f"Testing {model_path}")
-            test_loss, test_report = run_set(run, "test", model_path)
-            print(format_report("Test", test_report, config.report_count))
-            results.update({Results.TEST_WER: test_report.wer, Results.TEST_CER: test_report.cer,
-                            Results.TEST_LOSS: test_loss,
-                            Results.TEST_WER_RAW: test_report.wer_raw})  # fmt: skip
-            run.log.scalars(run.global_step, {Scalars.TEST_LOSS: test_loss,
-                                              Scalars.TEST_WER: test_report.wer})  # fmt: skip
-        if config.export_dir:
-            model_path = model_path or latest_checkpoint(config.checkpoint_dir)
-            if not model_path:
-                raise RunError(f"no checkpoint to export in ds_checkpoint_dir="
-                               f"{config.checkpoint_dir!r}")  # fmt: skip
-            training = {"git_hash": git_hash(), "exported": now_iso(), "checkpoint":
-                        os.path.basename(model_path), "test_wer": results[Results.TEST_WER],
-                        "test_cer": results.get(Results.TEST_CER)}  # fmt: skip
-            written = export(model_path, config.export_dir, ModelGeometry.from_config(config),
-                             ModelOps.for_evaluation(config),
-                             ExportOptions.from_config(config, training))  # fmt: skip
-            print(f"Exported {model_path} to {', '.join(written)}")
-            results[Results.EXPORT] = written
+        run_stages(run, results)
         return results
     except BaseException as failure:
         error = failure
@@ -381,11 +502,21 @@ def one_shot_infer(config: Config, wav_filename: str) -> str:
             f"no checkpoint in ds_checkpoint_dir={config.checkpoint_dir!r} for ds_one_shot_infer"
         )
     geometry = ModelGeometry.from_config(config)
-    features = audiofile_to_input_vector(wav_filename, geometry.n_input, geometry.n_context,
-                                         config.feature_max_hz,
-                                         norm=config.feature_norm)  # fmt: skip
-    return transcribe_checkpoint(checkpoint, features, geometry, ModelOps.for_evaluation(config),
-                                 config.alphabet, config.feature_norm)  # fmt: skip
+    features = audiofile_to_input_vector(
+        wav_filename,
+        geometry.n_input,
+        geometry.n_context,
+        config.feature_max_hz,
+        norm=config.feature_norm,
+    )
+    return transcribe_checkpoint(
+        checkpoint,
+        features,
+        geometry,
+        ModelOps.for_evaluation(config),
+        config.alphabet,
+        config.feature_norm,
+    )
 
 
 def main(environ=None, argv=()) -> int:
@@ -430,5 +561,10 @@ def main(environ=None, argv=()) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The ``deepspeech-train`` command (pyproject.toml)."""
     sys.exit(main(argv=sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    console_main()

@@ -35,13 +35,13 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if __name__ == "__main__":
-    from util.run.venv import reexec_in_venv
+    from util.settings.venv import reexec_in_venv
 
     reexec_in_venv()
 
-from util.data.audio import AudioError, load_audio  # noqa: E402
-from util.data.text import corpus_error_rates, validate_label  # noqa: E402
-from util.decoding.decoder import (  # noqa: E402
+from util.data.audio import AudioError, load_audio
+from util.data.text import corpus_error_rates, validate_label
+from util.decoding.decoder import (
     DecoderError,
     DecodingOptions,
     LmDecoder,
@@ -50,8 +50,8 @@ from util.decoding.decoder import (  # noqa: E402
     tune_weights,
     weight_grid,
 )
-from util.decoding.evaluate import TUNE_BEAM_WIDTH  # noqa: E402
-from util.transcriber import (  # noqa: E402
+from util.training.evaluate import TUNE_BEAM_WIDTH
+from util.transcriber import (
     ModelError,
     Transcriber,
     export_decoding,
@@ -86,8 +86,13 @@ def can_import(python: str, module: str) -> bool:
 
 def pocketsphinx_hypotheses(python: str, paths: list[str]) -> list[str]:
     """PocketSphinx's transcript of each file, normalised as transcripts are."""
-    done = subprocess.run([python, "-c", POCKETSPHINX], input=json.dumps(paths), text=True,
-                          capture_output=True, timeout=3600)  # fmt: skip
+    done = subprocess.run(
+        [python, "-c", POCKETSPHINX],
+        input=json.dumps(paths),
+        text=True,
+        capture_output=True,
+        timeout=3600,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"PocketSphinx failed: {done.stderr.strip()[-500:]}")
     return [validate_label(json.loads(line)) or "" for line in done.stdout.splitlines()]
@@ -102,18 +107,25 @@ def main(argv=None) -> int:
     parser.add_argument("--alphas", type=weight_grid, default=weight_grid("0.3,0.5,0.8,1.2,1.6"))
     parser.add_argument("--betas", type=weight_grid, default=weight_grid("0,1,2,3,4,6"))
     parser.add_argument("--beam-width", type=int, default=128, help="LM search beams (128)")
-    parser.add_argument("--tune-beam-width", type=int, default=TUNE_BEAM_WIDTH,
-                        help=f"beams when choosing the weights ({TUNE_BEAM_WIDTH})")  # fmt: skip
-    parser.add_argument("--pocketsphinx", default="auto",
-                        help="a Python with pocketsphinx, or off (auto: this one)")  # fmt: skip
+    parser.add_argument(
+        "--tune-beam-width",
+        type=int,
+        default=TUNE_BEAM_WIDTH,
+        help=f"beams when choosing the weights ({TUNE_BEAM_WIDTH})",
+    )
+    parser.add_argument(
+        "--pocketsphinx", default="auto", help="a Python with pocketsphinx, or off (auto: this one)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--save-json", metavar="FILE", help="also write that object to FILE")
     args = parser.parse_args(argv)
     try:
         model = Transcriber(args.model, DecodingOptions(spelling="off"))  # LM loaded below
         lm_path = args.lm or export_decoding(model.metadata, model.model_path).lm_path
-        sets = {name: read_labelled_set(path, model.alphabet)
-                for name, path in (("dev", args.dev), ("test", args.test))}  # fmt: skip
+        sets = {
+            name: read_labelled_set(path, model.alphabet)
+            for name, path in (("dev", args.dev), ("test", args.test))
+        }
         lm = None
         if lm_path:
             lm = LmDecoder(lm_path, 0.5, 1.0, args.beam_width, model.alphabet)
@@ -139,8 +151,9 @@ def main(argv=None) -> int:
     corrector = TextDecoder(spelling, model.alphabet)
     hypotheses = {"greedy": {}, "beam": {}}
     for name in sets:
-        hypotheses["greedy"][name] = [model.alphabet.decode(greedy_labels(values, blank))
-                                      for values in logits[name]]  # fmt: skip
+        hypotheses["greedy"][name] = [
+            model.alphabet.decode(greedy_labels(values, blank)) for values in logits[name]
+        ]
         hypotheses["beam"][name] = [beam.search(values) for values in logits[name]]
     weights = None
     if lm is not None:
@@ -149,12 +162,13 @@ def main(argv=None) -> int:
         lm.beam_width = args.beam_width
         with_lm = {name: [lm.decode(values) for values in logits[name]] for name in sets}
         hypotheses["beam + LM"] = with_lm
-        hypotheses["+ spelling"] = {name: [corrector.correct(text) for text in with_lm[name]]
-                                    for name in sets}  # fmt: skip
+        hypotheses["+ spelling"] = {
+            name: [corrector.correct(text) for text in with_lm[name]] for name in sets
+        }
     else:
-        hypotheses["+ spelling"] = {name: [corrector.correct(text)
-                                           for text in hypotheses["beam"][name]]
-                                    for name in sets}  # fmt: skip
+        hypotheses["+ spelling"] = {
+            name: [corrector.correct(text) for text in hypotheses["beam"][name]] for name in sets
+        }
     rows = []
     for stage, by_set in hypotheses.items():
         row = {"decoding": stage}
@@ -176,12 +190,25 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         wer, cer = corpus_error_rates(list(zip(references["test"], said, strict=True)))
-        rows.append({"decoding": "PocketSphinx (US English model)", "dev_wer": None,
-                     "dev_cer": None, "test_wer": wer, "test_cer": cer})  # fmt: skip
+        rows.append(
+            {
+                "decoding": "PocketSphinx (US English model)",
+                "dev_wer": None,
+                "dev_cer": None,
+                "test_wer": wer,
+                "test_cer": cer,
+            }
+        )
 
-    summary = {"model": args.model, "dev": args.dev, "test": args.test, "lm": lm_path or None,
-               "lm_weights": weights, "utterances": {n: len(r) for n, r in sets.items()},
-               "rows": rows}  # fmt: skip
+    summary = {
+        "model": args.model,
+        "dev": args.dev,
+        "test": args.test,
+        "lm": lm_path or None,
+        "lm_weights": weights,
+        "utterances": {n: len(r) for n, r in sets.items()},
+        "rows": rows,
+    }
     if args.save_json:
         with open(args.save_json, "w", encoding="utf-8") as json_file:
             json.dump(summary, json_file)
@@ -189,12 +216,16 @@ def main(argv=None) -> int:
         print(json.dumps(summary))
         return 0
     if weights:
-        print(f"LM {os.path.basename(lm_path)}: alpha {weights['alpha']:g}, beta "
-              f"{weights['beta']:g} (chosen on {len(sets['dev'])} dev utterances)")  # fmt: skip
+        print(
+            f"LM {os.path.basename(lm_path)}: alpha {weights['alpha']:g}, beta "
+            f"{weights['beta']:g} (chosen on {len(sets['dev'])} dev utterances)"
+        )
     print("| decoding | dev WER | dev CER | test WER | test CER |\n|---|---|---|---|---|")
     for row in rows:
-        cells = [f"{row[k]:.3f}" if row[k] is not None else "" for k in
-                 ("dev_wer", "dev_cer", "test_wer", "test_cer")]  # fmt: skip
+        cells = [
+            f"{row[k]:.3f}" if row[k] is not None else ""
+            for k in ("dev_wer", "dev_cer", "test_wer", "test_cer")
+        ]
         print(f"| {row['decoding']} | {' | '.join(cells)} |")
     if sphinx_note:
         print(sphinx_note)

@@ -3,7 +3,7 @@
 
     .venv/bin/python bin/benchmark.py --n-hidden 494,2048 --batch 8 --frames 300 --torch --feed
 
-Builds the training step the trainer builds (util.run.contexts.training_ops: towers, Adam, the
+Builds the training step the trainer builds (util.training.contexts.training_ops: towers, Adam, the
 finiteness check and the update) on ready tensors, times the median training step after
 warm-up, single-utterance inference through the frozen export graph (logits, and logits plus
 beam search; with the compiled LSTM op, then with stock TensorFlow ops, then in bfloat16 as
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import resource
@@ -38,8 +39,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from util.data.audio import N_FEATURES  # noqa: E402  (494: a frame and its context)
-from util.data.text import N_CHARACTER as N_CLASSES  # noqa: E402  (29: the alphabet and the blank)
+from util.settings.alphabet import N_CHARACTER as N_CLASSES
+from util.settings.geometry import N_FEATURES
 
 
 def forward_flops_per_frame(n_hidden: int) -> int:
@@ -109,11 +110,11 @@ class ReadyBatches:
 
 
 def session_proto(args, config=None):
-    """The project's training-session settings for ``config`` (util.run.gpu.session_config:
+    """The project's training-session settings for ``config`` (util.settings.devices.session_config:
     virtual CPU devices per tower, the bfloat16 rewrite with ``bfloat16="on"``; float32
     without a config) with --intra/--inter-threads."""
-    from util.run.config import Config
-    from util.run.gpu import session_config
+    from util.settings.config import Config
+    from util.settings.devices import session_config
 
     config = config or Config(checkpoint_dir="unused", bfloat16="off")
     proto = session_config(config, training=True)
@@ -127,17 +128,26 @@ def tf_train_step(args, towers: int, source_factory, bfloat16: str = "off") -> f
     (matrix products in bfloat16 with ``bfloat16="on"``, as ``ds_bfloat16=on`` trains)."""
     import tensorflow.compat.v1 as tf
 
-    from util.run.config import Config
-    from util.run.contexts import training_ops
+    from util.model.birnn import ModelOps
+    from util.settings.config import Config
+    from util.training.contexts import training_ops
 
-    config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", cpu_towers=towers,
-                    bfloat16=bfloat16, custom_ops=args.custom_ops)  # fmt: skip
+    config = Config(
+        n_hidden=args.n_hidden,
+        checkpoint_dir="unused",
+        cpu_towers=towers,
+        bfloat16=bfloat16,
+        custom_ops=args.custom_ops,
+    )
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(1)
         source, start = source_factory(towers)
         devices = [f"/cpu:{i}" for i in range(towers)]
-        results, ops = training_ops(config, devices, source)
+        model_ops = dataclasses.replace(
+            ModelOps.for_training(config), fused_gradient=not args.autodiff
+        )
+        results, ops = training_ops(config, devices, source, model_ops=model_ops)
         proto = session_proto(args, config)
         with tf.Session(graph=graph, config=proto) as session:
             session.run(tf.global_variables_initializer())
@@ -167,8 +177,8 @@ def queue_source(args, folder: str):
     import numpy as np
     import soundfile
 
-    from util.data.audio import SAMPLE_RATE
     from util.data.samples import check_samples
+    from util.settings.geometry import SAMPLE_RATE
 
     seconds = args.frames * 0.02
     rng = np.random.default_rng(0)
@@ -218,8 +228,8 @@ def frozen_inference_graph(args, custom_ops: str):
     import tensorflow.compat.v1 as tf
 
     from util.model.birnn import ModelGeometry, ModelOps
-    from util.model.export import LOGITS, OUTPUT_NODE, create_inference_graph
-    from util.run.config import Config
+    from util.settings.config import Config
+    from util.training.export import LOGITS, OUTPUT_NODE, create_inference_graph
 
     config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", custom_ops=custom_ops)
     graph = tf.Graph()
@@ -238,9 +248,10 @@ def tf_inference(args, frozen, bfloat16: bool = False) -> tuple[float, float]:
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    from util.model.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, OUTPUT_NODE
     from util.model.kernels import ensure_for_graph
-    from util.model.precision import bfloat16_lstm_op, with_bfloat16
+    from util.model.precision import bfloat16_lstm_op
+    from util.settings.devices import with_bfloat16
+    from util.training.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, OUTPUT_NODE
 
     features, _ = random_batch(1, args.frames, 1)
     graph = tf.Graph()
@@ -285,14 +296,17 @@ def run_project(args) -> dict:
     """All of the project's figures for one size (``args.n_hidden``)."""
     import tensorflow.compat.v1 as tf
 
-    import util.model.birnn
     from util.model.kernels import graph_uses_op
-    from util.model.precision import bfloat16_wanted
+    from util.settings.devices import bfloat16_wanted
 
     tf.disable_v2_behavior()
-    util.model.birnn.FUSED_GRADIENT = not args.autodiff
-    figures = {"n_hidden": args.n_hidden, "batch": args.batch, "frames": args.frames,
-               "towers": args.towers, "fused_gradient": not args.autodiff}  # fmt: skip
+    figures = {
+        "n_hidden": args.n_hidden,
+        "batch": args.batch,
+        "frames": args.frames,
+        "towers": args.towers,
+        "fused_gradient": not args.autodiff,
+    }
     figures["matmul_peak_gflops"] = matmul_peak_gflops(args)
     figures["train_step_s"] = tf_train_step(args, args.towers, ready_source(args))
     if args.towers > 1:
@@ -370,8 +384,9 @@ def run_torch(args) -> dict:
     def train_step():
         optimizer.zero_grad()
         log_probs = model(x).log_softmax(-1)
-        loss = nn.functional.ctc_loss(log_probs, targets, input_lengths, target_lengths,
-                                      blank=N_CLASSES - 1)  # fmt: skip
+        loss = nn.functional.ctc_loss(
+            log_probs, targets, input_lengths, target_lengths, blank=N_CLASSES - 1
+        )
         loss.backward()
         optimizer.step()
 
@@ -399,10 +414,23 @@ def sizes(text: str) -> list[int]:
 def torch_figures(args) -> dict | None:
     """The PyTorch model's figures for ``args.n_hidden``, from a child process (None, after
     saying why, when it fails)."""
-    command = [sys.executable, os.path.abspath(__file__), "--torch-only",
-               "--n-hidden", str(args.n_hidden), "--batch", str(args.batch),
-               "--frames", str(args.frames), "--label-length", str(args.label_length),
-               "--steps", str(args.steps), "--warmup", str(args.warmup)]  # fmt: skip
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--torch-only",
+        "--n-hidden",
+        str(args.n_hidden),
+        "--batch",
+        str(args.batch),
+        "--frames",
+        str(args.frames),
+        "--label-length",
+        str(args.label_length),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+    ]
     child = subprocess.run(command, capture_output=True, text=True, check=False)
     if child.returncode != 0:
         print(child.stderr, file=sys.stderr)
@@ -447,27 +475,51 @@ def table(rows: list[dict]) -> str:
         towers, batch = f["towers"], f["batch"]
         step = "torch_train_step_s"
         add(f, "train step, float32, 1 tower", "train_step_1_tower_s", 1, step)
-        add(f, f"train step, float32, {towers} tower(s), per {batch} utts", "train_step_s",
-            towers, step)  # fmt: skip
+        add(
+            f,
+            f"train step, float32, {towers} tower(s), per {batch} utts",
+            "train_step_s",
+            towers,
+            step,
+        )
         add(f, "train step, bfloat16, 1 tower", "bf16_train_step_1_tower_s", 1, step)
-        add(f, f"train step, bfloat16, {towers} tower(s), per {batch} utts",
-            "bf16_train_step_s", towers, step)  # fmt: skip
-        add(f, f"train step fed by the queue, float32, {towers} tower(s), per {batch} utts",
-            "feed_train_step_s", towers)  # fmt: skip
+        add(
+            f,
+            f"train step, bfloat16, {towers} tower(s), per {batch} utts",
+            "bf16_train_step_s",
+            towers,
+            step,
+        )
+        add(
+            f,
+            f"train step fed by the queue, float32, {towers} tower(s), per {batch} utts",
+            "feed_train_step_s",
+            towers,
+        )
         op = "compiled LSTM op" if f.get("infer_custom_op") else "stock TensorFlow ops"
         add(f, f"inference, 1 utterance, logits, {op}", "infer_s", 1, "torch_infer_s")
-        add(f, "inference, 1 utterance, logits, stock TensorFlow ops", "infer_stock_s", 1,
-            "torch_infer_s")  # fmt: skip
-        add(f, f"inference, 1 utterance, logits, {op}, bfloat16", "bf16_infer_s", 1,
-            "torch_infer_s")  # fmt: skip
+        add(
+            f,
+            "inference, 1 utterance, logits, stock TensorFlow ops",
+            "infer_stock_s",
+            1,
+            "torch_infer_s",
+        )
+        add(
+            f, f"inference, 1 utterance, logits, {op}, bfloat16", "bf16_infer_s", 1, "torch_infer_s"
+        )
         add(f, "inference, 1 utterance, logits + beam search", "infer_decode_s")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-hidden", type=sizes, default=[494],
-                        help="one size or several, comma-separated (494,2048)")  # fmt: skip
+    parser.add_argument(
+        "--n-hidden",
+        type=sizes,
+        default=[494],
+        help="one size or several, comma-separated (494,2048)",
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--label-length", type=int, default=60)
@@ -479,18 +531,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch", action="store_true", help="also time the PyTorch model")
     parser.add_argument("--feed", action="store_true", help="also time queue feeding")
     parser.add_argument(
-        "--bf16", choices=("auto", "on", "off"), default="auto",
+        "--bf16",
+        choices=("auto", "on", "off"),
+        default="auto",
         help="also time training (ds_bfloat16=on) and inference (transcribe.py --bfloat16 on) "
         "with bfloat16 products (auto: where the CPU has bfloat16)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--autodiff", action="store_true", help="automatic LSTM gradient, not the fused one"
     )
     parser.add_argument(
-        "--custom-ops", choices=("auto", "on", "off"), default="auto",
+        "--custom-ops",
+        choices=("auto", "on", "off"),
+        default="auto",
         help="ds_custom_ops (auto: the compiled ops where they build): the inference graph's "
         "LSTM op and the bfloat16 training step's recurrent products",
-    )  # fmt: skip
+    )
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 

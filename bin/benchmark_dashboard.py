@@ -33,12 +33,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dashboard import runs as R  # noqa: E402
+from dashboard import runs as R
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def source_runs(source: Path) -> list[Path]:
@@ -108,10 +115,23 @@ def server(logs: Path, log_path: Path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-               "--server.address", "127.0.0.1", "--server.port", str(port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "dashboard" / "app.py"),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             command,
@@ -151,9 +171,12 @@ def time_browser(logs: Path, loads: int, screenshot: Path | None) -> list[float]
         with sync_playwright() as pw:
             for load in range(loads):
                 browser = pw.chromium.launch_persistent_context(
-                    str(Path(scratch) / f"profile{load}"), executable_path=CHROMIUM,
-                    headless=True, args=CHROMIUM_FLAGS, viewport={"width": 1600, "height": 1400},
-                )  # fmt: skip
+                    str(Path(scratch) / f"profile{load}"),
+                    executable_path=CHROMIUM,
+                    headless=True,
+                    args=CHROMIUM_FLAGS,
+                    viewport={"width": 1600, "height": 1400},
+                )
                 try:
                     page = browser.new_page()
                     page.set_default_timeout(120_000)

@@ -28,24 +28,24 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if __name__ == "__main__":
-    from util.run.venv import reexec_in_venv
+    from util.settings.venv import reexec_in_venv
 
     reexec_in_venv()
 
-import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
+import numpy as np
+import tensorflow.compat.v1 as tf
 
-from importers.csv import read_csv  # noqa: E402
-from util.data.audio import load_audio  # noqa: E402
-from util.data.corpus import LayoutError  # noqa: E402
-from util.data.text import corpus_error_rates, normalize_transcript  # noqa: E402
-from util.decoding.decoder import DecodingOptions  # noqa: E402
-from util.model.birnn import ModelGeometry, ModelOps  # noqa: E402
-from util.model.export import ExportError, ExportOptions, export  # noqa: E402
-from util.model.export_files import FROZEN_GRAPH, TFLITE  # noqa: E402
-from util.model.kernels import CustomOpError  # noqa: E402
-from util.run.config import TFLITE_KINDS, Config  # noqa: E402
-from util.transcriber import ModelError, Transcriber  # noqa: E402
+from importers.csv import read_csv
+from util.data.audio import load_audio
+from util.data.corpus import LayoutError
+from util.data.text import corpus_error_rates, normalize_transcript
+from util.decoding.decoder import DecodingOptions
+from util.model.birnn import ModelGeometry, ModelOps
+from util.model.export_files import FROZEN_GRAPH, TFLITE
+from util.model.kernels import CustomOpError
+from util.settings.config import TFLITE_KINDS, Config
+from util.training.export import ExportError, ExportOptions, export
+from util.transcriber import ModelError, Transcriber
 
 # (name, model file, custom_ops, bfloat16)
 WAYS = (
@@ -87,16 +87,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     audio = [load_audio(row.wav_filename) for row in rows]
     alphabet = Config(checkpoint_dir="unused", alphabet_config_path=args.alphabet).alphabet
-    references = [normalize_transcript(row.transcript.decode("utf-8", "replace"), alphabet)
-                  for row in rows]  # fmt: skip
+    references = [
+        normalize_transcript(row.transcript.decode("utf-8", "replace"), alphabet) for row in rows
+    ]
     results, stock_logits = {}, None
     with tempfile.TemporaryDirectory() as export_dir:
-        config = Config(n_hidden=args.n_hidden, checkpoint_dir="unused", custom_ops="on",
-                        alphabet_config_path=args.alphabet)  # fmt: skip
+        config = Config(
+            n_hidden=args.n_hidden,
+            checkpoint_dir="unused",
+            custom_ops="on",
+            alphabet_config_path=args.alphabet,
+        )
         try:
-            export(args.checkpoint, export_dir, ModelGeometry.from_config(config),
-                   ModelOps.for_evaluation(config),
-                   ExportOptions(tflite=TFLITE_KINDS, alphabet=config.alphabet))  # fmt: skip
+            export(
+                args.checkpoint,
+                export_dir,
+                ModelGeometry.from_config(config),
+                ModelOps.for_evaluation(config),
+                ExportOptions(tflite=TFLITE_KINDS, alphabet=config.alphabet),
+            )
         except (ExportError, CustomOpError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -117,14 +126,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             loaded = transcriber.model_path
             size = os.path.getsize(loaded)
-            results[name] = {"file": os.path.basename(loaded), "bytes": size,
-                             "wer": round(word, 4), "cer": round(char, 4),
-                             "max_logit_difference": difference,
-                             "median_infer_s": round(statistics.median(seconds), 4)}  # fmt: skip
+            results[name] = {
+                "file": os.path.basename(loaded),
+                "bytes": size,
+                "wer": round(word, 4),
+                "cer": round(char, 4),
+                "max_logit_difference": difference,
+                "median_infer_s": round(statistics.median(seconds), 4),
+            }
             milliseconds = statistics.median(seconds) * 1000
-            print(f"{name:>28}: {size / 2**20:6.1f} MiB  WER {word:.4f}  CER {char:.4f}  "
-                  f"logits differ by up to {difference:.2e}  {milliseconds:.1f} ms per "
-                  "utterance")  # fmt: skip
+            print(
+                f"{name:>28}: {size / 2**20:6.1f} MiB  WER {word:.4f}  CER {char:.4f}  "
+                f"logits differ by up to {difference:.2e}  {milliseconds:.1f} ms per "
+                "utterance"
+            )
     print(json.dumps({"utterances": len(rows), "ways": results}))
     return 0
 

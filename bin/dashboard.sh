@@ -5,4 +5,4 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash bin/setup-venv.sh
-exec .venv/bin/deepspeech-dashboard "$@"  # util/run/commands.py: streamlit run dashboard/app.py
+exec .venv/bin/deepspeech-dashboard "$@"  # dashboard/launch.py: streamlit run dashboard/app.py

@@ -23,7 +23,7 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from util.data.text import Alphabet  # noqa: E402
+from util.settings.alphabet import Alphabet
 
 # Normalising with an alphabet of no letters keeps every character (nothing can be folded),
 # while lower-casing, dropping punctuation and collapsing white space as training does.
@@ -35,8 +35,10 @@ def transcripts(path: str) -> list[str]:
     with open(path, encoding="utf-8-sig", newline="") as csv_file:
         reader = csv.DictReader(csv_file)
         if "transcript" not in (reader.fieldnames or []):
-            raise ValueError(f"{path}: no transcript column (the header is "
-                             f"{','.join(reader.fieldnames or [])!r})")  # fmt: skip
+            raise ValueError(
+                f"{path}: no transcript column (the header is "
+                f"{','.join(reader.fieldnames or [])!r})"
+            )
         return [row["transcript"] or "" for row in reader]
 
 

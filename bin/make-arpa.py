@@ -28,9 +28,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from util.data.text import ENGLISH, Alphabet, AlphabetError, validate_label  # noqa: E402
-from util.decoding.arpa import build_arpa  # noqa: E402
-from util.decoding.english import combined_arpa  # noqa: E402
+from util.data.text import validate_label
+from util.decoding.arpa import build_arpa
+from util.decoding.english import combined_arpa
+from util.settings.alphabet import ENGLISH, Alphabet, AlphabetError
 
 
 def read_sentences(path: str, alphabet: Alphabet = ENGLISH) -> list[str]:
@@ -51,9 +52,12 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--output", required=True, help="the ARPA file to write")
     parser.add_argument("--order", type=int, default=3, help="n-gram order (3)")
     parser.add_argument("--alphabet", help="the model's alphabet file (default: English)")
-    parser.add_argument("--english", action="store_true",
-                        help="a bigram model of general English (symspellpy's counts), with "
-                        "the inputs' counts added")  # fmt: skip
+    parser.add_argument(
+        "--english",
+        action="store_true",
+        help="a bigram model of general English (symspellpy's counts), with "
+        "the inputs' counts added",
+    )
     parser.add_argument(
         "--share",
         type=float,
@@ -95,11 +99,15 @@ def main(argv=None) -> int:
     os.replace(temporary, args.output)
     words = len({w for s in sentences for w in s.split()})
     if args.english:
-        print(f"Wrote {args.output}: bigram model of general English and {len(sentences)} "
-              f"sentences ({words} words of their own)")  # fmt: skip
+        print(
+            f"Wrote {args.output}: bigram model of general English and {len(sentences)} "
+            f"sentences ({words} words of their own)"
+        )
     else:
-        print(f"Wrote {args.output}: {args.order}-gram model of {len(sentences)} sentences, "
-              f"{words} words")  # fmt: skip
+        print(
+            f"Wrote {args.output}: {args.order}-gram model of {len(sentences)} sentences, "
+            f"{words} words"
+        )
     return 0
 
 

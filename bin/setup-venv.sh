@@ -27,7 +27,7 @@ if [ -z "$variant" ]; then  # keep the build this .venv was made with
 fi
 lock="$root/requirements.lock"
 [ "$variant" = gpu ] && lock="$root/requirements-gpu.lock"
-want="$variant $(sha256sum "$lock" | cut -d' ' -f1)"
+want="$variant $(cat "$lock" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)"  # the commands too
 
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0

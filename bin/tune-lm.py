@@ -24,19 +24,19 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if __name__ == "__main__":
-    from util.run.venv import reexec_in_venv
+    from util.settings.venv import reexec_in_venv
 
     reexec_in_venv()
 
-from util.data.audio import AudioError, load_audio  # noqa: E402
-from util.decoding.decoder import (  # noqa: E402
+from util.data.audio import AudioError, load_audio
+from util.decoding.decoder import (
     DecoderError,
     DecodingOptions,
     LmDecoder,
     tune_weights,
     weight_grid,
 )
-from util.transcriber import (  # noqa: E402
+from util.transcriber import (
     ModelError,
     Transcriber,
     export_decoding,
@@ -60,8 +60,7 @@ def main(argv=None) -> int:
         if not lm_path:
             raise ModelError(f"{args.model} carries no language model: give one with --lm")
         rows = read_labelled_set(args.dev, model.alphabet)
-        decoder = LmDecoder(lm_path, args.alphas[0], args.betas[0], args.beam_width,
-                            model.alphabet)  # fmt: skip
+        decoder = LmDecoder(lm_path, args.alphas[0], args.betas[0], args.beam_width, model.alphabet)
     except (ModelError, DecoderError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -79,18 +78,29 @@ def main(argv=None) -> int:
 
     def show(point):
         if not args.json:
-            print(f"alpha {point['alpha']:<5g} beta {point['beta']:<5g} WER {point['wer']:.4f}  "
-                  f"CER {point['cer']:.4f}", flush=True)  # fmt: skip
+            print(
+                f"alpha {point['alpha']:<5g} beta {point['beta']:<5g} WER {point['wer']:.4f}  "
+                f"CER {point['cer']:.4f}",
+                flush=True,
+            )
 
     best, grid = tune_weights(decoder, logits, references, args.alphas, args.betas, show)
-    summary = {"dev": args.dev, "utterances": len(rows), "lm": lm_path,
-               "beam_width": args.beam_width, "best": best, "grid": grid}  # fmt: skip
+    summary = {
+        "dev": args.dev,
+        "utterances": len(rows),
+        "lm": lm_path,
+        "beam_width": args.beam_width,
+        "best": best,
+        "grid": grid,
+    }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"best on {len(rows)} dev utterances: ds_lm_alpha={best['alpha']:g} "
-              f"ds_lm_beta={best['beta']:g} (WER {best['wer']:.4f}, "
-              f"CER {best['cer']:.4f})")  # fmt: skip
+        print(
+            f"best on {len(rows)} dev utterances: ds_lm_alpha={best['alpha']:g} "
+            f"ds_lm_beta={best['beta']:g} (WER {best['wer']:.4f}, "
+            f"CER {best['cer']:.4f})"
+        )
     return 0
 
 

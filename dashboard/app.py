@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from dashboard import runs as run_logs  # noqa: E402
-from util.run.run_files import Status  # noqa: E402
+from util.settings.run_files import Status  # noqa: E402
 
 REFRESH = {"off": None, "5 s": 5, "10 s": 10, "30 s": 30, "1 min": 60}
 TABS = ("Curves", "Parameters", "Utterances", "Run vs run")
@@ -449,7 +449,7 @@ def utterances_tab(runs: list[run_logs.Run], compare: list[str]) -> None:
                 "utterances",
                 alt.Tooltip("mean_wer:Q", format=".3f"),
                 alt.Tooltip("corpus_wer:Q", format=".3f"),
-            ],  # fmt: skip
+            ],
         )
         .properties(height=260)
     )
@@ -529,7 +529,7 @@ def run_vs_run_tab(runs: list[run_logs.Run], compare: list[str]) -> None:
             "wer A",
             "wer B",
             "delta",
-        ],  # fmt: skip
+        ],
         column_config={
             "reference": st.column_config.TextColumn("reference", width="medium"),
             "hypothesis A": st.column_config.TextColumn("hypothesis A", width="medium"),

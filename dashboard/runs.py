@@ -28,10 +28,10 @@ from typing import Any
 import jiwer
 import pandas as pd
 
-from util.run import run_files
-from util.run.run_files import Context, Epoch, Hyper, Parameters, Results, Status
-from util.run.run_files import Report as ReportKey
-from util.run.run_files import Sample as SampleKey
+from util.settings import run_files
+from util.settings.run_files import Context, Epoch, Hyper, Parameters, Results, Status
+from util.settings.run_files import Report as ReportKey
+from util.settings.run_files import Sample as SampleKey
 
 HYPER_FILE = run_files.HYPER
 EPOCHS_FILE = run_files.EPOCHS

@@ -108,8 +108,11 @@ def find_candidates(
     if not audio:
         raise LayoutError(f"{expected}; found transcripts but no sw0NNNN.sph audio")
     require_sph2pipe(audio.values(), "LDC97S62")
-    counts = {"conversation sides without audio": 0, "non-speech segments": 0,
-              "malformed transcript lines": 0}  # fmt: skip
+    counts = {
+        "conversation sides without audio": 0,
+        "non-speech segments": 0,
+        "malformed transcript lines": 0,
+    }
     all_candidates: list[Candidate] = []
     for trans_file in transcripts:
         name = os.path.basename(trans_file)

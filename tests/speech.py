@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import soundfile
-from conftest import write_csv
+from helpers import write_csv
 from scipy.signal import resample_poly
 
 RATE = 16000

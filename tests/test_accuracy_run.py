@@ -7,7 +7,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import (
+from helpers import (
     REPO_ROOT,
     SENTENCE,
     SMALL_MODEL,
@@ -17,8 +17,8 @@ from conftest import (
     write_speech,
 )
 
-from util.data.augment import DEFAULT_TEXT
 from util.decoding.arpa import build_arpa
+from util.settings.augmentation import DEFAULT_TEXT
 
 
 @pytest.mark.parametrize("validation_lm", ["1", "0"])
@@ -61,8 +61,11 @@ def test_an_augmented_run_trains_and_reports_lm_decoding(tmp_path, validation_lm
     assert title.endswith("[beam search + LM ldc.arpa, spelling word]")
     validations = [line for line in out.splitlines() if line.startswith("Validation loss=")]
     assert len(validations) == 2
-    decoder = "[beam search + LM ldc.arpa, spelling word]" if validation_lm == "1" else (
-        "[beam search, spelling word]")  # fmt: skip
+    decoder = (
+        "[beam search + LM ldc.arpa, spelling word]"
+        if validation_lm == "1"
+        else ("[beam search, spelling word]")
+    )
     assert all(line.endswith(decoder) for line in validations), validations
 
 
@@ -82,8 +85,14 @@ def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path
         "ds_logs_dir": str(tmp_path / "logs"),
     }
     script = os.path.join(REPO_ROOT, "bin", "train-csv.sh")
-    done = subprocess.run([script, str(csv_path), str(csv_path), str(csv_path)], env=environ,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    done = subprocess.run(
+        [script, str(csv_path), str(csv_path), str(csv_path)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lm_path = tmp_path / "checkpoints" / "english-and-transcripts.arpa"
     assert lm_path.is_file()
@@ -91,7 +100,10 @@ def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path
     config = hyper["config"]
     assert (config["n_hidden"], config["epochs"], config["augment"]) == (16, 1, "time_mask=1:2@1")
     assert (config["learning_rate"], config["train_batch_size"], config["validation_step"]) == (
-        0.002, 16, 1)  # fmt: skip
+        0.002,
+        16,
+        1,
+    )
     assert config["lm_path"] == str(lm_path) and config["spelling"] == "compound"
     assert config["lm_tune"] is True and config["feature_norm"] == "coefficient"
     assert config["validation_lm"] is False and config["lr_decay"] == "linear"

@@ -9,14 +9,15 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, RUSSIAN, run_main, write_csv, write_speech
+from helpers import REPO_ROOT, RUSSIAN, run_main, write_csv, write_speech
 from streamlit.testing.v1 import AppTest
 
 from util.data.samples import OUTSIDE_ALPHABET, DataError, check_candidates
-from util.data.text import ENGLISH, Alphabet, AlphabetError, validate_label
+from util.data.text import validate_label
 from util.decoding.decoder import LmDecoder
-from util.run import run_files
-from util.run.config import ConfigError, from_environ
+from util.settings import run_files
+from util.settings.alphabet import ENGLISH, Alphabet, AlphabetError
+from util.settings.config import ConfigError, from_environ
 from util.transcriber import Transcriber
 
 GERMAN = Alphabet(" abcdefghijklmnopqrstuvwxyzäöüß'")
@@ -119,9 +120,18 @@ def test_skipped_transcripts_count_each_character_outside_the_alphabet(tmp_path)
 def test_make_alphabet_writes_the_transcripts_characters(tmp_path):
     csv_path = write_csv(tmp_path / "t.csv", [("a.wav", "Straße; Über!"), ("b.wav", "über #1")])
     output = tmp_path / "alphabet.txt"
-    result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bin", "make-alphabet.py"),
-                             str(csv_path), "-o", str(output)], capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "make-alphabet.py"),
+            str(csv_path),
+            "-o",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     alphabet = Alphabet.from_file(str(output))
     assert alphabet.characters == " #1aberstßü"
@@ -162,8 +172,14 @@ def test_the_exported_russian_model_transcribes_in_cyrillic(russian_run):
         assert result.text == RUSSIAN[0], model_file
         assert [w.word for w in result.words] == RUSSIAN[0].split()
     # The command line prints it as UTF-8, also in JSON.
-    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "transcribe.py"), path,
-               "--model", str(export), "--json"]  # fmt: skip
+    command = [
+        sys.executable,
+        os.path.join(REPO_ROOT, "bin", "transcribe.py"),
+        path,
+        "--model",
+        str(export),
+        "--json",
+    ]
     result = subprocess.run(command, capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     assert json.loads(result.stdout.decode("utf-8"))["transcript"] == RUSSIAN[0]
@@ -174,8 +190,13 @@ def test_resuming_or_testing_with_another_alphabet_stops(russian_run, tmp_path):
     alphabet = Alphabet.from_file(str(russian_run["root"] / "alphabet.txt"))
     reordered.write_text(Alphabet(alphabet.characters[::-1]).file_text(), encoding="utf-8")
     for extra in ({"ds_train": "0"}, {"ds_epochs": "81"}):  # testing, resuming
-        environ = {**russian_run["environ"], "ds_alphabet_config_path": str(reordered),
-                   "ds_export_dir": "", "ds_logs_dir": str(tmp_path / "logs"), **extra}  # fmt: skip
+        environ = {
+            **russian_run["environ"],
+            "ds_alphabet_config_path": str(reordered),
+            "ds_export_dir": "",
+            "ds_logs_dir": str(tmp_path / "logs"),
+            **extra,
+        }
         status, out, err = run_main(environ)
         assert status == 1, out + err
         assert "was trained with the alphabet ' " in err, err
@@ -202,14 +223,26 @@ def test_the_dashboard_shows_cyrillic_transcripts(russian_run):
 def test_a_language_model_in_cyrillic_decodes_cyrillic(tmp_path):
     """bin/make-arpa.py with the alphabet, and the language-model beam search over it."""
     sentences = tmp_path / "ru.txt"
-    sentences.write_text("\n".join(RUSSIAN + ["Старый кот спал.", "Мой кот спал в лесу!"]) + "\n",
-                         encoding="utf-8")  # fmt: skip
+    sentences.write_text(
+        "\n".join(RUSSIAN + ["Старый кот спал.", "Мой кот спал в лесу!"]) + "\n", encoding="utf-8"
+    )
     alphabet_file = tmp_path / "alphabet.txt"
     alphabet_file.write_text(RUSSIAN_LETTERS.file_text(), encoding="utf-8")
     lm = tmp_path / "ru.arpa"
-    made = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bin", "make-arpa.py"),
-                           str(sentences), "-o", str(lm), "--alphabet", str(alphabet_file)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    made = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "make-arpa.py"),
+            str(sentences),
+            "-o",
+            str(lm),
+            "--alphabet",
+            str(alphabet_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
     assert "кот" in lm.read_text(encoding="utf-8")
     labels = [*RUSSIAN_LETTERS.characters, ""]

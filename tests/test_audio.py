@@ -5,13 +5,10 @@ import math
 import numpy as np
 import pytest
 import soundfile
-from conftest import LDC93S1_WAV
+from helpers import LDC93S1_WAV
 from python_speech_features import mfcc
 
 from util.data.audio import (
-    N_CONTEXT,
-    N_FEATURES,
-    N_INPUT,
     AudioError,
     audio_duration,
     audio_info,
@@ -21,6 +18,7 @@ from util.data.audio import (
     mfcc_frames,
     time_steps,
 )
+from util.settings.geometry import N_CONTEXT, N_FEATURES, N_INPUT
 
 MIDDLE = slice(N_CONTEXT * N_INPUT, (N_CONTEXT + 1) * N_INPUT)  # columns 234:260
 
@@ -231,11 +229,13 @@ def test_coefficient_normalisation_takes_out_gain_and_some_colouring():
     np.testing.assert_allclose(centre.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(centre.std(axis=0), 1, atol=1e-4)
     louder = audio * 2.0
-    np.testing.assert_allclose(audio_to_input_vector(louder, norm="coefficient"), plain,
-                               atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(audio_to_input_vector(louder, norm="coefficient"), plain, atol=1e-4)
     assert np.abs(audio_to_input_vector(louder) - audio_to_input_vector(audio)).max() > 1e-3
     duller = lfilter([1.0, 0.5], [1.0], audio).astype(np.float32)
-    changed = {norm: np.abs(audio_to_input_vector(duller, norm=norm)
-                            - audio_to_input_vector(audio, norm=norm)).mean()
-               for norm in ("utterance", "coefficient")}  # fmt: skip
+    changed = {
+        norm: np.abs(
+            audio_to_input_vector(duller, norm=norm) - audio_to_input_vector(audio, norm=norm)
+        ).mean()
+        for norm in ("utterance", "coefficient")
+    }
     assert changed["coefficient"] < changed["utterance"], changed

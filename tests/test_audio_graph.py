@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow.compat.v1 as tf
-from conftest import LDC93S1_WAV, synth_speech
+from helpers import LDC93S1_WAV, synth_speech
 from scipy.signal import resample_poly
 
-from util.data.audio import INT16_SCALE, audio_to_input_vector, load_audio
+from util.data.audio import audio_to_input_vector, load_audio
 from util.data.audio_graph import batch_features, feature_steps, utterance_features
+from util.settings.geometry import INT16_SCALE
 
 tf.disable_v2_behavior()
 

@@ -7,12 +7,14 @@ import tensorflow.compat.v1 as tf
 from python_speech_features import logfbank
 
 from util.data import augment
-from util.data.audio import SAMPLE_RATE, audiofile_to_input_vector, load_audio, mfcc_frames
+from util.data.audio import audiofile_to_input_vector, load_audio, mfcc_frames
 from util.data.feature_cache import FeatureCache
 from util.data.feeding import DataOptions, DataSet, build_data_sets
 from util.data.samples import check_samples
 from util.data.text import text_to_char_array
-from util.run.config import from_environ
+from util.settings import augmentation
+from util.settings.config import from_environ
+from util.settings.geometry import SAMPLE_RATE
 
 tf.disable_v2_behavior()
 
@@ -36,22 +38,22 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 def test_off_and_empty_disable_augmentation():
     for text in ("", "off", " 0 ", "none"):
-        assert not augment.parse(text).enabled
-    assert augment.parse("off").text() == ""
+        assert not augmentation.parse(text).enabled
+    assert augmentation.parse("off").text() == ""
 
 
 def test_on_is_the_default_recipe_and_later_items_override():
-    assert augment.parse("on") == augment.parse(augment.DEFAULT_TEXT)
-    custom = augment.parse("on,noise=5:20@0.25,tempo=0.9:1.1")
-    assert custom.noise == augment.Item(5.0, 20.0, 0.25)
-    assert custom.tempo == augment.Item(0.9, 1.1, 1.0)  # no @P: always
-    assert custom.speed == augment.parse("on").speed
+    assert augmentation.parse("on") == augmentation.parse(augmentation.DEFAULT_TEXT)
+    custom = augmentation.parse("on,noise=5:20@0.25,tempo=0.9:1.1")
+    assert custom.noise == augmentation.Item(5.0, 20.0, 0.25)
+    assert custom.tempo == augmentation.Item(0.9, 1.1, 1.0)  # no @P: always
+    assert custom.speed == augmentation.parse("on").speed
 
 
 def test_canonical_text_round_trips():
-    aug = augment.parse("speed=0.9:1.1@0.5, time_mask=2:10@0.5,pitch=-2:2")
+    aug = augmentation.parse("speed=0.9:1.1@0.5, time_mask=2:10@0.5,pitch=-2:2")
     assert aug.text() == "speed=0.9:1.1@0.5,pitch=-2:2@1,time_mask=2:10@0.5"
-    assert augment.parse(aug.text()) == aug
+    assert augmentation.parse(aug.text()) == aug
 
 
 @pytest.mark.parametrize(
@@ -68,20 +70,20 @@ def test_canonical_text_round_trips():
     ],
 )
 def test_bad_items_are_refused_with_what_is_allowed(text, message):
-    with pytest.raises(augment.AugmentError, match=message):
-        augment.parse(text)
+    with pytest.raises(augmentation.AugmentError, match=message):
+        augmentation.parse(text)
 
 
 def test_ds_augment_is_validated_and_stored_canonically():
     config = from_environ({"ds_augment": "on", "ds_checkpoint_dir": "unused"})
-    assert config.augment == augment.DEFAULT_TEXT
+    assert config.augment == augmentation.DEFAULT_TEXT
     with pytest.raises(ValueError, match="^ds_augment='speed=9': speed="):
         from_environ({"ds_augment": "speed=9", "ds_checkpoint_dir": "unused"})
-    assert DataOptions.from_config(config, 1).augmentation == augment.parse("on")
+    assert DataOptions.from_config(config, 1).augmentation == augmentation.parse("on")
 
 
 def test_draws_are_reproducible_and_respect_probabilities():
-    aug = augment.parse("speed=0.9:1.1@0.5,noise=10:30@0,time_mask=2:5@1")
+    aug = augmentation.parse("speed=0.9:1.1@0.5,noise=10:30@0,time_mask=2:5@1")
     draws = [aug.draw(rng(i)) for i in range(400)]
     assert draws[7] == aug.draw(rng(7))
     speeds = [v for d in draws for name, v in d.audio if name == "speed"]
@@ -101,7 +103,6 @@ def test_speed_changes_duration_and_pitch_together():
     slower = augment.change_speed(audio, 0.8)
     assert len(slower) == pytest.approx(len(audio) / 0.8, abs=2)
     assert dominant_hz(slower) == pytest.approx(160, abs=3)
-    assert augment.change_speed(audio, 1.0) is not None
     np.testing.assert_array_equal(augment.change_speed(audio, 1.0), audio)
 
 
@@ -139,8 +140,9 @@ def test_noise_has_the_signal_to_noise_ratio_asked():
         noise = noisy.astype(np.float64) - audio
         measured = 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) / np.mean(noise**2))
         assert measured == pytest.approx(snr, abs=0.05)
-    np.testing.assert_array_equal(augment.add_noise(audio, 10, rng(1)),
-                                  augment.add_noise(audio, 10, rng(1)))  # fmt: skip
+    np.testing.assert_array_equal(
+        augment.add_noise(audio, 10, rng(1)), augment.add_noise(audio, 10, rng(1))
+    )
     silence = np.zeros(1000, np.float32)
     np.testing.assert_array_equal(augment.add_noise(silence, 10, rng()), silence)
 
@@ -150,7 +152,7 @@ def test_noise_has_the_signal_to_noise_ratio_asked():
 
 @pytest.fixture(scope="module")
 def speech_frames(tmp_path_factory):
-    from conftest import write_speech_wav
+    from helpers import write_speech_wav
 
     path = write_speech_wav(tmp_path_factory.mktemp("aug") / "s.wav", seconds=2.0)
     audio = load_audio(str(path))
@@ -203,13 +205,15 @@ def test_frequency_mask_flattens_mel_bands_only(speech_frames):
 @pytest.fixture
 def samples(speech_wav):
     # A second of audio (50 steps): "ab" fits easily; 40 letters fit only un-sped.
-    pairs = [(str(speech_wav("short.wav", seconds=1.0, seed=1)), "ab"),
-             (str(speech_wav("tight.wav", seconds=1.02, seed=2)), "abcd " * 8)]  # fmt: skip
+    pairs = [
+        (str(speech_wav("short.wav", seconds=1.0, seed=1)), "ab"),
+        (str(speech_wav("tight.wav", seconds=1.02, seed=2)), "abcd " * 8),
+    ]
     return check_samples(pairs, "train")
 
 
 def test_without_augmentation_the_features_are_bit_identical(samples):
-    for aug in (None, augment.NONE, augment.parse("off")):
+    for aug in (None, augmentation.NONE, augmentation.parse("off")):
         data_set = DataSet("train", samples, 1, augmentation=aug)
         assert data_set.augmentation is None
         features, labels, index = data_set._load(0, epoch=3, position=5)
@@ -220,7 +224,7 @@ def test_without_augmentation_the_features_are_bit_identical(samples):
 
 
 def test_augmented_features_are_reproducible_per_epoch_and_position(samples):
-    aug = augment.parse("noise=10:10@1,time_mask=2:5@1")
+    aug = augmentation.parse("noise=10:10@1,time_mask=2:5@1")
     data_set = DataSet("train", samples, 1, augmentation=aug, seed=9)
     clean = audiofile_to_input_vector(samples[0].wav_filename)
     first, _, _ = data_set._load(0, epoch=0, position=0)
@@ -234,7 +238,7 @@ def test_augmented_features_are_reproducible_per_epoch_and_position(samples):
 
 def test_the_cache_keeps_clean_frames_and_masks_apply_to_them(samples, tmp_path):
     cache = FeatureCache(str(tmp_path / "cache"))
-    aug = augment.parse("speed=1.1:1.1@1,freq_mask=1:3@1")
+    aug = augmentation.parse("speed=1.1:1.1@1,freq_mask=1:3@1")
     data_set = DataSet("train", samples, 1, augmentation=aug, feature_cache=cache)
     features, _, _ = data_set._load(0, epoch=0, position=0)  # a miss: computes and stores
     sample = samples[0]
@@ -247,14 +251,15 @@ def test_the_cache_keeps_clean_frames_and_masks_apply_to_them(samples, tmp_path)
     assert clean_set.cache_hits == 1
     np.testing.assert_array_equal(clean, audiofile_to_input_vector(sample.wav_filename))
     # Masks alone work from the cache (no audio read).
-    masks = DataSet("train", samples, 1, augmentation=augment.parse("time_mask=2:5@1"),
-                    feature_cache=cache)  # fmt: skip
+    masks = DataSet(
+        "train", samples, 1, augmentation=augmentation.parse("time_mask=2:5@1"), feature_cache=cache
+    )
     masked, _, _ = masks._load(0)
     assert masks.cache_hits == 1 and masked.shape == clean.shape
 
 
 def test_a_sample_too_short_after_speeding_up_is_fed_clean(samples):
-    data_set = DataSet("train", samples, 1, augmentation=augment.parse("speed=1.5:1.5@1"))
+    data_set = DataSet("train", samples, 1, augmentation=augmentation.parse("speed=1.5:1.5@1"))
     features, labels, index = data_set._load(1)
     tight = samples[1]
     assert index == 1 and labels.tolist() == text_to_char_array(tight.transcript).tolist()
@@ -269,7 +274,7 @@ def test_a_sample_too_short_after_speeding_up_is_fed_clean(samples):
 def test_the_queue_carries_the_augmented_lengths_with_their_labels(samples):
     graph = tf.Graph()
     with graph.as_default():
-        aug = augment.parse("speed=0.7:0.7@1")  # slower: every sample gets longer
+        aug = augmentation.parse("speed=0.7:0.7@1")  # slower: every sample gets longer
         data_set = DataSet("train", samples, 2, thread_count=2, augmentation=aug)
         batch = data_set.next_batch()
         dense = tf.sparse.to_dense(batch.labels, default_value=-1)
@@ -298,9 +303,11 @@ def test_the_queue_carries_the_augmented_lengths_with_their_labels(samples):
 
 def test_only_the_training_set_is_augmented(speech_wav):
     pair = [(str(speech_wav("a.wav", seconds=1.0)), "ab")]
-    sets = build_data_sets({"train": pair, "dev": pair, "test": pair},
-                           DataOptions(augmentation=augment.parse("on")))  # fmt: skip
-    assert sets.train.augmentation == augment.parse("on")
+    sets = build_data_sets(
+        {"train": pair, "dev": pair, "test": pair},
+        DataOptions(augmentation=augmentation.parse("on")),
+    )
+    assert sets.train.augmentation == augmentation.parse("on")
     assert sets.dev.augmentation is None and sets.test.augmentation is None
 
 
@@ -338,7 +345,7 @@ def test_vtlp_moves_the_formants_by_its_factor(factor):
     an unwarped filterbank would read F / factor, as if the speaker's vocal tract were longer
     (factor above 1) or shorter."""
     vowel = synthetic_vowel()
-    draws = augment.parse(f"vtlp={factor}:{factor}").draw(np.random.default_rng(0))
+    draws = augmentation.parse(f"vtlp={factor}:{factor}").draw(np.random.default_rng(0))
     assert draws.vtlp == pytest.approx(factor)
     plain = first_formant_hz(mfcc_frames(vowel))
     warped = first_formant_hz(mfcc_frames(vowel, vtlp=draws.vtlp))
@@ -356,8 +363,8 @@ def test_vtlp_of_one_is_the_recipe():
 
 def test_vtlp_draws_come_after_the_others():
     """Adding vtlp to a ds_augment leaves what the other items draw as it was."""
-    base = augment.parse("speed=0.9:1.1@0.5,time_mask=2:10@0.5")
-    more = augment.parse("speed=0.9:1.1@0.5,time_mask=2:10@0.5,vtlp=0.9:1.1")
+    base = augmentation.parse("speed=0.9:1.1@0.5,time_mask=2:10@0.5")
+    more = augmentation.parse("speed=0.9:1.1@0.5,time_mask=2:10@0.5,vtlp=0.9:1.1")
     for seed in range(20):
         a = base.draw(np.random.default_rng(seed))
         b = more.draw(np.random.default_rng(seed))
@@ -383,11 +390,11 @@ def test_reverb_gives_the_reverberation_time_drawn(rt60):
     power are kept."""
     click = np.zeros(3 * SAMPLE_RATE, np.float32)
     click[0] = 20000.0
-    aug = augment.parse(f"reverb={rt60}:{rt60}")
+    aug = augmentation.parse(f"reverb={rt60}:{rt60}")
     generator = rng(5)
     draws = aug.draw(generator)
     assert draws.audio == (("reverb", pytest.approx(rt60)),)
-    wet = aug.apply_audio(click, draws, generator)
+    wet = augment.apply_audio(aug, click, draws, generator)
     assert len(wet) == len(click)
     assert np.mean(wet.astype(np.float64) ** 2) == pytest.approx(np.mean(click**2.0), rel=1e-3)
     assert decay_rt60(wet) == pytest.approx(rt60, rel=0.15)
@@ -395,14 +402,14 @@ def test_reverb_gives_the_reverberation_time_drawn(rt60):
 
 
 def test_reverb_and_noise_come_after_the_others_and_keep_their_draws():
-    base = augment.parse("speed=0.9:1.1@0.5,noise=10:30@0.5,vtlp=0.9:1.1")
-    more = augment.parse("speed=0.9:1.1@0.5,noise=10:30@0.5,vtlp=0.9:1.1,reverb=0.2:0.8@0.5")
+    base = augmentation.parse("speed=0.9:1.1@0.5,noise=10:30@0.5,vtlp=0.9:1.1")
+    more = augmentation.parse("speed=0.9:1.1@0.5,noise=10:30@0.5,vtlp=0.9:1.1,reverb=0.2:0.8@0.5")
     for seed in range(20):
         a, b = base.draw(rng(seed)), more.draw(rng(seed))
         assert [d for d in b.audio if d[0] != "reverb"] == list(a.audio)
     assert "reverb=0.2:0.8@0.5" in more.text()
-    with pytest.raises(augment.AugmentError, match="0.05 <= LOW <= HIGH <= 3"):
-        augment.parse("reverb=0:1")
+    with pytest.raises(augmentation.AugmentError, match="0.05 <= LOW <= HIGH <= 3"):
+        augmentation.parse("reverb=0:1")
 
 
 def test_reverb_uses_the_users_impulse_responses(tmp_path):
@@ -413,14 +420,14 @@ def test_reverb_uses_the_users_impulse_responses(tmp_path):
     response = np.zeros(4000)  # 8 kHz: 0.5 s, direct sound after 0.1 s, one echo 0.1 s later
     response[800], response[1600] = 0.5, 0.25
     soundfile.write(tmp_path / "room.wav", response, 8000)
-    aug = augment.parse("reverb=0.5:0.5", rirs=[str(tmp_path)])
+    aug = augmentation.parse("reverb=0.5:0.5", rirs=[str(tmp_path)])
     assert aug.rirs == (str(tmp_path / "room.wav"),)
     click = np.zeros(SAMPLE_RATE, np.float32)
     click[1000] = 10000.0
     recorded = 0
     for seed in range(40):
         generator = rng(seed)
-        wet = aug.apply_audio(click, aug.draw(generator), generator)
+        wet = augment.apply_audio(aug, click, aug.draw(generator), generator)
         echo = wet[1000 + 16 + 1600 - 20 : 1000 + 16 + 1600 + 20]  # 0.1 s after the direct sound
         if np.abs(wet[1200:2500]).max() < 0.01 * np.abs(wet).max():  # nothing but one echo
             recorded += 1
@@ -436,12 +443,12 @@ def test_noise_uses_the_users_recordings_at_the_ratio_asked(tmp_path):
     import soundfile
 
     soundfile.write(tmp_path / "hum.flac", tone(440, 0.3) / augment.INT16_MAX, 16000)
-    aug = augment.parse("noise=6:6", noises=[str(tmp_path / "hum.flac")])
+    aug = augmentation.parse("noise=6:6", noises=[str(tmp_path / "hum.flac")])
     audio = tone(2000, 1.0)
     hums = 0
     for seed in range(40):
         generator = rng(seed)
-        noisy = aug.apply_audio(audio, aug.draw(generator), generator)
+        noisy = augment.apply_audio(aug, audio, aug.draw(generator), generator)
         noise = noisy.astype(np.float64) - audio
         measured = 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) / np.mean(noise**2))
         assert measured == pytest.approx(6.0, abs=0.05)

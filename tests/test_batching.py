@@ -4,7 +4,7 @@ import os
 
 import pytest
 import tensorflow.compat.v1 as tf
-from conftest import write_speech_wav
+from helpers import write_speech_wav
 
 from util.data.feeding import DataSet
 from util.data.samples import Sample, check_samples

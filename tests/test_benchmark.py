@@ -5,24 +5,53 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 
 def test_benchmark_runs_in_a_tiny_configuration():
-    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "benchmark.py"), "--n-hidden",
-               "16,24", "--batch", "2", "--frames", "30", "--label-length", "5", "--towers", "2",
-               "--steps", "1", "--warmup", "1", "--feed", "--bf16", "on"]  # fmt: skip
+    command = [
+        sys.executable,
+        os.path.join(REPO_ROOT, "bin", "benchmark.py"),
+        "--n-hidden",
+        "16,24",
+        "--batch",
+        "2",
+        "--frames",
+        "30",
+        "--label-length",
+        "5",
+        "--towers",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--feed",
+        "--bf16",
+        "on",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     figures = json.loads(lines[-1])
     assert [size["n_hidden"] for size in figures["sizes"]] == [16, 24]
     for size in figures["sizes"]:
-        for key in ("train_step_s", "train_step_1_tower_s", "bf16_train_step_s",
-                    "bf16_train_step_1_tower_s", "feed_train_step_s", "infer_s",
-                    "infer_stock_s", "bf16_infer_s", "infer_decode_s", "frames_per_s",
-                    "train_gflops", "peak_fraction", "matmul_peak_gflops",
-                    "peak_rss_mb"):  # fmt: skip
+        for key in (
+            "train_step_s",
+            "train_step_1_tower_s",
+            "bf16_train_step_s",
+            "bf16_train_step_1_tower_s",
+            "feed_train_step_s",
+            "infer_s",
+            "infer_stock_s",
+            "bf16_infer_s",
+            "infer_decode_s",
+            "frames_per_s",
+            "train_gflops",
+            "peak_fraction",
+            "matmul_peak_gflops",
+            "peak_rss_mb",
+        ):
             assert size[key] > 0, key
     assert (
         figures["n_hidden"] == 16 and figures["train_step_s"] == figures["sizes"][0]["train_step_s"]
@@ -42,9 +71,23 @@ def test_benchmark_compares_with_pytorch_when_installed():
     import pytest
 
     pytest.importorskip("torch")  # torch is optional: only the comparison needs it
-    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "benchmark.py"), "--n-hidden", "16",
-               "--batch", "2", "--frames", "30", "--label-length", "5", "--steps", "1",
-               "--warmup", "1", "--torch"]  # fmt: skip
+    command = [
+        sys.executable,
+        os.path.join(REPO_ROOT, "bin", "benchmark.py"),
+        "--n-hidden",
+        "16",
+        "--batch",
+        "2",
+        "--frames",
+        "30",
+        "--label-length",
+        "5",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--torch",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -69,13 +112,28 @@ def test_the_pytorch_comparison_without_pytorch():
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
     args = SimpleNamespace(towers=2)
-    figures = {"n_hidden": 24, "towers": 2, "batch": 4, "train_step_s": 0.6,
-               "train_step_1_tower_s": 0.4, "bf16_train_step_s": 0.3, "infer_s": 0.05,
-               "infer_custom_op": True}  # fmt: skip
-    before = {"torch_train_step_times": [0.5, 0.7], "torch_infer_times": [0.1, 0.3],
-              "torch_peak_rss_mb": 100.0, "torch_version": "x"}  # fmt: skip
-    after = {"torch_train_step_times": [0.4, 0.6, 0.9], "torch_infer_times": [0.2],
-             "torch_peak_rss_mb": 120.0, "torch_version": "y"}  # fmt: skip
+    figures = {
+        "n_hidden": 24,
+        "towers": 2,
+        "batch": 4,
+        "train_step_s": 0.6,
+        "train_step_1_tower_s": 0.4,
+        "bf16_train_step_s": 0.3,
+        "infer_s": 0.05,
+        "infer_custom_op": True,
+    }
+    before = {
+        "torch_train_step_times": [0.5, 0.7],
+        "torch_infer_times": [0.1, 0.3],
+        "torch_peak_rss_mb": 100.0,
+        "torch_version": "x",
+    }
+    after = {
+        "torch_train_step_times": [0.4, 0.6, 0.9],
+        "torch_infer_times": [0.2],
+        "torch_peak_rss_mb": 120.0,
+        "torch_version": "y",
+    }
     benchmark.compare_with_torch(args, figures, before, after)
     torch_step = statistics.median([0.5, 0.7, 0.4, 0.6, 0.9])  # before and after together
     assert figures["torch_train_step_s"] == torch_step == 0.6

@@ -8,19 +8,18 @@ import os
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-from conftest import SENTENCE, SMALL_MODEL, only_run_dir, run_main
+from helpers import SENTENCE, SMALL_MODEL, only_run_dir, run_main
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 from util.data.feeding import Batch, ctc_label_dense_to_sparse
-from util.model import precision
 from util.model.birnn import ModelGeometry, ModelOps
 from util.model.towers import get_tower_results
-from util.run import gpu
-from util.run.config import Config, ConfigError, from_environ
-from util.run.contexts import create_optimizer
+from util.settings import devices
+from util.settings.config import Config, ConfigError, from_environ
+from util.training.contexts import create_optimizer
 
 needs_bfloat16_cpu = pytest.mark.skipif(
-    not precision.cpu_has_bfloat16(), reason="this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"
+    not devices.cpu_has_bfloat16(), reason="this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"
 )
 
 
@@ -42,15 +41,20 @@ def _rewrite(proto) -> int:
 
 def test_only_training_sessions_get_the_rewrite(monkeypatch):
     on = Config(checkpoint_dir="unused", bfloat16="on")
-    assert _rewrite(gpu.session_config(on, training=True)) == rewriter_config_pb2.RewriterConfig.ON
-    assert _rewrite(gpu.session_config(on)) != rewriter_config_pb2.RewriterConfig.ON
+    assert (
+        _rewrite(devices.session_config(on, training=True)) == rewriter_config_pb2.RewriterConfig.ON
+    )
+    assert _rewrite(devices.session_config(on)) != rewriter_config_pb2.RewriterConfig.ON
     off = Config(checkpoint_dir="unused", bfloat16="off")
-    assert _rewrite(gpu.session_config(off, training=True)) != rewriter_config_pb2.RewriterConfig.ON
+    assert (
+        _rewrite(devices.session_config(off, training=True))
+        != rewriter_config_pb2.RewriterConfig.ON
+    )
     auto = Config(checkpoint_dir="unused", bfloat16="auto")
-    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
-    assert not gpu.use_bfloat16(auto)
-    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
-    assert gpu.use_bfloat16(auto)
+    monkeypatch.setattr(devices, "cpu_has_bfloat16", lambda: False)
+    assert not devices.use_bfloat16(auto)
+    monkeypatch.setattr(devices, "cpu_has_bfloat16", lambda: True)
+    assert devices.use_bfloat16(auto)
 
 
 class _Ready:
@@ -71,8 +75,13 @@ def _loss_and_gradients(bfloat16: str, custom_ops: str = "auto"):
     rng = np.random.default_rng(3)
     features = rng.normal(size=(2, 40, 494)).astype(np.float32)
     labels = rng.integers(1, 28, size=(2, 6)).astype(np.int32)
-    config = Config(n_hidden=48, checkpoint_dir="unused", bfloat16=bfloat16,
-                    custom_ops=custom_ops, dropout_rates=(0.0,) * 6)  # fmt: skip
+    config = Config(
+        n_hidden=48,
+        checkpoint_dir="unused",
+        bfloat16=bfloat16,
+        custom_ops=custom_ops,
+        dropout_rates=(0.0,) * 6,
+    )
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(7)
@@ -80,12 +89,15 @@ def _loss_and_gradients(bfloat16: str, custom_ops: str = "auto"):
         geometry, ops = ModelGeometry.from_config(config), ModelOps.for_training(config)
         results = get_tower_results(_Ready(features, labels), ["/cpu:0"], geometry, ops, optimizer)
         gradients = [g for g, _ in results.gradients[0]]
-        with tf.Session(graph=graph, config=gpu.session_config(config, training=True)) as session:
+        with tf.Session(
+            graph=graph, config=devices.session_config(config, training=True)
+        ) as session:
             session.run(tf.global_variables_initializer())
             options = tf.RunOptions(output_partition_graphs=True)
             metadata = tf.RunMetadata()
-            loss, grads = session.run([results.mean_loss, gradients], options=options,
-                                      run_metadata=metadata)  # fmt: skip
+            loss, grads = session.run(
+                [results.mean_loss, gradients], options=options, run_metadata=metadata
+            )
     nodes = [node for partition in metadata.partition_graphs for node in partition.node]
     bf16_casts = sum(
         node.op == "Cast" and node.attr["DstT"].type == tf.bfloat16.as_datatype_enum
@@ -115,9 +127,14 @@ def test_bfloat16_training_step_is_close_to_float32(custom_ops, lstm_op):
 
 
 def test_bfloat16_run_still_overfits_ldc93s1(tmp_path):
-    environ = {**SMALL_MODEL, "ds_bfloat16": "on", "ds_epochs": "45", "ds_display_step": "0",
-               "ds_checkpoint_dir": str(tmp_path / "ckpt"),
-               "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    environ = {
+        **SMALL_MODEL,
+        "ds_bfloat16": "on",
+        "ds_epochs": "45",
+        "ds_display_step": "0",
+        "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
     status, out, err = run_main(environ)
     assert status == 0, out + err
     assert "Training computes its matrix products in bfloat16 (ds_bfloat16=on)" in out

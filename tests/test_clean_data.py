@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow.compat.v1 as tf
-from conftest import (
+from helpers import (
     only_run_dir,
     run_main,
     write_csv,

@@ -12,10 +12,10 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-from conftest import SMALL_MODEL, Process, only_run_dir, run_main, write_csv
+from helpers import SMALL_MODEL, Process, only_run_dir, run_main, write_csv
 
-from util.run.cluster import ClusterRole, Monitor, shard_indices
-from util.run.config import ConfigError, from_environ
+from util.settings.config import ConfigError, from_environ
+from util.training.cluster import ClusterRole, Monitor, shard_indices
 
 # The loss comparison, cluster (2 workers x batch 1) against one process (batch 2) on the same
 # data and seed. The first step's losses agree to 1e-7 (the same initial weights); later ones
@@ -93,43 +93,81 @@ def test_without_cluster_variables_nothing_changes():
 
 
 def test_cluster_variables_parse():
-    config = parse(ds_ps_hosts="10.0.0.1:2222", ds_worker_hosts="10.0.0.2:2222, [::1]:2223",
-                   ds_job_name="Worker", ds_task_index="1")  # fmt: skip
+    config = parse(
+        ds_ps_hosts="10.0.0.1:2222",
+        ds_worker_hosts="10.0.0.2:2222, [::1]:2223",
+        ds_job_name="Worker",
+        ds_task_index="1",
+    )
     role = ClusterRole.from_config(config)
     assert role.worker_hosts == ("10.0.0.2:2222", "[::1]:2223") and role.job_name == "worker"
     assert role.replicas_to_aggregate == 2 and not role.is_chief and not role.is_ps
     assert role.name() == "worker 1 ([::1]:2223)"
-    assert role.peers() == {"worker 0 (10.0.0.2:2222)": "10.0.0.2:2222",
-                            "parameter server 0 (10.0.0.1:2222)": "10.0.0.1:2222"}  # fmt: skip
-    chief = ClusterRole.from_config(parse(ds_ps_hosts="a:1", ds_worker_hosts="b:2,c:3",
-                                          ds_job_name="worker"))  # fmt: skip
+    assert role.peers() == {
+        "worker 0 (10.0.0.2:2222)": "10.0.0.2:2222",
+        "parameter server 0 (10.0.0.1:2222)": "10.0.0.1:2222",
+    }
+    chief = ClusterRole.from_config(
+        parse(ds_ps_hosts="a:1", ds_worker_hosts="b:2,c:3", ds_job_name="worker")
+    )
     assert chief.is_chief and set(chief.peers().values()) == {"a:1", "c:3"}
 
 
 @pytest.mark.parametrize(
     "variables, message",
     [
-        ({"ds_worker_hosts": "b:2", "ds_job_name": "worker", "ds_ps_hosts": "a"},
-         "ds_ps_hosts='a': 'a' is not host:port"),
-        ({"ds_worker_hosts": "b:70000", "ds_job_name": "worker", "ds_ps_hosts": "a:1"},
-         "'b:70000' is not host:port (port 1 to 65535)"),
-        ({"ds_worker_hosts": "b:2,b:2", "ds_job_name": "worker", "ds_ps_hosts": "a:1"},
-         "b:2 is listed twice"),
-        ({"ds_worker_hosts": "b:2", "ds_job_name": "chief", "ds_ps_hosts": "a:1"},
-         "ds_job_name='chief': expected ps or worker"),
-        ({"ds_worker_hosts": "b:2,c:3", "ds_job_name": "worker", "ds_ps_hosts": "a:1",
-          "ds_task_index": "2"}, "ds_task_index=2: expected a whole number from 0 to 1"),
-        ({"ds_worker_hosts": "b:2", "ds_job_name": "ps", "ds_ps_hosts": "a:1",
-          "ds_task_index": "1"}, "ds_ps_hosts has 1 host(s)"),
-        ({"ds_worker_hosts": "b:2,c:3", "ds_job_name": "worker", "ds_ps_hosts": "a:1",
-          "ds_replicas_to_agg": "3"}, "ds_replicas_to_agg=3: expected a whole number from 1 to 2"),
+        (
+            {"ds_worker_hosts": "b:2", "ds_job_name": "worker", "ds_ps_hosts": "a"},
+            "ds_ps_hosts='a': 'a' is not host:port",
+        ),
+        (
+            {"ds_worker_hosts": "b:70000", "ds_job_name": "worker", "ds_ps_hosts": "a:1"},
+            "'b:70000' is not host:port (port 1 to 65535)",
+        ),
+        (
+            {"ds_worker_hosts": "b:2,b:2", "ds_job_name": "worker", "ds_ps_hosts": "a:1"},
+            "b:2 is listed twice",
+        ),
+        (
+            {"ds_worker_hosts": "b:2", "ds_job_name": "chief", "ds_ps_hosts": "a:1"},
+            "ds_job_name='chief': expected ps or worker",
+        ),
+        (
+            {
+                "ds_worker_hosts": "b:2,c:3",
+                "ds_job_name": "worker",
+                "ds_ps_hosts": "a:1",
+                "ds_task_index": "2",
+            },
+            "ds_task_index=2: expected a whole number from 0 to 1",
+        ),
+        (
+            {
+                "ds_worker_hosts": "b:2",
+                "ds_job_name": "ps",
+                "ds_ps_hosts": "a:1",
+                "ds_task_index": "1",
+            },
+            "ds_ps_hosts has 1 host(s)",
+        ),
+        (
+            {
+                "ds_worker_hosts": "b:2,c:3",
+                "ds_job_name": "worker",
+                "ds_ps_hosts": "a:1",
+                "ds_replicas_to_agg": "3",
+            },
+            "ds_replicas_to_agg=3: expected a whole number from 1 to 2",
+        ),
         ({"ds_worker_hosts": "b:2", "ds_job_name": "worker"}, "needs ds_ps_hosts too"),
         ({"ds_task_index": "1"}, "ds_task_index is read only with ds_ps_hosts"),
-        ({"ds_worker_hosts": "a:1", "ds_job_name": "worker", "ds_ps_hosts": "a:1"},
-         "a:1 is both in ds_ps_hosts and ds_worker_hosts"),
+        (
+            {"ds_worker_hosts": "a:1", "ds_job_name": "worker", "ds_ps_hosts": "a:1"},
+            "a:1 is both in ds_ps_hosts and ds_worker_hosts",
+        ),
         ({"ds_worker_timeout": "1"}, "ds_worker_timeout='1': expected a whole number >= 2"),
     ],
-)  # fmt: skip
+)
 def test_bad_cluster_variables_are_one_line_errors(variables, message):
     with pytest.raises(ConfigError) as error:
         parse(**variables)
@@ -192,10 +230,17 @@ def test_localhost_cluster_trains_ldc93s1_and_matches_one_process_with_twice_the
     tmp_path,
 ):
     epochs = 40
-    environ = {**SMALL_MODEL, "ds_epochs": str(epochs), "ds_checkpoint_step": "0",
-               "ds_report_count": "1", "ds_feature_cache": str(tmp_path / "cache")}  # fmt: skip
-    cluster_dirs = {"ds_checkpoint_dir": str(tmp_path / "ckpt"),
-                    "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    environ = {
+        **SMALL_MODEL,
+        "ds_epochs": str(epochs),
+        "ds_checkpoint_step": "0",
+        "ds_report_count": "1",
+        "ds_feature_cache": str(tmp_path / "cache"),
+    }
+    cluster_dirs = {
+        "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
     started = time.time()
     with LocalCluster({**environ, **cluster_dirs}) as cluster:
         codes = cluster.finish()
@@ -217,30 +262,44 @@ def test_localhost_cluster_trains_ldc93s1_and_matches_one_process_with_twice_the
     cluster_losses = [r["train_loss"] for r in epochs_of(run_dir)]
 
     # One process, twice the batch: the same two utterances (LDC93S1 twice) per update.
-    single = {**environ, "ds_epochs": str(COMPARED_EPOCHS), "ds_train_batch_size": "2",
-              "ds_test": "0", "ds_checkpoint_dir": str(tmp_path / "ckpt1"),
-              "ds_logs_dir": str(tmp_path / "logs1")}  # fmt: skip
+    single = {
+        **environ,
+        "ds_epochs": str(COMPARED_EPOCHS),
+        "ds_train_batch_size": "2",
+        "ds_test": "0",
+        "ds_checkpoint_dir": str(tmp_path / "ckpt1"),
+        "ds_logs_dir": str(tmp_path / "logs1"),
+    }
     status, out, err = run_main(single)
     assert status == 0, err
     single_losses = [r["train_loss"] for r in epochs_of(only_run_dir(tmp_path / "logs1"))]
     np.testing.assert_allclose(cluster_losses[:COMPARED_EPOCHS], single_losses, rtol=LOSS_RTOL)
     assert cluster_losses[0] == pytest.approx(single_losses[0], rel=1e-6)
     # Averaging two identical batch-1 gradients across workers is the batch-1 update.
-    batch_one = {**single, "ds_epochs": "10", "ds_train_batch_size": "1",
-                 "ds_checkpoint_dir": str(tmp_path / "ckpt2"),
-                 "ds_logs_dir": str(tmp_path / "logs2")}  # fmt: skip
+    batch_one = {
+        **single,
+        "ds_epochs": "10",
+        "ds_train_batch_size": "1",
+        "ds_checkpoint_dir": str(tmp_path / "ckpt2"),
+        "ds_logs_dir": str(tmp_path / "logs2"),
+    }
     assert run_main(batch_one)[0] == 0
     batch_one_losses = [r["train_loss"] for r in epochs_of(only_run_dir(tmp_path / "logs2"))]
     np.testing.assert_allclose(cluster_losses[:10], batch_one_losses, rtol=1e-5)
 
 
 def test_a_killed_worker_is_reported_and_the_run_restarts_from_the_chief_checkpoints(tmp_path):
-    environ = {**SMALL_MODEL, "ds_epochs": "100000", "ds_checkpoint_step": "1",
-               "ds_checkpoint_secs": "0", "ds_test": "0",
-               "ds_worker_timeout": str(WORKER_TIMEOUT),
-               "ds_feature_cache": str(tmp_path / "cache"),
-               "ds_checkpoint_dir": str(tmp_path / "ckpt"),
-               "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    environ = {
+        **SMALL_MODEL,
+        "ds_epochs": "100000",
+        "ds_checkpoint_step": "1",
+        "ds_checkpoint_secs": "0",
+        "ds_test": "0",
+        "ds_worker_timeout": str(WORKER_TIMEOUT),
+        "ds_feature_cache": str(tmp_path / "cache"),
+        "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
     with LocalCluster(environ) as cluster:
         ps, chief, worker = cluster.processes
         chief.wait_for(lambda line: line.startswith("FINISHED Epoch 0003"))
@@ -274,11 +333,13 @@ def test_a_killed_worker_is_reported_and_the_run_restarts_from_the_chief_checkpo
 
 
 def test_one_process_and_a_cluster_resume_each_others_checkpoints(tmp_path):
-    from util.run.checkpoints import restore
+    from util.training.checkpoints import restore
 
     # Adam's beta powers are "cond/beta1_power" in one process and "beta1_power" in a cluster.
-    for saved, restored in (("cond/beta1_power", "beta1_power"),
-                            ("beta1_power", "cond/beta1_power")):  # fmt: skip
+    for saved, restored in (
+        ("cond/beta1_power", "beta1_power"),
+        ("beta1_power", "cond/beta1_power"),
+    ):
         path = str(tmp_path / saved.replace("/", "_") / "model.ckpt-1")
         with tf.Graph().as_default():
             variable = tf.get_variable(saved, initializer=tf.constant(0.25))
@@ -296,7 +357,12 @@ def test_csv_sets_are_needed_only_where_they_are_read(tmp_path):
     train = write_csv(tmp_path / "train.csv", [])
     cluster = {"ds_importer": "csv", "ds_ps_hosts": "a:1", "ds_worker_hosts": "b:2,c:3"}
     parse(**cluster, ds_job_name="ps")  # a parameter server reads no data
-    parse(**cluster, ds_job_name="worker", ds_task_index="1", ds_train_files=str(train),
-          ds_test_files="/not/on/this/host.csv")  # fmt: skip
+    parse(
+        **cluster,
+        ds_job_name="worker",
+        ds_task_index="1",
+        ds_train_files=str(train),
+        ds_test_files="/not/on/this/host.csv",
+    )
     with pytest.raises(ConfigError, match="needs ds_test_files"):
         parse(**cluster, ds_job_name="worker", ds_train_files=str(train))  # the chief tests

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT, SMALL_MODEL, only_run_dir, run_main
+from helpers import REPO_ROOT, SMALL_MODEL, only_run_dir, run_main
 
-from util.run.config import KNOWN_VARIABLES, PREFIX, UsageError, flags_to_environ, help_lines
+from util.settings.config import KNOWN_VARIABLES, PREFIX, UsageError, flags_to_environ, help_lines
 
 SCRIPT = os.path.join(REPO_ROOT, "DeepSpeech.py")
 
@@ -17,8 +17,14 @@ SCRIPT = os.path.join(REPO_ROOT, "DeepSpeech.py")
 def run_script(*args: str, env: dict | None = None, script: str = SCRIPT):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ds_")}
     environ.update(env or {})
-    return subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
-                          timeout=600, env=environ, cwd=REPO_ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, script, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environ,
+        cwd=REPO_ROOT,
+    )
 
 
 def test_help_lists_every_setting_with_its_default_and_exits_0():
@@ -40,10 +46,16 @@ def test_help_lists_every_setting_with_its_default_and_exits_0():
 
 
 def test_flags_override_the_environment():
-    environ = flags_to_environ(["--epochs=3", "--n-hidden", "64", "--ds_strict", "1"],
-                               {"ds_epochs": "9", "ds_importer": "csv"})  # fmt: skip
-    assert environ == {"ds_epochs": "3", "ds_n_hidden": "64", "ds_strict": "1",
-                       "ds_importer": "csv"}  # fmt: skip
+    environ = flags_to_environ(
+        ["--epochs=3", "--n-hidden", "64", "--ds_strict", "1"],
+        {"ds_epochs": "9", "ds_importer": "csv"},
+    )
+    assert environ == {
+        "ds_epochs": "3",
+        "ds_n_hidden": "64",
+        "ds_strict": "1",
+        "ds_importer": "csv",
+    }
 
 
 @pytest.mark.parametrize(
@@ -75,8 +87,12 @@ def test_the_program_answers_bad_flags_before_training():
 
 
 def test_flags_reach_the_run(tmp_path):
-    environ = {**SMALL_MODEL, "ds_epochs": "9", "ds_checkpoint_dir": str(tmp_path / "ckpt"),
-               "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    environ = {
+        **SMALL_MODEL,
+        "ds_epochs": "9",
+        "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
     status, out, err = run_main(environ, ["--epochs", "2", "--test=0"])
     assert status == 0, err
     assert "FINISHED Epoch 0002" in out and "STARTING Epoch 0003" not in out
@@ -88,11 +104,21 @@ def test_flags_reach_the_run(tmp_path):
 
 
 def test_run_csv_passes_its_arguments_to_the_trainer(tmp_path):
-    result = subprocess.run(["bash", os.path.join(REPO_ROOT, "bin", "run-csv.sh"), "--epochs",
-                             "1", "--train-files", str(tmp_path / "missing.csv")],
-                            capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
-                            env={k: v for k, v in os.environ.items()
-                                 if not k.startswith("ds_")})  # fmt: skip
+    result = subprocess.run(
+        [
+            "bash",
+            os.path.join(REPO_ROOT, "bin", "run-csv.sh"),
+            "--epochs",
+            "1",
+            "--train-files",
+            str(tmp_path / "missing.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ds_")},
+    )
     # The trainer read the flags: it names the CSV file the flag gave.
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"ds_train_files: no such CSV file '{tmp_path / 'missing.csv'}'" in result.stderr
@@ -101,11 +127,21 @@ def test_run_csv_passes_its_arguments_to_the_trainer(tmp_path):
 def test_the_installed_commands_exist():
     # bin/setup-venv.sh installs the project (pip install -e .) with its commands.
     folder = os.path.dirname(sys.executable)
-    result = subprocess.run([os.path.join(folder, "deepspeech-train"), "--help"],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [os.path.join(folder, "deepspeech-train"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0 and result.stdout.startswith("usage: python DeepSpeech.py")
-    for command in ("deepspeech-transcribe", "deepspeech-dashboard"):
-        assert os.access(os.path.join(folder, command), os.X_OK), command
+    result = subprocess.run(
+        [os.path.join(folder, "deepspeech-transcribe"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0 and "--model" in result.stdout, result.stderr
+    assert os.access(os.path.join(folder, "deepspeech-dashboard"), os.X_OK)
 
 
 # -- the lock files -------------------------------------------------------------------------------
@@ -144,8 +180,10 @@ def test_this_environment_is_the_lock():
     from importlib import metadata
 
     lock = pins("requirements.lock")
-    installed = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
-                 for d in metadata.distributions()}  # fmt: skip
+    installed = {
+        re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
+        for d in metadata.distributions()
+    }
     if "tensorflow" in installed and "tensorflow-cpu" not in installed:  # a --gpu .venv
         lock = pins("requirements-gpu.lock")
     assert {name: installed.get(name) for name in lock} == lock
@@ -161,8 +199,13 @@ def test_the_test_command_stops_naming_what_it_cannot_install(tmp_path):
     for tool in ("id", "sudo"):
         (fake / tool).chmod(0o755)
     env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "CXX": "no-such-compiler"}
-    result = subprocess.run(["bash", os.path.join(REPO_ROOT, "bin", "run-tests.sh")],
-                            capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    result = subprocess.run(
+        ["bash", os.path.join(REPO_ROOT, "bin", "run-tests.sh")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: the tests need these system packages: g++ (Chromium at /usr/bin/chromium for "

@@ -1,4 +1,4 @@
-"""util.run.config: ds_* variables parsed into a frozen Config."""
+"""util.settings.config: ds_* variables parsed into a frozen Config."""
 
 import dataclasses
 import json
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from util.run.config import (
+from util.settings.config import (
     KNOWN_VARIABLES,
     PREFIX,
     STDDEV_VARIABLES,

@@ -1,9 +1,9 @@
-"""util.run.config: the data variables (ds_train_files ..., ds_strict, ds_feature_cache,
+"""util.settings.config: the data variables (ds_train_files ..., ds_strict, ds_feature_cache,
 ds_shuffle_batches) and their one-line errors."""
 
 import pytest
 
-from util.run.config import ConfigError, from_environ
+from util.settings.config import ConfigError, from_environ
 
 
 def parse(**variables):

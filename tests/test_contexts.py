@@ -1,5 +1,5 @@
-"""util.run.contexts: the training step (training_ops) on ready tensors, the resume point, and the
-run log's skipped and non-finite files."""
+"""util.training.contexts: the training step (training_ops) on ready tensors, the resume point, and
+the run log's skipped and non-finite files."""
 
 import json
 import os
@@ -7,15 +7,15 @@ import os
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-from conftest import SMALL_MODEL, run_main
+from helpers import SMALL_MODEL, run_main
 
 from util.data.feeding import Batch, ctc_label_dense_to_sparse
 from util.model.birnn import ModelGeometry
-from util.run import run_files
-from util.run.checkpoints import Position
-from util.run.config import Config
-from util.run.contexts import LearningRateSchedule, RunError, resume_point, training_ops
-from util.run.logs import RunLog
+from util.settings import run_files
+from util.settings.config import Config
+from util.training.checkpoints import Position
+from util.training.contexts import LearningRateSchedule, RunError, resume_point, training_ops
+from util.training.logs import RunLog
 
 tf.disable_v2_behavior()
 
@@ -36,8 +36,13 @@ class Ready:
 
 
 # No dropout: without updates the loss would stay exactly the same.
-CONFIG = Config(n_hidden=12, checkpoint_dir="unused", bfloat16="off", learning_rate=0.01,
-                dropout_rates=(0.0,) * 6)  # fmt: skip
+CONFIG = Config(
+    n_hidden=12,
+    checkpoint_dir="unused",
+    bfloat16="off",
+    learning_rate=0.01,
+    dropout_rates=(0.0,) * 6,
+)
 
 
 def steps(source, count: int):
@@ -50,8 +55,10 @@ def steps(source, count: int):
         with tf.Session(graph=graph) as session:
             session.run(tf.global_variables_initializer())
             before = session.run(h1)
-            results = [session.run([towers.mean_loss, ops.finite, ops.apply_gradient_op])[:2]
-                       for _ in range(count)]  # fmt: skip
+            results = [
+                session.run([towers.mean_loss, ops.finite, ops.apply_gradient_op])[:2]
+                for _ in range(count)
+            ]
             return results, before, session.run(h1), sorted(ops.state)
 
 
@@ -114,14 +121,18 @@ def test_resume_point(tmp_path, capsys):
     config = Config(checkpoint_dir=str(tmp_path))
     assert resume_point(config) == (None, Position())
     assert resume_point(Config(checkpoint_dir=str(tmp_path), restore_checkpoint=True)) == (
-        None, Position())  # fmt: skip
+        None,
+        Position(),
+    )
     assert "No checkpoint in" in capsys.readouterr().out
     (tmp_path / "model.ckpt-3-7.index").write_bytes(b"")
     (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-3-7"\n')
     path, position = resume_point(config)
     assert path.endswith("model.ckpt-3-7") and position == Position(3, 7)
     assert resume_point(Config(checkpoint_dir=str(tmp_path), restore_checkpoint=False)) == (
-        None, Position())  # fmt: skip
+        None,
+        Position(),
+    )
     (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-x"\n')
     (tmp_path / "model.ckpt-x.index").write_bytes(b"")
     with pytest.raises(RunError):
@@ -166,7 +177,12 @@ def test_the_trainer_stops_on_a_bad_checkpoint_position(tmp_path):
     checkpoints.mkdir()
     (checkpoints / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-x"\n')
     (checkpoints / "model.ckpt-x.index").write_bytes(b"")
-    status, out, err = run_main({**SMALL_MODEL, "ds_epochs": "1",
-                                 "ds_checkpoint_dir": str(checkpoints),
-                                 "ds_logs_dir": str(tmp_path / "logs")})  # fmt: skip
+    status, out, err = run_main(
+        {
+            **SMALL_MODEL,
+            "ds_epochs": "1",
+            "ds_checkpoint_dir": str(checkpoints),
+            "ds_logs_dir": str(tmp_path / "logs"),
+        }
+    )
     assert status == 1 and "model.ckpt-x" in err

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 KIT = os.path.join(REPO_ROOT, "bin", "make-corpus-kit.py")
 _spec = importlib.util.spec_from_file_location("make_corpus_kit", KIT)
@@ -20,14 +20,19 @@ _spec.loader.exec_module(kit_module)
 
 
 def make_kit(out, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, KIT, str(out), *map(str, args)], capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, KIT, str(out), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize("engine", ["flite", "espeak-ng", "festival", "accented", "piper"])
 def test_the_splits_share_no_sentence_speaker_or_test_engine(tmp_path, engine):
-    result = make_kit(tmp_path / "kit", "--test-engine", engine, "--train", 24, "--dev", 6,
-                      "--test", 6)  # fmt: skip
+    result = make_kit(
+        tmp_path / "kit", "--test-engine", engine, "--train", 24, "--dev", 6, "--test", 6
+    )
     assert result.returncode == 0, result.stderr
     kit = json.loads((tmp_path / "kit" / "kit.json").read_text())
     assert kit["test_engine"] == engine
@@ -53,8 +58,12 @@ def test_the_splits_share_no_sentence_speaker_or_test_engine(tmp_path, engine):
     assert engine not in sets["train"]["engines"] | sets["dev"]["engines"]
     assert len(sets["train"]["engines"]) == 4  # the four other engines train
     # CMU's kal and slt speak for both Flite and Festival: one person, never on both sides.
-    people = {("flite", "kal"): "kal", ("festival", "kal_diphone"): "kal",
-              ("flite", "slt"): "slt", ("festival", "cmu_us_slt_arctic_hts"): "slt"}  # fmt: skip
+    people = {
+        ("flite", "kal"): "kal",
+        ("festival", "kal_diphone"): "kal",
+        ("flite", "slt"): "slt",
+        ("festival", "cmu_us_slt_arctic_hts"): "slt",
+    }
     person = {name: {people.get(v, v) for v in sets[name]["voices"]} for name in sets}
     assert not (person["train"] | person["dev"]) & person["test"]
     assert not person["train"] & person["dev"]  # dev speakers are new to the model too
@@ -64,8 +73,9 @@ def test_the_splits_share_no_sentence_speaker_or_test_engine(tmp_path, engine):
 
 
 def test_engines_leaves_engines_out(tmp_path):
-    result = make_kit(tmp_path / "kit", "--engines", "flite", "espeak-ng", "--train", 4, "--dev",
-                      2, "--test", 2)  # fmt: skip
+    result = make_kit(
+        tmp_path / "kit", "--engines", "flite", "espeak-ng", "--train", 4, "--dev", 2, "--test", 2
+    )
     assert result.returncode == 0, result.stderr
     kit = json.loads((tmp_path / "kit" / "kit.json").read_text())
     assert kit["engines"] == ["flite", "espeak-ng"]
@@ -90,10 +100,18 @@ def test_missing_voices_are_named_with_their_packages(tmp_path, monkeypatch, cap
 
 def festival_phones(voice: str) -> set[str]:
     """The phone set Festival's ``voice`` speaks, as Festival reports it."""
-    program = (f"(voice_{voice})\n(format t \"%l\\n\" (mapcar car (cadr (assoc 'phones "
-               "(PhoneSet.description nil)))))\n")  # fmt: skip
-    done = subprocess.run(["festival", "--pipe"], input=program, capture_output=True, text=True,
-                          timeout=120, check=True)  # fmt: skip
+    program = (
+        f'(voice_{voice})\n(format t "%l\\n" (mapcar car (cadr (assoc \'phones '
+        "(PhoneSet.description nil)))))\n"
+    )
+    done = subprocess.run(
+        ["festival", "--pipe"],
+        input=program,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return set(done.stdout.strip().strip("()").split())
 
 
@@ -130,15 +148,18 @@ def test_an_accented_voice_says_english_with_the_english_timing_in_its_own_pitch
     of audio as kal's) and pitch targets, scaled by each voice's factor (the female voice at
     1.8 times the male's) and by the utterance's pitch; a faster rate makes it shorter."""
     text = "she sells sea shells by the sea shore on a sunny morning"
-    kal, male, female, fast, high = (str(tmp_path / f"{n}.wav") for n in
-                                     ("kal", "male", "female", "fast", "high"))  # fmt: skip
+    kal, male, female, fast, high = (
+        str(tmp_path / f"{n}.wav") for n in ("kal", "male", "female", "fast", "high")
+    )
     kit_module.speak("festival", "kal_diphone", text, kal)
     kit_module.speak("accented", "pc_diphone", text, male, rate=170, pitch=50)
     kit_module.speak("accented", "lp_diphone", text, female, rate=170, pitch=50)
     kit_module.speak("accented", "pc_diphone", text, fast, rate=255, pitch=50)
     kit_module.speak("accented", "pc_diphone", text, high, rate=170, pitch=100)
-    seconds = {name: soundfile.info(path).duration for name, path in
-               (("kal", kal), ("male", male), ("female", female), ("fast", fast))}  # fmt: skip
+    seconds = {
+        name: soundfile.info(path).duration
+        for name, path in (("kal", kal), ("male", male), ("female", female), ("fast", fast))
+    }
     assert abs(seconds["male"] - seconds["kal"]) < 0.1 * seconds["kal"], seconds
     assert abs(seconds["female"] - seconds["kal"]) < 0.1 * seconds["kal"], seconds
     assert 0.58 < seconds["fast"] / seconds["male"] < 0.75, seconds  # 170 / 255 = 0.67
@@ -184,9 +205,25 @@ def test_benchmark_accuracy_builds_the_kit_trains_and_prints_one_table(tmp_path)
     script = os.path.join(REPO_ROOT, "bin", "benchmark-accuracy.sh")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ds_")}
     environ.update({"ds_n_hidden": "32", "ds_epochs": "2", "ds_export_tflite": "off"})
-    done = subprocess.run(["bash", script, str(tmp_path / "bench"), "--budget", "60", "--train",
-                           "24", "--dev", "6", "--test", "6"], env=environ, capture_output=True,
-                          text=True, timeout=1200)  # fmt: skip
+    done = subprocess.run(
+        [
+            "bash",
+            script,
+            str(tmp_path / "bench"),
+            "--budget",
+            "60",
+            "--train",
+            "24",
+            "--dev",
+            "6",
+            "--test",
+            "6",
+        ],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     kit = json.loads((tmp_path / "bench" / "kit" / "kit.json").read_text())
     assert len(kit["utterances"]["train"]) == 24 and kit["test_engine"] == "flite"

@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 from util.model import kernels
 from util.model.birnn import ModelGeometry, ModelOps, bidirectional_lstm
-from util.model.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, create_inference_graph
-from util.run.config import Config, ConfigError, from_environ
+from util.settings.config import Config, ConfigError, from_environ
+from util.training.export import INPUT_LENGTHS, INPUT_NODE, LOGITS, create_inference_graph
 
 tf.disable_v2_behavior()
 
@@ -103,8 +103,9 @@ def check_bfloat16_weights(op_module, cell: int, lengths: list[int], threads: in
     lengths = np.array(lengths, np.int32)
     steps, batch = int(lengths.max()), len(lengths)
     gates = rng.normal(size=(steps, batch, 8 * cell)).astype(np.float32)
-    kernels_ = [(rng.normal(size=(cell, 4 * cell)) / np.sqrt(cell)).astype(np.float32)
-                for _ in range(2)]  # fmt: skip
+    kernels_ = [
+        (rng.normal(size=(cell, 4 * cell)) / np.sqrt(cell)).astype(np.float32) for _ in range(2)
+    ]
     with tf.Graph().as_default():
         fed = tf.placeholder(tf.float32)  # fed, so that grappler does not fold the op
         args = (fed, *map(tf.constant, kernels_), tf.constant(lengths))
@@ -167,8 +168,7 @@ def run_in_new_process(code: str) -> None:
         "import tensorflow.compat.v1 as tf\n"
         "from util.model import kernels\n"
     )
-    result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -283,10 +283,18 @@ def test_transcribe_says_when_the_graph_needs_the_op(tmp_path, speech_wav):
     model.write_bytes(frozen_model("on").SerializeToString())
     environ = {**os.environ, "CXX": str(tmp_path / "no-such-compiler")}
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "bin", "transcribe.py"), str(speech_wav()),
-         "--model", str(model)],
-        capture_output=True, text=True, env=environ, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "transcribe.py"),
+            str(speech_wav()),
+            "--model",
+            str(model),
+        ],
+        capture_output=True,
+        text=True,
+        env=environ,
+        check=False,
+    )
     assert result.returncode != 0
     assert "uses the project's compiled LSTM op" in result.stderr
     assert "no C++ compiler" in result.stderr and "ds_custom_ops=off" in result.stderr
@@ -307,12 +315,16 @@ def test_config_rejects_a_bad_custom_ops_value():
 def test_training_run_stops_at_start_when_the_op_is_required_and_cannot_be_built(
     monkeypatch, tmp_path
 ):
-    from conftest import SMALL_MODEL, run_main
+    from helpers import SMALL_MODEL, run_main
 
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    environ = {**SMALL_MODEL, "ds_custom_ops": "on", "ds_epochs": "1",
-               "ds_checkpoint_dir": str(tmp_path / "ckpt"),
-               "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    environ = {
+        **SMALL_MODEL,
+        "ds_custom_ops": "on",
+        "ds_epochs": "1",
+        "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
     status, _, err = run_main(environ)
     assert status == 1
     assert "error: ds_custom_ops=on: no C++ compiler" in err and "no-such-compiler" in err

@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from conftest import REPO_ROOT, SENTENCE, SMALL_MODEL, run_main
+from helpers import REPO_ROOT, SENTENCE, SMALL_MODEL, run_main
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 

@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import REPO_ROOT, RUSSIAN
+from helpers import REPO_ROOT, RUSSIAN
 from test_dashboard_app import build_dashboard_logs
 
 CHROMIUM = "/usr/bin/chromium"
@@ -65,9 +65,13 @@ def streamlit_server(logs, log_path):
     port = free_port()
     command = [
         os.path.join(os.path.dirname(sys.executable), "deepspeech-dashboard"),
-        "--server.port", str(port), "--server.headless", "true",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+    ]
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             command,

@@ -48,14 +48,28 @@ def hyper(status="finished", n_hidden=100, learning_rate=0.001, epochs=3, **resu
 
 
 def sample(path, src, res, wer, duration=1.0, loss=10.0, cer=None):
-    return {"wav_filename": str(path), "src": src, "res": res, "res_raw": res, "loss": loss,
-            "wer": wer, "cer": wer if cer is None else cer, "wer_raw": wer,
-            "duration": duration}  # fmt: skip
+    return {
+        "wav_filename": str(path),
+        "src": src,
+        "res": res,
+        "res_raw": res,
+        "loss": loss,
+        "wer": wer,
+        "cer": wer if cer is None else cer,
+        "wer_raw": wer,
+        "duration": duration,
+    }
 
 
 def report(set_name, samples, wer=0.5, cer=0.25, loss=10.0) -> dict:
-    return {"set": set_name, "wer": wer, "cer": cer, "loss": loss, "mean_wer": wer,
-            "samples": samples}  # fmt: skip
+    return {
+        "set": set_name,
+        "wer": wer,
+        "cer": cer,
+        "loss": loss,
+        "mean_wer": wer,
+        "samples": samples,
+    }
 
 
 def write_run(logs, name, hyper_value=None, epochs=(), reports=None, raw=None):
@@ -74,8 +88,15 @@ def write_run(logs, name, hyper_value=None, epochs=(), reports=None, raw=None):
 
 
 def epoch(n, train_loss, dev_wer=None, dev_loss=None, train_wer=None, dev_cer=None):
-    return {"epoch": n, "train_loss": train_loss, "train_wer": train_wer, "dev_loss": dev_loss,
-            "dev_wer": dev_wer, "dev_cer": dev_cer, "seconds": 2.0}  # fmt: skip
+    return {
+        "epoch": n,
+        "train_loss": train_loss,
+        "train_wer": train_wer,
+        "dev_loss": dev_loss,
+        "dev_wer": dev_wer,
+        "dev_cer": dev_cer,
+        "seconds": 2.0,
+    }
 
 
 @pytest.fixture
@@ -93,9 +114,13 @@ def load(logs) -> dict[str, R.Run]:
 
 
 def test_a_good_run_reads_completely(logs):
-    write_run(logs, "20260102-030405", hyper(test_wer=0.25, test_cer=0.1),
-              [epoch(1, 300.0, train_wer=1.0), epoch(2, 100.0, 0.5, 90.0, 0.8, 0.3)],
-              {"test": report("test", [sample("/x/a.wav", "a b", "a c", 0.5)])})  # fmt: skip
+    write_run(
+        logs,
+        "20260102-030405",
+        hyper(test_wer=0.25, test_cer=0.1),
+        [epoch(1, 300.0, train_wer=1.0), epoch(2, 100.0, 0.5, 90.0, 0.8, 0.3)],
+        {"test": report("test", [sample("/x/a.wav", "a b", "a c", 0.5)])},
+    )
     (run,) = load(logs).values()
     assert run.problems == [] and run.status == "finished"
     assert [e["epoch"] for e in run.epochs] == [1, 2] and set(run.reports) == {"test"}
@@ -109,9 +134,15 @@ def test_a_good_run_reads_completely(logs):
 
 
 def test_figures_fall_back_to_the_reports(logs):
-    write_run(logs, "r", hyper(), reports={
-        "test": report("test", [], wer=0.4, cer=0.2),
-        "dev": report("dev", [], wer=0.6, cer=0.3, loss=7.0)})  # fmt: skip
+    write_run(
+        logs,
+        "r",
+        hyper(),
+        reports={
+            "test": report("test", [], wer=0.4, cer=0.2),
+            "dev": report("dev", [], wer=0.6, cer=0.3, loss=7.0),
+        },
+    )
     row = R.run_row(load(logs)["r"])
     assert (row["test_wer"], row["test_cer"]) == (0.4, 0.2)
     assert (row["dev_wer"], row["dev_cer"], row["dev_loss"]) == (0.6, 0.3, 7.0)
@@ -158,11 +189,16 @@ def test_bad_epoch_lines_are_skipped_and_flagged(logs):
 
 
 def test_bad_reports_are_flagged_and_left_out(logs):
-    write_run(logs, "r", hyper(), raw={
-        "report_test.json": '{"samples": [{"src": "a',
-        "report_dev.json": '{"samples": 3}',
-        "report_train.json": '{"samples": [1, {"src": "a", "res": "a", "wer": 0}]}',
-    })  # fmt: skip
+    write_run(
+        logs,
+        "r",
+        hyper(),
+        raw={
+            "report_test.json": '{"samples": [{"src": "a',
+            "report_dev.json": '{"samples": 3}',
+            "report_train.json": '{"samples": [1, {"src": "a", "res": "a", "wer": 0}]}',
+        },
+    )
     run = load(logs)["r"]
     assert sorted(run.problems) == [
         "report_dev.json: no list of samples",
@@ -265,7 +301,10 @@ def test_runs_frame_types(three_runs):
     assert list(frame.columns) == list(R.RUN_COLUMNS)
     assert frame["run"].tolist() == ["20260101-000001", "20260101-000002", "20260101-000003"]
     assert str(frame["test_wer"].dtype) == "float64" and frame["test_wer"].isna().tolist() == [
-        False, False, True]  # fmt: skip
+        False,
+        False,
+        True,
+    ]
     assert pd.api.types.is_datetime64_any_dtype(frame["started"])
     assert R.runs_frame([]).empty
 
@@ -318,7 +357,11 @@ def test_curves_frame(logs):
     write_run(logs, "b", hyper(), [epoch(1, 8.0)])
     frame = R.curves_frame(R.list_runs(R.resolve_logs_dir(logs)), ["train_loss", "dev_wer"])
     assert frame[frame["metric"] == "train_loss"][["run", "epoch", "value"]].values.tolist() == [
-        ["a", 1, 9.0], ["a", 2, 7.0], ["a", 3, 5.0], ["b", 1, 8.0]]  # fmt: skip
+        ["a", 1, 9.0],
+        ["a", 2, 7.0],
+        ["a", 3, 5.0],
+        ["b", 1, 8.0],
+    ]
     assert frame[frame["metric"] == "dev_wer"][["run", "epoch"]].values.tolist() == [["a", 2]]
     assert (frame["smoothed"] == frame["value"]).all()
     smoothed = R.curves_frame(R.list_runs(R.resolve_logs_dir(logs)), ["train_loss"], 0.5)
@@ -355,12 +398,17 @@ def test_a_parameter_one_run_lacks_differs(logs):
 
 @pytest.fixture
 def utterances():
-    return R.utterances_frame(report("test", [
-        sample("/d/one.wav", "the cat sat", "the cat sat", 0.0, duration=1.0),
-        sample("/d/two.wav", "a dog ran home", "a dog ran", 0.25, duration=2.0),
-        sample("/d/three.wav", "big red bus", "pig red bus stop", 2 / 3, duration=3.0),
-        sample("/d/four.wav", "go", "no", 1.0, duration=4.0, loss=30.0),
-    ]))  # fmt: skip
+    return R.utterances_frame(
+        report(
+            "test",
+            [
+                sample("/d/one.wav", "the cat sat", "the cat sat", 0.0, duration=1.0),
+                sample("/d/two.wav", "a dog ran home", "a dog ran", 0.25, duration=2.0),
+                sample("/d/three.wav", "big red bus", "pig red bus stop", 2 / 3, duration=3.0),
+                sample("/d/four.wav", "go", "no", 1.0, duration=4.0, loss=30.0),
+            ],
+        )
+    )
 
 
 def test_utterances_frame(utterances):
@@ -378,11 +426,16 @@ def test_filter_and_worst_utterances(utterances):
         return frame["file"].tolist()
 
     assert files(R.filter_utterances(utterances, errors_only=True)) == [
-        "two.wav", "three.wav", "four.wav"]  # fmt: skip
+        "two.wav",
+        "three.wav",
+        "four.wav",
+    ]
     assert files(R.filter_utterances(utterances, text="RED bus")) == ["three.wav"]
     assert files(R.filter_utterances(utterances, text="two")) == ["two.wav"]
     assert files(R.filter_utterances(utterances, min_wer=0.2, max_wer=0.7)) == [
-        "two.wav", "three.wav"]  # fmt: skip
+        "two.wav",
+        "three.wav",
+    ]
     assert files(R.worst(utterances, 2)) == ["four.wav", "three.wav"]
 
 
@@ -394,8 +447,12 @@ def test_report_summary():
 
 def test_word_alignment_marks_substitutions_insertions_and_deletions():
     ops = R.align_words("big red bus", "pig red bus stop")
-    assert ops == [R.WordOp("substitute", "big", "pig"), R.WordOp("equal", "red", "red"),
-                   R.WordOp("equal", "bus", "bus"), R.WordOp("insert", None, "stop")]  # fmt: skip
+    assert ops == [
+        R.WordOp("substitute", "big", "pig"),
+        R.WordOp("equal", "red", "red"),
+        R.WordOp("equal", "bus", "bus"),
+        R.WordOp("insert", None, "stop"),
+    ]
     ops = R.align_words("a dog ran home", "a dog ran")
     assert ops[-1] == R.WordOp("delete", "home", None)
     assert R.alignment_counts(ops) == {"equal": 3, "substitute": 0, "insert": 0, "delete": 1}
@@ -432,31 +489,59 @@ def test_wer_by_duration(utterances):
 
 
 def test_run_against_run():
-    a = R.utterances_frame(report("test", [
-        sample("/d/1.wav", "one", "one", 0.0), sample("/d/2.wav", "two", "too", 1.0),
-        sample("/d/3.wav", "three", "tree", 1.0), sample("/d/4.wav", "four", "for", 1.0),
-        sample("/d/5.wav", "five", "five", 0.0)]))  # fmt: skip
-    b = R.utterances_frame(report("test", [
-        sample("/d/1.wav", "one", "won", 1.0), sample("/d/2.wav", "two", "two", 0.0),
-        sample("/d/3.wav", "three", "free", 1.0), sample("/d/4.wav", "four", "for", 1.0),
-        sample("/d/6.wav", "six", "six", 0.0)]))  # fmt: skip
+    a = R.utterances_frame(
+        report(
+            "test",
+            [
+                sample("/d/1.wav", "one", "one", 0.0),
+                sample("/d/2.wav", "two", "too", 1.0),
+                sample("/d/3.wav", "three", "tree", 1.0),
+                sample("/d/4.wav", "four", "for", 1.0),
+                sample("/d/5.wav", "five", "five", 0.0),
+            ],
+        )
+    )
+    b = R.utterances_frame(
+        report(
+            "test",
+            [
+                sample("/d/1.wav", "one", "won", 1.0),
+                sample("/d/2.wav", "two", "two", 0.0),
+                sample("/d/3.wav", "three", "free", 1.0),
+                sample("/d/4.wav", "four", "for", 1.0),
+                sample("/d/6.wav", "six", "six", 0.0),
+            ],
+        )
+    )
     comparison = R.compare_utterances(a, b)
     changes = dict(zip(comparison["file"], comparison["change"], strict=True))
-    assert changes == {"1.wav": "worse", "2.wav": "better", "3.wav": "same", "4.wav": "same",
-                       "5.wav": "only in A", "6.wav": "only in B"}  # fmt: skip
+    assert changes == {
+        "1.wav": "worse",
+        "2.wav": "better",
+        "3.wav": "same",
+        "4.wav": "same",
+        "5.wav": "only in A",
+        "6.wav": "only in B",
+    }
     assert comparison["change"].tolist()[:2] == ["worse", "better"]  # regressions first
     first = comparison.iloc[0]
     assert (first["hypothesis A"], first["hypothesis B"], first["delta"]) == ("one", "won", 1.0)
     changed = dict(zip(comparison["file"], comparison["hypothesis changed"], strict=True))
     assert changed["3.wav"] and not changed["4.wav"]
-    assert R.change_counts(comparison) == {"worse": 1, "better": 1, "same": 2, "only in A": 1,
-                                           "only in B": 1}  # fmt: skip
+    assert R.change_counts(comparison) == {
+        "worse": 1,
+        "better": 1,
+        "same": 2,
+        "only in A": 1,
+        "only in B": 1,
+    }
 
 
 def test_repeated_files_are_paired_in_order():
     a = R.utterances_frame(report("t", [sample("/d/1.wav", "x", "x", 0.0)] * 2))
-    b = R.utterances_frame(report("t", [sample("/d/1.wav", "x", "y", 1.0),
-                                        sample("/d/1.wav", "x", "x", 0.0)]))  # fmt: skip
+    b = R.utterances_frame(
+        report("t", [sample("/d/1.wav", "x", "y", 1.0), sample("/d/1.wav", "x", "x", 0.0)])
+    )
     assert R.compare_utterances(a, b)["change"].tolist() == ["worse", "same"]
 
 

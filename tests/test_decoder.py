@@ -9,9 +9,8 @@ import sys
 import kenlm  # pinned (requirements.txt): a broken build fails here, not skipped
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, write_csv
+from helpers import REPO_ROOT, write_csv
 
-from util.data.text import ALPHABET, BLANK_INDEX
 from util.decoding.arpa import build_arpa
 from util.decoding.decoder import (
     LABELS,
@@ -22,7 +21,8 @@ from util.decoding.decoder import (
     log_softmax,
     read_unigrams,
 )
-from util.run.config import Config, ConfigError, from_environ
+from util.settings.alphabet import ALPHABET, BLANK_INDEX
+from util.settings.config import Config, ConfigError, from_environ
 
 # A bigram model of a handful of sentences over seven words.
 TINY_ARPA = """\\data\\
@@ -125,10 +125,21 @@ def test_arpa_helpers(tiny_lm, tmp_path):
 
 def test_ds_lm_path_is_checked_at_start(tiny_lm, tmp_path):
     base = {"ds_checkpoint_dir": "unused"}
-    config = from_environ({**base, "ds_lm_path": tiny_lm, "ds_lm_alpha": "0.8",
-                           "ds_lm_beta": "-0.5", "ds_beam_width": "16"})  # fmt: skip
+    config = from_environ(
+        {
+            **base,
+            "ds_lm_path": tiny_lm,
+            "ds_lm_alpha": "0.8",
+            "ds_lm_beta": "-0.5",
+            "ds_beam_width": "16",
+        }
+    )
     assert (config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width) == (
-        tiny_lm, 0.8, -0.5, 16)  # fmt: skip
+        tiny_lm,
+        0.8,
+        -0.5,
+        16,
+    )
     assert decoder_for(config).beam_width == 16
     assert decoder_for(Config(checkpoint_dir="unused")) is None
     with pytest.raises(ConfigError, match="no such language model file"):
@@ -182,10 +193,19 @@ def test_make_arpa_script_reads_csv_transcripts(tmp_path):
     csv_path = write_csv(tmp_path / "train.csv", rows)
     out = tmp_path / "lm" / "train.arpa"
     done = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "bin", "make-arpa.py"), str(csv_path),
-         "-o", str(out), "--order", "2"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "make-arpa.py"),
+            str(csv_path),
+            "-o",
+            str(out),
+            "--order",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "2-gram model of 5 sentences" in done.stdout
     unigrams = read_unigrams(str(out))

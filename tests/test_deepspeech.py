@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from conftest import EPOCHS, SENTENCE, SMALL_MODEL, only_run_dir, run_main
+from helpers import EPOCHS, SENTENCE, SMALL_MODEL, only_run_dir, run_main
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
@@ -29,10 +29,29 @@ def test_hyper_json_has_the_original_objects_and_fields(trained):
     assert hyper["context"]["status"] == "finished"
     assert {"time_started", "time_finished", "git_hash", "git_branch"} <= set(hyper["context"])
     parameters = hyper["parameters"]
-    for field in ("learning_rate", "beta1", "beta2", "epsilon", "epochs", "train_batch_size",
-                  "dev_batch_size", "test_batch_size", "validation_step", "dropout_rates",
-                  "relu_clip", "n_input", "n_context", "n_hidden_1", "n_hidden_2", "n_hidden_3",
-                  "n_hidden_5", "n_hidden_6", "n_cell_dim", "n_character", "data_set"):  # fmt: skip
+    for field in (
+        "learning_rate",
+        "beta1",
+        "beta2",
+        "epsilon",
+        "epochs",
+        "train_batch_size",
+        "dev_batch_size",
+        "test_batch_size",
+        "validation_step",
+        "dropout_rates",
+        "relu_clip",
+        "n_input",
+        "n_context",
+        "n_hidden_1",
+        "n_hidden_2",
+        "n_hidden_3",
+        "n_hidden_5",
+        "n_hidden_6",
+        "n_cell_dim",
+        "n_character",
+        "data_set",
+    ):
         assert field in parameters, field
     assert parameters["n_hidden_1"] == 100 and parameters["n_hidden_3"] == 200
     assert parameters["epochs"] == EPOCHS and parameters["data_set"] == {"name": "ldc93s1"}
@@ -73,9 +92,14 @@ def test_checkpoints_per_checkpoint_step(trained):
 
 
 def test_resume_continues_at_the_next_epoch(trained, tmp_path):
-    environ = {**trained["environ"], "ds_restore_checkpoint": "1", "ds_epochs": str(EPOCHS + 2),
-               "ds_validation_step": "0", "ds_log_variables": "0",
-               "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    environ = {
+        **trained["environ"],
+        "ds_restore_checkpoint": "1",
+        "ds_epochs": str(EPOCHS + 2),
+        "ds_validation_step": "0",
+        "ds_log_variables": "0",
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
     status, out, err = run_main(environ)
     assert status == 0, out + err
     assert f"model.ckpt-{EPOCHS} at epoch {EPOCHS + 1:04d}" in out
@@ -97,8 +121,12 @@ def test_test_only_run_uses_the_latest_checkpoint(trained, tmp_path):
 
 
 def test_checkpoint_of_another_geometry_is_refused_clearly(trained, tmp_path):
-    environ = {**trained["environ"], "ds_train": "0", "ds_n_hidden": "50",
-               "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    environ = {
+        **trained["environ"],
+        "ds_train": "0",
+        "ds_n_hidden": "50",
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
     status, out, err = run_main(environ)
     assert status == 1
     assert "does not fit this model (ds_n_hidden=50)" in err and "Traceback" not in err
@@ -108,8 +136,13 @@ def test_checkpoint_of_another_geometry_is_refused_clearly(trained, tmp_path):
 
 def train_small(tmp_path, **settings: str) -> tuple[str, str, list[dict]]:
     """A small LDC93S1 run with ``settings`` on top; its output, run folder and epoch records."""
-    environ = {**SMALL_MODEL, "ds_display_step": "0", "ds_checkpoint_dir": str(tmp_path / "ckpt"),
-               "ds_logs_dir": str(tmp_path / "logs"), **settings}  # fmt: skip
+    environ = {
+        **SMALL_MODEL,
+        "ds_display_step": "0",
+        "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+        **settings,
+    }
     status, out, err = run_main(environ)
     assert status == 0, out + err
     run_dir = only_run_dir(tmp_path / "logs")
@@ -118,18 +151,21 @@ def train_small(tmp_path, **settings: str) -> tuple[str, str, list[dict]]:
 
 
 def test_two_cpu_towers_train_end_to_end(tmp_path):
-    out, run_dir, records = train_small(tmp_path, ds_cpu_towers="2", ds_train_batch_size="1",
-                                        ds_epochs="8")  # fmt: skip
+    out, run_dir, records = train_small(
+        tmp_path, ds_cpu_towers="2", ds_train_batch_size="1", ds_epochs="8"
+    )
     assert "Towers: /cpu:0, /cpu:1" in out
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     assert json.load(open(os.path.join(run_dir, "hyper.json")))["parameters"]["towers"] == 2
 
 
 def test_linear_learning_rate_decay_falls_each_epoch_and_still_learns(tmp_path):
-    out, run_dir, records = train_small(tmp_path, ds_epochs="4", ds_lr_decay="linear",
-                                        ds_lr_decay_floor="0.2")  # fmt: skip
-    factors = [line.rsplit(" ", 1)[1] for line in out.splitlines()
-               if line.startswith("STARTING Epoch")]  # fmt: skip
+    out, run_dir, records = train_small(
+        tmp_path, ds_epochs="4", ds_lr_decay="linear", ds_lr_decay_floor="0.2"
+    )
+    factors = [
+        line.rsplit(" ", 1)[1] for line in out.splitlines() if line.startswith("STARTING Epoch")
+    ]
     assert factors == ["1.000", "0.800", "0.600", "0.400"]  # 1 - 0.8 * epochs done / 4
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     assert json.load(open(os.path.join(run_dir, "hyper.json")))["config"]["lr_decay"] == "linear"
@@ -145,8 +181,11 @@ def test_linear_learning_rate_decay_falls_each_epoch_and_still_learns(tmp_path):
     ],
 )
 def test_bad_configuration_stops_with_one_line(tmp_path, name, value, expected):
-    environ = {"ds_checkpoint_dir": str(tmp_path), "ds_logs_dir": str(tmp_path / "logs"),
-               name: value}  # fmt: skip
+    environ = {
+        "ds_checkpoint_dir": str(tmp_path),
+        "ds_logs_dir": str(tmp_path / "logs"),
+        name: value,
+    }
     status, out, err = run_main(environ)
     assert status == 2
     assert err.strip().startswith(f"error: {expected}") and len(err.strip().splitlines()) == 1

@@ -9,7 +9,7 @@ import sys
 
 import kenlm
 import pytest
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from test_decoder import logits_for, spelled
 
 from util.decoding.decoder import LmDecoder
@@ -76,9 +76,19 @@ def test_make_arpa_english(tmp_path):
     csv_path = tmp_path / "train.csv"
     csv_path.write_text("wav_filename,wav_filesize,transcript\na.wav,0,The zorblax is blue.\n")
     output = tmp_path / "lm.arpa"
-    result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bin", "make-arpa.py"),
-                             "--english", str(csv_path), "-o", str(output)],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "make-arpa.py"),
+            "--english",
+            str(csv_path),
+            "-o",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Wrote {output}: bigram model of general English and 1 ")
     assert "zorblax" in kenlm.Model(str(output))

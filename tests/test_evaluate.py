@@ -1,4 +1,4 @@
-"""util.decoding.evaluate: the decodings of a pass gathered step by step into a WER report; the real
+"""util.training.evaluate: the decodings of a pass gathered step by step into a WER report; the real
 evaluation pass is exercised end to end by test_deepspeech.py and test_decoder.py."""
 
 from types import SimpleNamespace
@@ -8,8 +8,8 @@ import tensorflow.compat.v1 as tf
 
 from util.data.samples import Sample
 from util.data.text import text_to_char_array
-from util.decoding.evaluate import Decodings
-from util.run.config import Config
+from util.settings.config import Config
+from util.training.evaluate import Decodings
 
 
 def sparse(rows: list[str]) -> tf.SparseTensorValue:
@@ -20,23 +20,33 @@ def sparse(rows: list[str]) -> tf.SparseTensorValue:
             indices.append((row, column))
             values.append(label)
     width = max((len(text) for text in rows), default=0)
-    return tf.SparseTensorValue(np.array(indices, np.int64).reshape(-1, 2),
-                                np.array(values, np.int32), (len(rows), width))  # fmt: skip
+    return tf.SparseTensorValue(
+        np.array(indices, np.int64).reshape(-1, 2), np.array(values, np.int32), (len(rows), width)
+    )
 
 
 def context(transcripts: list[str]):
-    samples = [Sample(f"/data/{i}.wav", text, duration=1.0 + i)
-               for i, text in enumerate(transcripts)]  # fmt: skip
-    towers = SimpleNamespace(decodings=["d"], total_losses=["l"], distances=["e"], indices=["i"],
-                             logits=["x"], logit_lengths=["n"])  # fmt: skip
-    return SimpleNamespace(data_set=SimpleNamespace(name="dev", samples=samples),
-                           tower_results=towers)  # fmt: skip
+    samples = [
+        Sample(f"/data/{i}.wav", text, duration=1.0 + i) for i, text in enumerate(transcripts)
+    ]
+    towers = SimpleNamespace(
+        decodings=["d"],
+        total_losses=["l"],
+        distances=["e"],
+        indices=["i"],
+        logits=["x"],
+        logit_lengths=["n"],
+    )
+    return SimpleNamespace(
+        data_set=SimpleNamespace(name="dev", samples=samples), tower_results=towers
+    )
 
 
 def step(rows, losses, distances, indices):
     """One tower's fetched values."""
-    return {"results": ([sparse(rows)], [np.array(losses)], [np.array(distances)],
-                        [np.array(indices)])}  # fmt: skip
+    return {
+        "results": ([sparse(rows)], [np.array(losses)], [np.array(distances)], [np.array(indices)])
+    }
 
 
 def test_a_pass_is_gathered_once_per_utterance_and_reported():

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow.compat.v1 as tf
-from conftest import LDC93S1_WAV, REPO_ROOT, SENTENCE, run_main
+from helpers import LDC93S1_WAV, REPO_ROOT, SENTENCE, run_main
 from scipy.signal import resample_poly
 
 from util.data.audio import audiofile_to_input_vector
 from util.model import kernels
 from util.model.export_files import FROZEN_GRAPH, OP_GRAPH, SAVED_MODEL, TFLITE
-from util.model.precision import cpu_has_bfloat16
+from util.settings.devices import cpu_has_bfloat16
 from util.transcriber import Transcriber
 
 TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
@@ -25,17 +25,22 @@ TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory):
     export_dir = tmp_path_factory.mktemp("export") / "model"
-    environ = {**trained["environ"], "ds_train": "0", "ds_test": "0",
-               "ds_export_dir": str(export_dir),
-               "ds_logs_dir": str(tmp_path_factory.mktemp("export-logs"))}  # fmt: skip
+    environ = {
+        **trained["environ"],
+        "ds_train": "0",
+        "ds_test": "0",
+        "ds_export_dir": str(export_dir),
+        "ds_logs_dir": str(tmp_path_factory.mktemp("export-logs")),
+    }
     status, out, err = run_main(environ)
     assert status == 0, out + err
     return {"dir": export_dir, "pb": str(export_dir / "output_graph.pb"), "environ": environ}
 
 
 def transcribe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, TRANSCRIBE, *args], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, TRANSCRIBE, *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def frozen_labels(pb_path: str, features: np.ndarray) -> np.ndarray:
@@ -45,8 +50,9 @@ def frozen_labels(pb_path: str, features: np.ndarray) -> np.ndarray:
     with graph.as_default():
         tf.import_graph_def(graph_def, name="")
     with tf.Session(graph=graph) as session:
-        return session.run("output_node:0", {"input_node:0": features[None],
-                                             "input_lengths:0": [len(features)]})  # fmt: skip
+        return session.run(
+            "output_node:0", {"input_node:0": features[None], "input_lengths:0": [len(features)]}
+        )
 
 
 def test_frozen_graph_has_the_documented_tensors(exported):
@@ -81,20 +87,21 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
         "'importers'))]\n"
         "print('LOADED', sorted(loaded))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, cwd=REPO_ROOT)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == SENTENCE
     # Features, labels, the decoder (beam search, language model, spelling, word timings),
     # the compiled op's loader and the bfloat16 switch only: no model-building, training or
-    # run code (util.run.venv is the standard-library launcher; the packages' __init__ files
+    # run code (util.settings.venv is the standard-library launcher; the packages' __init__ files
     # hold only docstrings).
     assert lines[1] == (
         "LOADED ['util.data', 'util.data.audio', 'util.data.text', 'util.decoding', "
         "'util.decoding.alignment', 'util.decoding.decoder', 'util.decoding.spell', "
         "'util.model', 'util.model.export_files', 'util.model.kernels', "
-        "'util.model.precision', 'util.run', 'util.run.venv', 'util.transcriber']"
+        "'util.model.precision', 'util.run', 'util.settings.venv', 'util.transcriber']"
     )
 
 
@@ -103,9 +110,11 @@ def partition_nodes(transcriber) -> list:
     features = audiofile_to_input_vector(LDC93S1_WAV)
     metadata, graph = tf.RunMetadata(), transcriber.backend
     graph.session.run(
-        graph.labels, {graph.features: features[None], graph.lengths: [len(features)]},
-        options=tf.RunOptions(output_partition_graphs=True), run_metadata=metadata,
-    )  # fmt: skip
+        graph.labels,
+        {graph.features: features[None], graph.lengths: [len(features)]},
+        options=tf.RunOptions(output_partition_graphs=True),
+        run_metadata=metadata,
+    )
     return [node for partition in metadata.partition_graphs for node in partition.node]
 
 
@@ -153,9 +162,11 @@ def test_saved_model_gives_the_frozen_graph_labels(exported):
         assert set(signature.outputs) == {"output_node", "logits"}
         labels = session.run(
             signature.outputs["output_node"].name,
-            {signature.inputs["input_node"].name: features[None],
-             signature.inputs["input_lengths"].name: [len(features)]},
-        )  # fmt: skip
+            {
+                signature.inputs["input_node"].name: features[None],
+                signature.inputs["input_lengths"].name: [len(features)],
+            },
+        )
     np.testing.assert_array_equal(labels, expected)
     assert "".join(" abcdefghijklmnopqrstuvwxyz'"[i] for i in expected[0] if i >= 0) == SENTENCE
 
@@ -176,10 +187,17 @@ def test_cd_quality_stereo_copy_gives_the_same_sentence(exported, tmp_path):
 def test_8khz_copy_with_a_narrowband_model(trained, tmp_path):
     """A model trained with ds_feature_max_hz=4000 reads 8 kHz audio as well as 16 kHz; the
     export carries the setting to the transcriber."""
-    environ = {**trained["environ"], "ds_feature_max_hz": "4000", "ds_epochs": "35",
-               "ds_validation_step": "0", "ds_log_variables": "0", "ds_test": "0",
-               "ds_checkpoint_dir": str(tmp_path / "ckpt"), "ds_logs_dir": str(tmp_path / "logs"),
-               "ds_export_dir": str(tmp_path / "export")}  # fmt: skip
+    environ = {
+        **trained["environ"],
+        "ds_feature_max_hz": "4000",
+        "ds_epochs": "35",
+        "ds_validation_step": "0",
+        "ds_log_variables": "0",
+        "ds_test": "0",
+        "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+        "ds_export_dir": str(tmp_path / "export"),
+    }
     status, out, err = run_main(environ)
     assert status == 0, out + err
     audio, rate = soundfile.read(LDC93S1_WAV, dtype="float64")
@@ -187,8 +205,10 @@ def test_8khz_copy_with_a_narrowband_model(trained, tmp_path):
     model = str(tmp_path / "export" / "output_graph.pb")
     result = transcribe(str(tmp_path / "phone.wav"), LDC93S1_WAV, "--model", model)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [f"{tmp_path / 'phone.wav'}: {SENTENCE}",
-                                          f"{LDC93S1_WAV}: {SENTENCE}"]  # fmt: skip
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 'phone.wav'}: {SENTENCE}",
+        f"{LDC93S1_WAV}: {SENTENCE}",
+    ]
     assert "note:" not in result.stderr
 
 
@@ -225,8 +245,11 @@ def test_existing_export_is_kept_unless_remove_export(exported):
 
 
 def test_export_without_a_checkpoint(exported, tmp_path):
-    environ = {**exported["environ"], "ds_checkpoint_dir": str(tmp_path / "empty"),
-               "ds_export_dir": str(tmp_path / "out")}  # fmt: skip
+    environ = {
+        **exported["environ"],
+        "ds_checkpoint_dir": str(tmp_path / "empty"),
+        "ds_export_dir": str(tmp_path / "out"),
+    }
     status, out, err = run_main(environ)
     assert status == 1 and "no checkpoint to export" in err and "Traceback" not in err
 
@@ -238,8 +261,11 @@ def test_export_from_a_corrupt_checkpoint(trained, exported, tmp_path):
     for name in os.listdir(broken):
         if ".data-" in name:
             (broken / name).write_bytes(b"\0" * 64)
-    environ = {**exported["environ"], "ds_checkpoint_dir": str(broken),
-               "ds_export_dir": str(tmp_path / "out")}  # fmt: skip
+    environ = {
+        **exported["environ"],
+        "ds_checkpoint_dir": str(broken),
+        "ds_export_dir": str(tmp_path / "out"),
+    }
     status, out, err = run_main(environ)
     assert status == 1 and "cannot restore checkpoint" in err and "Traceback" not in err
     assert not os.path.exists(tmp_path / "out" / "output_graph.pb")
@@ -257,18 +283,32 @@ def test_compare_inference_decodes_a_set_three_ways(trained, tmp_path):
     csv_path.write_text(f"wav_filename,wav_filesize,transcript\n{LDC93S1_WAV},0,{SENTENCE}\n")
     checkpoint = tf.train.latest_checkpoint(trained["environ"]["ds_checkpoint_dir"])
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "bin", "compare-inference.py"),
-         "--checkpoint", checkpoint, "--n-hidden", trained["environ"]["ds_n_hidden"],
-         "--csv", str(csv_path)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "compare-inference.py"),
+            "--checkpoint",
+            checkpoint,
+            "--n-hidden",
+            trained["environ"]["ds_n_hidden"],
+            "--csv",
+            str(csv_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["utterances"] == 1
     ways = figures["ways"]
-    assert list(ways) == ["stock TensorFlow ops", "compiled LSTM op",
-                          "compiled LSTM op, bfloat16", "TFLite float32", "TFLite float16",
-                          "TFLite int8"]  # fmt: skip
+    assert list(ways) == [
+        "stock TensorFlow ops",
+        "compiled LSTM op",
+        "compiled LSTM op, bfloat16",
+        "TFLite float32",
+        "TFLite float16",
+        "TFLite int8",
+    ]
     assert ways["compiled LSTM op"]["file"] == OP_GRAPH
     assert ways["TFLite int8"]["file"] == TFLITE["int8"]
     for name in ("stock TensorFlow ops", "compiled LSTM op", "TFLite float32"):
@@ -361,8 +401,13 @@ for labels in results:
 def run_plain(client: str, *args, cwd) -> list[str]:
     """The output lines of ``client`` run with ``python -I`` (no project code on its path)
     from the empty folder ``cwd``."""
-    result = subprocess.run([sys.executable, "-I", "-c", client, *map(str, args)],
-                            capture_output=True, text=True, timeout=300, cwd=cwd)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", client, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip().split("\n")
 
@@ -387,8 +432,9 @@ def test_the_export_loads_in_plain_tensorflow(exported, tmp_path):
     assert metadata["features"]["context_frames"] == 9
     assert metadata["geometry"]["n_hidden"] == 100 and metadata["geometry"]["n_features"] == 494
     training = metadata["training"]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                          text=True, check=True).stdout.strip()  # fmt: skip
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert training["git_hash"] == head and training["exported"].startswith("20")
     assert training["checkpoint"].startswith("model.ckpt-") and "test_wer" in training
     assert "".join(alphabet[i] for i in labels) == SENTENCE
@@ -414,8 +460,14 @@ def test_the_transcriber_swaps_in_the_compiled_op_where_it_builds(exported, tmp_
 
 def test_an_export_with_custom_ops_off_has_no_op_graph(trained, tmp_path):
     export_dir = tmp_path / "model"
-    environ = {**trained["environ"], "ds_train": "0", "ds_test": "0", "ds_custom_ops": "off",
-               "ds_export_dir": str(export_dir), "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    environ = {
+        **trained["environ"],
+        "ds_train": "0",
+        "ds_test": "0",
+        "ds_custom_ops": "off",
+        "ds_export_dir": str(export_dir),
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
     status, out, err = run_main(environ)
     assert status == 0, out + err
     assert sorted(os.listdir(export_dir)) == [SAVED_MODEL, FROZEN_GRAPH, TFLITE["float32"]]
@@ -433,8 +485,9 @@ def test_the_export_takes_raw_audio_in_plain_tensorflow(exported, tmp_path, kind
     assert ["".join(alphabet[int(i)] for i in line.split()) for line in lines] == [SENTENCE] * 2
 
 
-@pytest.mark.parametrize("client, model", [("plain-client", FROZEN_GRAPH),
-                                           ("tflite-client", TFLITE["float32"])])  # fmt: skip
+@pytest.mark.parametrize(
+    "client, model", [("plain-client", FROZEN_GRAPH), ("tflite-client", TFLITE["float32"])]
+)
 def test_the_readme_s_plain_clients_transcribe_ldc93s1(exported, tmp_path, client, model):
     """The README's scripts, as written there, in a process with no project code: the frozen
     graph in TensorFlow, the TFLite model in tf.lite.Interpreter."""
@@ -443,9 +496,13 @@ def test_the_readme_s_plain_clients_transcribe_ldc93s1(exported, tmp_path, clien
     assert len(block.strip().splitlines()) <= 20  # short enough to read at a glance
     script = tmp_path / f"{client}.py"
     script.write_text(block)
-    result = subprocess.run([sys.executable, "-I", str(script), str(exported["dir"] / model),
-                             LDC93S1_WAV], capture_output=True, text=True, timeout=300,
-                            cwd=tmp_path)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), str(exported["dir"] / model), LDC93S1_WAV],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == SENTENCE
 
@@ -454,11 +511,16 @@ def test_a_model_trained_with_coefficient_normalisation_travels_with_it(tmp_path
     """ds_feature_norm=coefficient reaches training, the test report, one-shot inference, the
     export's graph, metadata and TFLite model, and the transcriber; a run or export that
     would feed such a checkpoint the 2017 features stops, naming the setting."""
-    from conftest import EPOCHS, SMALL_MODEL
+    from helpers import EPOCHS, SMALL_MODEL
 
-    environ = {**SMALL_MODEL, "ds_epochs": str(EPOCHS), "ds_feature_norm": "coefficient",
-               "ds_checkpoint_dir": str(tmp_path / "ckpt"), "ds_logs_dir": str(tmp_path / "logs"),
-               "ds_export_dir": str(tmp_path / "export")}  # fmt: skip
+    environ = {
+        **SMALL_MODEL,
+        "ds_epochs": str(EPOCHS),
+        "ds_feature_norm": "coefficient",
+        "ds_checkpoint_dir": str(tmp_path / "ckpt"),
+        "ds_logs_dir": str(tmp_path / "logs"),
+        "ds_export_dir": str(tmp_path / "export"),
+    }
     status, out, err = run_main(environ)
     assert status == 0, out + err
     assert "Test loss=" in out and " WER: 0.000000 " in out.split("Test loss=")[1]

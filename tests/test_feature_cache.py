@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-from conftest import write_speech_wav
+from helpers import write_speech_wav
 
 from util.data import feature_cache
 from util.data.audio import audiofile_to_input_vector

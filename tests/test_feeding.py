@@ -130,11 +130,17 @@ def test_an_empty_set_is_refused():
 
 def test_data_options_come_from_the_config_once(tmp_path):
     from util.data.feeding import DataOptions
-    from util.run.config import from_environ
+    from util.settings.config import from_environ
 
-    environ = {"ds_train_batch_size": "3", "ds_limit_dev": "2", "ds_strict": "1",
-               "ds_feature_cache": "off", "ds_shuffle_batches": "1", "ds_feeder_threads": "4",
-               "ds_checkpoint_dir": str(tmp_path)}  # fmt: skip
+    environ = {
+        "ds_train_batch_size": "3",
+        "ds_limit_dev": "2",
+        "ds_strict": "1",
+        "ds_feature_cache": "off",
+        "ds_shuffle_batches": "1",
+        "ds_feeder_threads": "4",
+        "ds_checkpoint_dir": str(tmp_path),
+    }
     config = from_environ(environ)
     options = DataOptions.from_config(config, tower_count=2)
     assert options.batch_size("train") == 3 and options.batch_size("dev") == 1
@@ -163,10 +169,12 @@ def test_an_importer_hands_its_candidates_to_the_feeding_code(speech_wav):
 
     options = DataOptions(train_batch_size=2, limit_train=2, train_files=("x.csv",))
     with tf.Graph().as_default():
-        sets = read_data_sets(SimpleNamespace(find_candidates=find_candidates), "/corpus",
-                              ["train"], options)  # fmt: skip
+        sets = read_data_sets(
+            SimpleNamespace(find_candidates=find_candidates), "/corpus", ["train"], options
+        )
     assert asked == [("/corpus", ("train",), ("x.csv",))]
     assert sets.dev is None and sets.test is None
     assert [s.transcript for s in sets.train.samples] == ["word a", "word b"]  # limit 2
-    assert sets.train.batch_size == 2 and sets.train.skipped == {"empty transcript": [
-        os.path.abspath(sets.train.samples[0].wav_filename)]}  # fmt: skip
+    assert sets.train.batch_size == 2 and sets.train.skipped == {
+        "empty transcript": [os.path.abspath(sets.train.samples[0].wav_filename)]
+    }

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow.compat.v1 as tf
-from conftest import write_csv, write_shortened_sphere, write_speech
+from helpers import write_csv, write_shortened_sphere, write_speech
 
 from util.data.audio import SPH2PIPE_HELP, audio_to_input_vector, load_audio, time_steps
 from util.data.corpus import LayoutError
@@ -76,8 +76,10 @@ def test_librispeech_folder(tmp_path):
     assert pairs(sets.dev) == expected_librispeech(["dev-clean"])
     assert pairs(sets.test) == expected_librispeech(["test-clean"])
     assert [s.duration for s in sets.train.samples] == pytest.approx([1.0, 1.0, 1.3])
-    assert all(s.wav_filename.endswith(".flac") and os.path.isabs(s.wav_filename)
-               for s in sets.train.samples)  # fmt: skip
+    assert all(
+        s.wav_filename.endswith(".flac") and os.path.isabs(s.wav_filename)
+        for s in sets.train.samples
+    )
     # FLAC is read directly: the features are those of the decoded audio.
     sample = sets.test.samples[0]
     features = sets.test.features(sample)
@@ -221,8 +223,9 @@ def test_csv_relative_and_absolute_paths_and_several_files(tmp_path):
     ]
     assert [s.transcript for s in sets.test.samples] == ["hello"]
     assert sets.dev is None
-    limited = read(csv_importer, "", sets=("train",), train_files=(str(train1), str(train2)),
-                   limit_train=2)  # fmt: skip
+    limited = read(
+        csv_importer, "", sets=("train",), train_files=(str(train1), str(train2)), limit_train=2
+    )
     assert [s.transcript for s in limited.train.samples] == ["see", "hello there"]
 
 

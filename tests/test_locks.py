@@ -1,4 +1,4 @@
-"""util.run.locks: one run at a time writes a checkpoint or export folder. Real processes
+"""util.settings.locks: one run at a time writes a checkpoint or export folder. Real processes
 hold and contend for the locks; run folders of runs started together never collide.
 
 Timeouts here only turn a hang into a failure: nothing asserts how long anything took."""
@@ -13,14 +13,14 @@ import textwrap
 
 import pytest
 import tensorflow.compat.v1 as tf
-from conftest import REPO_ROOT, Process
+from helpers import REPO_ROOT, Process
 
-from util.run.locks import LOCK_NAME, FolderInUse, FolderLock
+from util.settings.locks import LOCK_NAME, FolderInUse, FolderLock
 
 HOLDER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from util.run.locks import FolderLock
+    from util.settings.locks import FolderLock
     lock = FolderLock(sys.argv[1], "ds_checkpoint_dir").acquire()
     print("held", flush=True)
     sys.stdin.read()  # until the test closes stdin (or kills this process)
@@ -30,8 +30,12 @@ HOLDER = textwrap.dedent("""
 
 def hold(folder) -> subprocess.Popen:
     """A child process holding the lock of ``folder`` until its stdin is closed."""
-    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout.readline().strip() == "held"
     return child
 
@@ -127,7 +131,7 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
     code = textwrap.dedent("""
         import sys, time
         sys.path.insert(0, {root!r})
-        from util.run.logs import new_run_dir
+        from util.training.logs import new_run_dir
         start = float(sys.argv[2])
         time.sleep(max(0.0, start - time.time()))
         print(new_run_dir(sys.argv[1]))
@@ -135,8 +139,12 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
     import time
 
     start = str(time.time() + 3)
-    children = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), start],
-                                 stdout=subprocess.PIPE, text=True) for _ in range(8)]  # fmt: skip
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path), start], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
     folders = [child.communicate(timeout=120)[0].strip() for child in children]
     assert all(child.returncode == 0 for child in children)
     assert len(set(folders)) == 8
@@ -144,13 +152,18 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
 
 
 def test_an_export_folder_another_process_is_writing_is_refused(trained, tmp_path):
-    from conftest import run_main
+    from helpers import run_main
 
     export_dir = tmp_path / "model"
     export_dir.mkdir()
     child = hold(export_dir)
-    environ = {**trained["environ"], "ds_train": "0", "ds_test": "0",
-               "ds_export_dir": str(export_dir), "ds_logs_dir": str(tmp_path / "logs")}  # fmt: skip
+    environ = {
+        **trained["environ"],
+        "ds_train": "0",
+        "ds_test": "0",
+        "ds_export_dir": str(export_dir),
+        "ds_logs_dir": str(tmp_path / "logs"),
+    }
     try:
         status, out, err = run_main(environ)
     finally:
@@ -162,5 +175,8 @@ def test_an_export_folder_another_process_is_writing_is_refused(trained, tmp_pat
     status, out, err = run_main(environ)  # the holder is gone: the export goes ahead
     assert status == 0, out + err
     assert sorted(os.listdir(export_dir)) == [
-        "1", "output_graph.pb", "output_graph.tflite", "output_graph_lstm_op.pb"
-    ]  # fmt: skip
+        "1",
+        "output_graph.pb",
+        "output_graph.tflite",
+        "output_graph_lstm_op.pb",
+    ]

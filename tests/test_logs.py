@@ -1,4 +1,4 @@
-"""util.run.logs: atomic files, run folders, epochs.jsonl and TensorBoard scalars."""
+"""util.training.logs: atomic files, run folders, epochs.jsonl and TensorBoard scalars."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from util.run import logs
+from util.training import logs
 
 
 def test_atomic_write_creates_and_replaces(tmp_path):
@@ -140,8 +140,9 @@ def test_write_scalars_with_summary_iterator(tmp_path):
 def test_git_hash_is_the_checkout_s_commit():
     # The tests run inside the repository (a clone, in CI): the hash is a real commit's.
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                          text=True, check=True).stdout.strip()  # fmt: skip
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert re.fullmatch(r"[0-9a-f]{40}", logs.git_hash())
     assert logs.git_hash() == head
     assert logs.git_branch()

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from util.data.audio import N_FEATURES
 from util.model.birnn import BiRNN, ModelGeometry, bidirectional_lstm
 from util.model.kernels import LSTM_OP
-from util.run.config import Config, from_environ
+from util.settings.config import Config, from_environ
+from util.settings.geometry import N_FEATURES
 
 tf.disable_v2_behavior()
 
@@ -34,7 +34,7 @@ def numpy_lstm(inputs, kernel, bias, forget_bias=1.0):
     ("training", "fused", "compiled"),
     [(True, True, False), (True, False, False), (False, True, False), (False, True, True)],
     ids=["fused-training", "autodiff-training", "inference", "inference-compiled-op"],
-)  # fmt: skip
+)
 def test_bidirectional_lstm_matches_numpy_reference(training, fused, compiled, lstm_op):
     rng = np.random.default_rng(3)
     steps, batch, n_in, n_cell = 9, 3, 5, 4
@@ -43,9 +43,13 @@ def test_bidirectional_lstm_matches_numpy_reference(training, fused, compiled, l
     graph = tf.Graph()
     with graph.as_default():
         outputs = bidirectional_lstm(
-            tf.constant(inputs), tf.constant(lengths), n_cell, fused_gradient=fused,
-            training=training, lstm_op=lstm_op if compiled else None,
-        )  # fmt: skip
+            tf.constant(inputs),
+            tf.constant(lengths),
+            n_cell,
+            fused_gradient=fused,
+            training=training,
+            lstm_op=lstm_op if compiled else None,
+        )
         assert compiled == any(op.type == LSTM_OP for op in graph.get_operations())
         variables = {v.op.name: v for v in tf.global_variables()}
         with tf.Session() as session:
@@ -87,13 +91,21 @@ def test_birnn_shapes_and_variable_names(n_hidden):
     assert out.shape == (7, 2, 29)
     h = n_hidden
     assert shapes == {
-        "h1": [494, h], "b1": [h], "h2": [h, h], "b2": [h], "h3": [h, 2 * h], "b3": [2 * h],
+        "h1": [494, h],
+        "b1": [h],
+        "h2": [h, h],
+        "b2": [h],
+        "h3": [h, 2 * h],
+        "b3": [2 * h],
         "bidirectional_rnn/fw/basic_lstm_cell/kernel": [2 * h + h, 4 * h],
         "bidirectional_rnn/fw/basic_lstm_cell/bias": [4 * h],
         "bidirectional_rnn/bw/basic_lstm_cell/kernel": [2 * h + h, 4 * h],
         "bidirectional_rnn/bw/basic_lstm_cell/bias": [4 * h],
-        "h5": [2 * h, h], "b5": [h], "h6": [h, 29], "b6": [29],
-    }  # fmt: skip
+        "h5": [2 * h, h],
+        "b5": [h],
+        "h6": [h, 29],
+        "b6": [29],
+    }
 
 
 def test_relu_is_clipped():
@@ -155,8 +167,9 @@ def test_derived_geometry():
 
 
 def test_geometry_carries_the_initialiser_deviations():
-    config = from_environ({"ds_h3_stddev": "0.3", "ds_default_stddev": "0.2",
-                           "ds_checkpoint_dir": "unused"})  # fmt: skip
+    config = from_environ(
+        {"ds_h3_stddev": "0.3", "ds_default_stddev": "0.2", "ds_checkpoint_dir": "unused"}
+    )
     geometry = ModelGeometry.from_config(config)
     assert geometry.stddev("h3") == 0.3 == config.stddev("h3")
     assert geometry.stddev("b1") == 0.2 == config.stddev("b1")

@@ -1,4 +1,4 @@
-"""util/run/run_files.py: the names of a run's files and keys, shared by the trainer, the
+"""util/settings/run_files.py: the names of a run's files and keys, shared by the trainer, the
 dashboard and these tests. The dashboard reads back what a real run wrote."""
 
 import dataclasses
@@ -6,12 +6,12 @@ import json
 import os
 from pathlib import Path
 
-from conftest import EPOCHS
+from helpers import EPOCHS
 
 from dashboard import runs as run_logs
 from util.decoding import report
-from util.run import run_files
-from util.run.run_files import Context, Epoch, Hyper, Parameters, Results, Status
+from util.settings import run_files
+from util.settings.run_files import Context, Epoch, Hyper, Parameters, Results, Status
 
 
 def test_report_keys_are_the_report_fields():
@@ -32,18 +32,28 @@ def test_no_tensorflow_in_the_module(tmp_path):
     import subprocess
     import sys
 
-    code = "import sys, util.run.run_files, dashboard.runs; print('tensorflow' in sys.modules)"
+    code = "import sys, util.settings.run_files, dashboard.runs; print('tensorflow' in sys.modules)"
     root = Path(__file__).resolve().parents[1]
-    child = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
-                           text=True, timeout=120, check=True)  # fmt: skip
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert child.stdout.strip() == "False"
 
 
 def test_a_real_run_writes_the_named_files_and_keys(trained):
     folder = trained["run_dir"]
     names = set(os.listdir(folder))
-    assert {run_files.HYPER, run_files.EPOCHS, run_files.report_file("test"),
-            run_files.report_file("dev")} <= names  # fmt: skip
+    assert {
+        run_files.HYPER,
+        run_files.EPOCHS,
+        run_files.report_file("test"),
+        run_files.report_file("dev"),
+    } <= names
     hyper = json.load(open(os.path.join(folder, run_files.HYPER)))
     assert set(hyper) == set(Hyper.SECTIONS)
     assert hyper[Hyper.CONTEXT][Context.STATUS] == Status.FINISHED

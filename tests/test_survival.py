@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow.compat.v1 as tf
-from conftest import Process, only_run_dir, run_main, write_csv
+from helpers import Process, only_run_dir, run_main, write_csv
 
 
 def all_json_parses(*folders) -> int:
@@ -33,8 +33,12 @@ def epochs_of(run_dir) -> list[dict]:
 
 
 def test_kill_9_mid_epoch_then_resume_at_the_next_batch(corpus):
-    environ = {**corpus["environ"], "ds_epochs": "40", "ds_checkpoint_secs": "1",
-               "ds_checkpoint_step": "100"}  # fmt: skip
+    environ = {
+        **corpus["environ"],
+        "ds_epochs": "40",
+        "ds_checkpoint_secs": "1",
+        "ds_checkpoint_step": "100",
+    }
     first = Process(environ)
     first.wait_for(
         lambda line: line.startswith("Saved checkpoint") and "-" in line.split("ckpt-")[1]
@@ -107,8 +111,12 @@ def test_a_nan_sample_is_skipped_named_and_training_goes_on(corpus):
 
 def test_too_many_non_finite_batches_in_a_row_stop_the_run(corpus):
     rows = [(nan_wav(corpus["tmp"] / f"nan{i}.wav"), "bad") for i in range(3)]
-    environ = {**corpus["environ"], "ds_train_files": str(write_csv(corpus["tmp"] / "t.csv", rows)),
-               "ds_max_non_finite": "2", "ds_epochs": "3"}  # fmt: skip
+    environ = {
+        **corpus["environ"],
+        "ds_train_files": str(write_csv(corpus["tmp"] / "t.csv", rows)),
+        "ds_max_non_finite": "2",
+        "ds_epochs": "3",
+    }
     status, out, err = run_main(environ)
     assert status == 1
     assert "2 batches in a row had a non-finite loss" in err and "Traceback" not in err
@@ -121,8 +129,17 @@ def test_geometry_mismatch_on_automatic_resume_names_both_shapes(corpus):
     assert "h1 is [494, 20] there but [494, 24] here" in err
     assert "ds_restore_checkpoint=0" in err
     # Starting afresh explicitly works.
-    assert run_main({**corpus["environ"], "ds_epochs": "1", "ds_n_hidden": "24",
-                     "ds_restore_checkpoint": "0"})[0] == 0  # fmt: skip
+    assert (
+        run_main(
+            {
+                **corpus["environ"],
+                "ds_epochs": "1",
+                "ds_n_hidden": "24",
+                "ds_restore_checkpoint": "0",
+            }
+        )[0]
+        == 0
+    )
 
 
 def test_early_stopping_on_a_plateau_keeps_its_counter_across_a_resume(corpus):
@@ -148,9 +165,16 @@ def test_early_stopping_on_a_plateau_keeps_its_counter_across_a_resume(corpus):
 
 
 def test_learning_rate_is_lowered_on_a_plateau(corpus):
-    environ = {**corpus["environ"], "ds_validation_step": "1", "ds_reduce_lr_on_plateau": "1",
-               "ds_plateau_epochs": "1", "ds_plateau_reduction": "0.5", "ds_es_min_delta": "1e9",
-               "ds_epochs": "3", "ds_learning_rate": "0.001"}  # fmt: skip
+    environ = {
+        **corpus["environ"],
+        "ds_validation_step": "1",
+        "ds_reduce_lr_on_plateau": "1",
+        "ds_plateau_epochs": "1",
+        "ds_plateau_reduction": "0.5",
+        "ds_es_min_delta": "1e9",
+        "ds_epochs": "3",
+        "ds_learning_rate": "0.001",
+    }
     status, out, err = run_main(environ)
     assert status == 0, err
     assert "learning rate lowered to 0.0005" in out and "learning rate lowered to 0.00025" in out
@@ -185,8 +209,12 @@ def test_unwritable_folders_are_reported_before_training(corpus, variable):
 
 
 def test_time_budget_stops_training_and_tests_the_best_dev_checkpoint(corpus):
-    environ = {**corpus["environ"], "ds_epochs": "100000", "ds_validation_step": "1",
-               "ds_max_train_seconds": "3"}  # fmt: skip
+    environ = {
+        **corpus["environ"],
+        "ds_epochs": "100000",
+        "ds_validation_step": "1",
+        "ds_max_train_seconds": "3",
+    }
     run = Process(environ)
     # 100000 epochs would take hours: ending at all shows the budget stopped training (the
     # timeout only turns a hang into a failure).
@@ -201,9 +229,13 @@ def test_time_budget_stops_training_and_tests_the_best_dev_checkpoint(corpus):
 def test_same_seed_gives_the_same_losses(corpus):
     losses = []
     for attempt in range(2):
-        environ = {**corpus["environ"], "ds_epochs": "3", "ds_restore_checkpoint": "0",
-                   "ds_logs_dir": str(corpus["tmp"] / f"logs{attempt}"),
-                   "ds_checkpoint_dir": str(corpus["tmp"] / f"ckpt{attempt}")}  # fmt: skip
+        environ = {
+            **corpus["environ"],
+            "ds_epochs": "3",
+            "ds_restore_checkpoint": "0",
+            "ds_logs_dir": str(corpus["tmp"] / f"logs{attempt}"),
+            "ds_checkpoint_dir": str(corpus["tmp"] / f"ckpt{attempt}"),
+        }
         assert run_main(environ)[0] == 0
         run_dir = only_run_dir(corpus["tmp"] / f"logs{attempt}")
         losses.append([r["train_loss"] for r in epochs_of(run_dir)])

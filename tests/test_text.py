@@ -5,10 +5,6 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from util.data.text import (
-    ALPHABET,
-    BLANK_INDEX,
-    N_CHARACTER,
-    SPACE_INDEX,
     cer,
     char_array_to_text,
     char_errors,
@@ -20,6 +16,7 @@ from util.data.text import (
     wer,
     word_errors,
 )
+from util.settings.alphabet import ALPHABET, BLANK_INDEX, N_CHARACTER, SPACE_INDEX
 
 # -- normalisation -----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import tensorflow.compat.v1 as tf
 from util.data.feeding import Batch, ctc_label_dense_to_sparse
 from util.model.birnn import ModelGeometry
 from util.model.towers import average_gradients, get_tower_results
-from util.run.config import Config
+from util.settings.config import Config
 
 tf.disable_v2_behavior()
 

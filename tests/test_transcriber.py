@@ -12,12 +12,12 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-from conftest import REPO_ROOT, only_run_dir, run_main, write_csv
+from helpers import REPO_ROOT, only_run_dir, run_main, write_csv
 from speech import word_clip_corpus, write_set
 
 from util.decoding.decoder import DecodingOptions
 from util.model.export_files import LANGUAGE_MODELS, TFLITE
-from util.run import run_files
+from util.settings import run_files
 from util.transcriber import ModelError, Transcriber
 
 TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
@@ -36,9 +36,18 @@ def clip_model(tmp_path_factory):
     train, test = utterances[:-TEST_COUNT], utterances[-TEST_COUNT:]
     train_csv, test_csv = write_set(root / "train.csv", train), write_set(root / "test.csv", test)
     lm = root / "words.arpa"
-    made = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bin", "make-arpa.py"),
-                           str(train_csv), "-o", str(lm)], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    made = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "make-arpa.py"),
+            str(train_csv),
+            "-o",
+            str(lm),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
     environ = {
         "ds_importer": "csv",
@@ -60,13 +69,24 @@ def clip_model(tmp_path_factory):
     status, out, err = run_main(environ)
     assert status == 0, out + err
     # The same checkpoint tested again without the language model.
-    plain = {**environ, "ds_train": "0", "ds_lm_path": "", "ds_export_dir": "",
-             "ds_logs_dir": str(root / "logs-no-lm")}  # fmt: skip
+    plain = {
+        **environ,
+        "ds_train": "0",
+        "ds_lm_path": "",
+        "ds_export_dir": "",
+        "ds_logs_dir": str(root / "logs-no-lm"),
+    }
     status, out, err = run_main(plain)
     assert status == 0, out + err
-    return {"root": root, "export": root / "export", "test": test, "test_csv": test_csv,
-            "report": read_test_report(root / "logs"),
-            "report_no_lm": read_test_report(root / "logs-no-lm"), "lm": lm}  # fmt: skip
+    return {
+        "root": root,
+        "export": root / "export",
+        "test": test,
+        "test_csv": test_csv,
+        "report": read_test_report(root / "logs"),
+        "report_no_lm": read_test_report(root / "logs-no-lm"),
+        "lm": lm,
+    }
 
 
 def read_test_report(logs_dir) -> dict:
@@ -76,8 +96,9 @@ def read_test_report(logs_dir) -> dict:
 
 
 def transcribe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, TRANSCRIBE, *map(str, args)], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, TRANSCRIBE, *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 def json_lines(result: subprocess.CompletedProcess) -> list[dict]:
@@ -113,8 +134,10 @@ def test_an_array_of_samples_transcribes_as_its_file(clip_model):
     ):
         result = model.transcribe(audio, sample_rate)
         assert (result.text, result.raw, result.words) == (
-            from_file.text, from_file.raw, from_file.words
-        )  # fmt: skip
+            from_file.text,
+            from_file.raw,
+            from_file.words,
+        )
     with pytest.raises(ValueError, match="mono"):
         model.transcribe(np.stack([samples, samples], 1))
 
@@ -124,12 +147,12 @@ def test_the_transcriber_decodes_exactly_as_the_test_report(clip_model, language
     """Same files, same options (the export's language model, or none, and the spelling
     mode): the same hypotheses, corrected hypotheses and WER as the run's test report."""
     report = clip_model["report" if language_model else "report_no_lm"]
-    assert report["decoder"] == ("beam search + LM words.arpa" if language_model
-                                 else "beam search")  # fmt: skip
+    assert report["decoder"] == ("beam search + LM words.arpa" if language_model else "beam search")
     assert report["spelling"] == "compound"
     flags = [] if language_model else ["--lm", "none"]
-    lines = json_lines(transcribe(clip_model["test_csv"], "--model", clip_model["export"],
-                                  "--json", *flags))  # fmt: skip
+    lines = json_lines(
+        transcribe(clip_model["test_csv"], "--model", clip_model["export"], "--json", *flags)
+    )
     summary = lines[-1]["summary"]
     results = {line["file"]: line for line in lines[:-1]}
     assert len(results) == TEST_COUNT
@@ -158,8 +181,11 @@ def test_the_export_carries_its_language_model_and_decoding(clip_model):
     assert model.decoding.spelling == "compound"
     assert model.metadata["training"]["test_wer"] == pytest.approx(clip_model["report"]["wer"])
     # Flags change the decoding: no language model, no spelling correction.
-    lines = json_lines(transcribe(clip_model["test_csv"], "--model", export, "--json", "--lm",
-                                  "none", "--spelling", "off"))  # fmt: skip
+    lines = json_lines(
+        transcribe(
+            clip_model["test_csv"], "--model", export, "--json", "--lm", "none", "--spelling", "off"
+        )
+    )
     assert lines[-1]["summary"]["decoder"] == "beam search"
     assert all(line["raw"] == line["transcript"] for line in lines[:-1])
     # Without the language model file beside it, the model says so and decodes without it.
@@ -218,15 +244,35 @@ def test_csv_folder_and_file_inputs(clip_model, tmp_path):
 
 @pytest.mark.parametrize("kind", ["float32", "float16", "int8"])
 def test_tflite_models_transcribe_the_test_set(clip_model, kind):
-    graph = json_lines(transcribe(clip_model["test_csv"], "--model", clip_model["export"],
-                                  "--json", "--lm", "none", "--spelling", "off"))  # fmt: skip
-    lite = json_lines(transcribe(clip_model["test_csv"], "--model",
-                                 clip_model["export"] / TFLITE[kind], "--json", "--lm", "none",
-                                 "--spelling", "off"))  # fmt: skip
+    graph = json_lines(
+        transcribe(
+            clip_model["test_csv"],
+            "--model",
+            clip_model["export"],
+            "--json",
+            "--lm",
+            "none",
+            "--spelling",
+            "off",
+        )
+    )
+    lite = json_lines(
+        transcribe(
+            clip_model["test_csv"],
+            "--model",
+            clip_model["export"] / TFLITE[kind],
+            "--json",
+            "--lm",
+            "none",
+            "--spelling",
+            "off",
+        )
+    )
     graph_wer, lite_wer = graph[-1]["summary"]["wer"], lite[-1]["summary"]["wer"]
     assert lite_wer <= graph_wer + 0.1, (lite_wer, graph_wer)
-    same = sum(a["transcript"] == b["transcript"]
-               for a, b in zip(graph[:-1], lite[:-1], strict=True))  # fmt: skip
+    same = sum(
+        a["transcript"] == b["transcript"] for a, b in zip(graph[:-1], lite[:-1], strict=True)
+    )
     assert same >= TEST_COUNT * 0.75
     model = Transcriber(str(clip_model["export"] / TFLITE[kind]))
     assert model.metadata["alphabet"] == " abcdefghijklmnopqrstuvwxyz'"
@@ -234,9 +280,19 @@ def test_tflite_models_transcribe_the_test_set(clip_model, kind):
 
 
 def test_tune_lm_chooses_the_weights_on_the_dev_set(clip_model):
-    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "tune-lm.py"), "--model",
-               str(clip_model["export"]), "--dev", str(clip_model["test_csv"]), "--alphas",
-               "0,0.8", "--betas", "0,2", "--json"]  # fmt: skip
+    command = [
+        sys.executable,
+        os.path.join(REPO_ROOT, "bin", "tune-lm.py"),
+        "--model",
+        str(clip_model["export"]),
+        "--dev",
+        str(clip_model["test_csv"]),
+        "--alphas",
+        "0,0.8",
+        "--betas",
+        "0,2",
+        "--json",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -262,8 +318,12 @@ def dev_and_wrong_test_sets(clip_model, tmp_path):
     with open(clip_model["test_csv"], encoding="utf-8") as test_file:
         lines = test_file.read().splitlines()
     wrong_csv = tmp_path / "wrong.csv"
-    wrong_csv.write_text("\n".join([lines[0]] + [",".join(line.split(",")[:2] + ["moon moon"])
-                                                 for line in lines[1:]]) + "\n")  # fmt: skip
+    wrong_csv.write_text(
+        "\n".join(
+            [lines[0]] + [",".join(line.split(",")[:2] + ["moon moon"]) for line in lines[1:]]
+        )
+        + "\n"
+    )
     return dev_csv, wrong_csv
 
 
@@ -271,18 +331,26 @@ def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_mod
     """ds_lm_tune picks the weights bin/tune-lm.py picks on the same dev set and grid, uses
     them for the test report and the export, and picks the same whatever the test set's
     transcripts say."""
-    from util.decoding.evaluate import TUNE_ALPHAS, TUNE_BEAM_WIDTH, TUNE_BETAS
+    from util.training.evaluate import TUNE_ALPHAS, TUNE_BEAM_WIDTH, TUNE_BETAS
 
     root = clip_model["root"]
     dev_csv, wrong_csv = dev_and_wrong_test_sets(clip_model, tmp_path)
     chosen = []
     for name, test_csv in (("right", clip_model["test_csv"]), ("wrong", wrong_csv)):
-        environ = {"ds_importer": "csv", "ds_train": "0", "ds_lm_tune": "1", "ds_n_hidden": "256",
-                   "ds_train_files": str(root / "train.csv"), "ds_dev_files": str(dev_csv),
-                   "ds_test_files": str(test_csv), "ds_lm_path": str(clip_model["lm"]),
-                   "ds_checkpoint_dir": str(root / "ckpt"), "ds_logs_dir": str(tmp_path / name),
-                   "ds_export_dir": str(tmp_path / f"export-{name}"),
-                   "ds_export_tflite": "off"}  # fmt: skip
+        environ = {
+            "ds_importer": "csv",
+            "ds_train": "0",
+            "ds_lm_tune": "1",
+            "ds_n_hidden": "256",
+            "ds_train_files": str(root / "train.csv"),
+            "ds_dev_files": str(dev_csv),
+            "ds_test_files": str(test_csv),
+            "ds_lm_path": str(clip_model["lm"]),
+            "ds_checkpoint_dir": str(root / "ckpt"),
+            "ds_logs_dir": str(tmp_path / name),
+            "ds_export_dir": str(tmp_path / f"export-{name}"),
+            "ds_export_tflite": "off",
+        }
         status, out, err = run_main(environ)
         assert status == 0, out + err
         results = read_results(tmp_path / name)
@@ -297,10 +365,21 @@ def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_mod
         chosen.append((weights, report))
     assert chosen[0][0] == chosen[1][0]  # the test transcripts changed nothing
     assert chosen[1][1]["wer"] > chosen[0][1]["wer"]  # but they were the test's references
-    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "tune-lm.py"), "--model",
-               str(tmp_path / "export-right"), "--dev", str(dev_csv), "--alphas",
-               ",".join(map(str, TUNE_ALPHAS)), "--betas", ",".join(map(str, TUNE_BETAS)),
-               "--beam-width", str(TUNE_BEAM_WIDTH), "--json"]  # fmt: skip
+    command = [
+        sys.executable,
+        os.path.join(REPO_ROOT, "bin", "tune-lm.py"),
+        "--model",
+        str(tmp_path / "export-right"),
+        "--dev",
+        str(dev_csv),
+        "--alphas",
+        ",".join(map(str, TUNE_ALPHAS)),
+        "--betas",
+        ",".join(map(str, TUNE_BETAS)),
+        "--beam-width",
+        str(TUNE_BEAM_WIDTH),
+        "--json",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     grid = json.loads(result.stdout.strip().splitlines()[-1])["grid"]
@@ -315,10 +394,23 @@ def test_accuracy_table_tunes_on_dev_only(clip_model, tmp_path):
     dev_csv, wrong_csv = dev_and_wrong_test_sets(clip_model, tmp_path)
     summaries = []
     for test_csv in (clip_model["test_csv"], wrong_csv):
-        command = [sys.executable, os.path.join(REPO_ROOT, "bin", "accuracy-table.py"),
-                   "--model", str(clip_model["export"]), "--dev", str(dev_csv), "--test",
-                   str(test_csv), "--alphas", "0,0.8", "--betas", "0,2", "--pocketsphinx",
-                   "off", "--json"]  # fmt: skip
+        command = [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "accuracy-table.py"),
+            "--model",
+            str(clip_model["export"]),
+            "--dev",
+            str(dev_csv),
+            "--test",
+            str(test_csv),
+            "--alphas",
+            "0,0.8",
+            "--betas",
+            "0,2",
+            "--pocketsphinx",
+            "off",
+            "--json",
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
         summaries.append(json.loads(result.stdout.strip().splitlines()[-1]))

@@ -1,15 +1,17 @@
-"""Building blocks of the DeepSpeech-TF trainer, one package per concern (DeepSpeech.py tells
-the story of a run with them; the dashboard's data is dashboard/runs.py).
+"""Building blocks of the DeepSpeech-TF trainer, in layers: a package imports only from the
+layers below it (tests/test_layers.py keeps it so).
 
-model/      the BiRNN and its geometry (birnn.py: ModelGeometry, ModelOps), towers, the
-            compiled LSTM ops (kernels.py, cc/), bfloat16 (precision.py), export
-data/       the input pipeline: audio and features (the 26, 9, 494), transcripts and the
-            alphabet (text.py), sample checks (samples.py), the queue (feeding.py:
-            DataOptions, DataSet), augmentation, the feature cache, importer helpers
-decoding/   the dev/test pass and validation (evaluate.py), logits to text for reports and
-            users (decoder.py), spelling correction, word timings, WER reports
-transcriber.py  the Python API over an export (bin/transcribe.py)
-run/        settings (config.py), execution contexts and the step hook (contexts.py),
-            checkpoints, the run folder (logs.py; run_files.py names its files and keys),
-            devices (gpu.py), several machines (distributed.py, cluster.py), venv.py
+settings/     bottom: the ds_* settings (config.py), the feature geometry, the alphabet, the
+              augmentation spec, devices, folder locks, run-file names, the .venv launcher
+data/         the input pipeline: audio and features, transcripts, sample checks, the queue
+              (feeding.py), augmentation, the feature cache, importer helpers
+model/        the BiRNN and its geometry (birnn.py), towers, the compiled LSTM ops
+              (kernels.py, cc/), bfloat16 in a frozen graph, the export's file names
+decoding/     logits to text (decoder.py), spelling correction, word timings, WER reports,
+              ARPA language models
+training/     top: contexts, evaluation and validation, checkpoints, logs, export, cluster
+transcriber/  beside training: the Python API over an export and bin/transcribe.py's command
+
+The importers (importers/) read corpora with data/; the dashboard (dashboard/) reads only
+settings/run_files.py.
 """

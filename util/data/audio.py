@@ -1,10 +1,7 @@
 """Audio loading and the feature recipe: MFCC frames with context windows.
 
-Recipe (as the 2017 original): 16 kHz mono audio at 16-bit scale; 26 MFCC coefficients from
-25 ms windows every 10 ms (python_speech_features defaults otherwise); every second frame kept
-(20 ms per time step); 9 frames of context on each side, zero padded at the edges, giving
-19 x 26 = 494 values per step; each utterance normalised by its own mean and standard
-deviation.
+The recipe's numbers are util.settings.geometry's; the context windows are zero padded at the
+edges, and each utterance is normalised by its own mean and standard deviation.
 
 Audio is anything soundfile (libsndfile) reads: WAV of any sample format, FLAC, plain NIST
 SPHERE. Shortened (shorten-compressed) SPHERE, as LDC ships Switchboard, is decoded with LDC's
@@ -28,25 +25,22 @@ from python_speech_features.base import lifter
 from scipy.fft import dct
 from scipy.signal import resample_poly
 
-SAMPLE_RATE = 16000
-N_INPUT = 26  # MFCC coefficients per frame
-N_CONTEXT = 9  # frames of context on each side
+from util.settings.geometry import (
+    CEP_LIFTER,
+    FFT_SIZE,
+    FRAME_STRIDE,
+    INT16_SCALE,
+    MAX_HZ,
+    N_CONTEXT,
+    N_FILTERS,
+    N_INPUT,
+    PREEMPHASIS,
+    SAMPLE_RATE,
+    STEP_SECONDS,
+    TIME_STEP_SECONDS,
+    WINDOW_SECONDS,
+)
 
-
-def feature_width(numcep: int = N_INPUT, numcontext: int = N_CONTEXT) -> int:
-    """Width of one time step's features: a frame and ``numcontext`` frames each side."""
-    return numcep + 2 * numcep * numcontext
-
-
-N_FEATURES = feature_width()  # 494
-WINDOW_SECONDS = 0.025
-STEP_SECONDS = 0.010
-FRAME_STRIDE = 2  # keep every second MFCC frame: one time step is 20 ms
-MAX_HZ = SAMPLE_RATE // 2  # upper edge of the mel filterbank; 4000 suits telephone audio
-# How features are normalised per utterance (ds_feature_norm): all together (the 2017 recipe)
-# or each MFCC coefficient on its own (cepstral mean and variance normalisation).
-FEATURE_NORMS = ("utterance", "coefficient")
-INT16_SCALE = 32768.0
 # Segment ends (STM, Fisher, Switchboard times) may overshoot the audio by rounding; up to this
 # much is clipped to the end of the file, more means the segment does not belong to the file.
 END_TOLERANCE_SECONDS = 0.5
@@ -328,14 +322,13 @@ def vtlp_warp(hz: np.ndarray, factor: float, top_hz: float) -> np.ndarray:
 
 
 def warped_filterbank(
-    factor: float, nfilt: int = 26, nfft: int = 512, max_hz: int = MAX_HZ
+    factor: float, nfilt: int = N_FILTERS, nfft: int = FFT_SIZE, max_hz: int = MAX_HZ
 ) -> np.ndarray:
     """The recipe's mel filterbank [nfilt, nfft // 2 + 1], built as python_speech_features
     builds it (triangles between whole FFT bins), with its band edges moved by
     :func:`vtlp_warp`; a factor of 1 gives python_speech_features' own filterbank."""
     mel = np.linspace(0.0, 2595 * np.log10(1 + max_hz / 700.0), nfilt + 2)
-    edges = np.minimum(vtlp_warp(700 * (10 ** (mel / 2595.0) - 1), factor, SAMPLE_RATE / 2),
-                       max_hz)  # fmt: skip
+    edges = np.minimum(vtlp_warp(700 * (10 ** (mel / 2595.0) - 1), factor, SAMPLE_RATE / 2), max_hz)
     bins = np.floor((nfft + 1) * edges / SAMPLE_RATE)
     bank = np.zeros((nfilt, nfft // 2 + 1))
     for j in range(nfilt):
@@ -350,16 +343,15 @@ def warped_filterbank(
 def _warped_mfcc(audio: np.ndarray, numcep: int, max_hz: int, factor: float) -> np.ndarray:
     """python_speech_features' ``mfcc`` with the recipe's settings, but the filterbank of
     :func:`warped_filterbank`."""
-    signal = sigproc.preemphasis(np.asarray(audio, dtype=np.float64), 0.97)
-    frames = sigproc.framesig(signal, WINDOW_SECONDS * SAMPLE_RATE,
-                              STEP_SECONDS * FRAME_STRIDE * SAMPLE_RATE)  # fmt: skip
-    power = sigproc.powspec(frames, 512)
+    signal = sigproc.preemphasis(np.asarray(audio, dtype=np.float64), PREEMPHASIS)
+    frames = sigproc.framesig(signal, WINDOW_SECONDS * SAMPLE_RATE, TIME_STEP_SECONDS * SAMPLE_RATE)
+    power = sigproc.powspec(frames, FFT_SIZE)
     eps = np.finfo(float).eps
     energy = np.where(power.sum(axis=1) == 0, eps, power.sum(axis=1))
-    banks = power @ warped_filterbank(factor, 26, 512, max_hz).T
+    banks = power @ warped_filterbank(factor, N_FILTERS, FFT_SIZE, max_hz).T
     banks = np.where(banks == 0, eps, banks)
     cepstra = dct(np.log(banks), type=2, axis=1, norm="ortho")[:, :numcep]
-    cepstra = lifter(cepstra, 22)
+    cepstra = lifter(cepstra, CEP_LIFTER)
     cepstra[:, 0] = np.log(energy)
     return cepstra
 
@@ -381,9 +373,13 @@ def mfcc_frames(
             audio,
             samplerate=SAMPLE_RATE,
             winlen=WINDOW_SECONDS,
-            winstep=STEP_SECONDS * FRAME_STRIDE,
+            winstep=TIME_STEP_SECONDS,
             numcep=numcep,
+            nfilt=N_FILTERS,
+            nfft=FFT_SIZE,
             highfreq=max_hz,
+            preemph=PREEMPHASIS,
+            ceplifter=CEP_LIFTER,
         )
     return np.ascontiguousarray(frames[: samples_time_steps(len(audio))], dtype=np.float32)
 

@@ -1,10 +1,10 @@
 """The feature recipe of util/data/audio.py in TensorFlow ops, so that an exported graph can
 take raw audio: any client then needs no feature code of its own.
 
-The same steps as python_speech_features' ``mfcc`` with the recipe's settings: pre-emphasis
-0.97; 25 ms rectangular frames every 10 ms, the last one zero-padded; the 512-point power
-spectrum over 512; the mel filterbank (a constant computed here, with python_speech_features'
-own function); log; the orthonormal DCT; the lifter 22; the log frame energy in place of c0;
+The same steps as python_speech_features' ``mfcc`` with the recipe's settings
+(util.settings.geometry): pre-emphasis; rectangular windows, the last one zero-padded; the
+power spectrum; the mel filterbank (a constant computed here, with python_speech_features'
+own function); log; the orthonormal DCT; the lifter; the log frame energy in place of c0;
 then every second frame, the context windows and the per-utterance normalisation. The
 arithmetic is float32 (python_speech_features computes in float64): the features agree to
 about 1e-3 after normalisation (tests/test_audio_graph.py).
@@ -18,21 +18,21 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from python_speech_features.base import get_filterbanks
 
-from util.data.audio import (
+from util.settings.geometry import (
+    CEP_LIFTER,
+    FFT_SIZE,
     FRAME_STRIDE,
     INT16_SCALE,
     MAX_HZ,
     N_CONTEXT,
+    N_FILTERS,
     N_INPUT,
+    PREEMPHASIS,
     SAMPLE_RATE,
     STEP_SECONDS,
     WINDOW_SECONDS,
 )
 
-PREEMPHASIS = 0.97
-NFFT = 512
-NFILT = 26
-CEPLIFTER = 22
 FRAME_LENGTH = int(round(WINDOW_SECONDS * SAMPLE_RATE))  # 400 samples
 FRAME_STEP = int(round(STEP_SECONDS * SAMPLE_RATE))  # 160 samples
 # python_speech_features replaces a zero energy by the float64 epsilon before the log. Here
@@ -66,8 +66,10 @@ def filterbank_product(power: tf.Tensor, filters: np.ndarray) -> tf.Tensor:
     the product's input too, and 8 bits cannot hold a power spectrum (its bins span some
     twelve orders of magnitude; quantised, the quiet ones become zero)."""
     rows = max(1, UNQUANTISED_ELEMENTS // filters.shape[1])
-    parts = [tf.matmul(power[:, i : i + rows], tf.constant(filters[i : i + rows]))
-             for i in range(0, filters.shape[0], rows)]  # fmt: skip
+    parts = [
+        tf.matmul(power[:, i : i + rows], tf.constant(filters[i : i + rows]))
+        for i in range(0, filters.shape[0], rows)
+    ]
     return tf.add_n(parts)
 
 
@@ -87,13 +89,13 @@ def utterance_features(
     count = 1 + tf.maximum(0, (length - FRAME_LENGTH + FRAME_STEP - 1) // FRAME_STEP)
     padded = tf.pad(emphasised, [[0, (count - 1) * FRAME_STEP + FRAME_LENGTH - length]])
     frames = tf.signal.frame(padded, FRAME_LENGTH, FRAME_STEP, pad_end=False)
-    power = tf.square(tf.abs(tf.signal.rfft(frames, [NFFT]))) / NFFT
+    power = tf.square(tf.abs(tf.signal.rfft(frames, [FFT_SIZE]))) / FFT_SIZE
     energy = tf.reduce_sum(power, 1)
-    filters = get_filterbanks(NFILT, NFFT, SAMPLE_RATE, 0, max_hz).T.astype(np.float32)
+    filters = get_filterbanks(N_FILTERS, FFT_SIZE, SAMPLE_RATE, 0, max_hz).T.astype(np.float32)
     banks = filterbank_product(power, filters)
     log_banks = tf.maximum(tf.log(banks), LOG_EPSILON)
-    cepstra = tf.matmul(log_banks, tf.constant(dct_matrix(NFILT, numcep)))
-    lift = 1 + (CEPLIFTER / 2.0) * np.sin(math.pi * np.arange(numcep) / CEPLIFTER)
+    cepstra = tf.matmul(log_banks, tf.constant(dct_matrix(N_FILTERS, numcep)))
+    lift = 1 + (CEP_LIFTER / 2.0) * np.sin(math.pi * np.arange(numcep) / CEP_LIFTER)
     cepstra = cepstra * tf.constant(lift.astype(np.float32))
     log_energy = tf.maximum(tf.log(energy), LOG_EPSILON)
     cepstra = tf.concat([log_energy[:, None], cepstra[:, 1:]], 1)

@@ -25,18 +25,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from util.data.audio import (
-    MAX_HZ,
-    N_CONTEXT,
-    N_INPUT,
-    AudioError,
-    feature_width,
-    frames_to_input_vector,
-    load_audio,
-    mfcc_frames,
-)
-from util.data.augment import Augmentation
-from util.data.augment import parse as parse_augmentation
+from util.data.audio import AudioError, frames_to_input_vector, load_audio, mfcc_frames
+from util.data.augment import apply_audio, apply_frames
 from util.data.feature_cache import FeatureCache, resolve_folder
 from util.data.samples import (
     Candidate,
@@ -45,7 +35,11 @@ from util.data.samples import (
     ctc_required_steps,
     format_seconds,
 )
-from util.data.text import ENGLISH, Alphabet, text_to_char_array
+from util.data.text import text_to_char_array
+from util.settings.alphabet import ENGLISH, Alphabet
+from util.settings.augmentation import Augmentation
+from util.settings.augmentation import parse as parse_augmentation
+from util.settings.geometry import MAX_HZ, N_CONTEXT, N_INPUT, feature_width
 
 
 class Batch(NamedTuple):
@@ -85,14 +79,13 @@ class DataSet:
     cache when present and written to it otherwise; ``cache_hits`` and
     ``feature_computations`` count both, ``feature_seconds`` the time spent getting features.
 
-    With ``augmentation`` (an :class:`~util.data.augment.Augmentation` that is enabled) every
-    queued sample gets the perturbations it draws from a generator seeded by (``seed``,
-    epoch, position in the epoch, sample index), so that the same run feeds the same
-    augmented features whatever the threads do. The clean MFCC frames are still cached; an
-    audio perturbation needs the audio and computes the augmented frames afresh (never
-    cached), the masks apply to the cached frames. An augmented utterance too short for its
-    transcript under CTC (speed or tempo above 1) is fed un-augmented; ``augmented`` and
-    ``augment_fallbacks`` count both.
+    With ``augmentation`` (an :class:`~util.settings.augmentation.Augmentation` that is enabled)
+    every queued sample gets the perturbations it draws from a generator seeded by (``seed``, epoch,
+    position in the epoch, sample index), so that the same run feeds the same augmented features
+    whatever the threads do. The clean MFCC frames are still cached; an audio perturbation needs the
+    audio and computes the augmented frames afresh (never cached), the masks apply to the cached
+    frames. An augmented utterance too short for its transcript under CTC (speed or tempo above 1)
+    is fed un-augmented; ``augmented`` and ``augment_fallbacks`` count both.
     """
 
     def __init__(
@@ -184,7 +177,8 @@ class DataSet:
 
     def keep_only(self, indices: Sequence[int]) -> None:
         """Keep only the samples at ``indices``, in that order: a cluster worker's share of
-        the set (:func:`util.run.cluster.shard_indices`). Call before the feeder threads start."""
+        the set (:func:`util.training.cluster.shard_indices`). Call before the feeder threads
+        start."""
         self.samples = [self.samples[i] for i in indices]
 
     def epoch_plan(self, epoch: int = 0) -> list[int]:
@@ -286,8 +280,12 @@ class DataSet:
         if frames is None or (draws is not None and draws.audio):
             audio = load_audio(sample.wav_filename, sample.start, sample.end, sample.channel)
             if draws is not None and draws.audio:
-                perturbed = mfcc_frames(augmentation.apply_audio(audio, draws, rng),
-                                        self._numcep, self._max_hz, draws.vtlp)  # fmt: skip
+                perturbed = mfcc_frames(
+                    apply_audio(augmentation, audio, draws, rng),
+                    self._numcep,
+                    self._max_hz,
+                    draws.vtlp,
+                )
                 augmented = len(perturbed) >= required_steps
                 fallback = not augmented
             if frames is None and (cache is not None or not augmented):
@@ -297,7 +295,7 @@ class DataSet:
             if augmented:
                 frames = perturbed
         if draws is not None and draws.frames:
-            frames = augmentation.apply_frames(frames, draws, rng)
+            frames = apply_frames(augmentation, frames, draws, rng)
             augmented = True
         features = frames_to_input_vector(frames, self._numcontext, self._norm)
         with self._lock:
@@ -435,7 +433,7 @@ class DataOptions:
             shuffle_batches=config.shuffle_batches,
             augmentation=parse_augmentation(
                 config.augment, config.augment_rirs, config.augment_noises
-            ),  # fmt: skip
+            ),
             seed=config.random_seed,
             strict=config.strict,
             alphabet=config.alphabet,
@@ -452,8 +450,9 @@ def build_data_sets(
     DataSet's ``skipped`` holds the names of the skipped candidates by reason."""
     built: dict[str, DataSet | None] = {"train": None, "dev": None, "test": None}
     for name in sets:
-        samples, skipped = check_candidates(candidates.get(name, []), name, out, options.strict,
-                                            options.alphabet)  # fmt: skip
+        samples, skipped = check_candidates(
+            candidates.get(name, []), name, out, options.strict, options.alphabet
+        )
         if options.limit(name) > 0:
             samples = samples[: options.limit(name)]
         count = sum(len(files) for files in skipped.values())

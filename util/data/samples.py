@@ -19,7 +19,7 @@ import numpy as np
 
 from util.data import audio as ds_audio
 from util.data.audio import AudioError, audio_info, segment_name
-from util.data.text import ENGLISH, Alphabet
+from util.settings.alphabet import ENGLISH, Alphabet
 
 SHOWN_SKIPPED = 5  # how many skipped file names are printed per reason
 
@@ -106,8 +106,9 @@ def _check_one(candidate: Candidate, alphabet: Alphabet) -> tuple[Sample | None,
         return None, OUTSIDE_ALPHABET, outside
     if steps < ctc_required_steps(alphabet.encode(transcript)):
         return None, TOO_SHORT, ""
-    sample = Sample(os.path.abspath(path), transcript, float(start), end, channel,
-                    duration=duration)  # fmt: skip
+    sample = Sample(
+        os.path.abspath(path), transcript, float(start), end, channel, duration=duration
+    )
     return sample, None, ""
 
 
@@ -158,8 +159,11 @@ def check_candidates(
             f"ds_strict=1 and {count} sample(s) of the {label} cannot be used: {details}{hint}"
         )
     for reason, files in skipped.items():
-        print(f"Skipped {len(files)} sample(s) of the {label} ({described[reason]}): "
-              f"{_listed(files)}", file=out)  # fmt: skip
+        print(
+            f"Skipped {len(files)} sample(s) of the {label} ({described[reason]}): "
+            f"{_listed(files)}",
+            file=out,
+        )
     if ds_audio.NEEDS_SPH2PIPE in skipped:
         print(f"note: {ds_audio.SPH2PIPE_HELP}", file=out)
     samples.sort(key=lambda s: (s.duration, s.wav_filename, s.start, s.channel or 0))

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from util.data.audio import FRAME_STRIDE, STEP_SECONDS
-from util.data.text import Alphabet
 from util.decoding.decoder import log_softmax
+from util.settings.alphabet import Alphabet
+from util.settings.geometry import FRAME_STRIDE, STEP_SECONDS
 
 SECONDS_PER_STEP = STEP_SECONDS * FRAME_STRIDE
 STEP_SAMPLES = 320  # 20 ms at 16 kHz
@@ -102,12 +102,14 @@ def _snap(first: int, last: int, earliest: int, latest: int, sound: np.ndarray):
     """A word's first and last step moved to the onset and fall of its sound (see the module
     docstring); ``earliest``/``latest`` bound it by its neighbours' letters."""
     reach = int(round(SNAP_SECONDS / SECONDS_PER_STEP))
-    onsets = [t for t in range(max(earliest + 1, first - reach, 1), min(first + reach, latest))
-              if sound[t] and not sound[t - 1]]  # fmt: skip
+    onsets = [
+        t
+        for t in range(max(earliest + 1, first - reach, 1), min(first + reach, latest))
+        if sound[t] and not sound[t - 1]
+    ]
     if onsets:
         first = min(onsets, key=lambda t: abs(t - first))
-    falls = [t for t in range(last + 1, min(latest, len(sound)))
-             if sound[t - 1] and not sound[t]]  # fmt: skip
+    falls = [t for t in range(last + 1, min(latest, len(sound))) if sound[t - 1] and not sound[t]]
     end = falls[0] if falls else last + 1
     return first, max(end, first + 1)
 
@@ -131,8 +133,10 @@ def word_timings(
     if spans is None:
         return None
     # Each letter at its peak within its stretch of the path.
-    peaks = [spans[2 * i] + int(np.argmax(log_probs[spans[2 * i] : spans[2 * i + 1] + 1, label]))
-             for i, label in enumerate(labels)]  # fmt: skip
+    peaks = [
+        spans[2 * i] + int(np.argmax(log_probs[spans[2 * i] : spans[2 * i + 1] + 1, label]))
+        for i, label in enumerate(labels)
+    ]
     sound = speech_frames(audio, len(log_probs)) if audio is not None else None
     bounds, position = [], 0
     for word in words:

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from util.data.text import ALPHABET, ENGLISH, N_CHARACTER, Alphabet, corpus_error_rates
+from util.data.text import corpus_error_rates
 from util.decoding.spell import corrector
+from util.settings.alphabet import ALPHABET, ENGLISH, N_CHARACTER, Alphabet
 
 LABELS = [*ALPHABET, ""]  # index i of the model's output -> pyctcdecode label; "" = blank
 UNKNOWN_WORD_OFFSET = -10.0
@@ -194,8 +195,9 @@ def decoder_for(config) -> LmDecoder | None:
     """The language-model decoder a Config asks for (``ds_lm_path``), or None."""
     if not config.lm_path:
         return None
-    return lm_decoder(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width,
-                      config.alphabet)  # fmt: skip
+    return lm_decoder(
+        config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width, config.alphabet
+    )
 
 
 class BeamSearch:
@@ -237,8 +239,7 @@ class DecodingOptions:
         """The options of ``config``; spelling correction is off unless the alphabet is the
         English one (the only dictionary there is, symspellpy's)."""
         spelling = config.spelling if config.alphabet.is_english else "off"
-        return cls(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width,
-                   spelling)  # fmt: skip
+        return cls(config.lm_path, config.lm_alpha, config.lm_beta, config.beam_width, spelling)
 
     def describe(self) -> str:
         """E.g. ``beam search + LM lm.arpa``, as the reports say it."""
@@ -260,8 +261,9 @@ class TextDecoder:
         self.options, self.alphabet = options, alphabet
         self.lm = None
         if options.lm_path:
-            self.lm = lm_decoder(options.lm_path, options.lm_alpha, options.lm_beta,
-                                 options.beam_width, alphabet)  # fmt: skip
+            self.lm = lm_decoder(
+                options.lm_path, options.lm_alpha, options.lm_beta, options.beam_width, alphabet
+            )
         self._correct = corrector(options.spelling)
         self._beam_search = None
 

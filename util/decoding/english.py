@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
 
-from util.data.text import ENGLISH, Alphabet
 from util.decoding.arpa import BOS, EOS, build_bigram_arpa
+from util.settings.alphabet import ENGLISH, Alphabet
 
 WORDS_FILE = "frequency_dictionary_en_82_765.txt"
 PAIRS_FILE = "frequency_bigramdictionary_en_243_342.txt"

@@ -19,16 +19,13 @@ from dataclasses import dataclass
 
 import tensorflow.compat.v1 as tf
 
-from util.data.audio import N_CONTEXT, N_INPUT, feature_width
-from util.data.text import N_CHARACTER
 from util.model.kernels import lstm_op_for
-from util.run.config import DROPOUT_RATES, Config
-from util.run.gpu import use_bfloat16
+from util.settings.alphabet import N_CHARACTER
+from util.settings.config import DROPOUT_RATES, Config
+from util.settings.devices import use_bfloat16
+from util.settings.geometry import N_CONTEXT, N_INPUT, feature_width
 
 FORGET_BIAS = 1.0
-# The hand-written LSTM backward pass; False falls back to automatic differentiation (for
-# comparisons: bin/benchmark.py --autodiff).
-FUSED_GRADIENT = True
 
 
 @dataclass(frozen=True)
@@ -65,20 +62,27 @@ class ModelGeometry:
 
     @classmethod
     def from_config(cls, config: Config) -> ModelGeometry:
-        return cls(n_hidden=config.n_hidden, n_classes=config.alphabet.n_classes,
-                   dropout=tuple(config.dropout_rates), relu_clip=config.relu_clip,
-                   default_stddev=config.default_stddev,
-                   stddevs=tuple(config.stddevs))  # fmt: skip
+        return cls(
+            n_hidden=config.n_hidden,
+            n_classes=config.alphabet.n_classes,
+            dropout=tuple(config.dropout_rates),
+            relu_clip=config.relu_clip,
+            default_stddev=config.default_stddev,
+            stddevs=tuple(config.stddevs),
+        )
 
 
 @dataclass(frozen=True)
 class ModelOps:
-    """The project's compiled ops a graph uses (util/model/kernels.py), or None for TensorFlow's
-    own: ``lstm_op`` runs the LSTM of evaluation and inference, ``bfloat16_op`` the
-    recurrent products of bfloat16 training."""
+    """How a graph computes the LSTM: the project's compiled ops (util/model/kernels.py), or
+    None for TensorFlow's own (``lstm_op`` runs the LSTM of evaluation and inference,
+    ``bfloat16_op`` the recurrent products of bfloat16 training), and whether training uses the
+    hand-written backward pass (``fused_gradient``; False: TensorFlow's automatic gradient of
+    the same loop, the reference that bin/dev/benchmark.py --autodiff measures)."""
 
     lstm_op: object = None
     bfloat16_op: object = None
+    fused_gradient: bool = True
 
     @classmethod
     def for_training(cls, config: Config) -> ModelOps:
@@ -146,9 +150,10 @@ def lstm_recurrence_autodiff(input_gates, recurrent_kernel, mask):
         return t + 1, m * new_c + keep * c, m * new_h + keep * h, outputs.write(t, m * new_h)
 
     _, _, _, output_array = tf.while_loop(
-        lambda t, *_: t < steps, step,
+        lambda t, *_: t < steps,
+        step,
         (tf.constant(0), zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
-    )  # fmt: skip
+    )
     return output_array.stack()
 
 
@@ -176,9 +181,10 @@ def lstm_recurrence_inference(input_gates, recurrent_kernel, mask):
         return t + 1, c, h, hs.write(t, h)
 
     _, _, _, hs = tf.while_loop(
-        lambda t, *_: t < steps, forward,
+        lambda t, *_: t < steps,
+        forward,
         (tf.constant(0), zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
-    )  # fmt: skip
+    )
     return hs.stack() * mask
 
 
@@ -285,9 +291,10 @@ def _fused_steps(scaled_gates, scaled_kernel, prepare, multiply):
             return t, d_new_c * f[t], d_h, d_gates.write(t, d_gate)
 
         _, _, _, d_gates = tf.while_loop(
-            lambda t, *_: t > 0, backward,
+            lambda t, *_: t > 0,
+            backward,
             (steps, zeros, zeros, tf.TensorArray(tf.float32, size=steps)),
-        )  # fmt: skip
+        )
         d_gates = d_gates.stack()  # [time, direction, batch, 4 * cell]
         # Sum over steps and batch of h_{t-1}^T d_gates_t, per direction, in one product.
         flat_h = tf.reshape(tf.transpose(prev_h, [1, 0, 2, 3]), [2, -1, n_cell])
@@ -297,13 +304,50 @@ def _fused_steps(scaled_gates, scaled_kernel, prepare, multiply):
     return outputs, gradient
 
 
+def lstm_variables(n_in: int, n_cell_dim: int) -> tuple[list, list]:
+    """The kernels [n_in + n_cell_dim, 4 * n_cell_dim] and biases of the forward and backward
+    cells, named as ``bidirectional_dynamic_rnn``'s ``BasicLSTMCell`` variables."""
+    kernels, biases = [], []
+    with tf.variable_scope("bidirectional_rnn"):
+        for direction in ("fw", "bw"):
+            with tf.variable_scope(f"{direction}/basic_lstm_cell"):
+                shape = [n_in + n_cell_dim, 4 * n_cell_dim]
+                kernels.append(variable_on_cpu("kernel", shape, tf.glorot_uniform_initializer()))
+                biases.append(variable_on_cpu("bias", [4 * n_cell_dim], tf.zeros_initializer()))
+    return kernels, biases
+
+
+def project_inputs(inputs, seq_length, input_kernels, biases, dropout: tuple[float, float] | None):
+    """Each direction's input projection [time, batch, 4 * n_cell_dim], the backward one over
+    its reversed steps, with each direction's own input dropout (None: no dropout, both
+    projections in one product)."""
+    n_in, steps, batch = int(inputs.shape[-1]), tf.shape(inputs)[0], tf.shape(inputs)[1]
+    if dropout is None:
+        # Both directions' projections in one product (twice as fast as two at batch 1).
+        gates = tf.matmul(tf.reshape(inputs, [-1, n_in]), tf.concat(input_kernels, 1))
+        gates = tf.reshape(gates + tf.concat(biases, 0), [steps, batch, -1])
+        forward_gates, backward_gates = tf.split(gates, 2, axis=2)
+        # Reversing the projected steps is reversing the steps and projecting them.
+        reversed_gates = tf.reverse_sequence(backward_gates, seq_length, seq_axis=0, batch_axis=1)
+        return [forward_gates, reversed_gates]
+    reversed_inputs = tf.reverse_sequence(inputs, seq_length, seq_axis=0, batch_axis=1)
+    projected = []
+    for direction_inputs, input_kernel, bias, rate in zip(
+        (inputs, reversed_inputs), input_kernels, biases, dropout, strict=True
+    ):
+        flat = tf.reshape(_dropout(direction_inputs, rate), [-1, n_in])
+        gates = tf.matmul(flat, input_kernel) + bias
+        projected.append(tf.reshape(gates, [steps, batch, -1]))
+    return projected
+
+
 def bidirectional_lstm(
     inputs: tf.Tensor,
     seq_length: tf.Tensor,
     n_cell_dim: int,
     dropout_fw: float = 0.0,
     dropout_bw: float = 0.0,
-    fused_gradient: bool | None = None,
+    fused_gradient: bool = True,
     training: bool = True,
     lstm_op=None,
     bfloat16_op=None,
@@ -326,59 +370,30 @@ def bidirectional_lstm(
     Returns:
         float32 [time, batch, 2 * n_cell_dim]: forward outputs, then backward outputs.
     """
-    n_in = int(inputs.shape[-1])
-    steps = tf.shape(inputs)[0]
+    n_in, steps = int(inputs.shape[-1]), tf.shape(inputs)[0]
     seq_length = tf.cast(seq_length, tf.int32)
-    with tf.variable_scope("bidirectional_rnn"):
-        kernels, biases = [], []
-        for direction in ("fw", "bw"):
-            with tf.variable_scope(f"{direction}/basic_lstm_cell"):
-                kernels.append(
-                    variable_on_cpu(
-                        "kernel",
-                        [n_in + n_cell_dim, 4 * n_cell_dim],
-                        tf.glorot_uniform_initializer(),
-                    )
-                )
-                biases.append(variable_on_cpu("bias", [4 * n_cell_dim], tf.zeros_initializer()))
-
-    batch = tf.shape(inputs)[1]
+    kernels, biases = lstm_variables(n_in, n_cell_dim)
     input_kernels, recurrent = zip(
         *(tf.split(kernel, [n_in, n_cell_dim], axis=0) for kernel in kernels), strict=True
     )
-    if not training and dropout_fw == 0 and dropout_bw == 0:
-        # Both directions' projections in one product (twice as fast as two at batch 1).
+    dropout = None if not training and not (dropout_fw or dropout_bw) else (dropout_fw, dropout_bw)
+    if dropout is None and lstm_op is not None:
+        # The compiled op takes both projections at once and reads the backward steps in
+        # reverse itself.
         gates = tf.matmul(tf.reshape(inputs, [-1, n_in]), tf.concat(input_kernels, 1))
-        gates = tf.reshape(gates + tf.concat(biases, 0), [steps, batch, 8 * n_cell_dim])
-        if lstm_op is not None:  # the compiled op reads the backward steps in reverse itself
-            outputs = lstm_op.deep_speech_bidirectional_lstm(
-                gates, *recurrent, seq_length, forget_bias=FORGET_BIAS
-            )
-            outputs.set_shape([None, None, 2 * n_cell_dim])
-            return outputs
-        forward_gates, backward_gates = tf.split(gates, 2, axis=2)
-        # Reversing the projected steps is reversing the steps and projecting them.
-        projected = [
-            forward_gates,
-            tf.reverse_sequence(backward_gates, seq_length, seq_axis=0, batch_axis=1),
-        ]
-    else:  # each direction with its own dropout mask
-        reversed_inputs = tf.reverse_sequence(inputs, seq_length, seq_axis=0, batch_axis=1)
-        projected = []
-        for direction_inputs, input_kernel, bias, rate in zip(
-            (inputs, reversed_inputs), input_kernels, biases, (dropout_fw, dropout_bw),
-            strict=True,
-        ):  # fmt: skip
-            flat = tf.reshape(_dropout(direction_inputs, rate), [-1, n_in])
-            gates = tf.matmul(flat, input_kernel) + bias
-            projected.append(tf.reshape(gates, [steps, batch, 4 * n_cell_dim]))
+        gates = tf.reshape(gates + tf.concat(biases, 0), [steps, -1, 8 * n_cell_dim])
+        outputs = lstm_op.deep_speech_bidirectional_lstm(
+            gates, *recurrent, seq_length, forget_bias=FORGET_BIAS
+        )
+        outputs.set_shape([None, None, 2 * n_cell_dim])
+        return outputs
+    projected = project_inputs(inputs, seq_length, input_kernels, biases, dropout)
     mask = tf.transpose(tf.sequence_mask(seq_length, steps, dtype=tf.float32))  # [time, batch]
     if training:
         input_gates = tf.stack(projected, axis=1)  # [time, direction, batch, 4 * n_cell_dim]
         recurrent_kernel = tf.stack(recurrent)  # [direction, n_cell_dim, 4 * n_cell_dim]
-        fused = FUSED_GRADIENT if fused_gradient is None else fused_gradient
         step_mask = mask[:, tf.newaxis, :, tf.newaxis]
-        if fused:
+        if fused_gradient:
             outputs = lstm_recurrence(input_gates, recurrent_kernel, step_mask, bfloat16_op)
         else:
             outputs = lstm_recurrence_autodiff(input_gates, recurrent_kernel, step_mask)
@@ -397,9 +412,9 @@ def bidirectional_lstm(
 
 
 def training_bfloat16_op(config: Config):
-    """The compiled ops for the training loops' recurrent products where training runs in
-    bfloat16 (``ds_bfloat16``, :func:`util.run.gpu.use_bfloat16`) and ``ds_custom_ops`` allows
-    them (:func:`util.model.kernels.lstm_op_for`, which also decides about GPUs); else None."""
+    """The compiled ops for the training loops' recurrent products where training runs in bfloat16
+    (``ds_bfloat16``, :func:`util.settings.devices.use_bfloat16`) and ``ds_custom_ops`` allows them
+    (:func:`util.model.kernels.lstm_op_for`, which also decides about GPUs); else None."""
     return lstm_op_for(config.custom_ops) if use_bfloat16(config) else None
 
 
@@ -431,18 +446,27 @@ def BiRNN(
     x = tf.reshape(tf.transpose(batch_x, [1, 0, 2]), [-1, g.n_features])
 
     layer_1 = _dropout(clipped_relu(_dense(x, "1", g.n_features, g.n_hidden, g), clip), dropout[0])
-    layer_2 = _dropout(clipped_relu(_dense(layer_1, "2", g.n_hidden, g.n_hidden, g), clip),
-                       dropout[1])  # fmt: skip
-    layer_3 = _dropout(clipped_relu(_dense(layer_2, "3", g.n_hidden, g.n_hidden_3, g), clip),
-                       dropout[2])  # fmt: skip
+    layer_2 = _dropout(
+        clipped_relu(_dense(layer_1, "2", g.n_hidden, g.n_hidden, g), clip), dropout[1]
+    )
+    layer_3 = _dropout(
+        clipped_relu(_dense(layer_2, "3", g.n_hidden, g.n_hidden_3, g), clip), dropout[2]
+    )
     layer_3 = tf.reshape(layer_3, [-1, batch_size, g.n_hidden_3])
     outputs = bidirectional_lstm(
-        layer_3, seq_length, g.n_cell, dropout[3], dropout[4], training=training,
+        layer_3,
+        seq_length,
+        g.n_cell,
+        dropout[3],
+        dropout[4],
+        fused_gradient=ops.fused_gradient,
+        training=training,
         lstm_op=None if training else ops.lstm_op,
         bfloat16_op=ops.bfloat16_op if training else None,
-    )  # fmt: skip
+    )
     outputs = tf.reshape(outputs, [-1, 2 * g.n_cell])
-    layer_5 = _dropout(clipped_relu(_dense(outputs, "5", 2 * g.n_cell, g.n_hidden, g), clip),
-                       dropout[5])  # fmt: skip
+    layer_5 = _dropout(
+        clipped_relu(_dense(outputs, "5", 2 * g.n_cell, g.n_hidden, g), clip), dropout[5]
+    )
     layer_6 = _dense(layer_5, "6", g.n_hidden, g.n_classes, g)
     return tf.reshape(layer_6, [-1, batch_size, g.n_classes], name="logits")

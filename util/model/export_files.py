@@ -38,7 +38,7 @@ INPUT_SAMPLE_LENGTHS = "input_sample_lengths"  # int32 [batch]
 OUTPUT_NODE = "output_node"  # int32 [batch, max_len] labels of the best path, -1 padded
 LOGITS = "logits"  # float32 [time, batch, 29]
 FEATURE_MAX_HZ = "metadata_feature_max_hz"  # int32 constant: the features' upper frequency
-METADATA = "metadata_json"  # string constant: JSON (see util.model.export.model_metadata)
+METADATA = "metadata_json"  # string constant: JSON (see util.training.export.model_metadata)
 # A TFLite model takes INPUT_SAMPLES as float32 [samples] (one utterance) and gives LOGITS as
 # [time, 29] and METADATA as the JSON's UTF-8 bytes (uint8 [n]).
 

@@ -110,11 +110,21 @@ def build(
         handle, partial = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=target_dir)
         os.close(handle)
         command = [
-            executable, *CXX_FLAGS, *flags, *tf.sysconfig.get_compile_flags(),
-            SOURCE, "-o", partial, *tf.sysconfig.get_link_flags(),
-        ]  # fmt: skip
-        print(f"Compiling the LSTM op {SOURCE} with {compiler} (once per machine and "
-              "TensorFlow version, about half a minute)", file=sys.stderr, flush=True)  # fmt: skip
+            executable,
+            *CXX_FLAGS,
+            *flags,
+            *tf.sysconfig.get_compile_flags(),
+            SOURCE,
+            "-o",
+            partial,
+            *tf.sysconfig.get_link_flags(),
+        ]
+        print(
+            f"Compiling the LSTM op {SOURCE} with {compiler} (once per machine and "
+            "TensorFlow version, about half a minute)",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             result = subprocess.run(
                 command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
@@ -153,9 +163,12 @@ def load(mode: str = "auto", folder: str | None = None, compiler: str | None = N
     if mode == "on":
         raise CustomOpError(f"ds_custom_ops=on: {_failures[key]}")
     if first_failure:
-        print(f"warning: ds_custom_ops=auto: the compiled LSTM op is not available, so "
-              f"evaluation and inference use TensorFlow's own ops (slower): {_failures[key]}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"warning: ds_custom_ops=auto: the compiled LSTM op is not available, so "
+            f"evaluation and inference use TensorFlow's own ops (slower): {_failures[key]}",
+            file=sys.stderr,
+            flush=True,
+        )
     return None
 
 

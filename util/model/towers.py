@@ -53,8 +53,9 @@ def calculate_loss_and_distance(
     decoded, _ = tf.nn.ctc_beam_search_decoder(logits, batch.feature_lengths, merge_repeated=False)
     best = tf.cast(decoded[0], tf.int32)
     distance = tf.edit_distance(best, batch.labels)
-    return TowerOutputs(total_loss, tf.reduce_mean(total_loss), distance,
-                        tf.reduce_mean(distance), best, logits)  # fmt: skip
+    return TowerOutputs(
+        total_loss, tf.reduce_mean(total_loss), distance, tf.reduce_mean(distance), best, logits
+    )
 
 
 def get_tower_results(

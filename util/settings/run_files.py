@@ -1,11 +1,11 @@
 """The files a run writes in ``<ds_logs_dir>/<run>/`` and the keys inside them.
 
-The trainer writes these files (util/run/logs.py), the dashboard reads them (dashboard/runs.py)
+The trainer writes these files (util/training/logs.py), the dashboard reads them (dashboard/runs.py)
 and the tests check them; all three take the names from here, so a renamed key cannot leave
 one of them behind. Nothing here imports TensorFlow.
 
 - ``hyper.json``: ``context`` (times, git, status), ``parameters`` (the original's field
-  names), ``results`` (the run's figures) and ``config`` (every setting, util/run/config.py).
+  names), ``results`` (the run's figures) and ``config`` (every setting, util/settings/config.py).
 - ``epochs.jsonl``: one object per finished epoch.
 - ``report_<set>.json``: the WER report of a dev or test pass (util/decoding/report.py).
 - ``skipped_<set>.json``: the samples of a set that could not be used, by reason.

@@ -24,8 +24,8 @@ import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from util.data.audio import FEATURE_NORMS
-from util.data.text import ENGLISH, Alphabet, AlphabetError
+from util.settings.alphabet import ENGLISH, Alphabet, AlphabetError
+from util.settings.geometry import FEATURE_NORMS
 
 STDDEV_VARIABLES = ("b1", "h1", "b2", "h2", "b3", "h3", "b5", "h5", "b6", "h6")
 PREFIX = "ds_"
@@ -35,11 +35,16 @@ class ConfigError(ValueError):
     """A ``ds_*`` variable has a value that cannot be used."""
 
 
+# The importers are plug-ins above every layer of util/ (they read corpora with util.data), so
+# their names are read from the folder, not imported.
+IMPORTERS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "importers"
+)
+
+
 def available_importers() -> list[str]:
     """Names of the modules in ``importers/`` that ``ds_importer`` may name."""
-    import importers
-
-    return sorted(m.name for m in pkgutil.iter_modules(importers.__path__) if not m.ispkg)
+    return sorted(m.name for m in pkgutil.iter_modules([IMPORTERS_DIR]) if not m.ispkg)
 
 
 def default_checkpoint_dir() -> str:
@@ -128,7 +133,7 @@ def _paths(name: str, raw: str) -> tuple[str, ...]:
 
 
 def _augment(name: str, raw: str) -> str:
-    from util.data.augment import AugmentError, parse
+    from util.settings.augmentation import AugmentError, parse
 
     try:
         return parse(raw).text()
@@ -138,7 +143,7 @@ def _augment(name: str, raw: str) -> str:
 
 def _sound_paths(name: str, raw: str) -> tuple[str, ...]:
     """Comma-separated sound files or folders of them, checked now (the feeder expands them)."""
-    from util.data.augment import AugmentError, sound_files
+    from util.settings.augmentation import AugmentError, sound_files
 
     paths = _paths(name, raw)
     try:
@@ -503,7 +508,7 @@ class Config:
         _on_off_auto,
         "the project's compiled LSTM ops: on, off, or auto (where they build and there is no GPU)",
     )
-    # Several machines (util/run/distributed.py); no ds_ps_hosts = one process, as always.
+    # Several machines (util/training/distributed.py); no ds_ps_hosts = one process, as always.
     ps_hosts: tuple[str, ...] = setting((), _hosts, "host:port of each parameter server")
     worker_hosts: tuple[str, ...] = setting(
         (), _hosts, "host:port of each worker; worker 0 is the chief"
@@ -613,8 +618,10 @@ def flags_to_environ(argv: list[str], environ: Mapping[str, str]) -> dict[str, s
     while i < len(argv):
         argument = argv[i]
         if not argument.startswith("--") or argument == "--":
-            raise UsageError(f"unexpected argument {argument!r}: settings are --NAME=VALUE "
-                             "flags or ds_NAME variables (see --help)")  # fmt: skip
+            raise UsageError(
+                f"unexpected argument {argument!r}: settings are --NAME=VALUE "
+                "flags or ds_NAME variables (see --help)"
+            )
         name, has_value, value = argument[2:].partition("=")
         name = name.replace("-", "_")
         if name.startswith(PREFIX):
@@ -702,8 +709,11 @@ def _check_csv_files(values: dict, importer: str) -> None:
     }
     if values.get("job_name") == "worker" and values.get("task_index", 0) > 0:
         needed.update(dev=False, test=False)  # only the chief validates and tests
-    why = {"train": "to train (ds_train=1)", "dev": "to validate (ds_validation_step > 0)",
-           "test": "to test (ds_test=1)"}  # fmt: skip
+    why = {
+        "train": "to train (ds_train=1)",
+        "dev": "to validate (ds_validation_step > 0)",
+        "test": "to test (ds_test=1)",
+    }
     for set_name in _FILE_SETS:
         if needed[set_name] and not given[set_name]:
             raise ConfigError(
@@ -723,26 +733,34 @@ def _check_cluster(values: dict) -> None:
     if not any(cluster.values()):
         for name in ("task_index", "replicas_to_agg"):
             if name in values:
-                raise ConfigError(f"ds_{name} is read only with ds_ps_hosts, ds_worker_hosts "
-                                  "and ds_job_name (training on several machines)")  # fmt: skip
+                raise ConfigError(
+                    f"ds_{name} is read only with ds_ps_hosts, ds_worker_hosts "
+                    "and ds_job_name (training on several machines)"
+                )
         return
     missing = [f"ds_{k}" for k, v in cluster.items() if not v]
     if missing:
-        raise ConfigError(f"training on several machines needs {', '.join(missing)} too "
-                          "(ds_ps_hosts, ds_worker_hosts and ds_job_name go together)")  # fmt: skip
+        raise ConfigError(
+            f"training on several machines needs {', '.join(missing)} too "
+            "(ds_ps_hosts, ds_worker_hosts and ds_job_name go together)"
+        )
     shared = set(cluster["ps_hosts"]) & set(cluster["worker_hosts"])
     if shared:
         raise ConfigError(f"{', '.join(sorted(shared))} is both in ds_ps_hosts and ds_worker_hosts")
     hosts = cluster[f"{cluster['job_name']}_hosts"]
     index = values.get("task_index", 0)
     if index >= len(hosts):
-        raise ConfigError(f"ds_task_index={index}: expected a whole number from 0 to "
-                          f"{len(hosts) - 1} (ds_{cluster['job_name']}_hosts has "
-                          f"{len(hosts)} host(s))")  # fmt: skip
+        raise ConfigError(
+            f"ds_task_index={index}: expected a whole number from 0 to "
+            f"{len(hosts) - 1} (ds_{cluster['job_name']}_hosts has "
+            f"{len(hosts)} host(s))"
+        )
     workers = len(cluster["worker_hosts"])
     if values.get("replicas_to_agg", 0) > workers:
-        raise ConfigError(f"ds_replicas_to_agg={values['replicas_to_agg']}: expected a whole "
-                          f"number from 1 to {workers} (the number of workers)")  # fmt: skip
+        raise ConfigError(
+            f"ds_replicas_to_agg={values['replicas_to_agg']}: expected a whole "
+            f"number from 1 to {workers} (the number of workers)"
+        )
 
 
 def describe(config: Config) -> str:

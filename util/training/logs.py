@@ -1,6 +1,6 @@
 """Run logs: the run folder and every file in it (:class:`RunLog`), TensorBoard scalars.
 
-The file names and keys are util/run/run_files.py's. Every file is written atomically (a
+The file names and keys are util/settings/run_files.py's. Every file is written atomically (a
 temporary file in the same folder, flushed, then renamed over the old one), so a reader or a
 crash sees either the old or the new content.
 """
@@ -18,9 +18,9 @@ import time
 import tensorflow.compat.v1 as tf
 
 from util.model.birnn import ModelGeometry
-from util.run import run_files
-from util.run.checkpoints import Interrupted
-from util.run.run_files import Context, Epoch, Hyper, NonFinite, Scalars, Status
+from util.settings import run_files
+from util.settings.run_files import Context, Epoch, Hyper, NonFinite, Scalars, Status
+from util.training.checkpoints import Interrupted
 
 
 def atomic_write(path: str, text: str) -> None:
@@ -199,8 +199,13 @@ class RunLog:
     def epoch_record(self, number: int, train_loss: float, first_step: int = 0) -> dict:
         """A new ``epochs.jsonl`` record for epoch ``number`` (1-based), which began at step
         ``first_step`` (0-based; > 0 when resumed), with its skipped batches' files."""
-        record = {Epoch.EPOCH: number, Epoch.TRAIN_LOSS: train_loss, Epoch.TRAIN_WER: None,
-                  Epoch.DEV_LOSS: None, Epoch.DEV_WER: None}  # fmt: skip
+        record = {
+            Epoch.EPOCH: number,
+            Epoch.TRAIN_LOSS: train_loss,
+            Epoch.TRAIN_WER: None,
+            Epoch.DEV_LOSS: None,
+            Epoch.DEV_WER: None,
+        }
         if first_step:
             record[Epoch.RESUMED_AT_STEP] = first_step + 1
         skipped = self.non_finite_files(number)
@@ -237,8 +242,9 @@ class RunLog:
     def add_non_finite(self, epoch: int, step: int, files: list[str]) -> str:
         """List a skipped batch (1-based epoch and step) in ``non_finite_files.json``;
         returns that file's path."""
-        self.non_finite.append({NonFinite.EPOCH: epoch, NonFinite.STEP: step,
-                                NonFinite.FILES: files})  # fmt: skip
+        self.non_finite.append(
+            {NonFinite.EPOCH: epoch, NonFinite.STEP: step, NonFinite.FILES: files}
+        )
         path = self.path(run_files.NON_FINITE)
         if self.folder:
             write_json(path, self.non_finite)
@@ -246,8 +252,14 @@ class RunLog:
 
     def non_finite_files(self, epoch: int) -> list[str]:
         """The files of epoch ``epoch``'s (1-based) skipped batches."""
-        return sorted({name for batch in self.non_finite if batch[NonFinite.EPOCH] == epoch
-                       for name in batch[NonFinite.FILES]})  # fmt: skip
+        return sorted(
+            {
+                name
+                for batch in self.non_finite
+                if batch[NonFinite.EPOCH] == epoch
+                for name in batch[NonFinite.FILES]
+            }
+        )
 
     def scalars(self, step: int, values: dict) -> None:
         write_scalars(self.writer, step, values)

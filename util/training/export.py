@@ -22,16 +22,8 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from tensorflow.python.ops import control_flow_v2_toggles
 
-from util.data.audio import (
-    FRAME_STRIDE,
-    INT16_SCALE,
-    MAX_HZ,
-    SAMPLE_RATE,
-    STEP_SECONDS,
-    WINDOW_SECONDS,
-)
 from util.data.audio_graph import batch_features, utterance_features
-from util.data.text import ENGLISH, Alphabet, char_array_to_text
+from util.data.text import char_array_to_text
 from util.decoding.decoder import DecodingOptions, is_arpa
 from util.model.birnn import BiRNN, ModelGeometry, ModelOps
 from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of this API)
@@ -53,8 +45,17 @@ from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of th
     TFLITE,
     metadata_feature_norm,
 )
-from util.run.checkpoints import CheckpointError, check_alphabet, check_feature_norm
-from util.run.locks import FolderInUse, FolderLock
+from util.settings.alphabet import ENGLISH, Alphabet
+from util.settings.geometry import (
+    FRAME_STRIDE,
+    INT16_SCALE,
+    MAX_HZ,
+    SAMPLE_RATE,
+    STEP_SECONDS,
+    WINDOW_SECONDS,
+)
+from util.settings.locks import FolderInUse, FolderLock
+from util.training.checkpoints import CheckpointError, check_alphabet, check_feature_norm
 
 BEAM_WIDTH = 100
 
@@ -81,13 +82,28 @@ class ExportOptions:
     feature_norm: str = "utterance"
 
     @classmethod
-    def from_config(cls, config, training: dict | None = None) -> ExportOptions:
-        options = DecodingOptions.from_config(config)  # as the run's reports decode
-        decoding = {"beam_width": options.beam_width, "spelling": options.spelling,
-                    "lm_alpha": options.lm_alpha, "lm_beta": options.lm_beta}  # fmt: skip
-        return cls(config.feature_max_hz, config.remove_export, config.export_tflite,
-                   dict(training or {}), decoding, config.lm_path, config.alphabet,
-                   config.feature_norm)  # fmt: skip
+    def from_config(
+        cls, config, training: dict | None = None, decoding: DecodingOptions | None = None
+    ) -> ExportOptions:
+        """The options of ``config``; ``decoding`` (default: the settings') is how the run's
+        reports decoded, e.g. with the language-model weights ``ds_lm_tune`` chose."""
+        options = decoding or DecodingOptions.from_config(config)
+        described = {
+            "beam_width": options.beam_width,
+            "spelling": options.spelling,
+            "lm_alpha": options.lm_alpha,
+            "lm_beta": options.lm_beta,
+        }
+        return cls(
+            config.feature_max_hz,
+            config.remove_export,
+            config.export_tflite,
+            dict(training or {}),
+            described,
+            config.lm_path,
+            config.alphabet,
+            config.feature_norm,
+        )
 
 
 def language_model_name(lm_path: str) -> str:
@@ -112,16 +128,25 @@ def model_metadata(
         "alphabet": alphabet.characters,
         "blank_label": geometry.n_classes - 1,
         "sample_rate": SAMPLE_RATE,
-        "features": {"mfcc_coefficients": geometry.n_input, "context_frames": geometry.n_context,
-                     "window_seconds": WINDOW_SECONDS, "step_seconds": STEP_SECONDS,
-                     "frame_stride": FRAME_STRIDE, "max_hz": feature_max_hz,
-                     "normalisation": feature_norm},
-        "geometry": {"n_hidden": geometry.n_hidden, "n_features": geometry.n_features,
-                     "n_classes": geometry.n_classes, "relu_clip": geometry.relu_clip},
+        "features": {
+            "mfcc_coefficients": geometry.n_input,
+            "context_frames": geometry.n_context,
+            "window_seconds": WINDOW_SECONDS,
+            "step_seconds": STEP_SECONDS,
+            "frame_stride": FRAME_STRIDE,
+            "max_hz": feature_max_hz,
+            "normalisation": feature_norm,
+        },
+        "geometry": {
+            "n_hidden": geometry.n_hidden,
+            "n_features": geometry.n_features,
+            "n_classes": geometry.n_classes,
+            "relu_clip": geometry.relu_clip,
+        },
         "beam_width": BEAM_WIDTH,
         "training": dict(training or {}),
         "decoding": dict(decoding or {}),
-    }  # fmt: skip
+    }
 
 
 def create_inference_graph(
@@ -188,8 +213,9 @@ def create_tflite_graph(geometry: ModelGeometry, metadata: dict) -> dict:
     graph: float32 samples [n] in [-1, 1] in, logits [time, n_classes] and the metadata as
     UTF-8 bytes out. Build it under :func:`control_flow_v2`."""
     samples = tf.placeholder(tf.float32, [None], name=INPUT_SAMPLES)
-    features = utterance_features(samples * INT16_SCALE, metadata["features"]["max_hz"],
-                                  norm=metadata_feature_norm(metadata))  # fmt: skip
+    features = utterance_features(
+        samples * INT16_SCALE, metadata["features"]["max_hz"], norm=metadata_feature_norm(metadata)
+    )
     with tf.name_scope("model"):  # BiRNN names its output LOGITS; get_variable ignores this
         logits = BiRNN(features[None], tf.shape(features)[:1], [0.0] * 6, geometry, False, None)
     logits = tf.identity(logits[:, 0], name=LOGITS)
@@ -331,14 +357,18 @@ def _export(checkpoint_path, export_dir, geometry, ops, options: ExportOptions) 
         decoding["lm"] = language_model_name(options.lm_path)
         decoding["lm_source"] = os.path.basename(options.lm_path)
     if options.alphabet.n_classes != geometry.n_classes:
-        raise ExportError(f"{options.alphabet.describe()} does not fit a model of "
-                          f"{geometry.n_classes} output classes")  # fmt: skip
-    metadata = model_metadata(geometry, feature_max_hz, options.training, decoding,
-                              options.alphabet, options.feature_norm)  # fmt: skip
+        raise ExportError(
+            f"{options.alphabet.describe()} does not fit a model of "
+            f"{geometry.n_classes} output classes"
+        )
+    metadata = model_metadata(
+        geometry, feature_max_hz, options.training, decoding, options.alphabet, options.feature_norm
+    )
     try:
         # The portable files: stock ops whatever ds_custom_ops says.
-        session, tensors = restore_inference_session(checkpoint_path, geometry, None,
-                                                     feature_max_hz, metadata)  # fmt: skip
+        session, tensors = restore_inference_session(
+            checkpoint_path, geometry, None, feature_max_hz, metadata
+        )
         with session:
             with open(os.path.join(staging, FROZEN_GRAPH), "wb") as frozen_file:
                 frozen_file.write(_freeze(session).SerializeToString())

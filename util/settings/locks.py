@@ -37,8 +37,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _describe(holder: dict) -> str:
-    return (f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started "
-            f"{holder.get('started', '?')}")  # fmt: skip
+    return (
+        f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started "
+        f"{holder.get('started', '?')}"
+    )
 
 
 class FolderLock:
@@ -92,8 +94,11 @@ class FolderLock:
                 int(previous.get("pid", -1))
             )
             state = "is no longer running" if not alive else "no longer holds it"
-            print(f"warning: taking over the lock of {self.folder}: its last holder "
-                  f"({_describe(previous)}) {state}", file=self.out)  # fmt: skip
+            print(
+                f"warning: taking over the lock of {self.folder}: its last holder "
+                f"({_describe(previous)}) {state}",
+                file=self.out,
+            )
         started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": started}
         os.ftruncate(fd, 0)

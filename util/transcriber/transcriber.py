@@ -31,14 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from util.data.audio import (
-    INT16_SCALE,
-    MAX_HZ,
-    SAMPLE_RATE,
-    audio_to_input_vector,
-    load_audio,
-)
-from util.data.text import ALPHABET, Alphabet
+from util.data.audio import audio_to_input_vector, load_audio
 from util.decoding.alignment import Word, word_timings
 from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder
 from util.model import kernels
@@ -54,7 +47,10 @@ from util.model.export_files import (
     metadata_feature_norm,
     op_graph_beside,
 )
-from util.model.precision import bfloat16_lstm_op, with_bfloat16
+from util.model.precision import bfloat16_lstm_op
+from util.settings.alphabet import ALPHABET, Alphabet
+from util.settings.devices import with_bfloat16
+from util.settings.geometry import INT16_SCALE, MAX_HZ, SAMPLE_RATE
 
 
 class ModelError(RuntimeError):
@@ -75,9 +71,14 @@ class Transcript:
     file: str = ""
 
     def as_dict(self) -> dict:
-        return {"file": self.file, "transcript": self.text, "raw": self.raw,
-                "words": [w.as_dict() for w in self.words], "seconds": self.seconds,
-                "inference_s": self.inference_s}  # fmt: skip
+        return {
+            "file": self.file,
+            "transcript": self.text,
+            "raw": self.raw,
+            "words": [w.as_dict() for w in self.words],
+            "seconds": self.seconds,
+            "inference_s": self.inference_s,
+        }
 
 
 def choose_graph(model_path: str, custom_ops: str = "auto") -> str:
@@ -209,8 +210,11 @@ def export_decoding(metadata: dict, model_path: str) -> DecodingOptions:
     if decoding.get("lm"):
         lm_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), decoding["lm"])
         if not os.path.isfile(lm_path):
-            print(f"note: the model was tested with the language model {decoding['lm']}, which "
-                  f"is not beside it; decoding without one", file=sys.stderr)  # fmt: skip
+            print(
+                f"note: the model was tested with the language model {decoding['lm']}, which "
+                f"is not beside it; decoding without one",
+                file=sys.stderr,
+            )
             lm_path = ""
     defaults = DecodingOptions()
     return DecodingOptions(
@@ -284,8 +288,9 @@ class Transcriber:
         words = word_timings(logits, text, self.alphabet, audio)
         if words is None:  # a correction the logits cannot spell: time the raw words
             words = word_timings(logits, raw, self.alphabet, audio) or []
-        return Transcript(text, raw, words, round(len(audio) / SAMPLE_RATE, 3),
-                          round(inference, 4), name)  # fmt: skip
+        return Transcript(
+            text, raw, words, round(len(audio) / SAMPLE_RATE, 3), round(inference, 4), name
+        )
 
     def close(self):
         self.backend.close()
@@ -303,12 +308,17 @@ def read_labelled_csv(path: str) -> list[tuple[str, str | None]]:
             reader = csv.DictReader(csv_file)
             columns = reader.fieldnames or []
             if "wav_filename" not in columns:
-                raise ValueError(f"{path}: no wav_filename column (the header is "
-                                 f"{','.join(columns)!r})")  # fmt: skip
+                raise ValueError(
+                    f"{path}: no wav_filename column (the header is {','.join(columns)!r})"
+                )
             folder = os.path.dirname(os.path.abspath(path))
-            return [(os.path.join(folder, row["wav_filename"].strip()),
-                     row["transcript"] or "" if "transcript" in columns else None)
-                    for row in reader]  # fmt: skip
+            return [
+                (
+                    os.path.join(folder, row["wav_filename"].strip()),
+                    row["transcript"] or "" if "transcript" in columns else None,
+                )
+                for row in reader
+            ]
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:

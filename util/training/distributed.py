@@ -1,10 +1,10 @@
 """Training on several machines (``ds_ps_hosts`` ...): this process's part in a cluster.
 
-A parameter server serves the variables (util/run/cluster.py); every worker builds the training
-context of util/run/contexts.py with the variables on the parameter servers, its own shard of the
-training set and SyncReplicasOptimizer's update. The chief (worker 0) then runs the whole
-story of DeepSpeech.py (checkpoints, validation, logs, test, export); the other workers only
-train, through the same epoch loop, and write nothing.
+A parameter server serves the variables (util/training/cluster.py); every worker builds the training
+context of util/training/contexts.py with the variables on the parameter servers, its own shard of
+the training set and SyncReplicasOptimizer's update. The chief (worker 0) then runs the whole story
+of DeepSpeech.py (checkpoints, validation, logs, test, export); the other workers only train,
+through the same epoch loop, and write nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +15,24 @@ from collections.abc import Callable
 
 import tensorflow.compat.v1 as tf
 
-from util.run.checkpoints import CheckpointError, Position, latest_checkpoint, restorable, restore
-from util.run.cluster import Cluster, ClusterError, ClusterRole, device_setter, serve, shard_indices
-from util.run.config import Config
-from util.run.contexts import (
+from util.settings.config import Config
+from util.settings.devices import session_config, tower_devices
+from util.training.checkpoints import (
+    CheckpointError,
+    Position,
+    latest_checkpoint,
+    restorable,
+    restore,
+)
+from util.training.cluster import (
+    Cluster,
+    ClusterError,
+    ClusterRole,
+    device_setter,
+    serve,
+    shard_indices,
+)
+from util.training.contexts import (
     ExecutionContext,
     Run,
     RunError,
@@ -26,15 +40,14 @@ from util.run.contexts import (
     read_data_set,
     training_context,
 )
-from util.run.gpu import session_config, tower_devices
-from util.run.logs import RunLog
+from util.training.logs import RunLog
 
 
 def create_distributed_context(run: Run) -> ExecutionContext:
-    """A cluster worker's training context: the one of util.run.contexts.create_execution_context,
-    with the variables on the parameter servers, this worker's shard of the training set, and
-    SyncReplicasOptimizer's update (this worker's averaged tower gradients averaged again
-    across the workers) in place of the local one."""
+    """A cluster worker's training context: the one of
+    util.training.contexts.create_execution_context, with the variables on the parameter servers,
+    this worker's shard of the training set, and SyncReplicasOptimizer's update (this worker's
+    averaged tower gradients averaged again across the workers) in place of the local one."""
     config, role = run.config, run.cluster.role
     graph = tf.Graph()
     # Ops are made in the order create_execution_context makes them, so that the same seed
@@ -44,14 +57,18 @@ def create_distributed_context(run: Run) -> ExecutionContext:
         data_set = read_data_set(run, "train")
         total = len(data_set.samples)
         data_set.keep_only(shard_indices(total, role.task_index, role.num_workers))
-        print(f"{role.name().capitalize()} trains on {len(data_set.samples)} of the {total} "
-              f"training samples: {data_set.steps_per_epoch} step(s) per epoch")  # fmt: skip
+        print(
+            f"{role.name().capitalize()} trains on {len(data_set.samples)} of the {total} "
+            f"training samples: {data_set.steps_per_epoch} step(s) per epoch"
+        )
 
         def sync_update(optimizer, gradients, finite):
             # Each update waits for a gradient from every worker: a worker whose batch is not
             # finite sends zeros rather than nothing, and the model stays finite.
-            gradients = [(g if g is None else tf.where_v2(finite, g, tf.zeros_like(g)), v)
-                         for g, v in gradients]  # fmt: skip
+            gradients = [
+                (g if g is None else tf.where_v2(finite, g, tf.zeros_like(g)), v)
+                for g, v in gradients
+            ]
             return run.cluster.apply_gradients(optimizer, gradients)
 
         return training_context(run, graph, data_set, sync_update)
@@ -83,8 +100,10 @@ def open_distributed_context(
 
         scaffold = cluster.scaffold(context.saver, init_fn if cluster.role.is_chief else None)
         if not cluster.role.is_chief:
-            print(f"{cluster.role.name().capitalize()} waits for the chief to make the model "
-                  "ready", flush=True)  # fmt: skip
+            print(
+                f"{cluster.role.name().capitalize()} waits for the chief to make the model ready",
+                flush=True,
+            )
         try:
             session = cluster.open_session(scaffold)
         except CheckpointError as error:
@@ -122,9 +141,11 @@ class WorkerHook:
         self.in_a_row += 1
         name = self.run.cluster.role.name()
         files = batch_files(self.context, values["indices"])
-        print(f"warning: {name}: non-finite loss or gradient in epoch {epoch + 1}, step "
-              f"{step + 1}; zeros were sent. Files: {', '.join(files)}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: {name}: non-finite loss or gradient in epoch {epoch + 1}, step "
+            f"{step + 1}; zeros were sent. Files: {', '.join(files)}",
+            file=sys.stderr,
+        )
         if self.in_a_row >= self.run.config.max_non_finite:
             raise RunError(
                 f"{self.in_a_row} batches in a row had a non-finite loss or gradient on "
@@ -150,10 +171,13 @@ def run_distributed(
         serve(role, session_config(config))
         return {"duration": time.time() - started}
     cluster = Cluster(role, session_config(config, training=True))
-    print(f"{role.name().capitalize()} of {role.num_workers}"
-          f"{' (the chief)' if role.is_chief else ''}; parameter servers "
-          f"{', '.join(role.ps_hosts)}; each update averages "
-          f"{role.replicas_to_aggregate} worker(s)' gradients", flush=True)  # fmt: skip
+    print(
+        f"{role.name().capitalize()} of {role.num_workers}"
+        f"{' (the chief)' if role.is_chief else ''}; parameter servers "
+        f"{', '.join(role.ps_hosts)}; each update averages "
+        f"{role.replicas_to_aggregate} worker(s)' gradients",
+        flush=True,
+    )
     succeeded = False
     try:
         if role.is_chief:

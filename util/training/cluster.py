@@ -33,7 +33,7 @@ from math import ceil
 import tensorflow.compat.v1 as tf
 from tensorflow.python.client.session import SessionInterface
 
-from util.run.checkpoints import STATE_SCOPE
+from util.training.checkpoints import STATE_SCOPE
 
 PS, WORKER = "ps", "worker"
 CONTROL_TIMEOUT_MS = 5000  # a control operation on a parameter server that takes longer failed
@@ -475,9 +475,13 @@ class Cluster:
         variable, so that older checkpoints without it still restore)."""
         with tf.variable_scope(STATE_SCOPE), tf.device("/cpu:0"):
             self.global_step = tf.get_variable(
-                "global_step", [], tf.int64, tf.zeros_initializer(), trainable=False,
+                "global_step",
+                [],
+                tf.int64,
+                tf.zeros_initializer(),
+                trainable=False,
                 collections=[tf.GraphKeys.GLOBAL_VARIABLES, tf.GraphKeys.GLOBAL_STEP],
-            )  # fmt: skip
+            )
         self.sync_optimizer = tf.train.SyncReplicasOptimizer(
             optimizer,
             replicas_to_aggregate=self.role.replicas_to_aggregate,
@@ -525,8 +529,10 @@ class Cluster:
         capture = _CaptureSession()
         # num_tokens=0: no spare tokens, so that each update holds one gradient per worker
         # (with spares a fast worker could contribute twice).
-        hooks = [self.sync_optimizer.make_session_run_hook(self.role.is_chief, num_tokens=0),
-                 capture]  # fmt: skip
+        hooks = [
+            self.sync_optimizer.make_session_run_hook(self.role.is_chief, num_tokens=0),
+            capture,
+        ]
         target, config = self.server.target, self.session_config
         if self.role.is_chief:
             creator = tf.train.ChiefSessionCreator(scaffold, target, config)
@@ -559,16 +565,21 @@ class Cluster:
         try:
             if not self.role.is_chief:
                 if not control.report_finished():
-                    print("warning: could not tell the chief that this worker has finished",
-                          file=sys.stderr)  # fmt: skip
+                    print(
+                        "warning: could not tell the chief that this worker has finished",
+                        file=sys.stderr,
+                    )
                 return
             if succeeded:
                 self._wait_for_workers(control)
             control.stop_training()
             missed = control.end_run()
             if missed:
-                print(f"warning: {', '.join(missed)} did not take the end of the run; "
-                      "stop it by hand", file=sys.stderr)  # fmt: skip
+                print(
+                    f"warning: {', '.join(missed)} did not take the end of the run; "
+                    "stop it by hand",
+                    file=sys.stderr,
+                )
         finally:
             control.close()
 

@@ -1,14 +1,14 @@
-"""util.run.gpu and the GPU paths, on a machine without GPUs: TensorFlow is made to report two
-GPUs, and the graphs are checked for what would run where (nothing here ran on a GPU)."""
+"""util.settings.devices and the GPU paths, on a machine without GPUs: TensorFlow is made to report
+two GPUs, and the graphs are checked for what would run where (nothing here ran on a GPU)."""
 
 import tensorflow.compat.v1 as tf
 from test_contexts import Ready
 
 from util.model import kernels
 from util.model.birnn import ModelOps
-from util.run import gpu
-from util.run.config import Config
-from util.run.contexts import training_ops
+from util.settings import devices
+from util.settings.config import Config
+from util.training.contexts import training_ops
 
 tf.disable_v2_behavior()
 
@@ -16,17 +16,18 @@ GPUS = ["/device:GPU:0", "/device:GPU:1"]
 
 
 def pretend_gpus(monkeypatch):
-    monkeypatch.setattr(gpu, "get_available_gpus", lambda proto=None: list(GPUS))
+    monkeypatch.setattr(devices, "get_available_gpus", lambda proto=None: list(GPUS))
     seen = [tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")]
-    monkeypatch.setattr(tf.config, "list_physical_devices",
-                        lambda kind=None: seen if kind == "GPU" else [])  # fmt: skip
+    monkeypatch.setattr(
+        tf.config, "list_physical_devices", lambda kind=None: seen if kind == "GPU" else []
+    )
 
 
 def test_one_tower_per_gpu_and_no_cpu_speed_ups(monkeypatch):
     pretend_gpus(monkeypatch)
     config = Config(checkpoint_dir="unused", cpu_towers=3, bfloat16="auto", custom_ops="auto")
-    assert gpu.tower_devices(config) == GPUS  # ds_cpu_towers is for machines without GPUs
-    assert not gpu.use_bfloat16(config)  # CPU bfloat16 off where TensorFlow sees a GPU
+    assert devices.tower_devices(config) == GPUS  # ds_cpu_towers is for machines without GPUs
+    assert not devices.use_bfloat16(config)  # CPU bfloat16 off where TensorFlow sees a GPU
     assert kernels.lstm_op_for("auto") is None  # the compiled op has a CPU kernel only
     assert ModelOps.for_training(config) == ModelOps() == ModelOps.for_evaluation(config)
 
@@ -36,7 +37,7 @@ def test_the_training_step_places_towers_on_the_gpus_and_variables_on_the_cpu(mo
     config = Config(n_hidden=8, checkpoint_dir="unused", bfloat16="auto", custom_ops="auto")
     graph = tf.Graph()
     with graph.as_default():
-        towers, ops = training_ops(config, gpu.tower_devices(config), Ready())
+        towers, ops = training_ops(config, devices.tower_devices(config), Ready())
     for i, device in enumerate(GPUS):
         tower_ops = [op for op in graph.get_operations() if op.name.startswith(f"tower_{i}/")]
         matmuls = [op for op in tower_ops if op.type == "MatMul"]

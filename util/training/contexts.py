@@ -21,7 +21,9 @@ from util.data.audio import AudioError
 from util.data.feeding import DataOptions, DataSet, read_data_sets
 from util.model.birnn import ModelGeometry, ModelOps
 from util.model.towers import TowerResults, average_gradients, get_tower_results
-from util.run.checkpoints import (
+from util.settings.config import Config
+from util.settings.devices import session_config
+from util.training.checkpoints import (
     STATE_SCOPE,
     CheckpointError,
     GracefulStop,
@@ -34,9 +36,7 @@ from util.run.checkpoints import (
     restore,
     save,
 )
-from util.run.config import Config
-from util.run.gpu import session_config
-from util.run.logs import RunLog
+from util.training.logs import RunLog
 
 
 class RunError(RuntimeError):
@@ -52,7 +52,7 @@ class Run:
     log: RunLog
     global_step: int = 0
     stop: GracefulStop = field(default_factory=GracefulStop)
-    cluster: object | None = None  # util.run.cluster.Cluster: this process's part in a cluster
+    cluster: object | None = None  # util.training.cluster.Cluster: this process's part in a cluster
 
     @property
     def geometry(self) -> ModelGeometry:
@@ -96,8 +96,9 @@ def read_data_set(run: Run, set_name: str) -> DataSet:
     importer = importlib.import_module(f"importers.{config.importer}")
     options = DataOptions.from_config(config, len(run.devices))
     try:
-        data_set = getattr(read_data_sets(importer, config.dataset_path, (set_name,), options),
-                           set_name)  # fmt: skip
+        data_set = getattr(
+            read_data_sets(importer, config.dataset_path, (set_name,), options), set_name
+        )
     except (FileNotFoundError, ValueError, AudioError) as error:
         raise RunError(f"cannot read the {set_name} set: {error}") from error
     written = run.log.skipped(set_name, data_set.skipped)
@@ -161,18 +162,27 @@ UpdateFn = Callable[[tf.train.Optimizer, list, tf.Tensor], tf.Operation]
 
 
 def training_ops(
-    config: Config, devices: list[str], batch_source, apply_update: UpdateFn = local_update
+    config: Config,
+    devices: list[str],
+    batch_source,
+    apply_update: UpdateFn = local_update,
+    model_ops: ModelOps | None = None,
 ) -> tuple[TowerResults, TrainingOps]:
     """The training step, built in the current graph and device scope: the training state,
     one tower per device (each taking a batch from ``batch_source.next_batch()``), averaged
     gradients, their finiteness check, the update (``apply_update(optimizer, gradients,
     finite)``) and the summaries. A single process and a cluster worker differ only in the
-    update."""
+    update. ``model_ops`` (default: the settings') says how the LSTM is computed."""
     state = create_training_state(config)
     scale = tf.placeholder_with_default(tf.constant(1.0), [], name="learning_rate_scale")
     optimizer = create_optimizer(config, state["learning_rate"] * scale)
-    towers = get_tower_results(batch_source, devices, ModelGeometry.from_config(config),
-                               ModelOps.for_training(config), optimizer)  # fmt: skip
+    towers = get_tower_results(
+        batch_source,
+        devices,
+        ModelGeometry.from_config(config),
+        model_ops or ModelOps.for_training(config),
+        optimizer,
+    )
     gradients = average_gradients(towers.gradients)
     if config.log_variables:
         log_grads_and_vars(gradients)
@@ -205,8 +215,9 @@ def create_execution_context(run: Run, set_name: str) -> ExecutionContext:
         data_set = read_data_set(run, set_name)
         if set_name == "train":
             return training_context(run, graph, data_set)
-        towers = get_tower_results(data_set, run.devices, run.geometry,
-                                   ModelOps.for_evaluation(run.config))  # fmt: skip
+        towers = get_tower_results(
+            data_set, run.devices, run.geometry, ModelOps.for_evaluation(run.config)
+        )
         alphabet_variable(run.config.alphabet)
         feature_norm_variable(run.config.feature_norm)
         saver = tf.train.Saver(tf.global_variables(), save_relative_paths=True)
@@ -244,8 +255,9 @@ def start_execution_context(
         session.run(tf.global_variables_initializer())
         if model_path is not None:
             try:
-                restore(session, model_path, tf.global_variables(),
-                        f"ds_n_hidden={run.config.n_hidden}")  # fmt: skip
+                restore(
+                    session, model_path, tf.global_variables(), f"ds_n_hidden={run.config.n_hidden}"
+                )
             except CheckpointError as error:
                 session.close()
                 raise RunError(str(error)) from error
@@ -362,8 +374,11 @@ class StepHook:
         files = batch_files(self.context, tower_indices)
         listed = self.run.log.add_non_finite(epoch + 1, step + 1, files)
         self.non_finite_in_a_row += 1
-        print(f"warning: non-finite loss or gradient in epoch {epoch + 1}, step {step + 1}; "
-              f"the batch is skipped. Files: {', '.join(files)}", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: non-finite loss or gradient in epoch {epoch + 1}, step {step + 1}; "
+            f"the batch is skipped. Files: {', '.join(files)}",
+            file=sys.stderr,
+        )
         limit = self.run.config.max_non_finite
         if self.non_finite_in_a_row >= limit:
             raise RunError(

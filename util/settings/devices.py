@@ -1,12 +1,15 @@
-"""Devices: the GPUs TensorFlow sees, the tower devices, and the session configuration."""
+"""Devices: the GPUs TensorFlow sees, the tower devices, the session configuration and
+whether this CPU multiplies bfloat16 natively."""
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow.compat.v1 as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
 from tensorflow.python.client import device_lib
 
-from util.model.precision import bfloat16_wanted, with_bfloat16
-from util.run.config import Config
+from util.settings.config import Config
 
 
 def session_config(config: Config, training: bool = False) -> tf.ConfigProto:
@@ -43,3 +46,36 @@ def tower_devices(config: Config) -> list[str]:
     if gpus:
         return gpus
     return [f"/cpu:{i}" for i in range(config.cpu_towers)]
+
+
+def with_bfloat16(proto: tf.ConfigProto) -> tf.ConfigProto:
+    """Turn on TensorFlow's oneDNN mixed-precision rewrite in ``proto``: matrix products and
+    the element-wise operations around them in bfloat16; variables, the loss, the optimiser
+    and the operations it does not know (the compiled LSTM op) stay float32."""
+    proto.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+        rewriter_config_pb2.RewriterConfig.ON
+    )
+    return proto
+
+
+@functools.cache
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX), from
+    /proc/cpuinfo; False where that cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def bfloat16_wanted(mode: str) -> bool:
+    """``on``, ``off`` or ``auto`` (on where the CPU multiplies bfloat16 natively): the
+    values of ``ds_bfloat16`` and of the scripts' bfloat16 options."""
+    if mode == "auto":
+        return cpu_has_bfloat16()
+    return mode == "on"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import tensorflow.compat.v1 as tf
 
-from util.data.text import ENGLISH, Alphabet
+from util.settings.alphabet import ENGLISH, Alphabet
 
 CHECKPOINT_NAME = "model.ckpt"
 BEST_DEV_DIR = "best_dev"

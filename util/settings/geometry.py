@@ -1,0 +1,38 @@
+"""The feature geometry every layer agrees on, named once.
+
+The recipe is the 2017 original's: 16 kHz mono audio on the 16-bit scale; MFCC frames from
+25 ms windows every 10 ms (python_speech_features' settings: pre-emphasis 0.97, a 512-point
+FFT, 26 mel filters, the lifter 22); every second frame kept, so a time step is 20 ms; 9
+frames of context each side, giving 19 x 26 = 494 values a step. util.data.audio computes it
+in numpy, util.data.audio_graph in TensorFlow ops, util.data.augment perturbs it.
+"""
+
+from __future__ import annotations
+
+SAMPLE_RATE = 16000  # Hz
+WINDOW_SECONDS = 0.025
+STEP_SECONDS = 0.010
+FRAME_STRIDE = 2  # keep every second MFCC frame
+TIME_STEP_SECONDS = STEP_SECONDS * FRAME_STRIDE  # 0.02: one step of the model
+N_INPUT = 26  # MFCC coefficients per frame
+N_FILTERS = 26  # mel filters
+FFT_SIZE = 512
+CEP_LIFTER = 22
+PREEMPHASIS = 0.97
+MAX_HZ = SAMPLE_RATE // 2  # upper edge of the mel filterbank; 4000 suits telephone audio
+N_CONTEXT = 9  # frames of context on each side
+# Audio is float on the 16-bit scale: int16 samples as they are, float files times 32768.
+# Perturbed audio is clipped to the largest int16 value.
+INT16_SCALE = 32768.0
+INT16_MAX = INT16_SCALE - 1  # 32767
+# How features are normalised per utterance (ds_feature_norm): all together (the 2017 recipe)
+# or each MFCC coefficient on its own (cepstral mean and variance normalisation).
+FEATURE_NORMS = ("utterance", "coefficient")
+
+
+def feature_width(numcep: int = N_INPUT, numcontext: int = N_CONTEXT) -> int:
+    """Width of one time step's features: a frame and ``numcontext`` frames each side."""
+    return numcep + 2 * numcep * numcontext
+
+
+N_FEATURES = feature_width()  # 494
