@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dashboard import files as F
 from dashboard import runs as R
 
 CHROMIUM = "/usr/bin/chromium"
@@ -85,7 +86,7 @@ def make_runs(sources: list[Path], logs: Path, count: int) -> None:
 
 
 def time_data(logs: Path) -> tuple[float, float]:
-    root = R.resolve_logs_dir(logs)
+    root = F.resolve_logs_dir(logs)
     started = time.perf_counter()
     R.runs_frame(R.list_runs(root))
     cold = time.perf_counter() - started

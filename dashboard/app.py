@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from dashboard import files as log_files  # noqa: E402
 from dashboard import runs as run_logs  # noqa: E402
+from dashboard import utterances as utterance_logs  # noqa: E402
 from util.settings.run_files import Status  # noqa: E402
 
 REFRESH = {"off": None, "5 s": 5, "10 s": 10, "30 s": 30, "1 min": 60}
@@ -55,7 +57,7 @@ STATUS_STYLES = {
     Status.INTERRUPTED: "color: #b45309",
     Status.UNKNOWN: "color: #6b7280",
 }
-LEGEND = run_logs.alignment_legend()
+LEGEND = utterance_logs.alignment_legend()
 
 
 @dataclass(frozen=True)
@@ -141,14 +143,55 @@ def styled_runs(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
     return frame.style.apply(lambda _: styles, axis=None)
 
 
-def runs_table(runs: list[run_logs.Run], run_filter: RunFilter) -> list[str]:
-    """The runs table and the comparison picker; returns the runs to compare."""
-    frame = run_logs.runs_frame(runs)
-    ranges = {column: (low, high) for column, low, high in run_filter.ranges}
-    shown = run_logs.mark_best(
-        run_logs.filter_runs(frame, run_filter.text, run_filter.statuses, ranges)
-    )
-    shown = shown.reset_index(drop=True)
+# The runs table's columns, the figures first so that they show without scrolling sideways.
+RUN_TABLE_ORDER = [
+    "run",
+    "started",
+    "status",
+    "epochs_done",
+    "progress",
+    *run_logs.METRICS,
+    "best",
+    "flags",
+    "duration",
+    "importer",
+    "learning_rate",
+    "n_hidden",
+    "dropout",
+    "batch_size",
+    "epochs",
+    "git",
+]
+
+
+def run_table_columns() -> dict:
+    """How the runs table shows each column."""
+    return {
+        "run": st.column_config.TextColumn("run", pinned=True),
+        "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
+        "best": st.column_config.TextColumn(
+            "best in", width="medium", help="The metrics in which this run is the best shown"
+        ),
+        "flags": st.column_config.TextColumn(
+            "flags", width="medium", help="Why a run's files could not all be read"
+        ),
+        "learning_rate": st.column_config.NumberColumn("learning rate", format="%g"),
+        "n_hidden": st.column_config.NumberColumn("n_hidden", format="%d"),
+        "dropout": st.column_config.NumberColumn("dropout", format="%g"),
+        "batch_size": st.column_config.NumberColumn("batch", format="%d"),
+        "epochs": st.column_config.NumberColumn("epochs", format="%d"),
+        "epochs_done": st.column_config.NumberColumn("done", format="%d"),
+        "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+        **{
+            column: st.column_config.NumberColumn(label, format="%.4f")
+            for column, label in run_logs.METRICS.items()
+        },
+        "duration": st.column_config.NumberColumn("duration", format="compact"),
+    }
+
+
+def runs_summary(frame: pd.DataFrame, shown: pd.DataFrame) -> None:
+    """How many runs there are by status, how many are shown, and a warning for flagged ones."""
     counts = frame["status"].value_counts()
     summary = ", ".join(f"{counts[s]} {s}" for s in run_logs.STATUSES if counts.get(s, 0))
     st.caption(f"{len(frame)} runs ({summary}); {len(shown)} shown.")
@@ -158,6 +201,17 @@ def runs_table(runs: list[run_logs.Run], run_filter: RunFilter) -> list[str]:
             f"{len(flagged)} run(s) flagged (unreadable or incomplete files, a failure or a "
             "stale run): see the flags column."
         )
+
+
+def runs_table(runs: list[run_logs.Run], run_filter: RunFilter) -> list[str]:
+    """The runs table and the comparison picker; returns the runs to compare."""
+    frame = run_logs.runs_frame(runs)
+    ranges = {column: (low, high) for column, low, high in run_filter.ranges}
+    shown = run_logs.mark_best(
+        run_logs.filter_runs(frame, run_filter.text, run_filter.statuses, ranges)
+    )
+    shown = shown.reset_index(drop=True)
+    runs_summary(frame, shown)
 
     ids = frame["run"].tolist()
     compare = [r for r in st.session_state.get("compare", ids[-2:]) if r in ids]
@@ -174,47 +228,8 @@ def runs_table(runs: list[run_logs.Run], run_filter: RunFilter) -> list[str]:
         hide_index=True,
         placeholder="—",
         height=table_height(len(display), 520),
-        column_order=[
-            # The figures first, so that they show without scrolling sideways.
-            "run",
-            "started",
-            "status",
-            "epochs_done",
-            "progress",
-            *run_logs.METRICS,
-            "best",
-            "flags",
-            "duration",
-            "importer",
-            "learning_rate",
-            "n_hidden",
-            "dropout",
-            "batch_size",
-            "epochs",
-            "git",
-        ],
-        column_config={
-            "run": st.column_config.TextColumn("run", pinned=True),
-            "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
-            "best": st.column_config.TextColumn(
-                "best in", width="medium", help="The metrics in which this run is the best shown"
-            ),
-            "flags": st.column_config.TextColumn(
-                "flags", width="medium", help="Why a run's files could not all be read"
-            ),
-            "learning_rate": st.column_config.NumberColumn("learning rate", format="%g"),
-            "n_hidden": st.column_config.NumberColumn("n_hidden", format="%d"),
-            "dropout": st.column_config.NumberColumn("dropout", format="%g"),
-            "batch_size": st.column_config.NumberColumn("batch", format="%d"),
-            "epochs": st.column_config.NumberColumn("epochs", format="%d"),
-            "epochs_done": st.column_config.NumberColumn("done", format="%d"),
-            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-            **{
-                column: st.column_config.NumberColumn(label, format="%.4f")
-                for column, label in run_logs.METRICS.items()
-            },
-            "duration": st.column_config.NumberColumn("duration", format="compact"),
-        },
+        column_order=RUN_TABLE_ORDER,
+        column_config=run_table_columns(),
     )
     rows = [i for i in event.selection.rows if i < len(shown)]
     seen = st.session_state.setdefault("table_rows_seen", {})
@@ -368,7 +383,7 @@ def utterance_table(frame: pd.DataFrame, key: str) -> None:
 
 
 def show_audio(report: dict, path: str) -> None:
-    audio = run_logs.report_audio(report, path)
+    audio = log_files.report_audio(report, path)
     if audio.data is not None:
         st.audio(audio.data, format=audio.format)
     else:
@@ -389,7 +404,25 @@ def utterances_tab(runs: list[run_logs.Run], compare: list[str]) -> None:
     sets = _set_order(by_id[run_id].reports)
     set_name = pick(right, "Set", sets, "utt_set", sets[0])
     report = by_id[run_id].reports[set_name]
-    summary = run_logs.report_summary(report)
+    report_metrics(report)
+    frame = utterance_logs.utterances_frame(report)
+    shown = utterance_filter(frame)
+    st.caption(f"{len(shown)} of {len(frame)} utterances.")
+    utterance_table(shown, "utt_table")
+    st.download_button(
+        "Download utterances CSV",
+        shown.to_csv(index=False).encode("utf-8"),
+        file_name=f"{run_id}_{set_name}_utterances.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )
+    worst_utterances(report, shown)
+    wer_by_duration(frame)
+
+
+def report_metrics(report: dict) -> None:
+    """A report's utterance count and its corpus and mean figures, side by side."""
+    summary = utterance_logs.report_summary(report)
     cells = st.columns(5)
     cells[0].metric("utterances", summary["utterances"])
     for cell, (key, label) in zip(
@@ -400,27 +433,23 @@ def utterances_tab(runs: list[run_logs.Run], compare: list[str]) -> None:
         value = summary[key]
         cell.metric(label, "—" if value is None else f"{value:.4f}")
 
-    frame = run_logs.utterances_frame(report)
+
+def utterance_filter(frame: pd.DataFrame) -> pd.DataFrame:
+    """The search and WER filters over a report's utterances; returns the rows they keep."""
     text_col, low_col, high_col, errors_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
     text = text_col.text_input("Search file, reference, hypothesis", key="utt_text")
     low = low_col.number_input("WER ≥", value=None, min_value=0.0, format="%g", key="utt_low")
     high = high_col.number_input("WER ≤", value=None, min_value=0.0, format="%g", key="utt_high")
     errors_only = errors_col.toggle("Errors only", key="utt_errors")
-    shown = run_logs.filter_utterances(frame, text, low, high, errors_only)
-    st.caption(f"{len(shown)} of {len(frame)} utterances.")
-    utterance_table(shown, "utt_table")
-    st.download_button(
-        "Download utterances CSV",
-        shown.to_csv(index=False).encode("utf-8"),
-        file_name=f"{run_id}_{set_name}_utterances.csv",
-        mime="text/csv",
-        on_click="ignore",
-    )
+    return utterance_logs.filter_utterances(frame, text, low, high, errors_only)
 
+
+def worst_utterances(report: dict, shown: pd.DataFrame) -> None:
+    """The worst of the shown utterances, each with its figures, audio and word alignment."""
     st.subheader("Worst utterances")
     count = st.columns([1, 5])[0].number_input("How many", 1, 100, 5, key="utt_worst")
     st.html(LEGEND)
-    for rank, row in enumerate(run_logs.worst(shown, int(count)).itertuples(index=False), 1):
+    for rank, row in enumerate(utterance_logs.worst(shown, int(count)).itertuples(index=False), 1):
         with st.container(border=True):
             figures = " · ".join(
                 f"{name} {value:.3f}"
@@ -430,10 +459,14 @@ def utterances_tab(runs: list[run_logs.Run], compare: list[str]) -> None:
             duration = f" · {row.duration:.2f} s" if pd.notna(row.duration) else ""
             st.markdown(f"**{rank}.** `{row.file.replace('`', '')}` — {figures}{duration}")
             show_audio(report, row.path)
-            st.html(run_logs.alignment_html(run_logs.align_words(row.reference, row.hypothesis)))
+            ops = utterance_logs.align_words(row.reference, row.hypothesis)
+            st.html(utterance_logs.alignment_html(ops))
 
+
+def wer_by_duration(frame: pd.DataFrame) -> None:
+    """Corpus WER by duration band, and every utterance's WER against its duration."""
     st.subheader("WER by utterance duration")
-    bands = run_logs.wer_by_duration(frame)
+    bands = utterance_logs.wer_by_duration(frame)
     if bands.empty:
         st.caption("No durations in this report.")
         return
@@ -492,15 +525,52 @@ def run_vs_run_tab(runs: list[run_logs.Run], compare: list[str]) -> None:
         return
     set_name = pick(set_col, "Set", sets, "cmp_set", sets[0])
     report_a, report_b = by_id[run_a].reports[set_name], by_id[run_b].reports[set_name]
-    comparison = run_logs.compare_utterances(
-        run_logs.utterances_frame(report_a), run_logs.utterances_frame(report_b)
+    comparison = utterance_logs.compare_utterances(
+        utterance_logs.utterances_frame(report_a), utterance_logs.utterances_frame(report_b)
     )
-    counts = run_logs.change_counts(comparison)
+    counts = utterance_logs.change_counts(comparison)
+    comparison_metrics(counts, report_a, report_b)
+    present = [c for c in utterance_logs.CHANGES if counts[c]]
+    show = st.pills("Show", present, selection_mode="multi", default=present, key="cmp_show")
+    shown = comparison[comparison["change"].isin(show or present)]
+    st.dataframe(
+        shown,
+        key="cmp_table",
+        hide_index=True,
+        placeholder="—",
+        column_order=COMPARISON_ORDER,
+        column_config={
+            "reference": st.column_config.TextColumn("reference", width="medium"),
+            "hypothesis A": st.column_config.TextColumn("hypothesis A", width="medium"),
+            "hypothesis B": st.column_config.TextColumn("hypothesis B", width="medium"),
+            "wer A": st.column_config.NumberColumn("WER A", format="%.3f"),
+            "wer B": st.column_config.NumberColumn("WER B", format="%.3f"),
+            "delta": st.column_config.NumberColumn("Δ WER", format="%+.3f"),
+        },
+        height=table_height(len(shown), 460),
+    )
+    largest_regressions(comparison)
+
+
+COMPARISON_ORDER = [
+    "change",
+    "file",
+    "reference",
+    "hypothesis A",
+    "hypothesis B",
+    "wer A",
+    "wer B",
+    "delta",
+]
+
+
+def comparison_metrics(counts: dict[str, int], report_a: dict, report_b: dict) -> None:
+    """How many utterances got worse, better or stayed, and both runs' corpus WER."""
     cells = st.columns(5)
     cells[0].metric("worse in B", counts["worse"])
     cells[1].metric("better in B", counts["better"])
     cells[2].metric("same", counts["same"])
-    wer_a, wer_b = run_logs.number(report_a.get("wer")), run_logs.number(report_b.get("wer"))
+    wer_a, wer_b = log_files.number(report_a.get("wer")), log_files.number(report_b.get("wer"))
     cells[3].metric("corpus WER A", "—" if wer_a is None else f"{wer_a:.4f}")
     cells[4].metric(
         "corpus WER B",
@@ -512,55 +582,25 @@ def run_vs_run_tab(runs: list[run_logs.Run], compare: list[str]) -> None:
         st.caption(
             f"{counts['only in A']} utterance(s) only in A, {counts['only in B']} only in B."
         )
-    present = [c for c in run_logs.CHANGES if counts[c]]
-    show = st.pills("Show", present, selection_mode="multi", default=present, key="cmp_show")
-    shown = comparison[comparison["change"].isin(show or present)]
-    st.dataframe(
-        shown,
-        key="cmp_table",
-        hide_index=True,
-        placeholder="—",
-        column_order=[
-            "change",
-            "file",
-            "reference",
-            "hypothesis A",
-            "hypothesis B",
-            "wer A",
-            "wer B",
-            "delta",
-        ],
-        column_config={
-            "reference": st.column_config.TextColumn("reference", width="medium"),
-            "hypothesis A": st.column_config.TextColumn("hypothesis A", width="medium"),
-            "hypothesis B": st.column_config.TextColumn("hypothesis B", width="medium"),
-            "wer A": st.column_config.NumberColumn("WER A", format="%.3f"),
-            "wer B": st.column_config.NumberColumn("WER B", format="%.3f"),
-            "delta": st.column_config.NumberColumn("Δ WER", format="%+.3f"),
-        },
-        height=table_height(len(shown), 460),
-    )
+
+
+def largest_regressions(comparison: pd.DataFrame) -> None:
+    """The five utterances B got most wrong against A, each with both alignments."""
     regressions = comparison[comparison["change"] == "worse"].head(5)
-    if not regressions.empty:
-        st.subheader("Largest regressions")
-        st.html(LEGEND)
-        for row in regressions.to_dict("records"):
-            with st.container(border=True):
-                name = row["file"].replace("`", "")
-                st.markdown(f"`{name}` — WER {row['wer A']:.3f} → {row['wer B']:.3f}")
-                left, right = st.columns(2)
-                left.caption("A")
-                left.html(
-                    run_logs.alignment_html(
-                        run_logs.align_words(row["reference"], row["hypothesis A"])
-                    )
-                )
-                right.caption("B")
-                right.html(
-                    run_logs.alignment_html(
-                        run_logs.align_words(row["reference"], row["hypothesis B"])
-                    )
-                )
+    if regressions.empty:
+        return
+    st.subheader("Largest regressions")
+    st.html(LEGEND)
+    for row in regressions.to_dict("records"):
+        with st.container(border=True):
+            name = row["file"].replace("`", "")
+            st.markdown(f"`{name}` — WER {row['wer A']:.3f} → {row['wer B']:.3f}")
+            for column, label, hypothesis in zip(
+                st.columns(2), "AB", ("hypothesis A", "hypothesis B"), strict=True
+            ):
+                column.caption(label)
+                ops = utterance_logs.align_words(row["reference"], row[hypothesis])
+                column.html(utterance_logs.alignment_html(ops))
 
 
 # -- the page --------------------------------------------------------------------------------
@@ -570,7 +610,7 @@ def body(root: Path, run_filter: RunFilter) -> None:
     """Everything below the title; re-run on its own by the auto-refresh."""
     try:
         runs = run_logs.list_runs(root)
-    except run_logs.LogsDirError as error:
+    except log_files.LogsDirError as error:
         st.error(str(error))
         return
     if not runs:
@@ -605,8 +645,8 @@ def main() -> None:
     logs_dir, refresh, run_filter = sidebar()
     st.title("DeepSpeech runs")
     try:
-        root = run_logs.resolve_logs_dir(logs_dir)
-    except run_logs.LogsDirError as error:
+        root = log_files.resolve_logs_dir(logs_dir)
+    except log_files.LogsDirError as error:
         st.error(str(error))
         return
     st.caption(f"Logs: {root}" + (f" · refreshed every {refresh} s" if refresh else ""))

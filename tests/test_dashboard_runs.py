@@ -1,6 +1,6 @@
-"""dashboard/runs.py on its own: reading run folders (good, half-written, malformed, links
-out of the logs folder), the runs table, curves, parameters, utterances, alignments, run
-against run and audio."""
+"""dashboard/files.py, runs.py and utterances.py on their own: reading run folders (good,
+half-written, malformed, links out of the logs folder), the runs table, curves, parameters,
+utterances, alignments, run against run and audio."""
 
 import json
 import os
@@ -10,7 +10,9 @@ import time
 import pandas as pd
 import pytest
 
+from dashboard import files as F
 from dashboard import runs as R
+from dashboard import utterances as U
 from util.data.text import wer
 
 SENTENCE = "she had your dark suit in greasy wash water all year"
@@ -107,7 +109,7 @@ def logs(tmp_path):
 
 
 def load(logs) -> dict[str, R.Run]:
-    return {run.run_id: run for run in R.list_runs(R.resolve_logs_dir(logs))}
+    return {run.run_id: run for run in R.list_runs(F.resolve_logs_dir(logs))}
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -206,7 +208,7 @@ def test_bad_reports_are_flagged_and_left_out(logs):
         "report_train.json: 1 sample(s) are not objects (skipped)",
     ]
     assert list(run.reports) == ["train"]
-    assert len(R.utterances_frame(run.reports["train"])) == 1
+    assert len(U.utterances_frame(run.reports["train"])) == 1
 
 
 def test_links_out_of_the_logs_folder_are_refused(logs, tmp_path):
@@ -246,13 +248,13 @@ def test_the_folder_listing(logs, tmp_path):
     write_run(logs, "a", hyper())
     write_run(logs, ".hidden", hyper())
     (logs / "notes.txt").write_text("not a run")
-    assert [run.run_id for run in R.list_runs(R.resolve_logs_dir(logs))] == ["a", "b"]
-    with pytest.raises(R.LogsDirError, match="does not exist"):
-        R.resolve_logs_dir(tmp_path / "nowhere")
-    with pytest.raises(R.LogsDirError, match="not a folder"):
-        R.resolve_logs_dir(logs / "notes.txt")
-    with pytest.raises(R.LogsDirError, match="no logs folder"):
-        R.resolve_logs_dir("  ")
+    assert [run.run_id for run in R.list_runs(F.resolve_logs_dir(logs))] == ["a", "b"]
+    with pytest.raises(F.LogsDirError, match="does not exist"):
+        F.resolve_logs_dir(tmp_path / "nowhere")
+    with pytest.raises(F.LogsDirError, match="not a folder"):
+        F.resolve_logs_dir(logs / "notes.txt")
+    with pytest.raises(F.LogsDirError, match="no logs folder"):
+        F.resolve_logs_dir("  ")
 
 
 def test_running_runs_and_stale_ones(logs):
@@ -293,7 +295,7 @@ def three_runs(logs):
     write_run(logs, "20260101-000001", hyper(n_hidden=100, test_wer=0.2), [epoch(1, 50.0)])
     write_run(logs, "20260101-000002", hyper(n_hidden=494, test_wer=0.1), [epoch(1, 40.0)])
     write_run(logs, "20260101-000003", hyper(status="running", n_hidden=494), [epoch(1, 40.0)])
-    return R.runs_frame(R.list_runs(R.resolve_logs_dir(logs)))
+    return R.runs_frame(R.list_runs(F.resolve_logs_dir(logs)))
 
 
 def test_runs_frame_types(three_runs):
@@ -355,7 +357,7 @@ def test_smoothing_is_tensorboards():
 def test_curves_frame(logs):
     write_run(logs, "a", hyper(), [epoch(1, 9.0), epoch(2, 7.0, 0.5, 6.0), epoch(3, 5.0)])
     write_run(logs, "b", hyper(), [epoch(1, 8.0)])
-    frame = R.curves_frame(R.list_runs(R.resolve_logs_dir(logs)), ["train_loss", "dev_wer"])
+    frame = R.curves_frame(R.list_runs(F.resolve_logs_dir(logs)), ["train_loss", "dev_wer"])
     assert frame[frame["metric"] == "train_loss"][["run", "epoch", "value"]].values.tolist() == [
         ["a", 1, 9.0],
         ["a", 2, 7.0],
@@ -364,14 +366,14 @@ def test_curves_frame(logs):
     ]
     assert frame[frame["metric"] == "dev_wer"][["run", "epoch"]].values.tolist() == [["a", 2]]
     assert (frame["smoothed"] == frame["value"]).all()
-    smoothed = R.curves_frame(R.list_runs(R.resolve_logs_dir(logs)), ["train_loss"], 0.5)
+    smoothed = R.curves_frame(R.list_runs(F.resolve_logs_dir(logs)), ["train_loss"], 0.5)
     assert smoothed["smoothed"].tolist()[:3] == pytest.approx(R.smooth([9.0, 7.0, 5.0], 0.5))
 
 
 def test_parameters_side_by_side(logs):
     write_run(logs, "a", hyper(n_hidden=100, learning_rate=0.001))
     write_run(logs, "b", hyper(n_hidden=494, learning_rate=0.001))
-    runs = R.list_runs(R.resolve_logs_dir(logs))
+    runs = R.list_runs(F.resolve_logs_dir(logs))
     frame = R.parameters_frame(runs)
     assert list(frame.columns) == ["a", "b"] and frame.index.name == "parameter"
     assert frame.loc["learning_rate"].tolist() == ["0.001", "0.001"]
@@ -389,7 +391,7 @@ def test_a_parameter_one_run_lacks_differs(logs):
     old = hyper()
     del old["config"]["stddevs"]
     write_run(logs, "b", old)
-    frame = R.parameters_frame(R.list_runs(R.resolve_logs_dir(logs)), differences_only=True)
+    frame = R.parameters_frame(R.list_runs(F.resolve_logs_dir(logs)), differences_only=True)
     assert frame.loc["stddevs.h1"].tolist() == ["0.046875", "—"]
 
 
@@ -398,7 +400,7 @@ def test_a_parameter_one_run_lacks_differs(logs):
 
 @pytest.fixture
 def utterances():
-    return R.utterances_frame(
+    return U.utterances_frame(
         report(
             "test",
             [
@@ -412,84 +414,84 @@ def utterances():
 
 
 def test_utterances_frame(utterances):
-    assert list(utterances.columns) == list(R.UTTERANCE_COLUMNS)
+    assert list(utterances.columns) == list(U.UTTERANCE_COLUMNS)
     assert utterances["file"].tolist() == ["one.wav", "two.wav", "three.wav", "four.wav"]
     assert utterances["words"].tolist() == [3, 4, 3, 1]
-    broken = R.utterances_frame({"samples": [{"src": 3, "wer": "high"}, "junk"]})
+    broken = U.utterances_frame({"samples": [{"src": 3, "wer": "high"}, "junk"]})
     assert broken[["reference", "hypothesis"]].values.tolist() == [["3", ""]]
     assert broken["wer"].isna().all()
-    assert R.utterances_frame({}).empty
+    assert U.utterances_frame({}).empty
 
 
 def test_filter_and_worst_utterances(utterances):
     def files(frame):
         return frame["file"].tolist()
 
-    assert files(R.filter_utterances(utterances, errors_only=True)) == [
+    assert files(U.filter_utterances(utterances, errors_only=True)) == [
         "two.wav",
         "three.wav",
         "four.wav",
     ]
-    assert files(R.filter_utterances(utterances, text="RED bus")) == ["three.wav"]
-    assert files(R.filter_utterances(utterances, text="two")) == ["two.wav"]
-    assert files(R.filter_utterances(utterances, min_wer=0.2, max_wer=0.7)) == [
+    assert files(U.filter_utterances(utterances, text="RED bus")) == ["three.wav"]
+    assert files(U.filter_utterances(utterances, text="two")) == ["two.wav"]
+    assert files(U.filter_utterances(utterances, min_wer=0.2, max_wer=0.7)) == [
         "two.wav",
         "three.wav",
     ]
-    assert files(R.worst(utterances, 2)) == ["four.wav", "three.wav"]
+    assert files(U.worst(utterances, 2)) == ["four.wav", "three.wav"]
 
 
 def test_report_summary():
-    summary = R.report_summary(report("dev", [sample("/a.wav", "a", "a", 0.0)], wer=0.1))
+    summary = U.report_summary(report("dev", [sample("/a.wav", "a", "a", 0.0)], wer=0.1))
     assert summary == {"utterances": 1, "wer": 0.1, "cer": 0.25, "mean_wer": 0.1, "loss": 10.0}
-    assert R.report_summary({})["utterances"] == 0
+    assert U.report_summary({})["utterances"] == 0
 
 
 def test_word_alignment_marks_substitutions_insertions_and_deletions():
-    ops = R.align_words("big red bus", "pig red bus stop")
+    ops = U.align_words("big red bus", "pig red bus stop")
     assert ops == [
-        R.WordOp("substitute", "big", "pig"),
-        R.WordOp("equal", "red", "red"),
-        R.WordOp("equal", "bus", "bus"),
-        R.WordOp("insert", None, "stop"),
+        U.WordOp("substitute", "big", "pig"),
+        U.WordOp("equal", "red", "red"),
+        U.WordOp("equal", "bus", "bus"),
+        U.WordOp("insert", None, "stop"),
     ]
-    ops = R.align_words("a dog ran home", "a dog ran")
-    assert ops[-1] == R.WordOp("delete", "home", None)
-    assert R.alignment_counts(ops) == {"equal": 3, "substitute": 0, "insert": 0, "delete": 1}
-    assert R.align_words("", "x y") == [
-        R.WordOp("insert", None, "x"),
-        R.WordOp("insert", None, "y"),
+    ops = U.align_words("a dog ran home", "a dog ran")
+    assert ops[-1] == U.WordOp("delete", "home", None)
+    assert U.alignment_counts(ops) == {"equal": 3, "substitute": 0, "insert": 0, "delete": 1}
+    assert U.align_words("", "x y") == [
+        U.WordOp("insert", None, "x"),
+        U.WordOp("insert", None, "y"),
     ]
-    assert R.align_words("x", "") == [R.WordOp("delete", "x", None)]
-    assert R.align_words("", "") == []
+    assert U.align_words("x", "") == [U.WordOp("delete", "x", None)]
+    assert U.align_words("", "") == []
     # The counts agree with the project's WER: (S + D + I) / N.
     hypothesis = "she had a dark suit greasy wash wash water"
-    counts = R.alignment_counts(R.align_words(SENTENCE, hypothesis))
+    counts = U.alignment_counts(U.align_words(SENTENCE, hypothesis))
     assert counts == {"equal": 7, "substitute": 1, "insert": 1, "delete": 3}
     assert 5 / len(SENTENCE.split()) == pytest.approx(wer(SENTENCE, hypothesis))
 
 
 def test_alignment_html_escapes_the_words():
-    page = R.alignment_html(R.align_words("<b>bold</b> ok", '<script>alert("x")</script> ok'))
+    page = U.alignment_html(U.align_words("<b>bold</b> ok", '<script>alert("x")</script> ok'))
     assert "<script>" not in page and "<b>" not in page
     assert "&lt;script&gt;" in page and "substitution" in page
-    assert "deletion" in R.alignment_html(R.align_words("a b", "a"))
-    assert "insertion" in R.alignment_html(R.align_words("a", "a b"))
+    assert "deletion" in U.alignment_html(U.align_words("a b", "a"))
+    assert "insertion" in U.alignment_html(U.align_words("a", "a b"))
 
 
 def test_wer_by_duration(utterances):
-    bands = R.wer_by_duration(utterances, bins=2)
+    bands = U.wer_by_duration(utterances, bins=2)
     assert bands["utterances"].tolist() == [2, 2]
     assert bands["mean_wer"].tolist() == pytest.approx([0.125, (2 / 3 + 1) / 2])
     # Corpus WER: word edits over reference words (0 + 1) / (3 + 4) and (2 + 1) / (3 + 1).
     assert bands["corpus_wer"].tolist() == pytest.approx([1 / 7, 3 / 4])
     assert bands["band"].tolist() == ["1.0–2.0 s", "3.0–4.0 s"]
-    assert len(R.wer_by_duration(utterances.iloc[:1])) == 1
-    assert R.wer_by_duration(utterances.iloc[:0]).empty
+    assert len(U.wer_by_duration(utterances.iloc[:1])) == 1
+    assert U.wer_by_duration(utterances.iloc[:0]).empty
 
 
 def test_run_against_run():
-    a = R.utterances_frame(
+    a = U.utterances_frame(
         report(
             "test",
             [
@@ -501,7 +503,7 @@ def test_run_against_run():
             ],
         )
     )
-    b = R.utterances_frame(
+    b = U.utterances_frame(
         report(
             "test",
             [
@@ -513,7 +515,7 @@ def test_run_against_run():
             ],
         )
     )
-    comparison = R.compare_utterances(a, b)
+    comparison = U.compare_utterances(a, b)
     changes = dict(zip(comparison["file"], comparison["change"], strict=True))
     assert changes == {
         "1.wav": "worse",
@@ -528,7 +530,7 @@ def test_run_against_run():
     assert (first["hypothesis A"], first["hypothesis B"], first["delta"]) == ("one", "won", 1.0)
     changed = dict(zip(comparison["file"], comparison["hypothesis changed"], strict=True))
     assert changed["3.wav"] and not changed["4.wav"]
-    assert R.change_counts(comparison) == {
+    assert U.change_counts(comparison) == {
         "worse": 1,
         "better": 1,
         "same": 2,
@@ -538,11 +540,11 @@ def test_run_against_run():
 
 
 def test_repeated_files_are_paired_in_order():
-    a = R.utterances_frame(report("t", [sample("/d/1.wav", "x", "x", 0.0)] * 2))
-    b = R.utterances_frame(
+    a = U.utterances_frame(report("t", [sample("/d/1.wav", "x", "x", 0.0)] * 2))
+    b = U.utterances_frame(
         report("t", [sample("/d/1.wav", "x", "y", 1.0), sample("/d/1.wav", "x", "x", 0.0)])
     )
-    assert R.compare_utterances(a, b)["change"].tolist() == ["worse", "same"]
+    assert U.compare_utterances(a, b)["change"].tolist() == ["worse", "same"]
 
 
 # -- audio -----------------------------------------------------------------------------------
@@ -550,7 +552,7 @@ def test_repeated_files_are_paired_in_order():
 
 def test_audio_of_a_reported_wav(speech_wav):
     wav = speech_wav()
-    clip = R.report_audio(report("test", [sample(wav, "a", "a", 0.0)]), str(wav))
+    clip = F.report_audio(report("test", [sample(wav, "a", "a", 0.0)]), str(wav))
     assert clip.format == "audio/wav" and clip.data == wav.read_bytes()
 
 
@@ -568,7 +570,7 @@ def test_audio_is_read_only_when_a_report_names_an_audio_file(speech_wav, tmp_pa
     gone.unlink()
 
     def reason(path):
-        clip = R.report_audio(named, str(path))
+        clip = F.report_audio(named, str(path))
         assert clip.data is None
         return clip.reason
 

@@ -157,3 +157,22 @@ def test_relative_and_function_level_imports_are_read(tmp_path):
     path.write_text("from .text import wer\n\n\ndef f():\n    from util.training import logs\n")
     found = imported_names(path, "util.data.audio")
     assert {"util.data.text.wer", "util.training.logs"} <= found
+
+
+def long_functions(limit: int = 60) -> list[str]:
+    """Functions of util/, dashboard/ and DeepSpeech.py longer than ``limit`` lines (the
+    docstring counts)."""
+    paths = [*Path(REPO_ROOT, "util").rglob("*.py"), *Path(REPO_ROOT, "dashboard").rglob("*.py")]
+    found = []
+    for path in [*paths, Path(REPO_ROOT, "DeepSpeech.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > limit:
+                    found.append(f"{path.relative_to(REPO_ROOT)}: {node.name} ({length} lines)")
+    return found
+
+
+def test_functions_fit_on_a_screen():
+    assert long_functions() == []
+    assert any("train_epoch" in f for f in long_functions(limit=20))  # the check does look

@@ -130,28 +130,7 @@ class DataSet:
         self._numcontext = numcontext
         self._max_hz, self._norm = feature_max_hz, feature_norm
         self._thread_count = thread_count
-        n_features = feature_width(numcep, numcontext)
-        with tf.name_scope(f"{name}_queue"):
-            self._features = tf.placeholder(tf.float32, [None, n_features], "features")
-            self._feature_length = tf.placeholder(tf.int32, [], "feature_length")
-            self._labels = tf.placeholder(tf.int32, [None], "labels")
-            self._label_length = tf.placeholder(tf.int32, [], "label_length")
-            self._index = tf.placeholder(tf.int32, [], "index")
-            self._queue = tf.PaddingFIFOQueue(
-                capacity=2 * tower_count * batch_size,
-                dtypes=[tf.float32, tf.int32, tf.int32, tf.int32, tf.int32],
-                shapes=[[None, n_features], [], [None], [], []],
-            )
-            self._enqueue_op = self._queue.enqueue(
-                [
-                    self._features,
-                    self._feature_length,
-                    self._labels,
-                    self._label_length,
-                    self._index,
-                ]
-            )
-            self._close_op = self._queue.close(cancel_pending_enqueues=True)
+        self._build_queue(feature_width(numcep, numcontext))
         self._coord: tf.train.Coordinator | None = None
         self._plan: Iterator[int] | None = None
         self._lock = threading.Lock()
@@ -160,6 +139,30 @@ class DataSet:
         self._next_to_enqueue = 0
         self._failed: set[int] = set()
         self.failures: Counter[str] = Counter()
+
+    def _build_queue(self, n_features: int) -> None:
+        """The PaddingFIFOQueue of (features, feature length, labels, label length, sample
+        index), room for two steps of every tower, and the placeholders the feeders fill."""
+        with tf.name_scope(f"{self.name}_queue"):
+            self._features = tf.placeholder(tf.float32, [None, n_features], "features")
+            self._feature_length = tf.placeholder(tf.int32, [], "feature_length")
+            self._labels = tf.placeholder(tf.int32, [None], "labels")
+            self._label_length = tf.placeholder(tf.int32, [], "label_length")
+            self._index = tf.placeholder(tf.int32, [], "index")
+            self._queue = tf.PaddingFIFOQueue(
+                capacity=2 * self.tower_count * self.batch_size,
+                dtypes=[tf.float32, tf.int32, tf.int32, tf.int32, tf.int32],
+                shapes=[[None, n_features], [], [None], [], []],
+            )
+            placeholders = [
+                self._features,
+                self._feature_length,
+                self._labels,
+                self._label_length,
+                self._index,
+            ]
+            self._enqueue_op = self._queue.enqueue(placeholders)
+            self._close_op = self._queue.close(cancel_pending_enqueues=True)
 
     @property
     def total_batches(self) -> int:

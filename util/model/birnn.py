@@ -341,6 +341,19 @@ def project_inputs(inputs, seq_length, input_kernels, biases, dropout: tuple[flo
     return projected
 
 
+def compiled_lstm(lstm_op, inputs, seq_length, input_kernels, biases, recurrent) -> tf.Tensor:
+    """The bidirectional LSTM of inference by the compiled op, which takes both directions'
+    projections at once and reads the backward steps in reverse itself."""
+    n_in, n_cell_dim = int(inputs.shape[-1]), int(recurrent[0].shape[0])
+    gates = tf.matmul(tf.reshape(inputs, [-1, n_in]), tf.concat(input_kernels, 1))
+    gates = tf.reshape(gates + tf.concat(biases, 0), [tf.shape(inputs)[0], -1, 8 * n_cell_dim])
+    outputs = lstm_op.deep_speech_bidirectional_lstm(
+        gates, *recurrent, seq_length, forget_bias=FORGET_BIAS
+    )
+    outputs.set_shape([None, None, 2 * n_cell_dim])
+    return outputs
+
+
 def bidirectional_lstm(
     inputs: tf.Tensor,
     seq_length: tf.Tensor,
@@ -378,15 +391,7 @@ def bidirectional_lstm(
     )
     dropout = None if not training and not (dropout_fw or dropout_bw) else (dropout_fw, dropout_bw)
     if dropout is None and lstm_op is not None:
-        # The compiled op takes both projections at once and reads the backward steps in
-        # reverse itself.
-        gates = tf.matmul(tf.reshape(inputs, [-1, n_in]), tf.concat(input_kernels, 1))
-        gates = tf.reshape(gates + tf.concat(biases, 0), [steps, -1, 8 * n_cell_dim])
-        outputs = lstm_op.deep_speech_bidirectional_lstm(
-            gates, *recurrent, seq_length, forget_bias=FORGET_BIAS
-        )
-        outputs.set_shape([None, None, 2 * n_cell_dim])
-        return outputs
+        return compiled_lstm(lstm_op, inputs, seq_length, input_kernels, biases, recurrent)
     projected = project_inputs(inputs, seq_length, input_kernels, biases, dropout)
     mask = tf.transpose(tf.sequence_mask(seq_length, steps, dtype=tf.float32))  # [time, batch]
     if training:

@@ -11,6 +11,7 @@ constant ``metadata_feature_max_hz`` records the features' upper frequency (ds_f
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -350,8 +351,6 @@ def convert_to_tflite(session, tensors: dict, kind: str) -> bytes:
 
 def _export(checkpoint_path, export_dir, geometry, ops, options: ExportOptions) -> list[str]:
     """Write the files into a staging folder, then move them into place."""
-    staging = tempfile.mkdtemp(prefix=".export-", dir=export_dir)
-    feature_max_hz = options.feature_max_hz
     decoding = dict(options.decoding)
     if options.lm_path:
         decoding["lm"] = language_model_name(options.lm_path)
@@ -362,68 +361,92 @@ def _export(checkpoint_path, export_dir, geometry, ops, options: ExportOptions) 
             f"{geometry.n_classes} output classes"
         )
     metadata = model_metadata(
-        geometry, feature_max_hz, options.training, decoding, options.alphabet, options.feature_norm
+        geometry,
+        options.feature_max_hz,
+        options.training,
+        decoding,
+        options.alphabet,
+        options.feature_norm,
     )
+    staging = tempfile.mkdtemp(prefix=".export-", dir=export_dir)
     try:
-        # The portable files: stock ops whatever ds_custom_ops says.
-        session, tensors = restore_inference_session(
-            checkpoint_path, geometry, None, feature_max_hz, metadata
+        restore = functools.partial(
+            restore_inference_session,
+            checkpoint_path,
+            geometry,
+            feature_max_hz=options.feature_max_hz,
+            metadata=metadata,
         )
-        with session:
-            with open(os.path.join(staging, FROZEN_GRAPH), "wb") as frozen_file:
-                frozen_file.write(_freeze(session).SerializeToString())
-            with session.graph.as_default():
-                builder = tf.saved_model.builder.SavedModelBuilder(
-                    os.path.join(staging, SAVED_MODEL)
-                )
-                outputs = {OUTPUT_NODE: tensors[OUTPUT_NODE], LOGITS: tensors[LOGITS]}
-
-                def signature(*names):
-                    return tf.saved_model.signature_def_utils.predict_signature_def(
-                        inputs={name: tensors[name] for name in names}, outputs=outputs
-                    )
-
-                builder.add_meta_graph_and_variables(
-                    session,
-                    [tf.saved_model.tag_constants.SERVING],
-                    signature_def_map={
-                        "serving_default": signature(INPUT_NODE, INPUT_LENGTHS),
-                        "audio": signature(INPUT_SAMPLES, INPUT_SAMPLE_LENGTHS),
-                        "audio_int16": signature(INPUT_SAMPLES_INT16, INPUT_SAMPLE_LENGTHS),
-                    },
-                )
-                builder.save()
-        names = [FROZEN_GRAPH, SAVED_MODEL]
+        # The portable files: stock ops whatever ds_custom_ops says.
+        names = write_graphs(restore(None), staging)
         if options.tflite:
-            session, tensors = restore_inference_session(
-                checkpoint_path, geometry, None, feature_max_hz, metadata, tflite=True
-            )
-            with session:
-                for kind in options.tflite:
-                    with open(os.path.join(staging, TFLITE[kind]), "wb") as tflite_file:
-                        tflite_file.write(convert_to_tflite(session, tensors, kind))
-                    names.append(TFLITE[kind])
+            names += write_tflite(restore(None, tflite=True), staging, options.tflite)
         if options.lm_path:
             shutil.copyfile(options.lm_path, os.path.join(staging, decoding["lm"]))
             names.append(decoding["lm"])
         if ops is not None and ops.lstm_op is not None:  # the speed-up beside them
-            session, _ = restore_inference_session(
-                checkpoint_path, geometry, ops, feature_max_hz, metadata
-            )
+            session, _ = restore(ops)
             with session:
                 with open(os.path.join(staging, OP_GRAPH), "wb") as op_file:
                     op_file.write(_freeze(session).SerializeToString())
             names.append(OP_GRAPH)
-        written = []
-        for name in ALL:  # an op graph of an earlier export must not outlive it
-            target = os.path.join(export_dir, name)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            elif os.path.exists(target):
-                os.remove(target)
-            if name in names:
-                os.replace(os.path.join(staging, name), target)
-                written.append(target)
-        return written
+        return move_into_place(staging, export_dir, names)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_graphs(restored, staging: str) -> list[str]:
+    """The frozen graph and the SavedModel (with its feature, audio and int16 signatures) of
+    a ``restored`` (session, tensors) pair, written into ``staging``."""
+    session, tensors = restored
+    with session:
+        with open(os.path.join(staging, FROZEN_GRAPH), "wb") as frozen_file:
+            frozen_file.write(_freeze(session).SerializeToString())
+        with session.graph.as_default():
+            builder = tf.saved_model.builder.SavedModelBuilder(os.path.join(staging, SAVED_MODEL))
+            outputs = {OUTPUT_NODE: tensors[OUTPUT_NODE], LOGITS: tensors[LOGITS]}
+
+            def signature(*names):
+                return tf.saved_model.signature_def_utils.predict_signature_def(
+                    inputs={name: tensors[name] for name in names}, outputs=outputs
+                )
+
+            builder.add_meta_graph_and_variables(
+                session,
+                [tf.saved_model.tag_constants.SERVING],
+                signature_def_map={
+                    "serving_default": signature(INPUT_NODE, INPUT_LENGTHS),
+                    "audio": signature(INPUT_SAMPLES, INPUT_SAMPLE_LENGTHS),
+                    "audio_int16": signature(INPUT_SAMPLES_INT16, INPUT_SAMPLE_LENGTHS),
+                },
+            )
+            builder.save()
+    return [FROZEN_GRAPH, SAVED_MODEL]
+
+
+def write_tflite(restored, staging: str, kinds: tuple[str, ...]) -> list[str]:
+    """The TFLite models of ``kinds`` (float32, float16, int8), written into ``staging``."""
+    session, tensors = restored
+    names = []
+    with session:
+        for kind in kinds:
+            with open(os.path.join(staging, TFLITE[kind]), "wb") as tflite_file:
+                tflite_file.write(convert_to_tflite(session, tensors, kind))
+            names.append(TFLITE[kind])
+    return names
+
+
+def move_into_place(staging: str, export_dir: str, names: list[str]) -> list[str]:
+    """Replace the export's files with the staged ``names``; a file of an earlier export that
+    is not among them (an op graph, say) is removed, so it cannot outlive its model."""
+    written = []
+    for name in ALL:
+        target = os.path.join(export_dir, name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.remove(target)
+        if name in names:
+            os.replace(os.path.join(staging, name), target)
+            written.append(target)
+    return written

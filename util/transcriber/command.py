@@ -140,6 +140,29 @@ def parse_args(argv):
     return args
 
 
+def print_summary(scored: list[tuple[str, str, str]], decoding: DecodingOptions, as_json: bool):
+    """The corpus WER and CER of the files with transcripts: (reference, raw, corrected)."""
+    wer_raw, cer_raw = corpus_error_rates([(ref, raw) for ref, raw, _ in scored])
+    wer, cer = corpus_error_rates([(ref, text) for ref, _, text in scored])
+    summary = {
+        "files": len(scored),
+        "wer": wer,
+        "cer": cer,
+        "wer_raw": wer_raw,
+        "cer_raw": cer_raw,
+        "decoder": decoding.describe(),
+        "spelling": decoding.spelling,
+    }
+    if as_json:
+        print(json.dumps({"summary": summary}), flush=True)
+    else:
+        print(
+            f"{len(scored)} file(s) with transcripts: WER {wer:f}, CER {cer:f} "
+            f"(before spelling correction: WER {wer_raw:f}, CER {cer_raw:f}) "
+            f"[{summary['decoder']}, spelling {summary['spelling']}]"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -181,25 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 for word in result.words:
                     print(f"  {word.start:7.2f} {word.end:7.2f}  {word.word}", flush=True)
     if scored:
-        wer_raw, cer_raw = corpus_error_rates([(ref, raw) for ref, raw, _ in scored])
-        wer, cer = corpus_error_rates([(ref, text) for ref, _, text in scored])
-        summary = {
-            "files": len(scored),
-            "wer": wer,
-            "cer": cer,
-            "wer_raw": wer_raw,
-            "cer_raw": cer_raw,
-            "decoder": transcriber.decoding.describe(),
-            "spelling": transcriber.decoding.spelling,
-        }
-        if args.json:
-            print(json.dumps({"summary": summary}), flush=True)
-        else:
-            print(
-                f"{len(scored)} file(s) with transcripts: WER {wer:f}, CER {cer:f} "
-                f"(before spelling correction: WER {wer_raw:f}, CER {cer_raw:f}) "
-                f"[{summary['decoder']}, spelling {summary['spelling']}]"
-            )
+        print_summary(scored, transcriber.decoding, args.json)
     return status
 
 
