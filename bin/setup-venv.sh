@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv from the lock file the first time (and again when the lock changes); afterwards
 # .venv/bin/python is ready. Every package is installed at the lock's exact version, without
-# resolving anything (pip install --no-deps); bin/lock-requirements.sh refreshes the locks.
+# resolving anything (pip install --no-deps); bin/dev/lock-requirements.sh refreshes the locks.
 #   bin/setup-venv.sh         the CPU build (requirements.lock), or the build .venv already has
 #   bin/setup-venv.sh --gpu   TensorFlow's CUDA build (requirements-gpu.lock), for NVIDIA GPUs
 #   bin/setup-venv.sh --cpu   back to the CPU build

@@ -1,4 +1,4 @@
-"""bin/benchmark.py must not rot: it runs in a tiny configuration and prints its figures."""
+"""bin/dev/benchmark.py must not rot: it runs in a tiny configuration and prints its figures."""
 
 import json
 import os
@@ -11,7 +11,7 @@ from helpers import REPO_ROOT
 def test_benchmark_runs_in_a_tiny_configuration():
     command = [
         sys.executable,
-        os.path.join(REPO_ROOT, "bin", "benchmark.py"),
+        os.path.join(REPO_ROOT, "bin", "dev", "benchmark.py"),
         "--n-hidden",
         "16,24",
         "--batch",
@@ -73,7 +73,7 @@ def test_benchmark_compares_with_pytorch_when_installed():
     pytest.importorskip("torch")  # torch is optional: only the comparison needs it
     command = [
         sys.executable,
-        os.path.join(REPO_ROOT, "bin", "benchmark.py"),
+        os.path.join(REPO_ROOT, "bin", "dev", "benchmark.py"),
         "--n-hidden",
         "16",
         "--batch",
@@ -107,7 +107,7 @@ def test_the_pytorch_comparison_without_pytorch():
     from types import SimpleNamespace
 
     spec = importlib.util.spec_from_file_location(
-        "benchmark", os.path.join(REPO_ROOT, "bin", "benchmark.py")
+        "benchmark", os.path.join(REPO_ROOT, "bin", "dev", "benchmark.py")
     )
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)

@@ -1,4 +1,4 @@
-"""bin/make-corpus-kit.py: open sentences spoken by five synthesisers, with the sentences,
+"""bin/dev/make-corpus-kit.py: open sentences spoken by five synthesisers, with the sentences,
 the speakers and a whole engine of the test set held out of training."""
 
 import csv
@@ -13,7 +13,7 @@ import pytest
 import soundfile
 from helpers import REPO_ROOT
 
-KIT = os.path.join(REPO_ROOT, "bin", "make-corpus-kit.py")
+KIT = os.path.join(REPO_ROOT, "bin", "dev", "make-corpus-kit.py")
 _spec = importlib.util.spec_from_file_location("make_corpus_kit", KIT)
 kit_module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kit_module)
@@ -199,10 +199,10 @@ def test_the_sentences_are_open_text(tmp_path):
 
 
 def test_benchmark_accuracy_builds_the_kit_trains_and_prints_one_table(tmp_path):
-    """bin/benchmark-accuracy.sh end to end on a tiny kit and budget: the kit, the language
+    """bin/dev/benchmark-accuracy.sh end to end on a tiny kit and budget: the kit, the language
     model, the training with the weights chosen on dev, and one table with every decoding
     stage (PocketSphinx's row, or a note saying how to get it)."""
-    script = os.path.join(REPO_ROOT, "bin", "benchmark-accuracy.sh")
+    script = os.path.join(REPO_ROOT, "bin", "dev", "benchmark-accuracy.sh")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ds_")}
     environ.update({"ds_n_hidden": "32", "ds_epochs": "2", "ds_export_tflite": "off"})
     done = subprocess.run(

@@ -285,7 +285,7 @@ def test_compare_inference_decodes_a_set_three_ways(trained, tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            os.path.join(REPO_ROOT, "bin", "compare-inference.py"),
+            os.path.join(REPO_ROOT, "bin", "dev", "compare-inference.py"),
             "--checkpoint",
             checkpoint,
             "--n-hidden",

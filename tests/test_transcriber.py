@@ -389,14 +389,14 @@ def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_mod
 
 
 def test_accuracy_table_tunes_on_dev_only(clip_model, tmp_path):
-    """bin/accuracy-table.py: greedy, beam, beam + LM and + spelling on dev and test, the LM's
+    """bin/dev/accuracy-table.py: greedy, beam, beam + LM and + spelling on dev and test, the LM's
     weights the same whatever the test transcripts say."""
     dev_csv, wrong_csv = dev_and_wrong_test_sets(clip_model, tmp_path)
     summaries = []
     for test_csv in (clip_model["test_csv"], wrong_csv):
         command = [
             sys.executable,
-            os.path.join(REPO_ROOT, "bin", "accuracy-table.py"),
+            os.path.join(REPO_ROOT, "bin", "dev", "accuracy-table.py"),
             "--model",
             str(clip_model["export"]),
             "--dev",

@@ -4,7 +4,7 @@ for training also the update, the training state and the step hook), and their s
 DeepSpeech.py builds one context per data set (train, dev, test), as the 2017 original did:
 :func:`create_execution_context`, then :func:`start_execution_context` to open a session and
 start the feeder threads, :func:`stop_execution_context` at the end. :func:`training_ops` is
-the training step alone, on any batch source (bin/benchmark.py times it on ready tensors).
+the training step alone, on any batch source (bin/dev/benchmark.py times it on ready tensors).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark the project's own training step and inference, optionally against PyTorch.
 
-    .venv/bin/python bin/benchmark.py --n-hidden 494,2048 --batch 8 --frames 300 --torch --feed
+    .venv/bin/python bin/dev/benchmark.py --n-hidden 494,2048 --batch 8 --frames 300 --torch --feed
 
 Builds the training step the trainer builds (util.training.contexts.training_ops: towers, Adam, the
 finiteness check and the update) on ready tensors, times the median training step after
@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -8,7 +8,7 @@
 # pyctcdecode declares numpy<2 but runs on the numpy 2 that TensorFlow needs (see
 # requirements-nodeps.txt): the resolver is told to keep requirements.txt's numpy.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -25,7 +25,7 @@ lock() {  # lock OUTPUT REQUIREMENTS: resolve and write OUTPUT with its header
   local output="$1" requirements="$2"
   {
     echo "# Every package at an exact version, for Python 3.11 on x86-64 Linux; installed with"
-    echo "# pip install --no-deps by bin/setup-venv.sh. Made by bin/lock-requirements.sh from"
+    echo "# pip install --no-deps by bin/setup-venv.sh. Made by bin/dev/lock-requirements.sh from"
     echo "# requirements.txt and requirements-nodeps.txt: edit those, then run it again."
     "$uv" pip compile "$requirements" requirements-nodeps.txt --override "$work/overrides.txt" \
       --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --no-annotate \

@@ -4,7 +4,7 @@ and decode a CSV data set with each way of running it: the frozen graph of stock
 ops, the graph with the compiled LSTM op, that graph in bfloat16 (``transcribe.py --bfloat16
 on``), and the TFLite models in float32, float16 and dynamic-range int8.
 
-    bin/compare-inference.py --checkpoint CKPT --n-hidden 256 --csv test.csv [--limit 100]
+    bin/dev/compare-inference.py --checkpoint CKPT --n-hidden 256 --csv test.csv [--limit 100]
 
 Prints per way: the model file's size, WER and CER of the beam-search transcripts (no
 language model, no spelling correction: the model's own difference), the largest difference
@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

@@ -2,7 +2,7 @@
 """Build an evaluation corpus that does not flatter: open English sentences spoken by several
 speech synthesisers, with sentences, speakers and a whole engine held out.
 
-    bin/make-corpus-kit.py OUT [--test-engine flite] [--train 780 --dev 150 --test 150]
+    bin/dev/make-corpus-kit.py OUT [--test-engine flite] [--train 780 --dev 150 --test 150]
                            [--engines espeak-ng flite festival accented piper]
 
 Sentences come from text a package ships (by default every prose fortune file of Debian's
@@ -51,7 +51,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from util.data.text import validate_label
 

@@ -9,7 +9,7 @@ compared), and, where Debian's Chromium is installed, a real page load: ``stream
 on a free localhost port, opened in headless Chromium, until the runs table and the curves
 are drawn and the script is idle.
 
-    .venv/bin/python bin/benchmark_dashboard.py [--source logs] [--runs 50]
+    .venv/bin/python bin/dev/benchmark_dashboard.py [--source logs] [--runs 50]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from dashboard import files as F

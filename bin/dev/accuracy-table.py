@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A model's accuracy on a test set at each decoding stage, with weights chosen on dev.
 
-    bin/accuracy-table.py --model EXPORT --dev dev.csv --test test.csv [--lm LM]
+    bin/dev/accuracy-table.py --model EXPORT --dev dev.csv --test test.csv [--lm LM]
         [--alphas 0.3,0.5,0.8,1.2] [--betas 0,1,2,4] [--beam-width 128]
         [--pocketsphinx PYTHON|off] [--json]
 
@@ -30,7 +30,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
