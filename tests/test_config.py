@@ -5,7 +5,9 @@ import json
 import os
 
 import pytest
+from helpers import REPO_ROOT
 
+from util.settings import config as ds_config
 from util.settings.config import (
     KNOWN_VARIABLES,
     PREFIX,
@@ -239,3 +241,16 @@ def test_each_setting_is_declared_once_with_a_default_and_help():
     for field in fields:
         if field.name not in ("dataset_path", "checkpoint_dir"):
             assert getattr(config, field.name) == field.default, field.name
+
+
+def test_the_settings_reference_is_the_declarations():
+    """docs/configuration.md is what bin/dev/settings-reference.py prints from the
+    declarations: rerun it with --write after changing a setting."""
+    path = os.path.join(REPO_ROOT, "docs", "configuration.md")
+    with open(path, encoding="utf-8") as reference:
+        assert reference.read() == ds_config.reference_markdown()
+    text = ds_config.reference_markdown()
+    for f in dataclasses.fields(ds_config.Config):
+        if f.name not in ("dropout_rates", "stddevs"):
+            assert f"`ds_{f.name}`" in text, f.name
+    assert "`ds_dropout_rate6`" in text and "`ds_h6_stddev`" in text

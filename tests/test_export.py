@@ -94,14 +94,17 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
     lines = result.stdout.strip().splitlines()
     assert lines[0] == SENTENCE
     # Features, labels, the decoder (beam search, language model, spelling, word timings),
-    # the compiled op's loader and the bfloat16 switch only: no model-building, training or
-    # run code (util.settings.venv is the standard-library launcher; the packages' __init__ files
-    # hold only docstrings).
+    # the compiled op's loader, the settings layer (devices and the bfloat16 switch) only: no
+    # model-building (util.model.birnn, towers), training or export code (the packages'
+    # __init__ files hold only docstrings; util.settings.venv is the standard-library launcher).
     assert lines[1] == (
         "LOADED ['util.data', 'util.data.audio', 'util.data.text', 'util.decoding', "
         "'util.decoding.alignment', 'util.decoding.decoder', 'util.decoding.spell', "
         "'util.model', 'util.model.export_files', 'util.model.kernels', "
-        "'util.model.precision', 'util.run', 'util.settings.venv', 'util.transcriber']"
+        "'util.model.precision', 'util.settings', 'util.settings.alphabet', "
+        "'util.settings.config', 'util.settings.devices', 'util.settings.geometry', "
+        "'util.settings.venv', 'util.transcriber', 'util.transcriber.command', "
+        "'util.transcriber.transcriber']"
     )
 
 

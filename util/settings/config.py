@@ -278,11 +278,13 @@ def _cache_setting(name: str, raw: str) -> str:
 DROPOUT_RATES = (0.05, 0.05, 0.05, 0.0, 0.0, 0.05)  # layers 1, 2, 3, LSTM fw, LSTM bw, 5
 
 
-def setting(default, parse: Callable[[str, str], object] | None, help: str):
+def setting(default, parse: Callable[[str, str], object] | None, help: str, doc: str = ""):
     """A Config field: its default, the parser of its ``ds_<name>`` variable (``parse(variable,
-    raw) -> value``, raising ConfigError; None for the fields read by hand below) and one line
-    of help."""
-    return dataclasses.field(default=default, metadata={"parse": parse, "help": help})
+    raw) -> value``, raising ConfigError; None for the fields read by hand below), one line
+    of help for ``--help`` and, where the help line does not say it all, the longer ``doc``
+    of the settings reference (docs/configuration.md, Markdown)."""
+    metadata = {"parse": parse, "help": help, "doc": doc}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def _between(low: float, high: float, **open_ends: bool) -> Callable[[str, str], float]:
@@ -298,11 +300,24 @@ class Config:
     Each field is declared once, with its default, parser and help (:func:`help_lines`)."""
 
     # The 2017 original's variables.
-    importer: str = setting("ldc93s1", _text, "data set importer, a module in importers/")
+    importer: str = setting(
+        "ldc93s1",
+        _text,
+        "data set importer, a module in importers/",
+        doc=(
+            "data set importer, a module in `importers/`: `ldc93s1`, `librivox`, `ted`, `fisher`, "
+            "`LDC97S62`, `csv` (see [corpora](corpora.md))"
+        ),
+    )
     dataset_path: str = setting(
         "", _text, "where the importer finds the corpus (default ./data/<importer>)"
     )
-    epochs: int = setting(75, _count(0), "epochs to train, counting resumed ones")
+    epochs: int = setting(
+        75,
+        _count(0),
+        "epochs to train, counting resumed ones",
+        doc=("epochs to train (in total, counting resumed ones)"),
+    )
     use_warpctc: bool = setting(
         False, _parse_bool, "accepted for compatibility; TensorFlow's CTC loss is always used"
     )
@@ -311,6 +326,12 @@ class Config:
         None,
         "ds_dropout_rate: dropout of layers 1, 2, 3 and 5; "
         "ds_dropout_rate2 ... 6 set layers 2-6 (4 and 5, the LSTM's, default to 0)",
+        doc=(
+            "`ds_dropout_rate` is the dropout of the dense layers 1, 2, 3 and 5 (`h1`, `h2`, "
+            "`h3`, `h5`); `ds_dropout_rate2` ... `ds_dropout_rate6` set one place each: 2 and 3 "
+            "for layers 2 and 3, 4 and 5 for the LSTM's forward and backward input and output "
+            "(default 0), 6 for layer 5; the others default to `ds_dropout_rate`"
+        ),
     )
     relu_clip: float = setting(20.0, _positive, "clip of the ReLU activations")
     beta1: float = setting(0.9, _unit, "Adam beta1")
@@ -320,7 +341,12 @@ class Config:
     train_batch_size: int = setting(1, _count(1), "training utterances per batch, per tower")
     dev_batch_size: int = setting(1, _count(1), "dev utterances per batch, per tower")
     test_batch_size: int = setting(1, _count(1), "test utterances per batch, per tower")
-    limit_train: int = setting(0, _count(0), "use only the N shortest training utterances; 0 = all")
+    limit_train: int = setting(
+        0,
+        _count(0),
+        "use only the N shortest training utterances; 0 = all",
+        doc=("use only the first N (shortest) training utterances; 0 = all"),
+    )
     limit_dev: int = setting(0, _count(0), "use only the N shortest dev utterances; 0 = all")
     limit_test: int = setting(0, _count(0), "use only the N shortest test utterances; 0 = all")
     display_step: int = setting(
@@ -331,7 +357,13 @@ class Config:
     )
     validation_step: int = setting(0, _count(0), "evaluate the dev set every N epochs (0 = never)")
     checkpoint_dir: str = setting(
-        "", _text, "where model.ckpt-<epoch> files go (default: the XDG data path deepspeech)"
+        "",
+        _text,
+        "where model.ckpt-<epoch> files go (default: the XDG data path deepspeech)",
+        doc=(
+            "where `model.ckpt-<epoch>` files go; by default the XDG data path `deepspeech` "
+            "(`~/.local/share/deepspeech`)"
+        ),
     )
     restore_checkpoint: bool | None = setting(
         None,
@@ -340,7 +372,12 @@ class Config:
         "ds_checkpoint_dir holds a checkpoint; 1: the same, "
         "saying so when there is none; 0: start afresh",
     )
-    export_dir: str = setting("", _text, "after training and testing, export the model here")
+    export_dir: str = setting(
+        "",
+        _text,
+        "after training and testing, export the model here",
+        doc=("after training and testing, export the model here (see [export](export.md))"),
+    )
     remove_export: bool = setting(
         False, _parse_bool, "replace an existing export (otherwise it stops the run)"
     )
@@ -349,6 +386,11 @@ class Config:
         _tflite_kinds,
         "TFLite models to export beside the graph: float32, float16 (half-size weights), "
         "int8 (dynamic-range quantised), comma-separated, or off",
+        doc=(
+            "TFLite models exported beside the graph: `float32`, `float16` (weights in half "
+            "precision), `int8` (dynamic-range quantised weights), comma-separated, or `off` (see "
+            "[export](export.md))"
+        ),
     )
     report_count: int = setting(10, _count(0), "utterances shown in a WER report")
     log_device_placement: bool = setting(
@@ -363,7 +405,13 @@ class Config:
         0.046875, _positive, "standard deviation of the weight and bias initialisers"
     )
     stddevs: tuple[tuple[str, float], ...] = setting(
-        (), None, "ds_b1_stddev, ds_h1_stddev ... ds_h6_stddev: one initialiser's deviation"
+        (),
+        None,
+        "ds_b1_stddev, ds_h1_stddev ... ds_h6_stddev: one initialiser's deviation",
+        doc=(
+            "per-variable initialiser deviation (`ds_b1_stddev`, `ds_h1_stddev`, ... "
+            "`ds_b6_stddev`, `ds_h6_stddev`); each defaults to `ds_default_stddev`"
+        ),
     )
     do_fulltrace: bool = setting(
         False, _parse_bool, "record full traces of training steps for TensorBoard"
@@ -383,15 +431,32 @@ class Config:
         8000,
         lambda name, raw: _parse_int_range(name, raw, 1000, 8000),
         "upper edge of the MFCC filterbank (4000 for 8 kHz audio)",
+        doc=(
+            "upper edge of the MFCC filterbank; `4000` trains a model for 8 kHz (telephone) audio"
+        ),
     )
     feature_norm: str = setting(
         "utterance",
         _choice(FEATURE_NORMS),
         "normalisation of each utterance's features: utterance (all together, the 2017 recipe) "
         "or coefficient (each MFCC coefficient by its own mean and deviation)",
+        doc=(
+            "how each utterance's features are normalised: `utterance`, by one mean and deviation "
+            "over all its features (the 2017 recipe), or `coefficient`, each MFCC coefficient by "
+            "its own mean and deviation over the utterance (cepstral mean and variance "
+            "normalisation: a gain or a fixed colouring of the channel or voice largely cancels). "
+            "Kept in checkpoints and exports: testing, resuming or exporting a checkpoint with the "
+            "other setting stops with a message naming both"
+        ),
     )
     train_files: tuple[str, ...] = setting(
-        (), _paths, "ds_importer=csv: the training CSV files, comma-separated"
+        (),
+        _paths,
+        "ds_importer=csv: the training CSV files, comma-separated",
+        doc=(
+            "`ds_importer=csv` only: the CSV files of each set, comma-separated; those of the sets "
+            "the run reads are required"
+        ),
     )
     dev_files: tuple[str, ...] = setting((), _paths, "ds_importer=csv: the dev CSV files")
     test_files: tuple[str, ...] = setting((), _paths, "ds_importer=csv: the test CSV files")
@@ -404,17 +469,35 @@ class Config:
         "",
         _cache_setting,
         "folder of the feature cache (default <ds_dataset_path>/.feature_cache); off disables it",
+        doc=(
+            "folder of the feature cache, by default `<ds_dataset_path>/.feature_cache` (the XDG "
+            "cache `deepspeech/features` when the data folder is not writable); `off` disables it"
+        ),
     )
     shuffle_batches: bool = setting(
         False,
         _parse_bool,
         "shuffle the length-sorted training batches from the second epoch on (SortaGrad)",
+        doc=(
+            "`1` shuffles the order of the length-sorted training batches from the second epoch on "
+            "(SortaGrad), seeded by `ds_random_seed`"
+        ),
     )
     # Surviving faults (checkpoints, non-finite losses, early stopping).
     checkpoint_secs: int = setting(
-        600, _count(0), "also save a checkpoint every N seconds (0 = off)"
+        600,
+        _count(0),
+        "also save a checkpoint every N seconds (0 = off)",
+        doc=(
+            "also save a checkpoint every N seconds, recording the step inside the epoch (0 = off)"
+        ),
     )
-    max_to_keep: int = setting(5, _count(1), "checkpoints kept in ds_checkpoint_dir")
+    max_to_keep: int = setting(
+        5,
+        _count(1),
+        "checkpoints kept in ds_checkpoint_dir",
+        doc=("checkpoints kept in `ds_checkpoint_dir` (the best-dev one is kept apart)"),
+    )
     max_non_finite: int = setting(
         10, _count(1), "stop after this many batches in a row with a NaN/inf loss or gradient"
     )
@@ -426,7 +509,13 @@ class Config:
     es_epochs: int = setting(25, _count(1), "early-stopping patience, in validations")
     es_min_delta: float = setting(0.05, _NON_NEGATIVE, "smallest dev-loss improvement that counts")
     reduce_lr_on_plateau: bool = setting(
-        False, _parse_bool, "lower the learning rate when the dev loss is on a plateau"
+        False,
+        _parse_bool,
+        "lower the learning rate when the dev loss is on a plateau",
+        doc=(
+            "`1` multiplies the learning rate by `ds_plateau_reduction` after `ds_plateau_epochs` "
+            "validations without improvement"
+        ),
     )
     plateau_epochs: int = setting(
         10, _count(1), "validations without improvement that make a plateau"
@@ -440,12 +529,23 @@ class Config:
         0,
         _count(0),
         "stop training after N seconds and test the best-dev checkpoint (0 = no limit)",
+        doc=(
+            "stop training after this many seconds (finishing the batch) and test the best-dev "
+            "checkpoint (0 = no limit)"
+        ),
     )
     lr_decay: str = setting(
         "off",
         _choice(LR_DECAYS),
         "linear: the learning rate falls in a straight line to ds_lr_decay_floor times its "
         "value at the end of training (of ds_max_train_seconds when set, else of ds_epochs); off",
+        doc=(
+            "`linear`: the learning rate falls in a straight line during training, to "
+            "`ds_lr_decay_floor` times `ds_learning_rate` at the end of `ds_max_train_seconds` "
+            "(wall time of this invocation: a resumed run starts the fall again) or, without a "
+            "budget, at the end of `ds_epochs`. A plateau's reduction multiplies in. Each `STARTING"
+            " Epoch` line shows the factor; `off`: a constant learning rate"
+        ),
     )
     lr_decay_floor: float = setting(
         0.05, _between(0.0, 1.0), "the learning rate's last factor with ds_lr_decay=linear"
@@ -455,30 +555,62 @@ class Config:
         "",
         _augment,
         "augmentation of the training set: on, or NAME=LOW:HIGH@P,... items (util/data/augment.py)",
+        doc=(
+            "augmentation of the training set: `on` for the recipe (see [training](training.md)), "
+            "or `NAME=LOW:HIGH@P,...` items (`speed`, `tempo`, `pitch`, `volume`, `noise`, `vtlp`, "
+            "`reverb`, `time_mask`, `freq_mask`); unset or `off`: none"
+        ),
     )
     augment_rirs: tuple[str, ...] = setting(
         (),
         _sound_paths,
         "room impulse responses for ds_augment's reverb item: sound files or folders of them "
         "(.wav, .flac, .ogg), comma-separated; drawn from beside the generated responses",
+        doc=(
+            "room impulse responses for the `reverb` item: sound files (`.wav`, `.flac`, `.ogg`, "
+            "any rate) or folders of them, comma-separated; each reverberated utterance takes one "
+            "of them or a generated response, all equally likely"
+        ),
     )
     augment_noises: tuple[str, ...] = setting(
         (),
         _sound_paths,
         "noise recordings for ds_augment's noise item: sound files or folders of them, "
         "comma-separated; drawn from beside the generated noise",
+        doc=(
+            "noise recordings for the `noise` item, given the same way; each noisy utterance gets a"
+            " random stretch of one of them or generated noise, all equally likely"
+        ),
     )
     alphabet_config_path: str = setting(
         "",
         _alphabet_path,
         "the alphabet file (one character per line, as DeepSpeech's alphabet.txt; "
         "bin/make-alphabet.py writes one); unset: space, a-z and the apostrophe",
+        doc=(
+            "the alphabet file (DeepSpeech's `alphabet.txt` format; `bin/make-alphabet.py` writes "
+            "one); unset: space, a-z and the apostrophe (see [corpora](corpora.md), other "
+            "languages)"
+        ),
     )
     spelling: str = setting(
-        "compound", _spelling, "spelling correction of every hypothesis: compound, word or off"
+        "compound",
+        _spelling,
+        "spelling correction of every hypothesis: compound, word or off",
+        doc=(
+            "spelling correction of every hypothesis (the original corrected only wrong ones; see "
+            "[decoding](decoding.md)): `compound` (the whole sentence, splitting run-together "
+            "words), `word` (word by word, the original's) or `off`"
+        ),
     )
     lm_path: str = setting(
-        "", _lm_path, "a KenLM language model (ARPA or binary) for the dev and test beam search"
+        "",
+        _lm_path,
+        "a KenLM language model (ARPA or binary) for the dev and test beam search",
+        doc=(
+            "a KenLM language model (ARPA text or KenLM binary, at least bigrams): dev and test are"
+            " decoded by a beam search with it (see [decoding](decoding.md))"
+        ),
     )
     lm_alpha: float = setting(0.5, _NON_NEGATIVE, "language-model weight")
     lm_beta: float = setting(1.0, _real, "word insertion bonus")
@@ -487,6 +619,12 @@ class Config:
         _parse_bool,
         "1: after training, choose ds_lm_alpha and ds_lm_beta on the dev set (a grid search "
         "with the best-dev checkpoint) for the test report and the export",
+        doc=(
+            "`1`: after training, choose `ds_lm_alpha` and `ds_lm_beta` on the dev set (a grid "
+            "search, alpha 0.3 to 1.6, beta 0 to 4, with the best-dev checkpoint's dev logits), "
+            "then test and export with them; `hyper.json` records the choice under "
+            "`results.lm_weights`. The test set plays no part"
+        ),
     )
     validation_lm: bool = setting(
         True,
@@ -494,6 +632,14 @@ class Config:
         "0: decode each validation's dev WER with the towers' beam search only, not the "
         "language model (the best-dev checkpoint is chosen by dev loss either way; more of a "
         "time budget goes to training)",
+        doc=(
+            "`0`: each validation decodes the dev set with the towers' beam search only, not the "
+            "language model. The best-dev checkpoint, early stopping and the plateau go by dev loss"
+            " either way, and the test report still uses the language model; with "
+            "`ds_max_train_seconds`, which counts validations, more of the budget goes to training "
+            "(on the corpus kit's 300 dev utterances a validation took about 11 s instead of 38 to "
+            "49 s). `0` in the recipe"
+        ),
     )
     beam_width: int = setting(100, _count(1), "beams kept by the language-model beam search")
     # Speed.
@@ -502,14 +648,44 @@ class Config:
         _on_off_auto,
         "training's matrix products in bfloat16: on, "
         "off, or auto (where the CPU has it and there is no GPU)",
+        doc=(
+            "the training step's matrix products in bfloat16 (TensorFlow's oneDNN mixed precision, "
+            "and the LSTM loops' recurrent products by the compiled ops of `ds_custom_ops`; "
+            "variables, loss and Adam stay float32; evaluation and export are always float32). "
+            "`auto` turns it on where the CPU has native bfloat16 (AVX-512 BF16 or AMX) and "
+            "TensorFlow sees no GPU, `on` always, `off` never (float32 throughout, the seed's "
+            "arithmetic). 1.4-1.6x faster training at `ds_n_hidden=494`, 2.2x at 2048 on such a "
+            "CPU, and on the corpus kit no less accurate; see [performance](performance.md)"
+        ),
     )
     custom_ops: str = setting(
         "auto",
         _on_off_auto,
         "the project's compiled LSTM ops: on, off, or auto (where they build and there is no GPU)",
+        doc=(
+            "the project's compiled ops (`util/model/cc/bidirectional_lstm.cc`): the LSTM "
+            "recurrence of evaluation and inference in one kernel instead of TensorFlow "
+            "while_loops, and, where training runs in bfloat16, the training loops' recurrent "
+            "products. Compiled on first use with the machine's C++ compiler (`$CXX`, else `g++`; "
+            "about 30 s once per machine and TensorFlow version, cached under "
+            "`~/.cache/deepspeech/ops`). `auto` uses it where it builds (and not where TensorFlow "
+            "sees a GPU), `on` makes a failed build an error, `off` uses TensorFlow's own ops only."
+            " Exports are always in stock ops; the op's faster copy of the graph is exported beside"
+            " them unless `off` (see [export](export.md)). Same results to float32 rounding; "
+            "single-utterance inference at `ds_n_hidden=494` 1.6-1.9x faster; see "
+            "[performance](performance.md)"
+        ),
     )
     # Several machines (util/training/distributed.py); no ds_ps_hosts = one process, as always.
-    ps_hosts: tuple[str, ...] = setting((), _hosts, "host:port of each parameter server")
+    ps_hosts: tuple[str, ...] = setting(
+        (),
+        _hosts,
+        "host:port of each parameter server",
+        doc=(
+            "host:port of each parameter server; with `ds_worker_hosts`, `ds_job_name` and "
+            "`ds_task_index`, training on several machines (see [distributed](distributed.md))"
+        ),
+    )
     worker_hosts: tuple[str, ...] = setting(
         (), _hosts, "host:port of each worker; worker 0 is the chief"
     )
@@ -519,7 +695,13 @@ class Config:
         0, _count(1), "worker gradients averaged per update (default: all workers)"
     )
     worker_timeout: int = setting(
-        60, _count(2), "seconds without an answer before a peer counts as gone"
+        60,
+        _count(2),
+        "seconds without an answer before a peer counts as gone",
+        doc=(
+            "seconds without an answer before a peer counts as gone (see "
+            "[distributed](distributed.md))"
+        ),
     )
 
     def stddev(self, variable: str) -> float:
@@ -576,28 +758,68 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     return warnings
 
 
+def shown_default(default) -> str:
+    """A default as ``--help`` and the reference show it."""
+    if default in ("", ()):
+        return "unset"
+    if isinstance(default, tuple):
+        return ",".join(str(v) for v in default)
+    return {True: "1", False: "0", None: "unset"}.get(default, str(default))
+
+
 def help_text() -> str:
     """``--help``: every setting as a flag and a variable, with its default and help."""
-
-    def shown(default) -> str:
-        if default in ("", ()):
-            return "unset"
-        if isinstance(default, tuple):
-            return ",".join(str(v) for v in default)
-        return {True: "1", False: "0", None: "unset"}.get(default, str(default))
-
     lines = [
         "usage: python DeepSpeech.py [--NAME=VALUE | --NAME VALUE] ...",
         "",
         "Trains, tests and exports the DeepSpeech BiRNN as its settings say. Each setting is a",
         "ds_NAME environment variable or a --NAME flag (the flag wins); booleans take 1/0,",
-        "true/false, yes/no or on/off. See README.md for the details.",
+        "true/false, yes/no or on/off. docs/configuration.md has the details.",
         "",
     ]
     for variables, default, text in help_lines():
-        lines.append(f"  {variables.replace(PREFIX, '--')}  (default {shown(default)})")
+        lines.append(f"  {variables.replace(PREFIX, '--')}  (default {shown_default(default)})")
         lines += textwrap.wrap(text, 96, initial_indent=" " * 6, subsequent_indent=" " * 6)
     return "\n".join(lines)
+
+
+# The sections of the settings reference, by the first field of each.
+SECTIONS = {
+    "importer": "The 2017 original's settings",
+    "cpu_towers": "Added by this port: data, features, what a run does",
+    "checkpoint_secs": "Surviving faults: checkpoints, non-finite losses, early stopping, budgets",
+    "augment": "Accuracy: augmentation and decoding into words",
+    "bfloat16": "Speed",
+    "ps_hosts": "Several machines",
+}
+
+
+def reference_markdown() -> str:
+    """docs/configuration.md: every setting with its default and its ``doc`` (else its help),
+    by section; ``bin/dev/settings-reference.py`` writes it and a test keeps them equal."""
+    lines = [
+        "# Settings reference",
+        "",
+        "<!-- Generated from util/settings/config.py by bin/dev/settings-reference.py --write;",
+        "     edit the declarations there, not this file (tests/test_config.py compares them). -->",
+        "",
+        "Each setting is a `ds_NAME` environment variable or a `--NAME=VALUE` / `--NAME VALUE`",
+        "flag of `DeepSpeech.py` and the `bin/run-*.sh` scripts (`-` and `_` are the same in",
+        "NAME); a flag overrides the variable. Booleans accept `1`/`0`, `true`/`false`,",
+        "`yes`/`no`, `on`/`off`. A bad value stops the program before anything starts, with one",
+        "line naming the setting, its value and what is allowed; an unknown `ds_*` variable gets",
+        "a warning with the closest known name. `python DeepSpeech.py --help` prints the same",
+        "list in short.",
+    ]
+    for f, (variables, default, text) in zip(dataclasses.fields(Config), help_lines(), strict=True):
+        if f.name in SECTIONS:
+            lines += ["", f"## {SECTIONS[f.name]}", "", "| variable | default | meaning |"]
+            lines.append("|---|---|---|")
+        names = ", ".join(f"`{v.strip()}`" for v in variables.split(","))
+        meaning = (f.metadata["doc"] or text).replace("|", "\\|")
+        shown = shown_default(default)
+        lines.append(f"| {names} | {shown if shown == 'unset' else f'`{shown}`'} | {meaning} |")
+    return "\n".join(lines) + "\n"
 
 
 class UsageError(ConfigError):
