@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """DeepSpeech-TF: train and test the 2017 DeepSpeech BiRNN + CTC speech recogniser.
 
-Configured by ``ds_*`` environment variables (see README.md). The story of a run:
+Configured by ``ds_*`` environment variables (docs/configuration.md). The story of a run:
 configure, build an execution context per data set (train, dev, test), train for the epochs
 asked (checkpointing, validating, reporting as it goes), test, export, and log everything to
-``<ds_logs_dir>/<run>/``. The pieces live in ``util/``, one package per concern: the model
-(util/model), the input pipeline (util/data), decoding and scoring (util/decoding), and the
-run's settings, contexts, checkpoints, logs and cluster (util/run).
+``<ds_logs_dir>/<run>/``. The pieces live in ``util/``, in layers: the settings
+(util/settings), the input pipeline (util/data), the model (util/model), decoding and scoring
+(util/decoding), and the training program's contexts, validation, checkpoints, logs, export
+and cluster (util/training).
 """
 
 from __future__ import annotations

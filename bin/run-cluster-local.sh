@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Distributed training on this machine: 1 parameter server and N workers (default 2), real
-# processes talking gRPC on free localhost ports, as on several machines (README: "Several
-# machines"). Trains LDC93S1 until it is recognised, or whatever the ds_* variables in the
+# processes talking gRPC on free localhost ports, as on several machines (docs/distributed.md).
+# Trains LDC93S1 until it is recognised, or whatever the ds_* variables in the
 # environment say (ds_importer=csv ds_train_files=... for a CSV set), then stops every process.
 #   bin/run-cluster-local.sh        # 1 parameter server + 2 workers
 #   bin/run-cluster-local.sh 1      # 1 parameter server + 1 worker

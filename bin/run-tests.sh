@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: lint, format check and the whole test suite.
+#   bin/run-tests.sh            everything (what CI runs)
+#   bin/run-tests.sh --quick    the quick tier: the tests not marked slow (every module, no long
+#                               training runs, no browser; docs/testing.md)
 # Extra arguments go to pytest (e.g. bin/run-tests.sh -k towers).
 #
 # Besides .venv (bin/setup-venv.sh) the tests need system packages: Chromium at
@@ -12,6 +15,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+tier=()
+if [ "${1:-}" = "--quick" ]; then
+  shift
+  tier=(-m "not slow")
+fi
 
 missing_packages() {
   local missing=()
@@ -63,4 +71,4 @@ fi
 bash bin/setup-venv.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest "${tier[@]}" "$@"

@@ -21,7 +21,7 @@
 #   ds_max_train_seconds=1500 ds_lm_path=my.arpa bin/train-csv.sh train.csv dev.csv test.csv
 #   bin/train-csv.sh train.csv dev.csv test.csv --epochs 20
 # Checkpoints go to checkpoints/train-csv (ds_checkpoint_dir), a later run resumes there; logs
-# to logs/ (ds_logs_dir). See README, "Accuracy: augmentation and decoding".
+# to logs/ (ds_logs_dir). See docs/training.md, "The recipe for a small corpus".
 set -euo pipefail
 if [ "$#" -lt 3 ] || [[ "$1" == --* ]] || [[ "$2" == --* ]] || [[ "$3" == --* ]]; then
   echo "usage: bin/train-csv.sh TRAIN.csv DEV.csv TEST.csv [--NAME=VALUE ...]" >&2

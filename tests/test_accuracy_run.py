@@ -21,6 +21,7 @@ from util.decoding.arpa import build_arpa
 from util.settings.augmentation import DEFAULT_TEXT
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("validation_lm", ["1", "0"])
 def test_an_augmented_run_trains_and_reports_lm_decoding(tmp_path, validation_lm):
     """The reports decode with the language model; each validation does too, or with
@@ -69,6 +70,7 @@ def test_an_augmented_run_trains_and_reports_lm_decoding(tmp_path, validation_lm
     assert all(line.endswith(decoder) for line in validations), validations
 
 
+@pytest.mark.slow
 def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path):
     rows = []
     for i, text in enumerate(["a b", "b a", "a a b"]):

@@ -144,6 +144,7 @@ def test_make_alphabet_writes_the_transcripts_characters(tmp_path):
 # -- a Russian model ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_russian_model_learns_its_sentences(russian_run):
     report_path = os.path.join(russian_run["run_dir"], run_files.report_file("test"))
     with open(report_path, encoding="utf-8") as report_file:
@@ -158,6 +159,7 @@ def test_a_russian_model_learns_its_sentences(russian_run):
     assert "ё" in Alphabet.from_file(str(russian_run["root"] / "alphabet.txt")).characters
 
 
+@pytest.mark.slow
 def test_the_exported_russian_model_transcribes_in_cyrillic(russian_run):
     export = russian_run["export"]
     (path, _) = russian_run["rows"][0]
@@ -185,6 +187,7 @@ def test_the_exported_russian_model_transcribes_in_cyrillic(russian_run):
     assert json.loads(result.stdout.decode("utf-8"))["transcript"] == RUSSIAN[0]
 
 
+@pytest.mark.slow
 def test_resuming_or_testing_with_another_alphabet_stops(russian_run, tmp_path):
     reordered = tmp_path / "reordered.txt"
     alphabet = Alphabet.from_file(str(russian_run["root"] / "alphabet.txt"))
@@ -203,6 +206,7 @@ def test_resuming_or_testing_with_another_alphabet_stops(russian_run, tmp_path):
         assert "but this run uses" in err and "ds_alphabet_config_path" in err
 
 
+@pytest.mark.slow
 def test_the_dashboard_shows_cyrillic_transcripts(russian_run):
     app = AppTest.from_file(os.path.join(REPO_ROOT, "dashboard", "app.py"), default_timeout=60)
     app.session_state["logs_dir"] = str(russian_run["root"] / "logs")

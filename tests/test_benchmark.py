@@ -5,9 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO_ROOT
 
 
+@pytest.mark.slow
 def test_benchmark_runs_in_a_tiny_configuration():
     command = [
         sys.executable,

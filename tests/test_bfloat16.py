@@ -126,6 +126,7 @@ def test_bfloat16_training_step_is_close_to_float32(custom_ops, lstm_op):
         assert cosine > 0.99
 
 
+@pytest.mark.slow
 def test_bfloat16_run_still_overfits_ldc93s1(tmp_path):
     environ = {
         **SMALL_MODEL,

@@ -189,6 +189,7 @@ def test_shards_are_disjoint_equal_and_cover_the_set():
 # -- liveness -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_monitor_reports_a_peer_that_stops_answering_and_waits_for_an_absent_one():
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     port = server.add_insecure_port("127.0.0.1:0")
@@ -226,6 +227,7 @@ def epochs_of(run_dir) -> list[dict]:
     return [json.loads(line) for line in open(os.path.join(run_dir, "epochs.jsonl"))]
 
 
+@pytest.mark.slow
 def test_localhost_cluster_trains_ldc93s1_and_matches_one_process_with_twice_the_batch(
     tmp_path,
 ):
@@ -288,6 +290,7 @@ def test_localhost_cluster_trains_ldc93s1_and_matches_one_process_with_twice_the
     np.testing.assert_allclose(cluster_losses[:10], batch_one_losses, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_reported_and_the_run_restarts_from_the_chief_checkpoints(tmp_path):
     environ = {
         **SMALL_MODEL,

@@ -74,6 +74,7 @@ def test_bad_flags_are_one_line_errors(argv, message):
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
 
 
+@pytest.mark.slow
 def test_the_program_answers_bad_flags_before_training():
     result = run_script("--epoch", "3")
     assert result.returncode == 2
@@ -103,6 +104,7 @@ def test_flags_reach_the_run(tmp_path):
     assert hyper["config"]["epochs"] == 2 and hyper["config"]["test"] is False
 
 
+@pytest.mark.slow
 def test_run_csv_passes_its_arguments_to_the_trainer(tmp_path):
     result = subprocess.run(
         [

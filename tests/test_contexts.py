@@ -86,6 +86,7 @@ def first_update(scale: float | None) -> np.ndarray:
             return session.run(h1) - before
 
 
+@pytest.mark.slow
 def test_the_fed_learning_rate_factor_scales_the_update():
     # Adam's first step moves each weight by about the learning rate, whatever the gradient,
     # so a factor of 0.25 must give a step a quarter as long, and no factor the full one.

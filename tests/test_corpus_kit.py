@@ -28,6 +28,7 @@ def make_kit(out, *args) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["flite", "espeak-ng", "festival", "accented", "piper"])
 def test_the_splits_share_no_sentence_speaker_or_test_engine(tmp_path, engine):
     result = make_kit(
@@ -167,6 +168,7 @@ def test_an_accented_voice_says_english_with_the_english_timing_in_its_own_pitch
     assert 1.25 < median_pitch(high) / median_pitch(male) < 1.55  # (0.6 + 0.8) / 1.0 = 1.4
 
 
+@pytest.mark.slow
 def test_the_piper_voice_speaks_from_its_package_at_the_utterance_rate(tmp_path):
     """joe speaks at each utterance's rate: length scale 170 / rate, 0.85 at 200 words a
     minute against 1.21 at 140. Piper's durations are drawn (its noise), and its length falls
@@ -198,6 +200,7 @@ def test_the_sentences_are_open_text(tmp_path):
     assert result.returncode == 1 and "missing.txt" in result.stderr
 
 
+@pytest.mark.slow
 def test_benchmark_accuracy_builds_the_kit_trains_and_prints_one_table(tmp_path):
     """bin/dev/benchmark-accuracy.sh end to end on a tiny kit and budget: the kit, the language
     model, the training with the weights chosen on dev, and one table with every decoding

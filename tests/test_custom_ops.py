@@ -54,6 +54,7 @@ def test_op_gives_the_outputs_of_tensorflow_ops(lstm_op):
     compare_with_tensorflow_ops(37, [20, 1, 13, 0], threads=2)
 
 
+@pytest.mark.slow
 def test_op_shares_a_large_product_over_the_threads(lstm_op):
     """8 x 512 x 2048 multiply-adds a step, 4 intra-op threads: each step's product runs over
     the pool. The pool's size is fixed by a process's first session, so in a new process."""
@@ -172,6 +173,7 @@ def run_in_new_process(code: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_op_with_bfloat16_weights_shares_a_large_product_over_the_threads(lstm_op):
     run_in_new_process(
         "from test_custom_ops import check_bfloat16_weights\n"
@@ -179,6 +181,7 @@ def test_op_with_bfloat16_weights_shares_a_large_product_over_the_threads(lstm_o
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="an x86 compiler flag")
 def test_op_with_bfloat16_weights_without_the_dot_product_instructions(lstm_op, tmp_path):
     """The portable path of the bfloat16 products, for CPUs without AVX-512 BF16: this
@@ -278,6 +281,7 @@ def test_graph_that_needs_the_op_says_how_to_do_without(monkeypatch, tmp_path):
     assert "exports/model.pb" in str(error.value)
 
 
+@pytest.mark.slow
 def test_transcribe_says_when_the_graph_needs_the_op(tmp_path, speech_wav):
     model = tmp_path / "output_graph.pb"
     model.write_bytes(frozen_model("on").SerializeToString())

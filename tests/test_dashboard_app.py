@@ -112,6 +112,7 @@ def chart_runs(at) -> list[set]:
     ]
 
 
+@pytest.mark.slow
 def test_runs_table_holds_the_runs_with_the_right_figures(dashboard_logs):
     logs, a, b, c = (dashboard_logs[k] for k in ("logs", "a", "b", "c"))
     at = open_app(logs)
@@ -149,6 +150,7 @@ def pd_isna(value) -> bool:
     return value is None or value != value
 
 
+@pytest.mark.slow
 def test_selecting_two_runs_shows_both_curves_and_the_differing_parameters(dashboard_logs):
     logs, a, b = dashboard_logs["logs"], dashboard_logs["a"], dashboard_logs["b"]
     at = open_app(logs)
@@ -247,6 +249,7 @@ def write_malformed_runs(logs, good_run) -> dict[str, str]:
     return expected
 
 
+@pytest.mark.slow
 def test_malformed_logs_render_with_the_run_flagged(dashboard_logs, tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -274,3 +277,19 @@ def test_a_missing_logs_folder_is_explained(tmp_path):
     assert "does not exist" in at.error[0].value
     at = open_app(tmp_path)
     assert "No runs" in at.info[0].value
+
+
+def test_the_dashboard_command_serves_this_machine_only(monkeypatch):
+    """deepspeech-dashboard (dashboard/launch.py) runs `streamlit run dashboard/app.py` bound
+    to 127.0.0.1, passing its own arguments on."""
+    from dashboard import launch
+
+    calls = []
+    monkeypatch.setattr(launch.os, "execv", lambda path, argv: calls.append((path, argv)))
+    monkeypatch.setattr(launch.sys, "argv", ["deepspeech-dashboard", "--server.port", "8600"])
+    launch.main()
+    [(path, argv)] = calls
+    assert argv[0] == path and path.endswith("streamlit") and argv[1:3] == ["run", launch.APP]
+    assert os.path.isfile(launch.APP)
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
+    assert argv[-2:] == ["--server.port", "8600"]

@@ -142,6 +142,7 @@ def dashboard_page(logs, tmp_path, height: int):
     assert "Traceback" not in log_path.read_text(), log_path.read_text()
 
 
+@pytest.mark.slow
 def test_dashboard_renders_in_headless_chromium(dashboard_logs, tmp_path):
     # A copy, since the running run gets another epoch below.
     logs = tmp_path / "logs"
@@ -179,6 +180,7 @@ def test_dashboard_renders_in_headless_chromium(dashboard_logs, tmp_path):
     print(f"dashboard screenshot: {screenshot}")
 
 
+@pytest.mark.slow
 def test_cyrillic_utterances_in_headless_chromium(russian_run, tmp_path):
     """The utterance table and word alignments of a Russian run, as a browser shows them."""
     screenshot = tmp_path / "dashboard-cyrillic.png"

@@ -229,7 +229,7 @@ def test_links_out_of_the_logs_folder_are_refused(logs, tmp_path):
 
 def test_oversized_files_are_not_read(logs, monkeypatch):
     write_run(logs, "r", hyper())
-    monkeypatch.setattr(R, "MAX_JSON_BYTES", 10)
+    monkeypatch.setattr(F, "MAX_JSON_BYTES", 10)
     assert load(logs)["r"].problems[0].startswith("hyper.json: too large to read")
 
 

@@ -50,6 +50,7 @@ def test_kenlm_scores_english_above_scrambled_english(english_lm):
             assert model.score(sentence) > model.score(" ".join(scrambled)), sentence
 
 
+@pytest.mark.slow
 def test_transcripts_add_their_own_words(tmp_path):
     own = ["the zorblax is blue", "a zorblax sat on the mat"]
     path = tmp_path / "combined.arpa"
@@ -63,6 +64,7 @@ def test_transcripts_add_their_own_words(tmp_path):
     assert "zorblax" in combined and "zorblax" not in kenlm.Model(str(english))
 
 
+@pytest.mark.slow
 def test_an_unknown_word_can_still_be_decoded(english_lm):
     # The acoustics say "the zorblax" clearly: a word the model has never seen survives.
     logits = logits_for(spelled("the zorblax", {}))
@@ -72,6 +74,7 @@ def test_an_unknown_word_can_still_be_decoded(english_lm):
     assert LmDecoder(english_lm, alpha=0.5, beta=1.0).decode(logits) == "the cat"
 
 
+@pytest.mark.slow
 def test_make_arpa_english(tmp_path):
     csv_path = tmp_path / "train.csv"
     csv_path.write_text("wav_filename,wav_filesize,transcript\na.wav,0,The zorblax is blue.\n")

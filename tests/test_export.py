@@ -55,6 +55,7 @@ def frozen_labels(pb_path: str, features: np.ndarray) -> np.ndarray:
         )
 
 
+@pytest.mark.slow
 def test_frozen_graph_has_the_documented_tensors(exported):
     graph_def = tf.GraphDef()
     graph_def.ParseFromString(open(exported["pb"], "rb").read())
@@ -76,6 +77,7 @@ def test_frozen_graph_has_the_documented_tensors(exported):
     assert not [op for op in ops.values() if "Variable" in op.type], "the graph is not frozen"
 
 
+@pytest.mark.slow
 def test_transcribe_in_a_fresh_process_without_training_code(exported):
     # Run the script's own code, then list which project modules the process loaded.
     code = (
@@ -138,6 +140,7 @@ def lstm_op_precisions(transcriber) -> list[bool]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not cpu_has_bfloat16(), reason="this CPU has no native bfloat16")
 def test_transcribe_with_bfloat16_products(exported):
     graph_def = tf.GraphDef()
@@ -174,6 +177,7 @@ def test_saved_model_gives_the_frozen_graph_labels(exported):
     assert "".join(" abcdefghijklmnopqrstuvwxyz'"[i] for i in expected[0] if i >= 0) == SENTENCE
 
 
+@pytest.mark.slow
 def test_cd_quality_stereo_copy_gives_the_same_sentence(exported, tmp_path):
     audio, rate = soundfile.read(LDC93S1_WAV, dtype="float64")
     cd = resample_poly(audio, 441, 160)
@@ -187,6 +191,7 @@ def test_cd_quality_stereo_copy_gives_the_same_sentence(exported, tmp_path):
     assert "note:" not in result.stderr
 
 
+@pytest.mark.slow
 def test_8khz_copy_with_a_narrowband_model(trained, tmp_path):
     """A model trained with ds_feature_max_hz=4000 reads 8 kHz audio as well as 16 kHz; the
     export carries the setting to the transcriber."""
@@ -215,6 +220,7 @@ def test_8khz_copy_with_a_narrowband_model(trained, tmp_path):
     assert "note:" not in result.stderr
 
 
+@pytest.mark.slow
 def test_narrowband_audio_for_a_full_band_model_gets_a_note(exported, tmp_path):
     audio, rate = soundfile.read(LDC93S1_WAV, dtype="float64")
     soundfile.write(tmp_path / "phone.wav", resample_poly(audio, 1, 2), 8000, subtype="PCM_16")
@@ -223,6 +229,7 @@ def test_narrowband_audio_for_a_full_band_model_gets_a_note(exported, tmp_path):
     assert "sampled at 8000 Hz" in result.stderr and "ds_feature_max_hz=4000" in result.stderr
 
 
+@pytest.mark.slow
 def test_unreadable_file_is_named_and_others_still_transcribed(exported, corrupt_wav):
     result = transcribe(str(corrupt_wav), LDC93S1_WAV, "--model", exported["pb"])
     assert result.returncode == 1
@@ -230,6 +237,7 @@ def test_unreadable_file_is_named_and_others_still_transcribed(exported, corrupt
     assert result.stdout.strip() == f"{LDC93S1_WAV}: {SENTENCE}"
 
 
+@pytest.mark.slow
 def test_missing_model_is_a_clear_error(tmp_path):
     result = transcribe(LDC93S1_WAV, "--model", str(tmp_path / "none.pb"))
     assert result.returncode != 0 and "cannot read model" in result.stderr
@@ -281,6 +289,7 @@ def test_one_shot_inference_from_the_latest_checkpoint(trained):
     assert out.strip().splitlines()[-1] == SENTENCE
 
 
+@pytest.mark.slow
 def test_compare_inference_decodes_a_set_three_ways(trained, tmp_path):
     csv_path = tmp_path / "set.csv"
     csv_path.write_text(f"wav_filename,wav_filesize,transcript\n{LDC93S1_WAV},0,{SENTENCE}\n")
@@ -423,6 +432,7 @@ def plain_client(kind: str, path, features_path, tmp_path):
     return [int(x) for x in lines[-2].split()], lines[-1].split(), metadata
 
 
+@pytest.mark.slow
 def test_the_export_loads_in_plain_tensorflow(exported, tmp_path):
     features_path = tmp_path / "features.npy"
     np.save(features_path, audiofile_to_input_vector(LDC93S1_WAV))
@@ -446,6 +456,7 @@ def test_the_export_loads_in_plain_tensorflow(exported, tmp_path):
     assert "".join(alphabet[i] for i in labels) == SENTENCE
 
 
+@pytest.mark.slow
 def test_the_transcriber_swaps_in_the_compiled_op_where_it_builds(exported, tmp_path):
     assert Transcriber(exported["pb"]).model_path.endswith(OP_GRAPH)
     assert Transcriber(exported["pb"], custom_ops="off").model_path == exported["pb"]
@@ -476,6 +487,7 @@ def test_an_export_with_custom_ops_off_has_no_op_graph(trained, tmp_path):
     assert sorted(os.listdir(export_dir)) == [SAVED_MODEL, FROZEN_GRAPH, TFLITE["float32"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["frozen", "saved"])
 def test_the_export_takes_raw_audio_in_plain_tensorflow(exported, tmp_path, kind):
     audio, rate = soundfile.read(LDC93S1_WAV, dtype="int16")
@@ -488,14 +500,16 @@ def test_the_export_takes_raw_audio_in_plain_tensorflow(exported, tmp_path, kind
     assert ["".join(alphabet[int(i)] for i in line.split()) for line in lines] == [SENTENCE] * 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "client, model", [("plain-client", FROZEN_GRAPH), ("tflite-client", TFLITE["float32"])]
 )
-def test_the_readme_s_plain_clients_transcribe_ldc93s1(exported, tmp_path, client, model):
-    """The README's scripts, as written there, in a process with no project code: the frozen
-    graph in TensorFlow, the TFLite model in tf.lite.Interpreter."""
-    readme = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
-    block = readme.split(f"<!-- {client} -->\n```python\n", 1)[1].split("```", 1)[0]
+def test_the_documented_plain_clients_transcribe_ldc93s1(exported, tmp_path, client, model):
+    """docs/export.md's scripts (the README points to them), as written there, in a process
+    with no project code: the frozen graph in TensorFlow, the TFLite model in
+    tf.lite.Interpreter."""
+    document = open(os.path.join(REPO_ROOT, "docs", "export.md"), encoding="utf-8").read()
+    block = document.split(f"<!-- {client} -->\n```python\n", 1)[1].split("```", 1)[0]
     assert len(block.strip().splitlines()) <= 20  # short enough to read at a glance
     script = tmp_path / f"{client}.py"
     script.write_text(block)
@@ -510,6 +524,7 @@ def test_the_readme_s_plain_clients_transcribe_ldc93s1(exported, tmp_path, clien
     assert result.stdout.strip() == SENTENCE
 
 
+@pytest.mark.slow
 def test_a_model_trained_with_coefficient_normalisation_travels_with_it(tmp_path):
     """ds_feature_norm=coefficient reaches training, the test report, one-shot inference, the
     export's graph, metadata and TFLite model, and the transcriber; a run or export that

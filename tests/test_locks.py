@@ -86,6 +86,7 @@ def checkpoint_epochs(folder) -> list[int]:
     return [int(os.path.basename(p).split("-")[1]) for p in paths]
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_checkpoint_folder_stops_at_once(corpus):
     environ = {**corpus["environ"], "ds_epochs": "12", "ds_checkpoint_step": "3"}
     first = Process(environ)
@@ -113,6 +114,7 @@ def test_a_second_run_on_the_same_checkpoint_folder_stops_at_once(corpus):
     assert not (corpus["tmp"] / "ckpt" / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_no_lock_that_stops_the_next(corpus):
     environ = {**corpus["environ"], "ds_epochs": "1000", "ds_checkpoint_step": "1"}
     first = Process(environ)
@@ -126,6 +128,7 @@ def test_a_killed_run_leaves_no_lock_that_stops_the_next(corpus):
     assert "Resuming training from" in resumed.text
 
 
+@pytest.mark.slow
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
     # Eight processes wait for one moment, then each makes a run folder.
     code = textwrap.dedent("""

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from helpers import EPOCHS
 
+from dashboard import files as log_files
 from dashboard import runs as run_logs
+from dashboard import utterances as utterance_logs
 from util.decoding import report
 from util.settings import run_files
 from util.settings.run_files import Context, Epoch, Hyper, Parameters, Results, Status
@@ -32,7 +34,10 @@ def test_no_tensorflow_in_the_module(tmp_path):
     import subprocess
     import sys
 
-    code = "import sys, util.settings.run_files, dashboard.runs; print('tensorflow' in sys.modules)"
+    code = (
+        "import sys, util.settings.run_files, dashboard.files, dashboard.runs, "
+        "dashboard.utterances; print('tensorflow' in sys.modules)"
+    )
     root = Path(__file__).resolve().parents[1]
     child = subprocess.run(
         [sys.executable, "-c", code],
@@ -69,7 +74,7 @@ def test_a_real_run_writes_the_named_files_and_keys(trained):
 
 
 def test_the_dashboard_reads_what_a_real_run_wrote(trained):
-    root = run_logs.resolve_logs_dir(os.path.dirname(trained["run_dir"]))
+    root = log_files.resolve_logs_dir(os.path.dirname(trained["run_dir"]))
     (run,) = run_logs.list_runs(root)
     assert run.problems == []
     assert run.status == Status.FINISHED
@@ -78,5 +83,5 @@ def test_the_dashboard_reads_what_a_real_run_wrote(trained):
     assert row["n_hidden"] == 100 and row["importer"] == "ldc93s1"
     assert row["test_wer"] == 0.0 and row["epochs_done"] == EPOCHS
     assert row["train_loss"] == run.epochs[-1][Epoch.TRAIN_LOSS]
-    utterances = run_logs.utterances_frame(run.reports["test"])
+    utterances = utterance_logs.utterances_frame(run.reports["test"])
     assert utterances["hypothesis"].tolist() == utterances["reference"].tolist()

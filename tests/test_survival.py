@@ -32,6 +32,7 @@ def epochs_of(run_dir) -> list[dict]:
     return [json.loads(line) for line in open(os.path.join(run_dir, "epochs.jsonl"))]
 
 
+@pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_at_the_next_batch(corpus):
     environ = {
         **corpus["environ"],
@@ -64,6 +65,7 @@ def test_kill_9_mid_epoch_then_resume_at_the_next_batch(corpus):
     assert all_json_parses(corpus["tmp"] / "logs", corpus["tmp"] / "ckpt") >= 4
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_marks_the_run_interrupted(corpus):
     environ = {**corpus["environ"], "ds_epochs": "1000", "ds_checkpoint_secs": "0"}
     run = Process(environ)
@@ -79,6 +81,7 @@ def test_sigterm_saves_and_marks_the_run_interrupted(corpus):
     assert latest and int(latest.rsplit("model.ckpt-", 1)[1].split("-")[0]) >= 2
 
 
+@pytest.mark.slow
 def test_a_second_signal_stops_at_once(corpus):
     run = Process({**corpus["environ"], "ds_epochs": "1000"})
     run.wait_for(lambda line: line.startswith("STARTING Epoch 0002"))
@@ -94,6 +97,7 @@ def nan_wav(path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_a_nan_sample_is_skipped_named_and_training_goes_on(corpus):
     bad = nan_wav(corpus["tmp"] / "audio" / "broken.wav")
     train_csv = write_csv(corpus["tmp"] / "train.csv", [*corpus["rows"], (bad, "bad one")])
@@ -122,6 +126,7 @@ def test_too_many_non_finite_batches_in_a_row_stop_the_run(corpus):
     assert "2 batches in a row had a non-finite loss" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_geometry_mismatch_on_automatic_resume_names_both_shapes(corpus):
     assert run_main({**corpus["environ"], "ds_epochs": "1"})[0] == 0
     status, out, err = run_main({**corpus["environ"], "ds_epochs": "2", "ds_n_hidden": "24"})
@@ -142,6 +147,7 @@ def test_geometry_mismatch_on_automatic_resume_names_both_shapes(corpus):
     )
 
 
+@pytest.mark.slow
 def test_early_stopping_on_a_plateau_keeps_its_counter_across_a_resume(corpus):
     # No improvement can reach a min_delta this large, so every validation after the first
     # counts as one without improvement: with ds_es_epochs=2 training stops after epoch 3.
@@ -164,6 +170,7 @@ def test_early_stopping_on_a_plateau_keeps_its_counter_across_a_resume(corpus):
     assert "Testing " + str(corpus["tmp"] / "ckpt" / "best_dev" / "model.ckpt-1") in out
 
 
+@pytest.mark.slow
 def test_learning_rate_is_lowered_on_a_plateau(corpus):
     environ = {
         **corpus["environ"],
@@ -182,6 +189,7 @@ def test_learning_rate_is_lowered_on_a_plateau(corpus):
     assert reader.get_tensor("training_state/learning_rate") == pytest.approx(0.00025)
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_saving_keeps_the_last_checkpoint_usable(corpus, monkeypatch):
     environ = {**corpus["environ"], "ds_checkpoint_step": "1"}
     assert run_main({**environ, "ds_epochs": "2"})[0] == 0
@@ -208,6 +216,7 @@ def test_unwritable_folders_are_reported_before_training(corpus, variable):
     assert "STARTING Epoch" not in out
 
 
+@pytest.mark.slow
 def test_time_budget_stops_training_and_tests_the_best_dev_checkpoint(corpus):
     environ = {
         **corpus["environ"],
@@ -226,6 +235,7 @@ def test_time_budget_stops_training_and_tests_the_best_dev_checkpoint(corpus):
     assert "Validation loss=" in after.split("Testing ")[0]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_losses(corpus):
     losses = []
     for attempt in range(2):

@@ -106,6 +106,7 @@ def json_lines(result: subprocess.CompletedProcess) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_each_word_starts_within_a_tenth_of_a_second_of_where_it_was_spoken(clip_model):
     model = Transcriber(str(clip_model["export"]))
     right = 0
@@ -122,6 +123,7 @@ def test_each_word_starts_within_a_tenth_of_a_second_of_where_it_was_spoken(clip
     assert right >= TEST_COUNT // 2  # the timings were checked on most of the test set
 
 
+@pytest.mark.slow
 def test_an_array_of_samples_transcribes_as_its_file(clip_model):
     model = Transcriber(str(clip_model["export"]))
     utterance = clip_model["test"][0]
@@ -142,6 +144,7 @@ def test_an_array_of_samples_transcribes_as_its_file(clip_model):
         model.transcribe(np.stack([samples, samples], 1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("language_model", [True, False])
 def test_the_transcriber_decodes_exactly_as_the_test_report(clip_model, language_model):
     """Same files, same options (the export's language model, or none, and the spelling
@@ -171,6 +174,7 @@ def test_the_transcriber_decodes_exactly_as_the_test_report(clip_model, language
         assert 0 < report["wer_raw"] < 0.6
 
 
+@pytest.mark.slow
 def test_the_export_carries_its_language_model_and_decoding(clip_model):
     export = clip_model["export"]
     assert (export / LANGUAGE_MODELS[0]).read_bytes() == clip_model["lm"].read_bytes()
@@ -197,6 +201,7 @@ def test_the_export_carries_its_language_model_and_decoding(clip_model):
     assert f"language model {LANGUAGE_MODELS[0]}, which is not beside it" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_language_model_that_cannot_load_is_a_clear_error(clip_model, tmp_path):
     bad = tmp_path / "bad.arpa"
     bad.write_text("\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\nnot numbers\n")
@@ -208,6 +213,7 @@ def test_a_language_model_that_cannot_load_is_a_clear_error(clip_model, tmp_path
         Transcriber(str(clip_model["export"]), DecodingOptions(lm_path=str(bad)))
 
 
+@pytest.mark.slow
 def test_csv_folder_and_file_inputs(clip_model, tmp_path):
     test = clip_model["test"]
     folder = tmp_path / "folder"
@@ -242,6 +248,7 @@ def test_csv_folder_and_file_inputs(clip_model, tmp_path):
     assert result.returncode == 1 and "no wav_filename column" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["float32", "float16", "int8"])
 def test_tflite_models_transcribe_the_test_set(clip_model, kind):
     graph = json_lines(
@@ -279,6 +286,7 @@ def test_tflite_models_transcribe_the_test_set(clip_model, kind):
     assert model.decoding.lm_path.endswith(LANGUAGE_MODELS[0])  # the export's, beside it
 
 
+@pytest.mark.slow
 def test_tune_lm_chooses_the_weights_on_the_dev_set(clip_model):
     command = [
         sys.executable,
@@ -327,11 +335,12 @@ def dev_and_wrong_test_sets(clip_model, tmp_path):
     return dev_csv, wrong_csv
 
 
+@pytest.mark.slow
 def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_model, tmp_path):
     """ds_lm_tune picks the weights bin/tune-lm.py picks on the same dev set and grid, uses
     them for the test report and the export, and picks the same whatever the test set's
     transcripts say."""
-    from util.training.evaluate import TUNE_ALPHAS, TUNE_BEAM_WIDTH, TUNE_BETAS
+    from util.training.validation import TUNE_ALPHAS, TUNE_BEAM_WIDTH, TUNE_BETAS
 
     root = clip_model["root"]
     dev_csv, wrong_csv = dev_and_wrong_test_sets(clip_model, tmp_path)
@@ -388,6 +397,7 @@ def test_ds_lm_tune_chooses_on_dev_as_tune_lm_does_and_never_reads_test(clip_mod
     assert (chosen[0][0]["alpha"], chosen[0][0]["beta"]) in ties
 
 
+@pytest.mark.slow
 def test_accuracy_table_tunes_on_dev_only(clip_model, tmp_path):
     """bin/dev/accuracy-table.py: greedy, beam, beam + LM and + spelling on dev and test, the LM's
     weights the same whatever the test transcripts say."""

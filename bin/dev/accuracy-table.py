@@ -50,7 +50,7 @@ from util.decoding.decoder import (
     tune_weights,
     weight_grid,
 )
-from util.training.evaluate import TUNE_BEAM_WIDTH
+from util.training.validation import TUNE_BEAM_WIDTH
 from util.transcriber import (
     ModelError,
     Transcriber,

@@ -75,7 +75,7 @@ LIMITS = {
     "reverb": (0.05, 3.0),  # RT60, seconds
 }
 MASK_WIDTH_LIMITS = {"time_mask": 100, "freq_mask": N_FILTERS}
-# The recipe of ds_augment=on (what worked best on the espeak-ng corpus; see README).
+# The recipe of ds_augment=on (what worked best on the espeak-ng corpus; docs/measurements.md).
 DEFAULT_TEXT = (
     "speed=0.9:1.1@0.5,pitch=-3:3@0.5,volume=-10:10@0.3,noise=10:30@0.3,"
     "time_mask=2:10@0.5,freq_mask=2:4@0.5"
