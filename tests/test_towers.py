@@ -111,3 +111,35 @@ def test_padding_does_not_change_the_result(examples):
     _, grads_padded, _ = tower_gradients(one, ["/cpu:0"], values, trim=False)
     for name, grad in grads_trimmed.items():
         np.testing.assert_allclose(grads_padded[name], grad, atol=1e-5, rtol=1e-4, err_msg=name)
+
+
+def lstm_gradients(examples, fused: bool) -> tuple[list, int]:
+    """The averaged gradients of one tower whose LSTM backward pass ``ModelOps`` chooses, and
+    how many IdentityN ops (what tf.custom_gradient leaves) its graph holds."""
+    from util.model.birnn import ModelOps
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(3)
+        towers = get_tower_results(
+            FixedBatches(*examples, per_batch=4),
+            ["/cpu:0"],
+            ModelGeometry.from_config(CONFIG),
+            ModelOps(fused_gradient=fused),
+            tf.train.GradientDescentOptimizer(0.1),
+        )
+        gradients = average_gradients(towers.gradients)
+        identity_n = sum(op.type == "IdentityN" for op in graph.get_operations())
+        with tf.Session(graph=graph) as session:
+            session.run(tf.global_variables_initializer())
+            return session.run([g for g, _ in gradients]), identity_n
+
+
+def test_model_ops_choose_the_lstm_backward_pass(examples):
+    """ModelOps.fused_gradient reaches the towers' LSTM: the hand-written backward pass is a
+    custom gradient, the reference TensorFlow's own; both give the same gradients."""
+    fused, fused_ops = lstm_gradients(examples, True)
+    automatic, automatic_ops = lstm_gradients(examples, False)
+    assert fused_ops > 0 and automatic_ops == 0
+    for a, b in zip(fused, automatic, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
