@@ -68,6 +68,7 @@ from util.training.checkpoints import (
     Position,
     ensure_writable,
     latest_checkpoint,
+    whole_checkpoint,
 )
 from util.training.cluster import Cluster, ClusterError, RunEnded
 from util.training.contexts import (
@@ -404,14 +405,29 @@ def announce(run: Run) -> None:
 
 
 def model_for(config: Config, model_path: str | None, purpose: str) -> str:
-    """``model_path``, or else the latest checkpoint in ``ds_checkpoint_dir`` for ``purpose``."""
-    model_path = model_path or latest_checkpoint(config.checkpoint_dir)
+    """``model_path``, or else the newest whole checkpoint in ``ds_checkpoint_dir`` for
+    ``purpose`` (a damaged one is named and passed over, never renamed: this run may not hold
+    the folder)."""
+    model_path = model_path or newest_whole_checkpoint(config)
     if not model_path:
         raise RunError(
-            f"no checkpoint {purpose} in ds_checkpoint_dir="
-            f"{config.checkpoint_dir!r}; train first (ds_train=1)"
+            f"no checkpoint {purpose} in ds_checkpoint_dir={config.checkpoint_dir!r}; train "
+            "first (ds_train=1)"
         )
     return model_path
+
+
+def newest_whole_checkpoint(config: Config) -> str | None:
+    """The newest checkpoint of ``ds_checkpoint_dir`` that reads whole, warning of any damaged
+    one passed over."""
+    try:
+        return whole_checkpoint(config.checkpoint_dir, may_rename=False, say=warn)
+    except CheckpointError as error:
+        raise RunError(str(error)) from error
+
+
+def warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def test(run: Run, model_path: str, decoding: DecodingOptions) -> dict:
@@ -497,7 +513,7 @@ def run_and_log(run: Run) -> dict:
 
 def one_shot_infer(config: Config, wav_filename: str) -> str:
     """Transcribe one file with the latest checkpoint in ``ds_checkpoint_dir``."""
-    checkpoint = latest_checkpoint(config.checkpoint_dir)
+    checkpoint = newest_whole_checkpoint(config)
     if checkpoint is None:
         raise RunError(
             f"no checkpoint in ds_checkpoint_dir={config.checkpoint_dir!r} for ds_one_shot_infer"

@@ -496,7 +496,10 @@ class Config:
         5,
         _count(1),
         "checkpoints kept in ds_checkpoint_dir",
-        doc=("checkpoints kept in `ds_checkpoint_dir` (the best-dev one is kept apart)"),
+        doc=(
+            "the newest checkpoints kept in `ds_checkpoint_dir`, whichever process wrote them "
+            "(the best-dev one is kept apart)"
+        ),
     )
     max_non_finite: int = setting(
         10, _count(1), "stop after this many batches in a row with a NaN/inf loss or gradient"

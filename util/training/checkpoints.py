@@ -1,17 +1,27 @@
-"""Checkpoints: names that carry the training position, geometry checks, safe saving.
+"""Checkpoints: names that carry the training position, geometry checks, safe saving, and a
+folder that stays healthy.
 
 ``model.ckpt-<E>`` is the state after E whole epochs (the original's name);
 ``model.ckpt-<E>-<S>`` is a time-based checkpoint taken S steps into epoch E + 1, so that a
 resumed run goes on with the next batch. The best-dev checkpoint lives in ``best_dev/``.
+
+A folder holds at most ``ds_max_to_keep`` checkpoints, whichever process wrote them
+(:func:`collect_old_checkpoints`); a failed save leaves no partial file and says why in the
+operating system's words (:func:`save`); a checkpoint is read whole before it is trusted, and a
+damaged one is set aside (by the run that holds the folder) or passed over
+(:func:`whole_checkpoint`).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import tensorflow.compat.v1 as tf
@@ -25,6 +35,20 @@ ALPHABET_VARIABLE = "alphabet"  # the characters of the model's output classes, 
 FEATURE_NORM_VARIABLE = "feature_norm"  # ds_feature_norm the model was trained with
 ALIAS_SCOPE = "cond/"  # see _stored_name
 _POSITION = re.compile(r"model\.ckpt-(\d+)(?:-(\d+))?$")
+_INDEX = re.compile(r"^model\.ckpt-(\d+)(?:-(\d+))?\.index$")
+DAMAGED = "damaged"  # a damaged checkpoint's files are renamed model.ckpt-<E>.damaged.<part>
+# What TensorFlow writes before it renames a checkpoint's files into place: a save that failed,
+# or whose process was killed, can leave them behind.
+PARTIAL_PATTERNS = (".*tempstate*", "_temp", "_temp_*")
+# The operating system's reasons a file cannot be written, as TensorFlow's messages quote them.
+OS_REASONS = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "File too large",
+    "Read-only file system",
+    "Permission denied",
+    "Input/output error",
+)
 
 
 class CheckpointError(RuntimeError):
@@ -57,7 +81,190 @@ def parse_position(path: str) -> Position:
 
 
 def latest_checkpoint(checkpoint_dir: str) -> str | None:
+    """The checkpoint the folder's ``checkpoint`` file names as the latest (not read)."""
     return tf.train.latest_checkpoint(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
+
+
+def error_reason(error: BaseException) -> str:
+    """The useful line of an error: the operating system's words where it quotes them (no
+    space, quota, read-only, permission ...), else the first line that is not TensorFlow's
+    framing (``Graph execution error:``, stack traces)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(getattr(error, "message", None) or error)
+    for reason in OS_REASONS:
+        if reason.lower() in text.lower():
+            return reason
+    framing = ("Graph execution error", "Detected at node", "File ", "Node:", "[[", "Hint:")
+    for line in (line.strip() for line in text.splitlines()):
+        if line and not line.startswith(framing) and not line.startswith("Original stack"):
+            return line
+    return type(error).__name__
+
+
+def size_text(size: float) -> str:
+    """``size`` bytes for people: 880 KB, 88 MB, 1.3 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.{1 if size < 10 * scale else 0}f} {unit}"
+    return f"{int(size)} bytes"
+
+
+# -- the folder ---------------------------------------------------------------------------------
+
+
+def checkpoint_files(prefix: str) -> list[str]:
+    """The files of the checkpoint ``prefix``: its ``.index`` and ``.data-*`` shards."""
+    escaped = glob.escape(prefix)
+    return sorted(glob.glob(escaped + ".index") + glob.glob(escaped + ".data-*"))
+
+
+def checkpoints_in(folder: str) -> list[str]:
+    """The checkpoints (prefixes) in ``folder``, newest first: by when their index file was
+    written, then by training position. Damaged ones set aside do not count."""
+    found = []
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    for name in names:
+        match = _INDEX.match(name)
+        if match is None:
+            continue
+        try:
+            written = os.stat(os.path.join(folder, name)).st_mtime_ns
+        except OSError:
+            continue  # removed meanwhile
+        position = (int(match.group(1)), int(match.group(2) or 0))
+        found.append((written, position, os.path.join(folder, name.removesuffix(".index"))))
+    return [prefix for *_, prefix in sorted(found, reverse=True)]
+
+
+def _point_at(folder: str, latest: str, kept: list[str]) -> None:
+    """Rewrite the folder's ``checkpoint`` file: ``latest`` and the ``kept`` ones, relative."""
+    names = [os.path.basename(p) for p in reversed(kept)]  # oldest first, as TensorFlow writes
+    tf.train.update_checkpoint_state(folder, os.path.basename(latest), names)
+
+
+def collect_old_checkpoints(folder: str, keep: int) -> list[str]:
+    """Remove all but the newest ``keep`` checkpoints of ``folder``, whichever process wrote
+    them (the one the ``checkpoint`` file names as the latest always stays). Returns the
+    checkpoints removed, oldest first. Only the run that holds the folder's lock may call it."""
+    prefixes = checkpoints_in(folder)
+    latest = latest_checkpoint(folder)
+    kept = prefixes[:keep]
+    if latest in prefixes and latest not in kept:
+        kept = [latest, *kept[: keep - 1]]
+    removed = [prefix for prefix in reversed(prefixes) if prefix not in kept]  # oldest first
+    for prefix in removed:
+        for path in checkpoint_files(prefix):
+            os.remove(path)
+    if removed and kept:
+        _point_at(folder, latest if latest in kept else kept[0], kept)
+    return removed
+
+
+def partial_files(folder: str, prefix: str | None = None) -> list[str]:
+    """The files a save writes before renaming them into place, in ``folder`` (only those of
+    the checkpoint ``prefix`` when given)."""
+    base = (
+        glob.escape(prefix) if prefix else os.path.join(glob.escape(folder), CHECKPOINT_NAME + "*")
+    )
+    found = set()
+    for pattern in PARTIAL_PATTERNS:
+        found.update(glob.glob(base + pattern))
+    return sorted(found)
+
+
+def remove_partial_files(folder: str, prefix: str | None = None) -> list[str]:
+    """Remove :func:`partial_files`; returns what was removed."""
+    removed = []
+    for path in partial_files(folder, prefix):
+        try:
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def damage(path: str) -> str | None:
+    """Why the checkpoint ``path`` cannot be read whole (its index, or any tensor of its data),
+    or None when every tensor reads."""
+    if not os.path.exists(path + ".index"):
+        return "its .index file is missing"
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as error:  # TensorFlow raises several types (IndexError too); all damage
+        return error_reason(error)
+    return None
+
+
+def set_aside(path: str) -> list[str]:
+    """Rename the damaged checkpoint ``path``'s files to ``<name>.damaged.<part>``, where no
+    run reads them; returns the new names."""
+    moved = []
+    for old in checkpoint_files(path):
+        new = f"{path}.{DAMAGED}{old[len(path) :]}"
+        os.replace(old, new)
+        moved.append(new)
+    return moved
+
+
+def whole_checkpoint(
+    folder: str, may_rename: bool, say: Callable[[str], None] = print
+) -> str | None:
+    """The newest checkpoint of ``folder`` that reads whole, or None when there is none. A
+    damaged one is named in a warning (``say``) and, with ``may_rename`` (the run that holds the
+    folder's lock), set aside and the ``checkpoint`` file pointed at the whole one; otherwise it
+    is only passed over (test, export, one-shot, a source folder).
+
+    Raises:
+        CheckpointError: when the folder holds checkpoints but none of them is whole.
+    """
+    latest = latest_checkpoint(folder)
+    candidates = checkpoints_in(folder)
+    if latest is not None and latest not in candidates:
+        candidates.insert(0, latest)  # named in the checkpoint file, its index gone
+    elif latest in candidates:
+        candidates = [latest] + [c for c in candidates if c != latest]
+    damaged = []
+    for candidate in candidates:
+        reason = damage(candidate)
+        if reason is None:
+            if damaged and may_rename:
+                _point_at(folder, candidate, checkpoints_in(folder))
+            return candidate
+        damaged.append(f"{candidate} ({reason})")
+        if may_rename and checkpoint_files(candidate):
+            moved = set_aside(candidate)
+            say(
+                f"warning: checkpoint {candidate} is damaged ({reason}); set aside as "
+                f"{', '.join(os.path.basename(m) for m in moved)}; trying the one before it"
+            )
+        else:
+            say(f"warning: checkpoint {candidate} is damaged ({reason}); trying the one before it")
+    if damaged:
+        raise CheckpointError(f"no whole checkpoint in {folder}: {'; '.join(damaged)}")
+    return None
+
+
+def checkpoint_size(prefix: str | None, variables: list[tf.Variable] | None = None) -> int:
+    """Bytes a checkpoint takes: those of ``prefix``'s files where it exists, else the
+    ``variables``' own size."""
+    if prefix and checkpoint_files(prefix):
+        return sum(os.path.getsize(path) for path in checkpoint_files(prefix))
+    total = 0
+    for variable in variables or []:
+        shape = variable.shape.as_list()
+        if variable.dtype.base_dtype != tf.string and None not in shape:
+            count = 1
+            for dimension in shape:
+                count *= dimension
+            total += count * variable.dtype.base_dtype.size
+    return total
 
 
 def ensure_writable(folder: str, variable: str) -> None:
@@ -97,9 +304,8 @@ def stored_string(path: str, name: str, reader=None) -> str | None:
     try:
         reader = reader or tf.train.load_checkpoint(path)
         return reader.get_tensor(name).decode("utf-8") if reader.has_tensor(name) else None
-    except (tf.errors.OpError, ValueError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        raise CheckpointError(f"cannot restore checkpoint {path}: {message}") from error
+    except (tf.errors.OpError, ValueError, IndexError) as error:
+        raise CheckpointError(f"cannot restore checkpoint {path}: {error_reason(error)}") from error
 
 
 def check_alphabet(path: str, alphabet: Alphabet, reader=None) -> None:
@@ -155,9 +361,8 @@ def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dic
     try:
         reader = tf.train.load_checkpoint(path)
         shapes = reader.get_variable_to_shape_map()
-    except (tf.errors.OpError, ValueError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        raise CheckpointError(f"cannot read checkpoint {path}: {message}") from error
+    except (tf.errors.OpError, ValueError, IndexError) as error:
+        raise CheckpointError(f"cannot read checkpoint {path}: {error_reason(error)}") from error
     present, problems = {}, []
     for variable in variables:
         name, shape = variable.op.name, variable.shape.as_list()
@@ -201,24 +406,47 @@ def restore(
         saver = tf.train.Saver(restorable(path, variables, config_hint))
     try:
         saver.restore(session, path)
-    except (tf.errors.OpError, ValueError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        raise CheckpointError(f"cannot restore checkpoint {path}: {message}") from error
+    except (tf.errors.OpError, ValueError, IndexError) as error:
+        raise CheckpointError(f"cannot restore checkpoint {path}: {error_reason(error)}") from error
 
 
-def save(saver: tf.train.Saver, session: tf.Session, prefix: str, last_good: str | None) -> str:
-    """Save and return the checkpoint path; on failure (a full disk, say) raise a message
-    that names the last good checkpoint, which TensorFlow leaves intact."""
+def save(
+    saver: tf.train.Saver, session: tf.Session, prefix: str, last_good: str | None, keep: int = 0
+) -> str:
+    """Save and return the checkpoint path, then (with ``keep``) collect the folder's old
+    checkpoints. On failure the save's partial files are removed and the message gives the
+    operating system's reason, the space a checkpoint needs and the last good checkpoint,
+    which TensorFlow leaves intact."""
+    folder = os.path.dirname(prefix) or "."
     try:
-        return saver.save(session, prefix, write_meta_graph=False)
+        path = saver.save(session, prefix, write_meta_graph=False)
     except (tf.errors.OpError, OSError) as error:
-        reason = getattr(error, "message", None) or getattr(error, "strerror", None) or error
-        reason = str(reason).strip().splitlines()[0]
-        kept = f"the last good checkpoint {last_good} is intact" if last_good else "nothing saved"
-        raise CheckpointError(
-            f"cannot save checkpoint {prefix}: {reason}; {kept}. Free space and run again: "
-            "training resumes from it"
-        ) from error
+        remove_partial_files(folder, prefix)
+        if not os.path.exists(prefix + ".index"):
+            for data in checkpoint_files(prefix):  # data without an index: half written
+                os.remove(data)
+        raise CheckpointError(save_failure(prefix, error, last_good, saver)) from error
+    if keep:
+        collect_old_checkpoints(folder, keep)
+    return path
+
+
+def save_failure(prefix: str, error: BaseException, last_good: str | None, saver) -> str:
+    """The message of a save that failed: why, how much room a checkpoint needs, what is kept."""
+    folder = os.path.dirname(prefix) or "."
+    needed = checkpoint_size(last_good, getattr(saver, "_var_list", None))
+    room = ""
+    try:
+        free = shutil.disk_usage(folder).free
+        room = f"; the folder's file system has {size_text(free)} free"
+    except OSError:
+        pass
+    need = f", a checkpoint needs about {size_text(needed)}" if needed else ""
+    kept = f"the last good checkpoint {last_good} is intact" if last_good else "nothing saved"
+    return (
+        f"cannot save checkpoint {prefix}: {error_reason(error)}{room}{need}; {kept}. Free "
+        "space (or fix the folder) and run again: training resumes from it"
+    )
 
 
 class Interrupted(Exception):

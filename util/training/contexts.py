@@ -10,6 +10,7 @@ the training step alone, on any batch source (bin/dev/benchmark.py times it on r
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,17 +25,20 @@ from util.model.towers import TowerResults, average_gradients, get_tower_results
 from util.settings.config import Config
 from util.settings.devices import session_config
 from util.training.checkpoints import (
+    BEST_DEV_DIR,
     STATE_SCOPE,
     CheckpointError,
     GracefulStop,
     Position,
     alphabet_variable,
     checkpoint_prefix,
+    collect_old_checkpoints,
     feature_norm_variable,
-    latest_checkpoint,
     parse_position,
+    remove_partial_files,
     restore,
     save,
+    whole_checkpoint,
 )
 from util.training.logs import RunLog
 
@@ -225,19 +229,38 @@ def create_execution_context(run: Run, set_name: str) -> ExecutionContext:
 
 
 def resume_point(config: Config) -> tuple[str | None, Position]:
-    """The checkpoint to resume from and its position: automatic unless
-    ``ds_restore_checkpoint=0``; ``=1`` insists on a checkpoint being there."""
-    if config.restore_checkpoint is False:
-        return None, Position()
-    path = latest_checkpoint(config.checkpoint_dir)
-    if path is None:
-        if config.restore_checkpoint:
-            print(f"No checkpoint in {config.checkpoint_dir}: starting from scratch")
-        return None, Position()
+    """Take the checkpoint folder over for training and return the checkpoint to resume from
+    and its position (automatic unless ``ds_restore_checkpoint=0``; ``=1`` insists on one).
+
+    The run holds the folder's lock, so it tidies it first, saying what it did: partial files
+    of a killed process are removed, a damaged newest checkpoint is set aside for the newest
+    whole one, and checkpoints beyond ``ds_max_to_keep`` (whoever wrote them) are removed."""
+    folder = config.checkpoint_dir
+    best_dev = os.path.join(folder, BEST_DEV_DIR)
+    partial = remove_partial_files(folder) + remove_partial_files(best_dev)
+    if partial:
+        names = ", ".join(os.path.relpath(p, folder) for p in partial)
+        print(f"Removed the partial files of a save that did not finish: {names}")
+    path = None
     try:
-        return path, parse_position(path)
+        if config.restore_checkpoint is not False:
+            path = whole_checkpoint(folder, may_rename=True, say=_warn)
+        old = collect_old_checkpoints(folder, config.max_to_keep)
+        old += collect_old_checkpoints(best_dev, 1)
+        position = Position() if path is None else parse_position(path)
     except CheckpointError as error:
         raise RunError(str(error)) from error
+    if old:
+        names = ", ".join(os.path.relpath(p, folder) for p in old)
+        keep = config.max_to_keep
+        print(f"Removed {len(old)} old checkpoint(s) beyond ds_max_to_keep={keep}: {names}")
+    if path is None and config.restore_checkpoint:
+        print(f"No checkpoint in {folder}: starting from scratch")
+    return path, position
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 # -- sessions -------------------------------------------------------------------------------------
@@ -271,11 +294,18 @@ def start_execution_context(
 
 
 def persist_model(
-    context: ExecutionContext, session, checkpoint_dir: str, position: Position, last_good=None
+    context: ExecutionContext,
+    session,
+    checkpoint_dir: str,
+    position: Position,
+    last_good=None,
+    keep: int = 0,
 ) -> str:
-    """Save ``model.ckpt-<epoch>[-<step>]`` in ``checkpoint_dir``; returns its path."""
+    """Save ``model.ckpt-<epoch>[-<step>]`` in ``checkpoint_dir`` and keep the newest
+    ``keep`` checkpoints there; returns its path."""
+    prefix = checkpoint_prefix(checkpoint_dir, position)
     try:
-        return save(context.saver, session, checkpoint_prefix(checkpoint_dir, position), last_good)
+        return save(context.saver, session, prefix, last_good, keep)
     except CheckpointError as error:
         raise RunError(str(error)) from error
 
@@ -364,8 +394,14 @@ class StepHook:
             )
 
     def save(self, position: Position) -> str:
+        config = self.run.config
         self.checkpoint = persist_model(
-            self.context, self.session, self.run.config.checkpoint_dir, position, self.checkpoint
+            self.context,
+            self.session,
+            config.checkpoint_dir,
+            position,
+            self.checkpoint,
+            config.max_to_keep,
         )
         self.last_save, self.saved_at = time.time(), position
         return self.checkpoint

@@ -56,7 +56,12 @@ from util.settings.geometry import (
     WINDOW_SECONDS,
 )
 from util.settings.locks import FolderInUse, FolderLock
-from util.training.checkpoints import CheckpointError, check_alphabet, check_feature_norm
+from util.training.checkpoints import (
+    CheckpointError,
+    check_alphabet,
+    check_feature_norm,
+    error_reason,
+)
 
 BEAM_WIDTH = 100
 
@@ -250,10 +255,10 @@ def restore_inference_session(
     session = tf.Session(graph=graph)
     try:
         saver.restore(session, checkpoint_path)
-    except (tf.errors.OpError, ValueError) as error:
+    except (tf.errors.OpError, ValueError, IndexError) as error:
         session.close()
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        raise ExportError(f"cannot restore checkpoint {checkpoint_path}: {message}") from error
+        reason = error_reason(error)
+        raise ExportError(f"cannot restore checkpoint {checkpoint_path}: {reason}") from error
     return session, tensors
 
 

@@ -106,7 +106,7 @@ def validate(run: Run, context: ExecutionContext, session, checkpoint: str, numb
         state["best_dev_loss"].load(best, session)
         prefix = os.path.join(config.checkpoint_dir, BEST_DEV_DIR, CHECKPOINT_NAME)
         try:
-            path = save(context.best_dev_saver, session, f"{prefix}-{number}", None)
+            path = save(context.best_dev_saver, session, f"{prefix}-{number}", None, keep=1)
         except CheckpointError as error:
             raise RunError(str(error)) from error
         print(f"New best dev loss {dev_loss:.4f}: saved {path}")
