@@ -126,17 +126,22 @@ def test_resume_point(tmp_path, capsys):
         Position(),
     )
     assert "No checkpoint in" in capsys.readouterr().out
-    (tmp_path / "model.ckpt-3-7.index").write_bytes(b"")
-    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-3-7"\n')
-    path, position = resume_point(config)
-    assert path.endswith("model.ckpt-3-7") and position == Position(3, 7)
-    assert resume_point(Config(checkpoint_dir=str(tmp_path), restore_checkpoint=False)) == (
-        None,
-        Position(),
-    )
-    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-x"\n')
-    (tmp_path / "model.ckpt-x.index").write_bytes(b"")
-    with pytest.raises(RunError):
+    # Real checkpoints: a resume point is read whole before it is trusted.
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.Variable(tf.zeros([3]), name="weights")
+        saver = tf.train.Saver()
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            saver.save(session, str(tmp_path / "model.ckpt-3-7"), write_meta_graph=False)
+            path, position = resume_point(config)
+            assert path.endswith("model.ckpt-3-7") and position == Position(3, 7)
+            assert resume_point(Config(checkpoint_dir=str(tmp_path), restore_checkpoint=False)) == (
+                None,
+                Position(),
+            )
+            saver.save(session, str(tmp_path / "model.ckpt-x"), write_meta_graph=False)
+    with pytest.raises(RunError, match="cannot tell the training position"):
         resume_point(config)
 
 
