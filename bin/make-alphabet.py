@@ -2,8 +2,10 @@
 """Write the alphabet of a corpus's transcripts, for ds_alphabet_config_path.
 
     bin/make-alphabet.py train.csv [dev.csv ...] -o alphabet.txt
+    bin/make-alphabet.py cv-corpus-17.0/de/train.tsv -o alphabet.txt     # Common Voice
 
-Reads the ``transcript`` column of each CSV file, normalises it as training will (Unicode NFC,
+Reads the ``transcript`` column of each CSV file (the ``sentence`` column of a Common Voice
+TSV file, the lines of a .txt file), normalises it as training will (Unicode NFC,
 lower case, punctuation dropped, one space between words) and writes every character that
 remains, one per line in DeepSpeech's format (space first, then in Unicode order; each with its
 count as a comment). It prints each character with its count, rarest last, so that characters
@@ -31,15 +33,23 @@ OPEN = Alphabet(" '")
 
 
 def transcripts(path: str) -> list[str]:
-    """The transcripts of a CSV data set."""
-    with open(path, encoding="utf-8-sig", newline="") as csv_file:
-        reader = csv.DictReader(csv_file)
-        if "transcript" not in (reader.fieldnames or []):
+    """The transcripts of a CSV data set, the sentences of a Common Voice TSV file, or the
+    lines of a text file."""
+    if path.endswith(".txt"):
+        with open(path, encoding="utf-8-sig") as text:
+            return text.read().splitlines()
+    tsv = path.endswith(".tsv")
+    column = "sentence" if tsv else "transcript"
+    with open(path, encoding="utf-8-sig", newline="") as table:
+        if tsv:
+            reader = csv.DictReader(table, delimiter="\t", quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.DictReader(table)
+        if column not in (reader.fieldnames or []):
             raise ValueError(
-                f"{path}: no transcript column (the header is "
-                f"{','.join(reader.fieldnames or [])!r})"
+                f"{path}: no {column} column (the header is {','.join(reader.fieldnames or [])!r})"
             )
-        return [row["transcript"] or "" for row in reader]
+        return [row[column] or "" for row in reader]
 
 
 def count_characters(texts: list[str]) -> Counter:
@@ -51,7 +61,12 @@ def count_characters(texts: list[str]) -> Counter:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("inputs", nargs="+", metavar="CSV", help="CSV data sets")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="FILE",
+        help="CSV data sets, Common Voice TSV files or text files (one transcript a line)",
+    )
     parser.add_argument("-o", "--output", required=True, help="the alphabet file to write")
     args = parser.parse_args(argv)
     texts = []

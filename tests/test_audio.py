@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import soundfile
-from helpers import LDC93S1_WAV
+from helpers import LDC93S1_WAV, synth_speech
 from python_speech_features import mfcc
 
 from util.data.audio import (
@@ -239,3 +239,18 @@ def test_coefficient_normalisation_takes_out_gain_and_some_colouring():
         for norm in ("utterance", "coefficient")
     }
     assert changed["coefficient"] < changed["utterance"], changed
+
+
+def test_an_mp3_cut_short_is_unreadable_not_short(tmp_path):
+    """A compressed file cut short still gives its full length in its header: decoding finds
+    out, and the file counts as unreadable instead of feeding half an utterance."""
+    from util.data.audio import UNREADABLE, AudioError, load_audio
+
+    path = tmp_path / "whole.mp3"
+    soundfile.write(path, synth_speech(2.0, rate=48000), 48000, format="MP3")
+    assert len(load_audio(str(path))) == pytest.approx(32000, rel=0.05)
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    with pytest.raises(AudioError, match="cut.mp3 is cut short") as error:
+        load_audio(str(cut))
+    assert error.value.reason == UNREADABLE

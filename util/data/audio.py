@@ -45,6 +45,11 @@ from util.settings.geometry import (
 # much is clipped to the end of the file, more means the segment does not belong to the file.
 END_TOLERANCE_SECONDS = 0.5
 
+# A compressed file (MP3) cut short still promises its full length in its header; decoding
+# fewer samples than this share of it means the file is damaged. (Frame counts of compressed
+# formats are estimates, hence the margin.)
+CUT_SHORT = 0.9
+
 # Why a file cannot be used (AudioError.reason); util.data.feeding counts skipped samples by these.
 MISSING = "missing"
 ZERO_LENGTH = "zero-length file"
@@ -263,6 +268,12 @@ def load_audio(
         raise AudioError(f"cannot read audio file {path}: {error}") from error
     if samples.shape[0] == 0:
         raise AudioError(f"audio file {path} holds no samples", EMPTY_AUDIO)
+    if samples.shape[0] < CUT_SHORT * (last - first):
+        raise AudioError(
+            f"audio file {path} is cut short: {samples.shape[0]} of the {last - first} samples "
+            "its header promises",
+            UNREADABLE,
+        )
     audio = samples.mean(axis=1) if channel is None else samples[:, channel]
     if rate != SAMPLE_RATE:
         divisor = gcd(int(rate), SAMPLE_RATE)

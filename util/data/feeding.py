@@ -394,6 +394,7 @@ class DataOptions:
     train_files: tuple[str, ...] = ()  # ds_importer=csv only
     dev_files: tuple[str, ...] = ()
     test_files: tuple[str, ...] = ()
+    cv_sets: str = "release"  # ds_importer=commonvoice only: release or validated
     numcep: int = N_INPUT
     numcontext: int = N_CONTEXT
     tower_count: int = 1
@@ -428,6 +429,7 @@ class DataOptions:
             train_files=config.train_files,
             dev_files=config.dev_files,
             test_files=config.test_files,
+            cv_sets=config.cv_sets,
             tower_count=tower_count,
             thread_count=config.feeder_threads,
             feature_max_hz=config.feature_max_hz,

@@ -155,6 +155,7 @@ def _sound_paths(name: str, raw: str) -> tuple[str, ...]:
 
 SPELLING_MODES = ("compound", "word", "off")
 LR_DECAYS = ("off", "linear")
+CV_SETS = ("release", "validated")
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
@@ -460,6 +461,17 @@ class Config:
     )
     dev_files: tuple[str, ...] = setting((), _paths, "ds_importer=csv: the dev CSV files")
     test_files: tuple[str, ...] = setting((), _paths, "ds_importer=csv: the test CSV files")
+    cv_sets: str = setting(
+        "release",
+        _choice(CV_SETS),
+        "ds_importer=commonvoice: the release's train/dev/test.tsv, or validated.tsv split by "
+        "speaker",
+        doc=(
+            "`ds_importer=commonvoice` only: `release` reads the release's `train.tsv`, "
+            "`dev.tsv` and `test.tsv`; `validated` all of `validated.tsv`, split by speaker "
+            "(each `client_id` in one set, about 80/10/10, the same split every time)"
+        ),
+    )
     strict: bool = setting(
         False,
         _parse_bool,
@@ -905,6 +917,10 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Config:
     if importer not in known:
         raise ConfigError(f"ds_importer={importer!r}: expected one of {', '.join(known)}")
     _check_csv_files(values, str(importer))
+    if "cv_sets" in values and importer != "commonvoice":
+        raise ConfigError(
+            f"ds_cv_sets is read only by ds_importer=commonvoice (ds_importer={importer!r})"
+        )
     _check_cluster(values)
     if not values.get("dataset_path"):
         values["dataset_path"] = os.path.join(".", "data", str(importer))
