@@ -22,7 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as training's feeder threa
 import soundfile
 from scipy.signal import resample_poly
 
-from util.data.audio import load_audio, mfcc_frames
+from util.data.audio import AudioError, load_audio, mfcc_frames
 from util.settings.geometry import SAMPLE_RATE
 
 MP3_RATE = 48000
@@ -38,7 +38,7 @@ def audio_files(paths: list[str]) -> list[str]:
                 found += [
                     os.path.join(folder, n) for n in sorted(names) if n.lower().endswith(SUFFIXES)
                 ]
-        else:
+        elif os.path.isfile(path):
             found.append(path)
     return found
 
@@ -63,12 +63,16 @@ def main() -> int:
     args = parser.parse_args()
     files = audio_files(args.inputs)
     if not files:
-        print("error: no audio files found", file=sys.stderr)
+        print(f"error: no audio files found in {', '.join(args.inputs)}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as folder:
         if args.as_mp3:
             files = as_mp3(files, folder)
-        return measure(files)
+        try:
+            return measure(files)
+        except AudioError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
 
 
 def measure(files: list[str]) -> int:
