@@ -47,7 +47,10 @@ def as_mp3(files: list[str], folder: str) -> list[str]:
     """Each file encoded as 48 kHz mono MP3 in ``folder``."""
     encoded = []
     for index, path in enumerate(files):
-        audio, rate = soundfile.read(path, always_2d=True)
+        try:
+            audio, rate = soundfile.read(path, always_2d=True)
+        except Exception as error:  # soundfile raises several types; all mean "cannot read"
+            raise AudioError(f"cannot read audio file {path}: {error}") from error
         target = os.path.join(folder, f"{index:06d}.mp3")
         soundfile.write(
             target, resample_poly(audio.mean(axis=1), MP3_RATE, rate), MP3_RATE, format="MP3"
@@ -66,10 +69,8 @@ def main() -> int:
         print(f"error: no audio files found in {', '.join(args.inputs)}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as folder:
-        if args.as_mp3:
-            files = as_mp3(files, folder)
         try:
-            return measure(files)
+            return measure(as_mp3(files, folder) if args.as_mp3 else files)
         except AudioError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
