@@ -60,7 +60,7 @@ from util.settings.devices import (
     use_bfloat16,
 )
 from util.settings.locks import FolderInUse, FolderLock
-from util.settings.run_files import Epoch, Results, Scalars
+from util.settings.run_files import Context, Epoch, Hyper, Results, Scalars
 from util.training.checkpoints import (
     BEST_DEV_DIR,
     CheckpointError,
@@ -68,6 +68,7 @@ from util.training.checkpoints import (
     Position,
     ensure_writable,
     latest_checkpoint,
+    parse_position,
     whole_checkpoint,
 )
 from util.training.cluster import Cluster, ClusterError, RunEnded
@@ -98,6 +99,7 @@ from util.training.export import (
     transcribe_checkpoint,
 )
 from util.training.logs import RunLog, git_hash, now_iso
+from util.training.source import Source, choose_source, describe_layers, lineage, read_lineage
 from util.training.validation import tune_language_model, validate
 
 
@@ -192,18 +194,23 @@ class Training:
 
     def __init__(self, run: Run):
         self.run, config = run, run.config
+        checkpoint, self.position = resume_point(config)
+        source = starting_point(run, checkpoint)
+        if source is not None and config.load_optimizer:
+            self.position = parse_position(source.path)
         self.context = (
             create_execution_context(run, "train")
             if run.cluster is None
             else create_distributed_context(run)
         )
-        checkpoint, self.position = resume_point(config)
+        steps = self.context.data_set.steps_per_epoch
+        run.global_step = self.position.epoch * steps + self.position.step
         if checkpoint:
-            steps = self.context.data_set.steps_per_epoch
-            run.global_step = self.position.epoch * steps + self.position.step
             print(f"Resuming training from {checkpoint} at {self.position.describe()}")
         start = start_execution_context if run.cluster is None else start_distributed_context
-        self.session, self.coord, self.threads = start(run, self.context, checkpoint, self.position)
+        self.session, self.coord, self.threads = start(
+            run, self.context, checkpoint, self.position, source
+        )
         self.hook = StepHook(run, self.context, self.session, checkpoint)
         steps = self.context.data_set.steps_per_epoch
         self.schedule = LearningRateSchedule(config, steps, self.hook.started)
@@ -289,6 +296,48 @@ class Training:
         """The best-dev model when this model's history has one, else the last checkpoint."""
         best_dev = latest_checkpoint(os.path.join(self.run.config.checkpoint_dir, BEST_DEV_DIR))
         return best_dev if best_dev and np.isfinite(best_dev_loss) else self.hook.checkpoint
+
+
+def starting_point(run: Run, checkpoint: str | None) -> Source | None:
+    """The model a training run starts from when it does not resume its own ``checkpoint``
+    (``ds_load_checkpoint_dir``, ``ds_load_train``), said in its first lines; sets the
+    lineage its checkpoints carry and ``hyper.json`` records."""
+    config = run.config
+    try:
+        source = choose_source(config, checkpoint)
+    except CheckpointError as error:
+        raise RunError(str(error)) from error
+    if source is not None:
+        origin = source.describe(config)
+        print(source_line(source, config), flush=True)
+    else:
+        origin = read_lineage(checkpoint).get("source") if checkpoint else None
+        if config.load_checkpoint_dir and checkpoint:
+            print(
+                "ds_load_checkpoint_dir is not read: this run resumes its own checkpoint "
+                "(ds_load_train=auto)"
+            )
+    commit = run.log.hyper[Hyper.CONTEXT][Context.GIT_HASH]
+    run.lineage = lineage(run.log.folder, commit, config, origin)
+    run.log.set_source(origin)
+    return source
+
+
+def source_line(source: Source, config: Config) -> str:
+    """What a fine-tuning run says it starts from."""
+    kinds = {"best": "its best-dev checkpoint", "last": "its newest checkpoint", "given": "given"}
+    known = [f"trained by run {source.lineage['run']}" if source.lineage.get("run") else ""]
+    known.append(f"commit {source.lineage['commit'][:10]}" if source.lineage.get("commit") else "")
+    what = ", ".join(k for k in known if k)
+    state = (
+        "optimizer state and epoch count taken over"
+        if config.load_optimizer
+        else "optimizer state and epoch count start afresh"
+    )
+    return (
+        f"Fine-tuning from {source.path} (ds_load_checkpoint_dir, {kinds[source.kind]}"
+        f"{'; ' + what if what else ''}): {describe_layers(config.drop_source_layers)}; {state}"
+    )
 
 
 def epoch_start_line(number: int, first_step: int, factor: float | None) -> str:

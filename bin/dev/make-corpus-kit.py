@@ -3,6 +3,7 @@
 speech synthesisers, with sentences, speakers and a whole engine held out.
 
     bin/dev/make-corpus-kit.py OUT [--test-engine flite] [--train 780 --dev 150 --test 150]
+                           [--adapt 0 --adapt-dev 0]
                            [--engines espeak-ng flite festival accented piper]
 
 Sentences come from text a package ships (by default every prose fortune file of Debian's
@@ -24,7 +25,10 @@ never hears), the rest speak the training set. Voices of two engines recorded fr
 out of test. Within a set the engines speak equal shares. The sets are written as
 ``train.csv``, ``dev.csv`` and ``test.csv`` (16 kHz 16-bit mono WAVs in ``wav/<set>/``) with
 ``kit.json`` saying which sentences count and which voice spoke what. Evaluate
-leave-one-engine-out by building one kit per ``--test-engine``.
+leave-one-engine-out by building one kit per ``--test-engine``. ``--adapt N --adapt-dev M`` add
+``adapt.csv`` and ``adapt_dev.csv``: other sentences spoken by the test voices, the user's own
+speech when a trained model is fine-tuned to a new voice (the train, dev and test sets stay the
+same with or without them).
 
 Needs espeak-ng, flite and festival with its voices (Debian: ``apt-get install espeak-ng flite
 festival fortunes-min festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-itapc16k
@@ -449,6 +453,15 @@ def main(argv=None) -> int:
     parser.add_argument("--dev", type=int, default=150, help="dev sentences (150)")
     parser.add_argument("--test", type=int, default=150, help="test sentences (150)")
     parser.add_argument(
+        "--adapt",
+        type=int,
+        default=0,
+        help="adaptation sentences spoken by the test voices (0): sets adapt.csv, for fine-tuning",
+    )
+    parser.add_argument(
+        "--adapt-dev", type=int, default=0, help="adaptation dev sentences, adapt_dev.csv (0)"
+    )
+    parser.add_argument(
         "--text",
         nargs="+",
         default=None,
@@ -504,7 +517,8 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
-    wanted = args.train + args.dev + args.test
+    evaluated = args.train + args.dev + args.test
+    wanted = evaluated + args.adapt + args.adapt_dev
     if len(sentences) < wanted:
         print(
             f"error: the text holds {len(sentences)} usable sentences, fewer than the "
@@ -517,14 +531,22 @@ def main(argv=None) -> int:
     chosen = {
         "train": sentences[: args.train],
         "dev": sentences[args.train : args.train + args.dev],
-        "test": sentences[args.train + args.dev : wanted],
+        "test": sentences[args.train + args.dev : evaluated],
     }
+    # Sentences after the evaluated ones, so a kit's train, dev and test sets are the same with
+    # or without adaptation sets; the test voices speak them (fine-tuning to a new voice).
+    if args.adapt:
+        chosen["adapt"] = sentences[evaluated : evaluated + args.adapt]
+    if args.adapt_dev:
+        chosen["adapt_dev"] = sentences[evaluated + args.adapt : wanted]
     voices, left_out = plan_voices(args.test_engine, args.engines)
     if not voices["test"]:
         print(
             f"error: every voice of {args.test_engine} is a speaker training hears", file=sys.stderr
         )
         return 1
+    for name in chosen:
+        voices.setdefault(name, voices["test"])
     jobs = []
     for set_name, texts in chosen.items():
         os.makedirs(os.path.join(args.out, "wav", set_name), exist_ok=True)

@@ -276,6 +276,7 @@ def _cache_setting(name: str, raw: str) -> str:
 
 # -- the settings ------------------------------------------------------------------------------
 
+LOAD_TRAIN = ("auto", "best", "last", "init")
 DROPOUT_RATES = (0.05, 0.05, 0.05, 0.0, 0.0, 0.05)  # layers 1, 2, 3, LSTM fw, LSTM bw, 5
 
 
@@ -372,6 +373,50 @@ class Config:
         "unset: resume when "
         "ds_checkpoint_dir holds a checkpoint; 1: the same, "
         "saying so when there is none; 0: start afresh",
+    )
+    load_checkpoint_dir: str = setting(
+        "",
+        _text,
+        "fine-tuning: the trained model to start from (read only; the run writes "
+        "ds_checkpoint_dir)",
+        doc=(
+            "fine-tuning and transfer: the checkpoint folder of a trained model to start from (or "
+            "one checkpoint's path, `.../model.ckpt-N`). It is only read: the run writes, locks "
+            "and renames nothing there; the new model goes to `ds_checkpoint_dir`, and a run "
+            "started again resumes from there (see [fine-tuning](training.md#fine-tuning))"
+        ),
+    )
+    load_train: str = setting(
+        "auto",
+        _choice(LOAD_TRAIN),
+        "what training starts from: auto, best, last or init",
+        doc=(
+            "what training starts from: `auto` resumes `ds_checkpoint_dir` when it holds a "
+            "checkpoint, else starts from `ds_load_checkpoint_dir` (its best-dev checkpoint when "
+            "it has one, else its newest), else from random weights; `best` and `last` start from "
+            "the source's best-dev or newest checkpoint, `init` from random weights (both need an "
+            "empty `ds_checkpoint_dir`)"
+        ),
+    )
+    drop_source_layers: int = setting(
+        0,
+        lambda name, raw: _parse_int_range(name, raw, 0, 5),
+        "fine-tuning: re-initialise the source's last N layers (1 = the output layer)",
+        doc=(
+            "fine-tuning: the source model's last N layers start from random weights instead "
+            "(1: the output layer, needed for another alphabet; 2: also layer 5; 3: also the "
+            "LSTM; 4 and 5: also layers 3 and 2)"
+        ),
+    )
+    load_optimizer: bool = setting(
+        False,
+        _parse_bool,
+        "fine-tuning: also take the source's optimizer state, learning rate and epoch count",
+        doc=(
+            "fine-tuning: 1 also takes the source's Adam moments, training state (learning rate, "
+            "best dev loss, early-stopping counters) and epoch count, so training goes on as if "
+            "resumed; by default a fine-tuning run starts them afresh"
+        ),
     )
     export_dir: str = setting(
         "",
@@ -922,11 +967,38 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Config:
             f"ds_cv_sets is read only by ds_importer=commonvoice (ds_importer={importer!r})"
         )
     _check_cluster(values)
+    _check_source(values)
     if not values.get("dataset_path"):
         values["dataset_path"] = os.path.join(".", "data", str(importer))
     if not values.get("checkpoint_dir"):
         values["checkpoint_dir"] = default_checkpoint_dir()
     return Config(**values)
+
+
+def _check_source(values: dict) -> None:
+    """The fine-tuning settings need a source model, which must exist apart from the run's own
+    checkpoint folder."""
+    source = values.get("load_checkpoint_dir", "")
+    load_train = values.get("load_train", Config.load_train)
+    if not source:
+        for name, default in (("drop_source_layers", 0), ("load_optimizer", False)):
+            if values.get(name, default) != default:
+                raise ConfigError(
+                    f"ds_{name} needs ds_load_checkpoint_dir (the model to start from)"
+                )
+        if load_train in ("best", "last"):
+            raise ConfigError(
+                f"ds_load_train={load_train} needs ds_load_checkpoint_dir (the model to start from)"
+            )
+        return
+    if not (os.path.isdir(source) or os.path.isfile(source + ".index")):
+        raise ConfigError(f"ds_load_checkpoint_dir={source!r}: no such folder or checkpoint")
+    own = values.get("checkpoint_dir") or default_checkpoint_dir()
+    if os.path.isdir(source) and os.path.realpath(source) == os.path.realpath(own):
+        raise ConfigError(
+            f"ds_load_checkpoint_dir and ds_checkpoint_dir are the same folder ({source!r}): "
+            "the source is only read, the new model needs a folder of its own"
+        )
 
 
 def _check_csv_files(values: dict, importer: str) -> None:

@@ -52,6 +52,21 @@ class Context:
     GIT_BRANCH = "git_branch"
     STATUS = "status"
     ERROR = "error"  # failed or interrupted runs: what stopped them
+    SOURCE = "source"  # a fine-tuning run: the model it started from (Source's keys)
+
+
+class Source:
+    """Keys of the model a run started from (``context.source`` in ``hyper.json``, ``source``
+    in a checkpoint's lineage and in an export's metadata)."""
+
+    FOLDER = "folder"  # ds_load_checkpoint_dir
+    CHECKPOINT = "checkpoint"  # the checkpoint read
+    KIND = "kind"  # best (its best-dev checkpoint), last, or given (a checkpoint's path)
+    RUN = "run"  # the logs folder of the run that trained it, when known
+    COMMIT = "commit"  # that run's git commit, when known
+    LAYERS_DROPPED = "layers_dropped"  # ds_drop_source_layers
+    OPTIMIZER = "optimizer_state"  # ds_load_optimizer
+    SOURCE = "source"  # the source's own source, when it was fine-tuned too
 
 
 class Status:

@@ -33,7 +33,8 @@ BEST_DEV_DIR = "best_dev"
 STATE_SCOPE = "training_state"  # variables that may be missing from older checkpoints
 ALPHABET_VARIABLE = "alphabet"  # the characters of the model's output classes, as a string
 FEATURE_NORM_VARIABLE = "feature_norm"  # ds_feature_norm the model was trained with
-ALIAS_SCOPE = "cond/"  # see _stored_name
+LINEAGE_VARIABLE = "lineage"  # JSON: the run that wrote it and the model it started from
+ALIAS_SCOPE = "cond/"  # see stored_name
 _POSITION = re.compile(r"model\.ckpt-(\d+)(?:-(\d+))?$")
 _INDEX = re.compile(r"^model\.ckpt-(\d+)(?:-(\d+))?\.index$")
 DAMAGED = "damaged"  # a damaged checkpoint's files are renamed model.ckpt-<E>.damaged.<part>
@@ -279,7 +280,7 @@ def ensure_writable(folder: str, variable: str) -> None:
         ) from error
 
 
-def _stored_name(name: str, shapes: dict) -> str | None:
+def stored_name(name: str, shapes: dict) -> str | None:
     """The name ``name`` has in a checkpoint: its own, or its other spelling. Adam's beta
     powers are ``cond/beta1_power`` in one process (made inside ``tf.cond``) and
     ``beta1_power`` in a cluster, so that the two resume each other's checkpoints."""
@@ -374,7 +375,9 @@ def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dic
             wanted = tf.get_static_value(variable.initial_value).item()
             check_feature_norm(path, wanted.decode("utf-8"), reader)
             continue
-        stored = _stored_name(name, shapes)
+        if name == LINEAGE_VARIABLE:
+            continue  # this run's own (a resumed run carries its source over by hand)
+        stored = stored_name(name, shapes)
         if stored is None:
             if not name.startswith(STATE_SCOPE + "/"):
                 problems.append(f"{name} {shape} is missing there")

@@ -36,11 +36,13 @@ from util.training.checkpoints import (
     feature_norm_variable,
     parse_position,
     remove_partial_files,
+    restorable,
     restore,
     save,
     whole_checkpoint,
 )
 from util.training.logs import RunLog
+from util.training.source import Source, lineage_variable, source_variables
 
 
 class RunError(RuntimeError):
@@ -57,6 +59,7 @@ class Run:
     global_step: int = 0
     stop: GracefulStop = field(default_factory=GracefulStop)
     cluster: object | None = None  # util.training.cluster.Cluster: this process's part in a cluster
+    lineage: str = ""  # JSON kept in its training checkpoints (util/training/source.py)
 
     @property
     def geometry(self) -> ModelGeometry:
@@ -203,6 +206,8 @@ def training_context(
     towers, ops = training_ops(run.config, run.devices, data_set, apply_update)
     alphabet_variable(run.config.alphabet)  # after the model: the same seeds, the same weights
     feature_norm_variable(run.config.feature_norm)
+    if run.lineage:
+        lineage_variable(run.lineage)
     saver = tf.train.Saver(
         tf.global_variables(), max_to_keep=run.config.max_to_keep, save_relative_paths=True
     )
@@ -266,24 +271,55 @@ def _warn(message: str) -> None:
 # -- sessions -------------------------------------------------------------------------------------
 
 
+def run_hint(run: Run) -> str:
+    return f"ds_n_hidden={run.config.n_hidden}"
+
+
+def model_restoration(
+    run: Run, model_path: str | None, source: Source | None
+) -> tuple[str, dict] | None:
+    """What a new session restores (in the current graph): the checkpoint and its variables by
+    their names there; those of the fine-tuning ``source`` that it takes when given, else all
+    of ``model_path``, else nothing (random weights).
+
+    Raises:
+        RunError: when the checkpoint does not fit this model.
+    """
+    try:
+        if source is not None:
+            return source.path, source_variables(source, tf.global_variables(), run.config)
+        if model_path is not None:
+            return model_path, restorable(model_path, tf.global_variables(), run_hint(run))
+    except CheckpointError as error:
+        raise RunError(str(error)) from error
+    return None
+
+
 def start_execution_context(
-    run: Run, context: ExecutionContext, model_path: str | None = None, position=None
+    run: Run,
+    context: ExecutionContext,
+    model_path: str | None = None,
+    position=None,
+    source: Source | None = None,
 ):
-    """Open a session, initialise or restore the model, and start the feeder threads at
-    ``position`` (the epoch and step training goes on with). Returns (session, coordinator,
-    threads)."""
+    """Open a session, initialise the model and restore ``model_path`` or take what it
+    starts from of ``source`` (fine-tuning), and start the feeder threads at ``position``
+    (the epoch and step training goes on with). Returns (session, coordinator, threads)."""
     proto = session_config(run.config, training=context.training is not None)
     session = tf.Session(config=proto, graph=context.graph)
     with context.graph.as_default():
         session.run(tf.global_variables_initializer())
-        if model_path is not None:
-            try:
-                restore(
-                    session, model_path, tf.global_variables(), f"ds_n_hidden={run.config.n_hidden}"
-                )
-            except CheckpointError as error:
-                session.close()
-                raise RunError(str(error)) from error
+        try:
+            restoration = model_restoration(run, model_path, source)
+            if restoration is not None:
+                path, variables = restoration
+                restore(session, path, [], run_hint(run), saver=tf.train.Saver(variables))
+        except RunError:
+            session.close()
+            raise
+        except CheckpointError as error:
+            session.close()
+            raise RunError(str(error)) from error
         coord = tf.train.Coordinator()
         threads = tf.train.start_queue_runners(sess=session, coord=coord)
         position = position or Position()

@@ -21,7 +21,6 @@ from util.training.checkpoints import (
     CheckpointError,
     Position,
     latest_checkpoint,
-    restorable,
     restore,
 )
 from util.training.cluster import (
@@ -37,10 +36,13 @@ from util.training.contexts import (
     Run,
     RunError,
     batch_files,
+    model_restoration,
     read_data_set,
+    run_hint,
     training_context,
 )
 from util.training.logs import RunLog
+from util.training.source import Source
 
 
 def create_distributed_context(run: Run) -> ExecutionContext:
@@ -75,27 +77,26 @@ def create_distributed_context(run: Run) -> ExecutionContext:
 
 
 def open_distributed_context(
-    run: Run, context: ExecutionContext, model_path: str | None = None, position=None
+    run: Run,
+    context: ExecutionContext,
+    model_path: str | None = None,
+    position=None,
+    source: Source | None = None,
 ):
     """Open a cluster worker's training session and start its feeder threads. The chief
-    initialises the model, or restores ``model_path``, and sets the global step to
-    ``position``; the others wait for that and take their position from the global step.
-    Returns (session, coordinator, threads, position)."""
+    initialises the model, or restores ``model_path`` or what it takes of ``source``, and sets
+    the global step to ``position``; the others wait for that and take their position from the
+    global step. Returns (session, coordinator, threads, position)."""
     cluster, steps = run.cluster, context.data_set.steps_per_epoch
-    hint = f"ds_n_hidden={run.config.n_hidden}"
     position = position or Position()
     with context.graph.as_default(), tf.device(device_setter(cluster.role)):
-        restore_saver = None
-        if model_path is not None:  # the graph is finalised before the chief restores
-            try:
-                variables = restorable(model_path, tf.global_variables(), hint)
-            except CheckpointError as error:
-                raise RunError(str(error)) from error
-            restore_saver = tf.train.Saver(variables)
+        # The graph is finalised before the chief restores: the saver is built now.
+        restoration = model_restoration(run, model_path, source)
+        restore_saver = None if restoration is None else tf.train.Saver(restoration[1])
 
         def init_fn(scaffold, session):
             if restore_saver is not None:
-                restore(session, model_path, [], hint, saver=restore_saver)
+                restore(session, restoration[0], [], run_hint(run), saver=restore_saver)
             cluster.mark_ready(session, position.epoch * steps + position.step)
 
         scaffold = cluster.scaffold(context.saver, init_fn if cluster.role.is_chief else None)
@@ -119,10 +120,14 @@ def open_distributed_context(
 
 
 def start_distributed_context(
-    run: Run, context: ExecutionContext, model_path: str | None = None, position=None
+    run: Run,
+    context: ExecutionContext,
+    model_path: str | None = None,
+    position=None,
+    source: Source | None = None,
 ):
     """start_execution_context for the chief of a cluster (see open_distributed_context)."""
-    return open_distributed_context(run, context, model_path, position)[:3]
+    return open_distributed_context(run, context, model_path, position, source)[:3]
 
 
 class WorkerHook:

@@ -62,6 +62,7 @@ from util.training.checkpoints import (
     check_feature_norm,
     error_reason,
 )
+from util.training.source import read_lineage
 
 BEAM_WIDTH = 100
 
@@ -124,12 +125,14 @@ def model_metadata(
     decoding: dict | None = None,
     alphabet: Alphabet = ENGLISH,
     feature_norm: str = "utterance",
+    lineage: dict | None = None,
 ):
     """What a client needs to know about an exported model, kept in the graph as the JSON
     string ``metadata_json``: the alphabet (label i is ``alphabet[i]``, the last class is
     the CTC blank), the audio and feature recipe (``normalisation``: ``utterance`` or
     ``coefficient``, as ds_feature_norm), the model's geometry, ``training`` (git hash,
-    export date, test WER/CER) and ``decoding`` (the reports' decoder) when given."""
+    export date, test WER/CER), ``decoding`` (the reports' decoder) and ``lineage`` (the run
+    that trained the checkpoint and the model it started from) when given."""
     return {
         "alphabet": alphabet.characters,
         "blank_label": geometry.n_classes - 1,
@@ -152,6 +155,7 @@ def model_metadata(
         "beam_width": BEAM_WIDTH,
         "training": dict(training or {}),
         "decoding": dict(decoding or {}),
+        **({"lineage": lineage} if lineage else {}),
     }
 
 
@@ -372,6 +376,7 @@ def _export(checkpoint_path, export_dir, geometry, ops, options: ExportOptions) 
         decoding,
         options.alphabet,
         options.feature_norm,
+        read_lineage(checkpoint_path),
     )
     staging = tempfile.mkdtemp(prefix=".export-", dir=export_dir)
     try:

@@ -181,6 +181,11 @@ class RunLog:
         if self.folder:
             write_json(self.path(run_files.HYPER), self.hyper)
 
+    def set_source(self, source: dict | None) -> None:
+        """Record the model the run started from (fine-tuning; util/training/source.py)."""
+        self.hyper[Hyper.CONTEXT][Context.SOURCE] = source
+        self._write_hyper()
+
     def finish(self, results: dict, error: BaseException | None = None) -> None:
         """Record the end of the run in ``hyper.json`` (status finished, interrupted or
         failed, with the error) and close the summary writer."""
