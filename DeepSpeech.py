@@ -290,6 +290,8 @@ class Training:
         print(epoch_line(record, self.train_time))
         if stop_early and not saves:
             hook.save(Position(number, 0))
+        if stop_early:
+            self.figures[Results.STOPPED_EARLY] = True
         return not stop_early
 
     def model_to_test(self, best_dev_loss: float) -> str | None:

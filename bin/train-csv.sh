@@ -22,6 +22,12 @@
 #   bin/train-csv.sh train.csv dev.csv test.csv --epochs 20
 # Checkpoints go to checkpoints/train-csv (ds_checkpoint_dir), a later run resumes there; logs
 # to logs/ (ds_logs_dir). See docs/training.md, "The recipe for a small corpus".
+#
+# Fine-tuning a trained model on your corpus (your voices, your words):
+#   bin/train-csv.sh train.csv dev.csv test.csv --load_checkpoint_dir BASE_CHECKPOINTS
+# takes the model in BASE_CHECKPOINTS (only read) with the fine-tuning defaults: learning rate
+# 0.0005, a budget of 600 s, the new model in checkpoints/fine-tune. Add
+# --drop_source_layers 1 when your alphabet differs from the base model's.
 set -euo pipefail
 if [ "$#" -lt 3 ] || [[ "$1" == --* ]] || [[ "$2" == --* ]] || [[ "$3" == --* ]]; then
   echo "usage: bin/train-csv.sh TRAIN.csv DEV.csv TEST.csv [--NAME=VALUE ...]" >&2
@@ -43,6 +49,25 @@ bash bin/setup-venv.sh
 
 export ds_importer=csv
 export ds_train_files="$train" ds_dev_files="$dev" ds_test_files="$test"
+# Fine-tuning: a source model given as a flag (--load_checkpoint_dir DIR or =DIR) or variable.
+source_model="${ds_load_checkpoint_dir:-}"
+previous=""
+for argument in "${@:4}"; do
+  case "$argument" in
+    --load_checkpoint_dir=* | --load-checkpoint-dir=*) source_model="${argument#*=}" ;;
+  esac
+  case "$previous" in
+    --load_checkpoint_dir | --load-checkpoint-dir) source_model="$argument" ;;
+  esac
+  previous="$argument"
+done
+if [ -n "$source_model" ]; then
+  # What fine-tuning changes in the recipe (docs/training.md, "Fine-tuning"): a lower learning
+  # rate, a budget of ten minutes, and a folder of its own for the new model.
+  export ds_learning_rate="${ds_learning_rate:-0.0005}"
+  export ds_max_train_seconds="${ds_max_train_seconds:-600}"
+  export ds_checkpoint_dir="${ds_checkpoint_dir:-$root/checkpoints/fine-tune}"
+fi
 export ds_checkpoint_dir="${ds_checkpoint_dir:-$root/checkpoints/train-csv}"
 # shellcheck source=bin/recipe.sh
 source "$root/bin/recipe.sh"

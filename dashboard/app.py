@@ -150,6 +150,7 @@ RUN_TABLE_ORDER = [
     "status",
     "epochs_done",
     "progress",
+    "ended_by",
     *run_logs.METRICS,
     "best",
     "flags",
@@ -160,6 +161,7 @@ RUN_TABLE_ORDER = [
     "dropout",
     "batch_size",
     "epochs",
+    "started_from",
     "git",
 ]
 
@@ -182,11 +184,18 @@ def run_table_columns() -> dict:
         "epochs": st.column_config.NumberColumn("epochs", format="%d"),
         "epochs_done": st.column_config.NumberColumn("done", format="%d"),
         "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+        "ended_by": st.column_config.TextColumn(
+            "ended by", help="What ended a finished run before ds_epochs"
+        ),
         **{
             column: st.column_config.NumberColumn(label, format="%.4f")
             for column, label in run_logs.METRICS.items()
         },
         "duration": st.column_config.NumberColumn("duration", format="compact"),
+        "started_from": st.column_config.TextColumn(
+            "started from",
+            help="Fine-tuning: the run whose model this one started from (ds_load_checkpoint_dir)",
+        ),
     }
 
 
@@ -254,7 +263,29 @@ def runs_table(runs: list[run_logs.Run], run_filter: RunFilter) -> list[str]:
         on_click="ignore",
         width="stretch",
     )
+    source_button(runs, compare)
     return compare
+
+
+def _add_to_compare(run_id: str) -> None:
+    st.session_state["compare"] = [run_id, *st.session_state.get("compare", [])]
+    _bump_generation()
+
+
+def source_button(runs: list[run_logs.Run], compare: list[str]) -> None:
+    """A button that adds the run a compared fine-tuning run started from, when its logs are
+    here and it is not compared yet."""
+    by_id = {run.run_id: run for run in runs}
+    for run_id in compare:
+        source = run_logs.source_run(by_id[run_id], runs) if run_id in by_id else None
+        if source is not None and source.run_id not in compare:
+            st.button(
+                f"Compare {run_id} with the run it started from, {source.run_id}",
+                key=f"with_source_{run_id}",
+                on_click=_add_to_compare,
+                args=(source.run_id,),
+            )
+            return
 
 
 # -- curves and parameters -------------------------------------------------------------------
@@ -348,7 +379,11 @@ def follow_compare(compare: list[str], by_id: dict[str, run_logs.Run]) -> None:
     if with_reports:
         st.session_state["utt_run"] = with_reports[0]
     if len(with_reports) > 1:
-        st.session_state["cmp_a"], st.session_state["cmp_b"] = with_reports[:2]
+        first, second = with_reports[:2]
+        source = run_logs.source_run(by_id[first], list(by_id.values()))
+        if source is not None and source.run_id == second:
+            first, second = second, first  # a fine-tuned run against its source, the baseline
+        st.session_state["cmp_a"], st.session_state["cmp_b"] = first, second
 
 
 def pick(where, label: str, options: list[str], key: str, default: str) -> str:

@@ -27,6 +27,7 @@ from dashboard.files import (
 )
 from util.settings.run_files import Context, Epoch, Hyper, Parameters, Results, Status
 from util.settings.run_files import Report as ReportKey
+from util.settings.run_files import Source as SourceKeys
 
 STALE_AFTER_S = 30 * 60  # TensorBoard's writer flushes every 2 minutes while a run trains
 
@@ -63,8 +64,10 @@ RUN_COLUMNS = (
     "epochs",
     "epochs_done",
     "progress",
+    "ended_by",
     *METRICS,
     "duration_s",
+    "started_from",
     "git",
 )
 
@@ -256,6 +259,58 @@ def _report(run: Run, set_name: str, key: str) -> float | None:
     return number(report.get(key)) if report is not None else None
 
 
+def _progress(
+    run: Run, epochs: float | None, epochs_done: float | None, duration: float | None
+) -> tuple[float | None, str]:
+    """How far the run is (0 to 1) and, for one that ended before ``ds_epochs``, why. A run
+    with a time budget counts against the budget as well as the epochs; a finished run that
+    stopped on its budget (``time budget``) or early (``early stopping``) is complete."""
+    done = []
+    if epochs and epochs_done is not None:
+        done.append(min(1.0, epochs_done / epochs))
+    budget = number(run.setting("max_train_seconds"))
+    if budget and duration is not None and run.status == Status.RUNNING:
+        done.append(min(1.0, duration / budget))
+    ended = ""
+    if run.status == Status.FINISHED and run.results.get(Results.STOPPED_BY_BUDGET):
+        ended = "time budget"
+    elif run.status == Status.FINISHED and run.results.get(Results.STOPPED_EARLY):
+        ended = "early stopping"
+    if ended:
+        done.append(1.0)
+    return (max(done) if done else None), ended
+
+
+def started_from(run: Run) -> str | None:
+    """The model a fine-tuning run started from: the run that trained it when known (its
+    folder's name), else its checkpoint; with the layers it re-initialised."""
+    source = run.context.get(Context.SOURCE)
+    if not isinstance(source, dict):
+        return None
+    trained_by = source.get(SourceKeys.RUN)
+    checkpoint = source.get(SourceKeys.CHECKPOINT)
+    name = Path(trained_by).name if isinstance(trained_by, str) and trained_by else None
+    text = name or (str(checkpoint) if checkpoint else "?")
+    dropped = source.get(SourceKeys.LAYERS_DROPPED)
+    if isinstance(dropped, int) and dropped:
+        text += f" (last {dropped} layer{'s' if dropped > 1 else ''} new)"
+    return text
+
+
+def source_run(run: Run, runs: Sequence[Run]) -> Run | None:
+    """The run among ``runs`` that trained the model ``run`` started from, if it is there."""
+    source = run.context.get(Context.SOURCE)
+    trained_by = source.get(SourceKeys.RUN) if isinstance(source, dict) else None
+    if not isinstance(trained_by, str) or not trained_by:
+        return None
+    wanted = Path(trained_by)
+    for other in runs:
+        if other.path.resolve() == wanted.resolve():
+            return other
+    named = [other for other in runs if other.run_id == wanted.name]
+    return named[0] if len(named) == 1 else None  # logs copied elsewhere: the same run's name
+
+
 def run_row(run: Run, now: float | None = None, stale_after: float = STALE_AFTER_S) -> dict:
     """One row of the runs table."""
     now = time.time() if now is None else now
@@ -278,9 +333,7 @@ def run_row(run: Run, now: float | None = None, stale_after: float = STALE_AFTER
         duration = max(0.0, now - started.timestamp())
     if duration is None and run.epochs:
         duration = sum(number(r.get(Epoch.SECONDS)) or 0.0 for r in run.epochs)
-    progress = None
-    if epochs and epochs_done is not None:
-        progress = min(1.0, epochs_done / epochs)
+    progress, ended = _progress(run, epochs, epochs_done, duration)
     git_hash = run.context.get(Context.GIT_HASH)
     return {
         "run": run.run_id,
@@ -295,6 +348,7 @@ def run_row(run: Run, now: float | None = None, stale_after: float = STALE_AFTER
         "epochs": epochs,
         "epochs_done": epochs_done,
         "progress": progress,
+        "ended_by": ended or None,
         "train_loss": _last(run.epochs, Epoch.TRAIN_LOSS),
         "dev_loss": _first(_last(run.epochs, Epoch.DEV_LOSS), _report(run, "dev", ReportKey.LOSS)),
         "train_wer": _first(
@@ -309,6 +363,7 @@ def run_row(run: Run, now: float | None = None, stale_after: float = STALE_AFTER
         "test_wer": _first(run.results.get(Results.TEST_WER), _report(run, "test", ReportKey.WER)),
         "test_cer": _first(run.results.get(Results.TEST_CER), _report(run, "test", ReportKey.CER)),
         "duration_s": duration,
+        "started_from": started_from(run),
         "git": git_hash[:10] if isinstance(git_hash, str) else None,
     }
 
@@ -322,7 +377,7 @@ def runs_frame(
     for column in (*NUMERIC_RUN_COLUMNS, "progress"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["started"] = pd.to_datetime(frame["started"])
-    for column in ("run", "status", "flags", "importer", "git"):
+    for column in ("run", "status", "ended_by", "flags", "importer", "started_from", "git"):
         frame[column] = frame[column].astype("object")
     return frame
 

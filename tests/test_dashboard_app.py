@@ -293,3 +293,46 @@ def test_the_dashboard_command_serves_this_machine_only(monkeypatch):
     assert os.path.isfile(launch.APP)
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
     assert argv[-2:] == ["--server.port", "8600"]
+
+
+def test_a_fine_tuned_run_shows_its_source_and_can_be_compared_with_it(trained, tmp_path):
+    """A real fine-tuning run of the trained model, ended by its time budget, beside a copy of
+    the run that trained the model."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    source = os.path.basename(trained["run_dir"])
+    shutil.copytree(trained["run_dir"], logs / source)
+    environ = {
+        **SMALL_MODEL,
+        "ds_load_checkpoint_dir": str(trained["root"] / "checkpoints"),
+        "ds_drop_source_layers": "1",
+        "ds_checkpoint_dir": str(tmp_path / "fine-tuned"),
+        "ds_logs_dir": str(logs),
+        "ds_epochs": "1000",
+        "ds_max_train_seconds": "4",
+        "ds_validation_step": "1",
+    }
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    assert "Time budget used" in out
+    (tuned,) = set(os.listdir(logs)) - {source}
+    at = open_app(logs, compare=[tuned])
+    table = runs_table(at).value.set_index("run")
+    assert table.at[tuned, "started_from"] == f"{source} (last 1 layer new)"
+    assert pd_isna(table.at[source, "started_from"])
+    # Ended by its budget long before 1000 epochs: complete, and the table says why.
+    assert table.at[tuned, "epochs_done"] < 1000
+    assert table.at[tuned, "progress"] == 1.0
+    assert table.at[tuned, "ended_by"] == "time budget" and table.at[tuned, "flags"] == ""
+    assert pd_isna(table.at[source, "ended_by"])
+    (button,) = [b for b in at.button if (b.key or "").startswith("with_source_")]
+    assert source in button.label
+    button.click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert set(at.multiselect(key="compare").value) == {tuned, source}
+    assert not [b for b in at.button if (b.key or "").startswith("with_source_")]
+    # Run against run: the source is the baseline.
+    rerun(at, tab="Run vs run")
+    assert at.selectbox(key="cmp_a").value == source
+    assert at.selectbox(key="cmp_b").value == tuned

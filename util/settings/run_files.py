@@ -99,6 +99,7 @@ class Results:
     TEST_LOSS = "test_loss"
     TEST_WER_RAW = "test_wer_raw"
     STOPPED_BY_BUDGET = "stopped_by_budget"  # ds_max_train_seconds ran out
+    STOPPED_EARLY = "stopped_early"  # early stopping ended training before ds_epochs
     EXPORT = "export"  # the written export paths
     LM_WEIGHTS = "lm_weights"  # ds_lm_tune's choice: alpha, beta, dev_wer, dev_cer, utterances
 

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# How much a trained model gains from minutes of a new voice's speech (fine-tuning):
+#
+#   bin/dev/benchmark-adaptation.sh OUT [--test-engine flite] [--base-budget 1500]
+#                             [--adapt-budget 600] [--train 9000 --dev 300 --test 400]
+#                             [--adapt 300 --adapt-dev 50]
+#
+# Builds the corpus kit in OUT/kit with adaptation sets (bin/dev/make-corpus-kit.py --adapt:
+# other sentences spoken by the test engine's voices, which no other set hears), or reuses it.
+# Then three models, each with bin/train-csv.sh:
+#   base        the recipe on the kit's training set (the other engines), --base-budget seconds;
+#   scratch     the recipe on the adaptation set alone, --adapt-budget seconds;
+#   fine-tuned  the base fine-tuned on the adaptation set (--load_checkpoint_dir, train-csv.sh's
+#               fine-tuning defaults), --adapt-budget seconds.
+# Each is tested on the kit's test set (unseen sentences, the held-out engine) with greedy
+# decoding, the beam search and the language model (one model for all three: general English
+# plus the training and adaptation transcripts; its weights chosen on the adaptation dev set),
+# by bin/dev/accuracy-table.py (the runs themselves skip their own test pass). Prints one table (OUT/adaptation.md); a model already exported
+# in OUT is reused, so a rerun only redoes what is missing.
+set -euo pipefail
+usage="usage: bin/dev/benchmark-adaptation.sh OUT [--test-engine ENGINE] [--base-budget S] [--adapt-budget S] [--train N --dev N --test N --adapt N --adapt-dev N]"
+if [ "$#" -lt 1 ] || [[ "$1" == --* ]]; then
+  echo "$usage" >&2
+  exit 2
+fi
+mkdir -p "$1"
+out="$(cd "$1" && pwd)"
+shift
+engine=flite base_budget=1500 adapt_budget=600 train=9000 dev=300 test=400 adapt=300 adapt_dev=50
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --test-engine) engine="$2" ;;
+    --base-budget) base_budget="$2" ;;
+    --adapt-budget) adapt_budget="$2" ;;
+    --train) train="$2" ;;
+    --dev) dev="$2" ;;
+    --test) test="$2" ;;
+    --adapt) adapt="$2" ;;
+    --adapt-dev) adapt_dev="$2" ;;
+    *)
+      echo "$usage" >&2
+      exit 2
+      ;;
+  esac
+  shift 2
+done
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+bash bin/setup-venv.sh
+
+kit="$out/kit"
+if [ ! -f "$kit/kit.json" ]; then
+  echo "Building the corpus kit in $kit (test engine $engine, adaptation sets) ..."
+  .venv/bin/python bin/dev/make-corpus-kit.py "$kit" --test-engine "$engine" --train "$train" \
+    --dev "$dev" --test "$test" --adapt "$adapt" --adapt-dev "$adapt_dev"
+fi
+if [ ! -f "$kit/adapt.csv" ] || [ ! -f "$kit/adapt_dev.csv" ]; then
+  echo "error: $kit has no adaptation sets (adapt.csv, adapt_dev.csv): build the kit with --adapt and --adapt-dev, or use another OUT" >&2
+  exit 1
+fi
+.venv/bin/python bin/make-arpa.py --english "$kit/train.csv" "$kit/adapt.csv" -o "$out/lm.arpa"
+
+train_model() { # NAME BUDGET TRAIN DEV [FLAGS...]: bin/train-csv.sh into OUT/NAME, unless exported
+  local name="$1" budget="$2" train_csv="$3" dev_csv="$4"
+  shift 4
+  if [ -f "$out/$name/export/output_graph.pb" ]; then
+    echo "Reusing $out/$name/export"
+    return
+  fi
+  local started
+  started=$(date +%s)
+  ds_max_train_seconds="$budget" ds_checkpoint_dir="$out/$name/checkpoints" \
+    ds_logs_dir="$out/logs" ds_export_dir="$out/$name/export" ds_remove_export=1 \
+    ds_lm_path="$out/lm.arpa" ds_test=0 ds_lm_tune=0 \
+    bin/train-csv.sh "$train_csv" "$dev_csv" "$kit/test.csv" "$@" | tee "$out/$name.log"
+  echo "$name: training, tuning and testing took $(($(date +%s) - started)) s"
+}
+train_model base "$base_budget" "$kit/train.csv" "$kit/dev.csv"
+train_model scratch "$adapt_budget" "$kit/adapt.csv" "$kit/adapt_dev.csv"
+train_model fine-tuned "$adapt_budget" "$kit/adapt.csv" "$kit/adapt_dev.csv" \
+  --load_checkpoint_dir "$out/base/checkpoints"
+
+for name in base scratch fine-tuned; do
+  .venv/bin/python bin/dev/accuracy-table.py --model "$out/$name/export" --dev "$kit/adapt_dev.csv" \
+    --test "$kit/test.csv" --lm "$out/lm.arpa" --pocketsphinx off --save-json "$out/$name.json" \
+    >"$out/$name.md"
+done
+.venv/bin/python - "$out" "$base_budget" "$adapt_budget" >"$out/adaptation.md" <<'EOF'
+import csv
+import json
+import os
+import sys
+
+import soundfile
+
+out, base_budget, adapt_budget = sys.argv[1:]
+kit = json.load(open(os.path.join(out, "kit", "kit.json")))
+
+
+def minutes(csv_name):
+    with open(os.path.join(out, "kit", csv_name), encoding="utf-8") as csv_file:
+        rows = list(csv.DictReader(csv_file))
+    seconds = sum(soundfile.info(os.path.join(out, "kit", r["wav_filename"])).duration for r in rows)
+    return len(rows), seconds / 60
+
+
+adapt_n, adapt_min = minutes("adapt.csv")
+adapt_dev_n, adapt_dev_min = minutes("adapt_dev.csv")
+voices = kit["voices"]
+print(
+    f"Kit: test engine {kit['test_engine']} ({', '.join(voices['test'])}); base trained on "
+    f"{', '.join(voices['train'])} for {base_budget} s. Adaptation data: {adapt_n} utterances, "
+    f"{adapt_min:.1f} min (dev {adapt_dev_n}, {adapt_dev_min:.1f} min) of the test voices, other "
+    f"sentences; scratch and fine-tuned trained {adapt_budget} s on it."
+)
+print()
+print("| model | greedy WER | greedy CER | beam WER | beam CER | +LM WER | +LM CER |")
+print("|---|---|---|---|---|---|---|")
+for name in ("base", "scratch", "fine-tuned"):
+    rows = {r["decoding"]: r for r in json.load(open(os.path.join(out, f"{name}.json")))["rows"]}
+    cells = []
+    for stage in ("greedy", "beam", "beam + LM"):
+        row = rows.get(stage, {})
+        cells += [f"{row[k]:.3f}" if row.get(k) is not None else "" for k in ("test_wer", "test_cer")]
+    print(f"| {name} | {' | '.join(cells)} |")
+EOF
+cat "$out/adaptation.md"
