@@ -369,7 +369,9 @@ def train(run: Run) -> dict:
                 )
         best_dev_loss = training.session.run(training.context.training.state["best_dev_loss"])
     finally:
-        stop_execution_context(training.context, training.session, training.coord, training.threads)
+        stop_execution_context(
+            training.context, training.session, training.coord, training.threads, run.log
+        )
     return {**training.figures, "model_path": training.model_to_test(best_dev_loss)}
 
 

@@ -30,6 +30,7 @@ from util.data.samples import Candidate
 SET_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
 VALIDATED = "validated.tsv"
 CLIPS = "clips"
+DURATIONS = "clip_durations.tsv"  # clip, duration[ms]: newer releases
 REQUIRED = ("path", "sentence")
 SPEAKER = "client_id"
 # ds_cv_sets=validated: a speaker's share of the hash range decides the set (80/10/10).
@@ -105,14 +106,43 @@ def read_tsv(path: str) -> list[dict[str, str]]:
         return list(reader)
 
 
-def candidates_of(folder: str, rows: list[dict[str, str]]) -> list[Candidate]:
+def clip_durations(folder: str) -> dict[str, float]:
+    """Seconds of each clip as ``clip_durations.tsv`` lists them (newer releases; {} when the
+    file is absent or unreadable), so that ordering the batches need not open every clip."""
+    path = os.path.join(folder, DURATIONS)
+    try:
+        with open(path, encoding="utf-8", newline="") as tsv_file:
+            reader = csv.DictReader(tsv_file, delimiter="\t", quoting=csv.QUOTE_NONE)
+            columns = reader.fieldnames or []
+            clip = next((c for c in columns if c.strip() == "clip"), None)
+            milliseconds = next((c for c in columns if c.strip().startswith("duration")), None)
+            if clip is None or milliseconds is None:
+                return {}
+            listed = {}
+            for row in reader:
+                try:
+                    listed[(row[clip] or "").strip()] = float(row[milliseconds]) / 1000
+                except (TypeError, ValueError):
+                    continue  # a bad row: that clip's header is read instead
+            return listed
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+
+
+def candidates_of(
+    folder: str, rows: list[dict[str, str]], durations: dict[str, float] | None = None
+) -> list[Candidate]:
     clips = os.path.join(folder, CLIPS)
     found = []
     for row in rows:
         name = (row.get("path") or "").strip()
         sentence = row.get("sentence") or ""
         found.append(
-            Candidate(os.path.join(clips, name), sentence.encode("utf-8", "surrogateescape"))
+            Candidate(
+                os.path.join(clips, name),
+                sentence.encode("utf-8", "surrogateescape"),
+                listed_seconds=(durations or {}).get(name),
+            )
         )
     return found
 
@@ -139,11 +169,12 @@ def find_candidates(
 ) -> dict[str, list[Candidate]]:
     """The candidates of each of ``sets`` from the release in ``data_dir``."""
     folder = language_folder(data_dir)
+    durations = clip_durations(folder)
     if options is not None and options.cv_sets == "validated":
         path = os.path.join(folder, VALIDATED)
         split = split_by_speaker(read_tsv(path), path)
-        return {name: candidates_of(folder, split[name]) for name in sets}
+        return {name: candidates_of(folder, split[name], durations) for name in sets}
     return {
-        name: candidates_of(folder, read_tsv(os.path.join(folder, SET_FILES[name])))
+        name: candidates_of(folder, read_tsv(os.path.join(folder, SET_FILES[name])), durations)
         for name in sets
     }

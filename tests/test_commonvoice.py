@@ -2,8 +2,10 @@
 sentences spoken by espeak-ng voices, 48 kHz MP3 clips, every TSV file of a release), read as
 a folder and as its .tar.gz, with bad rows skipped and counted by reason."""
 
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -165,15 +167,20 @@ def test_a_release_trains_and_tests_with_bad_rows_skipped_by_reason(release, tmp
     status, out, err = run_main({**environ, "ds_validation_step": "1"})
     assert status == 0, out[-3000:] + err[-3000:]
     assert "Skipped 1 sample(s) of the train set (missing)" in out
-    assert "Skipped 1 sample(s) of the train set (unreadable audio)" in out
     assert "Skipped 1 sample(s) of the train set (empty transcript)" in out
     assert "Skipped 1 sample(s) of the dev set (characters outside the alphabet: '5' x 1)" in out
-    # The clip cut short passes the header check and is left out when it is fed.
-    assert "The train set: 13 sample(s)" in out and "The test set: 6 sample(s)" in out
-    assert "cut.mp3 is cut short" in err
-    report = json.loads(
-        open(os.path.join(only_run_dir(tmp_path / "logs"), "report_test.json")).read()
-    )
+    # clip_durations.tsv lists every clip, so no clip is opened before training: the clip that
+    # cannot be decoded and the one cut short are left out when they are fed, and counted.
+    assert "The train set: 14 sample(s)" in out and "The test set: 6 sample(s)" in out
+    assert "cut.mp3 is cut short" in err and "broken.mp3" in err
+    run_dir = only_run_dir(tmp_path / "logs")
+    with open(os.path.join(run_dir, "skipped_train.json"), encoding="utf-8") as skipped_file:
+        skipped = json.load(skipped_file)
+    assert [os.path.basename(p) for p in skipped["missing"]] == ["gone.mp3"]
+    left_out = sorted(os.path.basename(p) for p in skipped["unreadable when fed"])
+    assert left_out == ["broken.mp3", "cut.mp3"]
+    assert "could not be read when fed and were left out" in out
+    report = json.loads(open(os.path.join(run_dir, "report_test.json")).read())
     references = {sample["src"] for sample in report["samples"]}
     assert "grüße aus der straße sagte er" in references and len(report["samples"]) == 6
 
@@ -189,6 +196,28 @@ def test_the_release_s_archive_is_unpacked_once_beside_it(release, tmp_path):
     assert commonvoice.language_folder(str(archive)) == folder  # not unpacked again
     candidates = commonvoice.find_candidates(str(archive), ("train", "dev", "test"))
     assert [len(candidates[name]) for name in ("train", "dev", "test")] == [16, 3, 6]
+
+
+def test_without_clip_durations_each_clip_s_header_is_read(release, tmp_path):
+    """clip_durations.tsv's figures order the batches; without the file (older releases) the
+    clips are opened, and one that cannot be decoded is counted before training."""
+    from util.data.samples import check_candidates
+    from util.settings.alphabet import Alphabet
+
+    german = Alphabet(" abcdefghijklmnopqrstuvwxyzäöüß'")
+    found = commonvoice.find_candidates(str(release), ("train",))["train"]
+    listed, skipped = check_candidates(found, "train", out=io.StringIO(), alphabet=german)
+    assert {s.duration for s in listed} == {2.0}  # the file's figure: 2000 ms for every clip
+    assert "unreadable audio" not in skipped
+    copy = tmp_path / "de"
+    shutil.copytree(release, copy, ignore=shutil.ignore_patterns("clip_durations.tsv"))
+    found = commonvoice.find_candidates(str(copy), ("train",))["train"]
+    opened, skipped = check_candidates(found, "train", out=io.StringIO(), alphabet=german)
+    assert [os.path.basename(p) for p in skipped["unreadable audio"]] == ["broken.mp3"]
+    assert len({round(s.duration, 3) for s in opened}) > 1  # each clip's own length
+    durations = {os.path.basename(s.wav_filename): s.duration for s in opened}
+    clip = soundfile.info(str(copy / "clips" / "common_voice_de_0.mp3"))
+    assert durations["common_voice_de_0.mp3"] == pytest.approx(clip.frames / clip.samplerate)
 
 
 def write_release_tables(folder, columns, rows) -> None:

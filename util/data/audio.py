@@ -299,6 +299,13 @@ def audio_info(
     return (last - first) / rate, steps
 
 
+def listed_info(path: str, seconds: float) -> tuple[float, int]:
+    """audio_info of a file whose duration a corpus lists (Common Voice's clip_durations.tsv):
+    the file is only checked to be there and not empty, not opened."""
+    _check_file(path)
+    return seconds, time_steps(seconds)
+
+
 def audio_duration(path: str) -> float:
     """Seconds of audio in ``path`` from its header (no decoding)."""
     return audio_info(path)[0]

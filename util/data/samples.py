@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from util.data import audio as ds_audio
-from util.data.audio import AudioError, audio_info, segment_name
+from util.data.audio import AudioError, audio_info, listed_info, segment_name
 from util.settings.alphabet import ENGLISH, Alphabet
 
 SHOWN_SKIPPED = 5  # how many skipped file names are printed per reason
@@ -56,6 +56,7 @@ class Candidate:
     start: float = 0.0
     end: float | None = None
     channel: int | None = None
+    listed_seconds: float | None = None  # the file's duration as the corpus lists it, if it does
 
     @property
     def name(self) -> str:
@@ -87,8 +88,12 @@ def _check_one(candidate: Candidate, alphabet: Alphabet) -> tuple[Sample | None,
     characters outside the alphabet)."""
     path, raw = candidate.wav_filename, candidate.transcript
     start, end, channel = candidate.start, candidate.end, candidate.channel
+    listed = candidate.listed_seconds
     try:
-        duration, steps = audio_info(path, start, end, channel)
+        if listed is not None and listed > 0 and start == 0 and end is None and channel is None:
+            duration, steps = listed_info(path, listed)  # no header to open
+        else:
+            duration, steps = audio_info(path, start, end, channel)
     except AudioError as error:
         return None, error.reason, ""
     if duration <= 0:

@@ -28,6 +28,11 @@ def report_file(set_name: str) -> str:
     return f"report_{set_name}.json"
 
 
+# The reason under which skipped_<set>.json lists samples that passed the checks before the
+# run but could not be read when fed (the check reads headers; decoding finds the rest).
+LEFT_OUT_WHEN_FED = "unreadable when fed"
+
+
 def skipped_file(set_name: str) -> str:
     """``skipped_<set>.json``: reason -> names of the samples of ``set_name`` left out."""
     return f"skipped_{set_name}.json"

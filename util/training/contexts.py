@@ -346,14 +346,25 @@ def persist_model(
         raise RunError(str(error)) from error
 
 
-def stop_execution_context(context: ExecutionContext, session, coord, threads) -> None:
-    """Close the queue, stop and join the threads, and close the session."""
+def stop_execution_context(
+    context: ExecutionContext, session, coord, threads, log: RunLog | None = None
+) -> None:
+    """Close the queue, stop and join the threads, and close the session; with ``log``, list
+    the samples that could not be read when fed in the run's skipped samples."""
     try:
         context.data_set.close_queue(session)
         coord.request_stop()
         coord.join(threads, stop_grace_period_secs=10)  # re-raises a feeder thread's error
     finally:
         session.close()
+        if log is not None:
+            data_set = context.data_set
+            written = log.left_out(data_set.name, sorted(data_set.failures))
+            if written:
+                print(
+                    f"{len(data_set.failures)} sample(s) of the {data_set.name} set could not be "
+                    f"read when fed and were left out: listed in {written}"
+                )
 
 
 # -- between training steps -----------------------------------------------------------------------

@@ -159,6 +159,6 @@ def run_set(
         decodings = Decodings(run.config, context, language_model, decoding=decoding)
         loss, report = evaluate(run, context, session, decodings)
     finally:
-        stop_execution_context(context, session, coord, threads)
+        stop_execution_context(context, session, coord, threads, run.log)
     run.log.report(set_name, report.as_dict())
     return loss, report

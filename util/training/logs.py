@@ -244,6 +244,26 @@ class RunLog:
         write_json(path, skipped)
         return path
 
+    def left_out(self, set_name: str, names: list[str]) -> str | None:
+        """Add the samples of ``set_name`` that passed the checks but could not be read when
+        fed (a clip cut short, a file that changed) to ``skipped_<set>.json`` under
+        ``LEFT_OUT_WHEN_FED``; its path when this call wrote it."""
+        if not names or not self.folder:
+            return None
+        path = self.path(run_files.skipped_file(set_name))
+        try:
+            with open(path, encoding="utf-8") as skipped_file:
+                skipped = json.load(skipped_file)
+        except (OSError, ValueError):
+            skipped = {}
+        listed = skipped.get(run_files.LEFT_OUT_WHEN_FED, [])
+        new = [name for name in names if name not in listed]
+        if not new:
+            return None
+        skipped[run_files.LEFT_OUT_WHEN_FED] = listed + new
+        write_json(path, skipped)
+        return path
+
     def add_non_finite(self, epoch: int, step: int, files: list[str]) -> str:
         """List a skipped batch (1-based epoch and step) in ``non_finite_files.json``;
         returns that file's path."""

@@ -63,7 +63,7 @@ def dev_logits(run: Run, model_path: str) -> tuple[list[np.ndarray], list[str]]:
         decodings = Decodings(run.config, context, keep_logits=True)
         evaluate(run, context, session, decodings)
     finally:
-        stop_execution_context(context, session, coord, threads)
+        stop_execution_context(context, session, coord, threads, run.log)
     indices = sorted(decodings.logits)
     samples = context.data_set.samples
     return [decodings.logits[i] for i in indices], [samples[i].transcript for i in indices]
