@@ -34,6 +34,7 @@ STATE_SCOPE = "training_state"  # variables that may be missing from older check
 ALPHABET_VARIABLE = "alphabet"  # the characters of the model's output classes, as a string
 FEATURE_NORM_VARIABLE = "feature_norm"  # ds_feature_norm the model was trained with
 LINEAGE_VARIABLE = "lineage"  # JSON: the run that wrote it and the model it started from
+OPTIMIZER_SLOTS = ("/Adam", "/Adam_1")  # Adam's moments of a variable: <name>/Adam, /Adam_1
 ALIAS_SCOPE = "cond/"  # see stored_name
 _POSITION = re.compile(r"model\.ckpt-(\d+)(?:-(\d+))?$")
 _INDEX = re.compile(r"^model\.ckpt-(\d+)(?:-(\d+))?\.index$")
@@ -353,8 +354,8 @@ def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dic
     """The ``variables`` to restore from ``path`` by their names there, after checking that
     the shapes fit.
 
-    Variables of the ``training_state`` scope missing from the checkpoint are left out (they
-    keep their initial values); any other difference stops with a message naming both shapes.
+    Variables of the ``training_state`` scope and Adam's moments missing from the checkpoint
+    are left out (they keep their initial values); any other difference stops with a message naming both shapes.
     The ``alphabet`` and ``feature_norm`` variables are never restored: the checkpoint's must
     be the same (:func:`check_alphabet`, :func:`check_feature_norm`), or the run stops with a
     message naming both.
@@ -379,7 +380,8 @@ def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dic
             continue  # this run's own (a resumed run carries its source over by hand)
         stored = stored_name(name, shapes)
         if stored is None:
-            if not name.startswith(STATE_SCOPE + "/"):
+            # Optimizer slots of layers a fine-tuning run froze are not saved: they start at 0.
+            if not name.startswith(STATE_SCOPE + "/") and not name.endswith(OPTIMIZER_SLOTS):
                 problems.append(f"{name} {shape} is missing there")
             continue
         if list(shapes[stored]) != shape:
