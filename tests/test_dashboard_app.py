@@ -295,6 +295,7 @@ def test_the_dashboard_command_serves_this_machine_only(monkeypatch):
     assert argv[-2:] == ["--server.port", "8600"]
 
 
+@pytest.mark.slow
 def test_a_fine_tuned_run_shows_its_source_and_can_be_compared_with_it(trained, tmp_path):
     """A real fine-tuning run of the trained model, ended by its time budget, beside a copy of
     the run that trained the model."""

@@ -3,7 +3,7 @@
 #
 #   bin/dev/benchmark-adaptation.sh OUT [--test-engine flite] [--base-budget 1500]
 #                             [--adapt-budget 600] [--train 9000 --dev 300 --test 400]
-#                             [--adapt 300 --adapt-dev 50]
+#                             [--adapt 300 --adapt-dev 50] [--tag NAME --tune "FLAGS"]
 #
 # Builds the corpus kit in OUT/kit with adaptation sets (bin/dev/make-corpus-kit.py --adapt:
 # other sentences spoken by the test engine's voices, which no other set hears), or reuses it.
@@ -15,8 +15,10 @@
 # Each is tested on the kit's test set (unseen sentences, the held-out engine) with greedy
 # decoding, the beam search and the language model (one model for all three: general English
 # plus the training and adaptation transcripts; its weights chosen on the adaptation dev set),
-# by bin/dev/accuracy-table.py (the runs themselves skip their own test pass). Prints one table (OUT/adaptation.md); a model already exported
-# in OUT is reused, so a rerun only redoes what is missing.
+# by bin/dev/accuracy-table.py (the runs themselves skip their own test pass). Prints one table
+# (OUT/adaptation.md); a model already exported in OUT is reused, so a rerun only redoes what is
+# missing. --tag NAME --tune "FLAGS" adds a fine-tuning variant in OUT/fine-tuned-NAME (e.g.
+# --tag freeze3 --tune "--freeze_source_layers 3"); the table lists every variant made so far.
 set -euo pipefail
 usage="usage: bin/dev/benchmark-adaptation.sh OUT [--test-engine ENGINE] [--base-budget S] [--adapt-budget S] [--train N --dev N --test N --adapt N --adapt-dev N]"
 if [ "$#" -lt 1 ] || [[ "$1" == --* ]]; then
@@ -27,6 +29,7 @@ mkdir -p "$1"
 out="$(cd "$1" && pwd)"
 shift
 engine=flite base_budget=1500 adapt_budget=600 train=9000 dev=300 test=400 adapt=300 adapt_dev=50
+tag="" tune=""
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --test-engine) engine="$2" ;;
@@ -37,6 +40,8 @@ while [ "$#" -gt 0 ]; do
     --test) test="$2" ;;
     --adapt) adapt="$2" ;;
     --adapt-dev) adapt_dev="$2" ;;
+    --tag) tag="$2" ;;
+    --tune) tune="$2" ;;
     *)
       echo "$usage" >&2
       exit 2
@@ -77,10 +82,16 @@ train_model() { # NAME BUDGET TRAIN DEV [FLAGS...]: bin/train-csv.sh into OUT/NA
 }
 train_model base "$base_budget" "$kit/train.csv" "$kit/dev.csv"
 train_model scratch "$adapt_budget" "$kit/adapt.csv" "$kit/adapt_dev.csv"
-train_model fine-tuned "$adapt_budget" "$kit/adapt.csv" "$kit/adapt_dev.csv" \
-  --load_checkpoint_dir "$out/base/checkpoints"
+tuned="fine-tuned${tag:+-$tag}"
+# shellcheck disable=SC2086 # --tune holds several flags
+train_model "$tuned" "$adapt_budget" "$kit/adapt.csv" "$kit/adapt_dev.csv" \
+  --load_checkpoint_dir "$out/base/checkpoints" $tune
+if [ -n "$tune" ]; then echo "$tune" >"$out/$tuned.flags"; fi
 
-for name in base scratch fine-tuned; do
+for name in base scratch "$tuned"; do
+  if [ -f "$out/$name.json" ] && [ "$out/$name.json" -nt "$out/$name/export/output_graph.pb" ]; then
+    continue
+  fi
   .venv/bin/python bin/dev/accuracy-table.py --model "$out/$name/export" --dev "$kit/adapt_dev.csv" \
     --test "$kit/test.csv" --lm "$out/lm.arpa" --pocketsphinx off --save-json "$out/$name.json" \
     >"$out/$name.md"
@@ -116,8 +127,12 @@ print(
 print()
 print("| model | greedy WER | greedy CER | beam WER | beam CER | +LM WER | +LM CER |")
 print("|---|---|---|---|---|---|---|")
-for name in ("base", "scratch", "fine-tuned"):
+tuned = sorted(n[:-5] for n in os.listdir(out) if n.startswith("fine-tuned") and n.endswith(".json"))
+for name in ("base", "scratch", *tuned):
     rows = {r["decoding"]: r for r in json.load(open(os.path.join(out, f"{name}.json")))["rows"]}
+    flags_path = os.path.join(out, f"{name}.flags")
+    if os.path.exists(flags_path):
+        name += f" (`{open(flags_path).read().strip()}`)"
     cells = []
     for stage in ("greedy", "beam", "beam + LM"):
         row = rows.get(stage, {})
