@@ -209,8 +209,7 @@ def training_context(
     towers, ops = training_ops(run.config, run.devices, data_set, apply_update)
     alphabet_variable(run.config.alphabet)  # after the model: the same seeds, the same weights
     feature_norm_variable(run.config.feature_norm)
-    if run.lineage:
-        lineage_variable(run.lineage)
+    lineage_variable(run.lineage or "{}")  # in every training graph: a cluster's are alike
     saver = tf.train.Saver(
         tf.global_variables(), max_to_keep=run.config.max_to_keep, save_relative_paths=True
     )

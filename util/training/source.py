@@ -80,9 +80,10 @@ def read_lineage(path: str) -> dict:
     """The lineage kept in the checkpoint ``path`` ({} when it has none)."""
     try:
         text = stored_string(path, LINEAGE_VARIABLE)
-        return json.loads(text) if text else {}
+        value = json.loads(text) if text else {}
     except (CheckpointError, ValueError):
         return {}
+    return value if isinstance(value, dict) else {}
 
 
 def lineage(run_folder: str, commit: str, config: Config, source: dict | None) -> str:
