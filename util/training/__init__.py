@@ -2,5 +2,6 @@
 
 contexts.py (execution contexts, the training step, the step hook), evaluate.py (the dev and
 test passes), validation.py (best-dev checkpoint, early stopping, the plateau, ds_lm_tune),
-checkpoints.py, logs.py (the run folder), export.py, and several machines (cluster.py,
+checkpoints.py, source.py (fine-tuning: the model a run starts from, its lineage), logs.py
+(the run folder), export.py, and several machines (cluster.py,
 distributed.py)."""
