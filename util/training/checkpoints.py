@@ -350,12 +350,30 @@ def check_feature_norm(path: str, norm: str, reader=None) -> None:
         )
 
 
+def matching_name(variable: tf.Variable, shapes: dict, problems: list[str]) -> str | None:
+    """The name ``variable`` has among a checkpoint's ``shapes``, or None: when it is missing
+    there, or its shape differs, ``problems`` says so, unless it is one that may be missing (the
+    training state of older checkpoints; Adam's moments of layers a fine-tuning run froze, which
+    are not saved: they start at 0)."""
+    name, shape = variable.op.name, variable.shape.as_list()
+    stored = stored_name(name, shapes)
+    if stored is None:
+        if not name.startswith(STATE_SCOPE + "/") and not name.endswith(OPTIMIZER_SLOTS):
+            problems.append(f"{name} {shape} is missing there")
+        return None
+    if list(shapes[stored]) != shape:
+        problems.append(f"{name} is {list(shapes[stored])} there but {shape} here")
+        return None
+    return stored
+
+
 def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dict[str, tf.Variable]:
     """The ``variables`` to restore from ``path`` by their names there, after checking that
     the shapes fit.
 
     Variables of the ``training_state`` scope and Adam's moments missing from the checkpoint
-    are left out (they keep their initial values); any other difference stops with a message naming both shapes.
+    are left out (they keep their initial values); any other difference stops with a message
+    naming both shapes.
     The ``alphabet`` and ``feature_norm`` variables are never restored: the checkpoint's must
     be the same (:func:`check_alphabet`, :func:`check_feature_norm`), or the run stops with a
     message naming both.
@@ -367,7 +385,7 @@ def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dic
         raise CheckpointError(f"cannot read checkpoint {path}: {error_reason(error)}") from error
     present, problems = {}, []
     for variable in variables:
-        name, shape = variable.op.name, variable.shape.as_list()
+        name = variable.op.name
         if name == ALPHABET_VARIABLE:
             wanted = tf.get_static_value(variable.initial_value).item()  # bytes
             check_alphabet(path, Alphabet(wanted.decode("utf-8")), reader)
@@ -378,15 +396,9 @@ def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dic
             continue
         if name == LINEAGE_VARIABLE:
             continue  # this run's own (a resumed run carries its source over by hand)
-        stored = stored_name(name, shapes)
-        if stored is None:
-            # Optimizer slots of layers a fine-tuning run froze are not saved: they start at 0.
-            if not name.startswith(STATE_SCOPE + "/") and not name.endswith(OPTIMIZER_SLOTS):
-                problems.append(f"{name} {shape} is missing there")
-            continue
-        if list(shapes[stored]) != shape:
-            problems.append(f"{name} is {list(shapes[stored])} there but {shape} here")
-        present[stored] = variable
+        stored = matching_name(variable, shapes, problems)
+        if stored is not None:
+            present[stored] = variable
     if problems:
         raise CheckpointError(
             f"checkpoint {path} does not fit this model ({config_hint}): "

@@ -32,7 +32,7 @@ from util.training.checkpoints import (
     STATE_SCOPE,
     CheckpointError,
     error_reason,
-    stored_name,
+    matching_name,
     stored_string,
     whole_checkpoint,
 )
@@ -229,19 +229,14 @@ def source_variables(source: Source, variables: list[tf.Variable], config: Confi
     dropped = set(dropped_layers(config.drop_source_layers)) if config.drop_source_layers else set()
     chosen, problems = {}, []
     for variable in variables:
-        name, shape = variable.op.name, variable.shape.as_list()
+        name = variable.op.name
         if name in (ALPHABET_VARIABLE, FEATURE_NORM_VARIABLE, LINEAGE_VARIABLE):
             continue
         if layer_of(name) in dropped or (_is_optimizer(name) and not config.load_optimizer):
             continue
-        stored = stored_name(name, shapes)
-        if stored is None:
-            if not name.startswith(STATE_SCOPE + "/"):
-                problems.append(f"{name} is missing there")
-            continue
-        if list(shapes[stored]) != shape:
-            problems.append(f"{name} is {list(shapes[stored])} there but {shape} here")
-        chosen[stored] = variable
+        stored = matching_name(variable, shapes, problems)
+        if stored is not None:
+            chosen[stored] = variable
     if problems:
         raise CheckpointError(
             f"the source model {source.path} does not fit this run: " + "; ".join(problems[:3])
