@@ -153,7 +153,7 @@ def _sph2pipe_read(path: str) -> tuple[np.ndarray, int]:
 # -- files and segments --------------------------------------------------------------------------
 
 
-def _check_file(path: str) -> None:
+def check_file(path: str) -> None:
     """Raise the AudioError of a file that is missing or has no bytes at all."""
     try:
         size = os.stat(path).st_size
@@ -172,7 +172,7 @@ def _file_info(path: str) -> tuple[int, int, int, bool]:
     except OSError:
         stat = None
     if stat is None or stat.st_size == 0:
-        _check_file(path)  # raises the right error
+        check_file(path)  # raises the right error
     # Segmented corpora (TED, Fisher, Switchboard) ask for the same file's header once per
     # segment: remember it while the file's size and modification time stay the same.
     return _header_info(path, stat.st_size, stat.st_mtime_ns, sph2pipe_path() is not None)
@@ -302,7 +302,7 @@ def audio_info(
 def listed_info(path: str, seconds: float) -> tuple[float, int]:
     """audio_info of a file whose duration a corpus lists (Common Voice's clip_durations.tsv):
     the file is only checked to be there and not empty, not opened."""
-    _check_file(path)
+    check_file(path)
     return seconds, time_steps(seconds)
 
 

@@ -1,6 +1,7 @@
 """Transcribe audio files with an exported model.
 
     bin/transcribe.py FILE.wav [FILE.wav ...] --model exports/ldc [--json] [--timings]
+    bin/transcribe.py lecture.mp3 --model exports/ldc --format srt > lecture.srt
     bin/transcribe.py test.csv --model exports/ldc/output_graph.tflite
     bin/transcribe.py recordings/ --model exports/ldc --lm other.arpa --spelling off
 
@@ -11,7 +12,11 @@ folders (their audio files, sorted). ``--model`` is an export folder, its ``outp
 or a ``.tflite`` file. Decoding is the test report's: the beam search (with the language
 model the export carries, or ``--lm``), then spelling correction of every hypothesis; by
 default as the model's run decoded its reports. A file that cannot be read gets one line on
-stderr naming it and the exit status is 1; the other files are still transcribed.
+stderr naming it and the exit status is 1; the other files are still transcribed (a file that
+breaks off part way is transcribed as far as it could be read). A file longer than
+``--max-segment-seconds`` is read in blocks and cut at pauses (util/transcriber/long_audio.py),
+so an hour-long recording needs no more memory than a minute; ``--format srt`` or ``vtt``
+writes subtitles.
 The work is done by util/transcriber/transcriber.py (``Transcriber``), which loads no training
 code; ``bin/transcribe.py`` and ``deepspeech-transcribe`` run :func:`main`.
 """
@@ -19,18 +24,26 @@ code; ``bin/transcribe.py`` and ``deepspeech-transcribe`` run :func:`main`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import sys
 
 import soundfile
+import tqdm
 
 from util.data.audio import AudioError
 from util.data.text import corpus_error_rates, normalize_transcript
 from util.decoding.decoder import DecodingOptions
 from util.settings.devices import bfloat16_wanted
-from util.transcriber.transcriber import ModelError, Transcriber, read_labelled_csv
+from util.transcriber import subtitles
+from util.transcriber.transcriber import (
+    MAX_SEGMENT_SECONDS,
+    ModelError,
+    Transcriber,
+    read_labelled_csv,
+)
 
 AUDIO_EXTENSIONS = {"." + f.lower() for f in soundfile.available_formats()} | {".sph"}
 
@@ -84,6 +97,38 @@ def sample_rate(path: str) -> int | None:
         return None
 
 
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of what is printed and how a long file is cut."""
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (the default), json (one object per file: file, transcript, raw, words with "
+        "start and end seconds, seconds, inference_s, and a long file's segments), srt or vtt "
+        "(subtitles whose cues follow the word timings)",
+    )
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
+    parser.add_argument(
+        "--output-dir",
+        help="write each file's result to DIR/<name>.<txt|json|srt|vtt> instead of printing it",
+    )
+    parser.add_argument(
+        "--segments",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="cut a file at pauses and transcribe it segment by segment, in memory that does "
+        "not grow with its length: auto (the default) for files longer than "
+        "--max-segment-seconds, on, or off (the whole file at once)",
+    )
+    parser.add_argument(
+        "--max-segment-seconds",
+        type=float,
+        default=MAX_SEGMENT_SECONDS,
+        help=f"the longest segment; a longer stretch of speech is cut at its quietest point "
+        f"({MAX_SEGMENT_SECONDS:g})",
+    )
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Transcribe audio with an exported model.")
     parser.add_argument(
@@ -95,12 +140,7 @@ def parse_args(argv):
     parser.add_argument(
         "--model", required=True, help="an export folder, its output_graph.pb or a .tflite file"
     )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="one JSON object per file: file, transcript, raw, words (with "
-        "start and end seconds), seconds, inference_s",
-    )
+    add_output_arguments(parser)
     parser.add_argument(
         "--timings", action="store_true", help="print each word with its start and end (seconds)"
     )
@@ -135,8 +175,12 @@ def parse_args(argv):
         "off: the stock graph",
     )
     args = parser.parse_args(argv)
+    if args.json:
+        args.format = "json"
     if args.lm not in (None, "none") and not os.path.isfile(args.lm):
         parser.error(f"--lm {args.lm}: no such file")
+    if args.max_segment_seconds < 1:
+        parser.error("--max-segment-seconds must be at least 1")
     return args
 
 
@@ -174,14 +218,25 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, ModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.format in ("srt", "vtt") and len(items) > 1 and not args.output_dir:
+        print(
+            f"error: --format {args.format} for several files needs --output-dir", file=sys.stderr
+        )
+        return 1
     status, scored = 0, []
     for path, reference in items:
         try:
-            result = transcriber.transcribe(path)
+            with progress_bar(path) as progress:
+                result = transcriber.transcribe_file(
+                    path, args.segments, args.max_segment_seconds, progress
+                )
         except AudioError as error:
             print(f"error: {error}", file=sys.stderr)
             status = 1
             continue
+        if result.error:  # what could be read is transcribed; the rest is named
+            print(f"error: {result.error}", file=sys.stderr)
+            status = 1
         rate = sample_rate(path)
         if rate and rate < 2 * transcriber.max_hz:
             print(
@@ -193,19 +248,70 @@ def main(argv: list[str] | None = None) -> int:
         if reference is not None:
             reference = normalize_transcript(reference)
             scored.append((reference, result.raw, result.text))
-        if args.json:
-            record = result.as_dict()
-            if reference is not None:
-                record["reference"] = reference
-            print(json.dumps(record, ensure_ascii=False), flush=True)
+        output = formatted(result, args, reference, len(items) > 1)
+        if args.output_dir:
+            written = write_output(args.output_dir, path, args.format, output)
+            print(f"{path}: {written}", flush=True)
         else:
-            print(result.text if len(items) == 1 else f"{path}: {result.text}", flush=True)
-            if args.timings:
-                for word in result.words:
-                    print(f"  {word.start:7.2f} {word.end:7.2f}  {word.word}", flush=True)
+            print(output, end="", flush=True)
     if scored:
-        print_summary(scored, transcriber.decoding, args.json)
+        print_summary(scored, transcriber.decoding, args.format == "json")
     return status
+
+
+FORMATS = ("text", "json", "srt", "vtt")
+EXTENSIONS = {"text": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
+
+
+def formatted(result, args, reference: str | None, several: bool) -> str:
+    """One file's result as ``args.format`` says, ending in a newline."""
+    if args.format == "json":
+        record = result.as_dict()
+        if reference is not None:
+            record["reference"] = reference
+        return json.dumps(record, ensure_ascii=False) + "\n"
+    if args.format in ("srt", "vtt"):
+        breaks = [segment["start"] for segment in result.segments]
+        made = subtitles.cues(result.words, breaks)
+        return subtitles.srt(made) if args.format == "srt" else subtitles.vtt(made)
+    lines = [result.text if not several or args.output_dir else f"{result.file}: {result.text}"]
+    if args.timings:
+        lines += [f"  {w.start:7.2f} {w.end:7.2f}  {w.word}" for w in result.words]
+    return "\n".join(lines) + "\n"
+
+
+def write_output(folder: str, path: str, output_format: str, text: str) -> str:
+    """Write ``text`` to ``folder/<path's name>.<format's extension>``; returns that path."""
+    os.makedirs(folder, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    target = os.path.join(folder, stem + EXTENSIONS[output_format])
+    with open(target, "w", encoding="utf-8") as output_file:
+        output_file.write(text)
+    return target
+
+
+@contextlib.contextmanager
+def progress_bar(path: str):
+    """A progress bar with the time left over a long file's audio, on a terminal only."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar = None
+
+    def update(done: float, total: float) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm.tqdm(
+                total=round(total, 1), unit="s", desc=os.path.basename(path), leave=False
+            )
+        bar.n = round(min(done, total), 1)
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def console_main() -> None:

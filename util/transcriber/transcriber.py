@@ -26,6 +26,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +52,9 @@ from util.model.precision import bfloat16_lstm_op
 from util.settings.alphabet import ALPHABET, Alphabet
 from util.settings.devices import with_bfloat16
 from util.settings.geometry import INT16_SCALE, MAX_HZ, SAMPLE_RATE
+from util.transcriber.long_audio import BlockReader, Segmenter, speech_segments
+
+MAX_SEGMENT_SECONDS = 15.0  # longer files are cut at pauses into segments of at most this
 
 
 class ModelError(RuntimeError):
@@ -69,9 +73,11 @@ class Transcript:
     seconds: float = 0.0
     inference_s: float = 0.0
     file: str = ""
+    segments: list[dict] = field(default_factory=list)  # a long file's stretches of speech
+    error: str = ""  # a file that broke off part way: why (the transcript is of what was read)
 
     def as_dict(self) -> dict:
-        return {
+        record = {
             "file": self.file,
             "transcript": self.text,
             "raw": self.raw,
@@ -79,6 +85,11 @@ class Transcript:
             "seconds": self.seconds,
             "inference_s": self.inference_s,
         }
+        if self.segments:
+            record["segments"] = self.segments
+        if self.error:
+            record["error"] = self.error
+        return record
 
 
 def choose_graph(model_path: str, custom_ops: str = "auto") -> str:
@@ -280,6 +291,42 @@ class Transcriber:
             audio = load_audio(name)
         else:
             audio = as_16khz_samples(np.asarray(audio), sample_rate)
+        return self._transcribe_samples(audio, name)
+
+    def transcribe_file(
+        self,
+        path: str,
+        segments: str = "auto",
+        max_seconds: float = MAX_SEGMENT_SECONDS,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> Transcript:
+        """Transcribe the file ``path``, a long one in bounded memory: with ``segments`` on,
+        or auto and the file longer than ``max_seconds``, it is read in blocks and cut at
+        pauses into segments of at most ``max_seconds`` (util/transcriber/long_audio.py), each
+        transcribed on its own and its words put back on the file's time line; the result
+        lists the segments. ``progress(seconds done, seconds in all)`` follows the file.
+
+        Raises:
+            util.data.audio.AudioError: naming a file that cannot be read at all (one that
+                breaks off part way gives what was read, and says why in ``error``).
+        """
+        reader = BlockReader(path)
+        if segments == "off" or (segments == "auto" and reader.seconds <= max_seconds):
+            reader.file.close()
+            return self.transcribe(path)
+        pieces, inference = [], 0.0
+        for segment in speech_segments(path, Segmenter(max_seconds=max_seconds), reader):
+            result = self._transcribe_samples(segment.samples, "")
+            inference += result.inference_s
+            pieces.append((segment.start_seconds, segment.end_seconds, result))
+            if progress is not None:
+                progress(segment.end_seconds, reader.seconds)
+        if progress is not None:
+            progress(reader.seconds, reader.seconds)
+        return joined_transcript(pieces, path, reader, inference)
+
+    def _transcribe_samples(self, audio: np.ndarray, name: str) -> Transcript:
+        """Transcribe 16 kHz samples on the 16-bit scale."""
         started = time.perf_counter()
         logits = self.backend.run(audio)  # features included: the TFLite graph computes them
         inference = time.perf_counter() - started
@@ -294,6 +341,39 @@ class Transcriber:
 
     def close(self):
         self.backend.close()
+
+
+def joined_transcript(pieces, path: str, reader: BlockReader, inference: float) -> Transcript:
+    """One transcript of a file's segments, ``(start, end, Transcript)`` in order: their
+    texts joined, their words moved onto the file's time line."""
+    texts, raws, words, segments = [], [], [], []
+    for start, end, result in pieces:
+        moved = [
+            Word(w.word, round(w.start + start, 3), round(w.end + start, 3)) for w in result.words
+        ]
+        words += moved
+        if result.text:
+            texts.append(result.text)
+        if result.raw:
+            raws.append(result.raw)
+        segments.append(
+            {
+                "start": round(start, 3),
+                "end": round(end, 3),
+                "transcript": result.text,
+                "words": [w.as_dict() for w in moved],
+            }
+        )
+    return Transcript(
+        " ".join(texts),
+        " ".join(raws),
+        words,
+        round(reader.read_frames / reader.rate, 3) if reader.rate else 0.0,
+        round(inference, 4),
+        path,
+        segments,
+        reader.error or "",
+    )
 
 
 def read_labelled_csv(path: str) -> list[tuple[str, str | None]]:
