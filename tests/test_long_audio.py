@@ -138,6 +138,7 @@ def test_memory_does_not_grow_with_the_file_and_words_keep_their_times(exported,
     assert all(len(text.split()) <= len(SENTENCE.split()) + 2 for text in heard)
 
 
+@pytest.mark.slow
 def test_subtitles_are_read_back_by_subtitle_parsers(exported, tmp_path):
     repeated(tmp_path / "clip.wav", 0.4)
     for kind in ("srt", "vtt"):
@@ -174,6 +175,7 @@ def test_cues_follow_pauses_and_two_lines():
     assert len(long_cues) > 1 and all(len(" ".join(c.lines)) <= 85 for c in long_cues)
 
 
+@pytest.mark.slow
 def test_bad_files_each_get_one_line_and_the_others_go_on(exported, tmp_path):
     starts = repeated(tmp_path / "whole.wav", 1.0)
     data = (tmp_path / "whole.wav").read_bytes()
@@ -206,6 +208,7 @@ def seen_by(seen: list):
     return lambda done, total: seen.append((done, total))
 
 
+@pytest.mark.slow
 def test_the_api_and_the_tflite_model_transcribe_long_files(exported, tmp_path):
     starts = repeated(tmp_path / "long.wav", 0.5)
     for model in (exported, exported / "output_graph.tflite"):
@@ -220,3 +223,34 @@ def test_the_api_and_the_tflite_model_transcribe_long_files(exported, tmp_path):
         whole = transcriber.transcribe_file(LDC93S1_WAV)
         assert whole.segments == [] and whole.text == transcriber.transcribe(LDC93S1_WAV).text
         transcriber.close()
+
+
+@pytest.mark.slow
+def test_the_long_audio_benchmark_prints_its_table(exported, tmp_path):
+    sentences = tmp_path / "sentences.csv"
+    sentences.write_text(f"wav_filename,wav_filesize,transcript\n{LDC93S1_WAV},0,{SENTENCE}\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "dev", "benchmark-long-audio.py"),
+            "--model",
+            str(exported),
+            "--sentences",
+            str(sentences),
+            "--minutes",
+            "0.3",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split(" | ") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [row[0] for row in rows[1:]] == ["| frozen graph", "| TFLite"]
+    for row in rows[1:]:
+        assert 0 < float(row[1]) and row[2].endswith("MiB") and 0 <= float(row[3]) < 0.5
+    assert "One by one (1 utterances" in done.stdout
+    recording = soundfile.info(str(tmp_path / "out" / "recording.wav"))
+    assert recording.duration >= 18
