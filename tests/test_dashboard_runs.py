@@ -580,3 +580,44 @@ def test_audio_is_read_only_when_a_report_names_an_audio_file(speech_wav, tmp_pa
     assert reason(link) == "not a playable audio file name"
     assert reason(disguised) == "the file does not look like audio"
     assert reason(gone) == "audio no longer on disk"
+
+
+def test_progress_counts_the_time_budget_and_how_a_run_ended(logs):
+    # Running with a budget: the larger of the epochs' and the budget's share.
+    running = hyper(status="running", epochs=200)
+    running["config"]["max_train_seconds"] = 100
+    running["results"] = {}
+    running["context"]["time_started"] = time.strftime(
+        "%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 50)
+    )
+    write_run(logs, "a", running, [epoch(1, 5.0)])
+    # Finished early or on the budget: complete, and the row says what ended it.
+    write_run(logs, "b", hyper(epochs=200, stopped_early=True), [epoch(1, 5.0)])
+    write_run(logs, "c", hyper(epochs=200, stopped_by_budget=True), [epoch(1, 5.0)])
+    write_run(logs, "d", hyper(epochs=200), [epoch(1, 5.0)])
+    rows = {name: R.run_row(run) for name, run in load(logs).items()}
+    assert rows["a"]["progress"] == pytest.approx(0.5, abs=0.05) and rows["a"]["ended_by"] is None
+    assert rows["b"]["progress"] == 1.0 and rows["b"]["ended_by"] == "early stopping"
+    assert rows["c"]["progress"] == 1.0 and rows["c"]["ended_by"] == "time budget"
+    assert rows["d"]["progress"] == pytest.approx(1 / 200) and rows["d"]["ended_by"] is None
+
+
+def test_a_fine_tuning_run_names_its_source(logs):
+    write_run(logs, "base", hyper())
+    tuned = hyper()
+    tuned["context"]["source"] = {
+        "folder": "/models/base",
+        "checkpoint": "/models/base/best_dev/model.ckpt-9",
+        "run": str(logs / "base"),
+        "layers_dropped": 2,
+    }
+    write_run(logs, "tuned", tuned)
+    copied = hyper()
+    copied["context"]["source"] = {"checkpoint": "/elsewhere/model.ckpt-3", "run": None}
+    write_run(logs, "copied", copied)
+    runs = load(logs)
+    assert R.run_row(runs["tuned"])["started_from"] == "base (last 2 layers new)"
+    assert R.run_row(runs["copied"])["started_from"] == "/elsewhere/model.ckpt-3"
+    assert R.run_row(runs["base"])["started_from"] is None
+    assert R.source_run(runs["tuned"], list(runs.values())).run_id == "base"
+    assert R.source_run(runs["copied"], list(runs.values())) is None
