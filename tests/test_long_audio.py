@@ -254,3 +254,15 @@ def test_the_long_audio_benchmark_prints_its_table(exported, tmp_path):
     assert "One by one (1 utterances" in done.stdout
     recording = soundfile.info(str(tmp_path / "out" / "recording.wav"))
     assert recording.duration >= 18
+
+
+def test_segments_in_a_batch_give_the_logits_they_give_alone(exported, tmp_path):
+    repeated(tmp_path / "long.wav", 0.3)
+    segments = list(speech_segments(str(tmp_path / "long.wav"), Segmenter()))
+    backend = Transcriber(str(exported), custom_ops="off").backend
+    audios = [s.samples for s in segments[:3]] + [segments[0].samples[:20000]]
+    batched = backend.run_batch(audios)
+    for audio, logits in zip(audios, batched, strict=True):
+        alone = backend.run(audio)
+        assert logits.shape == alone.shape
+        np.testing.assert_allclose(logits, alone, atol=1e-4)

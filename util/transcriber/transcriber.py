@@ -55,6 +55,7 @@ from util.settings.geometry import INT16_SCALE, MAX_HZ, SAMPLE_RATE
 from util.transcriber.long_audio import BlockReader, Segmenter, speech_segments
 
 MAX_SEGMENT_SECONDS = 15.0  # longer files are cut at pauses into segments of at most this
+SEGMENT_BATCH = 8  # a long file's segments go through the frozen graph this many at a time
 
 
 class ModelError(RuntimeError):
@@ -168,6 +169,18 @@ class _FrozenGraph:
         )
         return logits[:, 0]
 
+    def run_batch(self, audios: list[np.ndarray]) -> list[np.ndarray]:
+        """The logits of each of ``audios``, computed in one batch (padded; each utterance's
+        length is given to the graph, so the padding changes none of them)."""
+        features = [audio_to_input_vector(a, max_hz=self.max_hz, norm=self.norm) for a in audios]
+        longest = max(len(f) for f in features)
+        batch = np.zeros((len(features), longest, features[0].shape[1]), np.float32)
+        for i, one in enumerate(features):
+            batch[i, : len(one)] = one
+        lengths = [len(f) for f in features]
+        logits = self.session.run(self.logits, {self.features: batch, self.lengths: lengths})
+        return [logits[:count, i] for i, count in enumerate(lengths)]  # a step per frame
+
     def close(self):
         self.session.close()
 
@@ -208,6 +221,9 @@ class _TfLiteModel:
         self.interpreter.set_tensor(self.input, (audio / INT16_SCALE).astype(np.float32))
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output)
+
+    def run_batch(self, audios: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.run(audio) for audio in audios]
 
     def close(self):
         pass
@@ -314,13 +330,26 @@ class Transcriber:
         if segments == "off" or (segments == "auto" and reader.seconds <= max_seconds):
             reader.file.close()
             return self.transcribe(path)
-        pieces, inference = [], 0.0
-        for segment in speech_segments(path, Segmenter(max_seconds=max_seconds), reader):
-            result = self._transcribe_samples(segment.samples, "")
-            inference += result.inference_s
-            pieces.append((segment.start_seconds, segment.end_seconds, result))
+        pieces, inference, batch = [], 0.0, []
+
+        def run_batch() -> None:
+            nonlocal inference
+            started = time.perf_counter()
+            outputs = self.backend.run_batch([segment.samples for segment in batch])
+            inference += time.perf_counter() - started
+            for segment, logits in zip(batch, outputs, strict=True):
+                result = self._decode(segment.samples, logits, 0.0, "")
+                pieces.append((segment.start_seconds, segment.end_seconds, result))
             if progress is not None:
-                progress(segment.end_seconds, reader.seconds)
+                progress(batch[-1].end_seconds, reader.seconds)
+            batch.clear()
+
+        for segment in speech_segments(path, Segmenter(max_seconds=max_seconds), reader):
+            batch.append(segment)
+            if len(batch) == SEGMENT_BATCH:
+                run_batch()
+        if batch:
+            run_batch()
         if progress is not None:
             progress(reader.seconds, reader.seconds)
         return joined_transcript(pieces, path, reader, inference)
@@ -329,7 +358,10 @@ class Transcriber:
         """Transcribe 16 kHz samples on the 16-bit scale."""
         started = time.perf_counter()
         logits = self.backend.run(audio)  # features included: the TFLite graph computes them
-        inference = time.perf_counter() - started
+        return self._decode(audio, logits, time.perf_counter() - started, name)
+
+    def _decode(self, audio: np.ndarray, logits: np.ndarray, inference: float, name: str):
+        """The transcript of ``audio`` from its ``logits``: text, raw hypothesis, words."""
         raw = self.decoder.search(logits)
         text = self.decoder.correct(raw)
         words = word_timings(logits, text, self.alphabet, audio)
