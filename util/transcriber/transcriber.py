@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from util.data.audio import audio_to_input_vector, load_audio
+from util.data.audio import audio_duration, audio_to_input_vector, load_audio
 from util.decoding.alignment import Word, word_timings
 from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder
 from util.model import kernels
@@ -326,10 +326,9 @@ class Transcriber:
             util.data.audio.AudioError: naming a file that cannot be read at all (one that
                 breaks off part way gives what was read, and says why in ``error``).
         """
+        if segments == "off" or (segments == "auto" and audio_duration(path) <= max_seconds):
+            return self.transcribe(path)  # whole, as the run's reports were made
         reader = BlockReader(path)
-        if segments == "off" or (segments == "auto" and reader.seconds <= max_seconds):
-            reader.file.close()
-            return self.transcribe(path)
         pieces, inference, batch = [], 0.0, []
 
         def run_batch() -> None:
