@@ -1,6 +1,25 @@
 # The small-corpus recipe's settings, shared by bin/train-csv.sh and bin/run-commonvoice.sh
-# (sourced, not run): each is a default that a ds_* variable in the environment overrides.
+# (sourced, with their arguments: source bin/recipe.sh "$@"): each is a default that a ds_*
+# variable in the environment overrides.
 # What they do and why: docs/training.md, "The recipe for a small corpus".
+# Fine-tuning: a source model given as a flag (--load_checkpoint_dir DIR or =DIR) among the
+# arguments this file is sourced with, or as ds_load_checkpoint_dir. What fine-tuning changes in
+# the recipe (docs/training.md, "Fine-tuning"): a lower learning rate and a budget of ten minutes.
+RECIPE_SOURCE_MODEL="${ds_load_checkpoint_dir:-}"
+recipe_previous=""
+for recipe_argument in "$@"; do
+  case "$recipe_argument" in
+    --load_checkpoint_dir=* | --load-checkpoint-dir=*) RECIPE_SOURCE_MODEL="${recipe_argument#*=}" ;;
+  esac
+  case "$recipe_previous" in
+    --load_checkpoint_dir | --load-checkpoint-dir) RECIPE_SOURCE_MODEL="$recipe_argument" ;;
+  esac
+  recipe_previous="$recipe_argument"
+done
+if [ -n "$RECIPE_SOURCE_MODEL" ]; then
+  export ds_learning_rate="${ds_learning_rate:-0.0005}"
+  export ds_max_train_seconds="${ds_max_train_seconds:-600}"
+fi
 export ds_n_hidden="${ds_n_hidden:-256}"
 export ds_learning_rate="${ds_learning_rate:-0.002}"
 export ds_lr_decay="${ds_lr_decay:-linear}"

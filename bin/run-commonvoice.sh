@@ -57,7 +57,7 @@ if [ -z "${ds_alphabet_config_path:-}" ]; then
   .venv/bin/python bin/make-alphabet.py "$sentences" -o "$ds_alphabet_config_path"
 fi
 # shellcheck source=bin/recipe.sh
-source "$root/bin/recipe.sh"
+source "$root/bin/recipe.sh" "$@"
 if [ -z "${ds_lm_path:-}" ] && [ "${TRAIN_LM:-1}" != "0" ]; then
   export ds_lm_path="$ds_checkpoint_dir/train-sentences.arpa"
   .venv/bin/python bin/make-arpa.py "$sentences" -o "$ds_lm_path" --order 3 \

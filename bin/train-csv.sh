@@ -49,28 +49,12 @@ bash bin/setup-venv.sh
 
 export ds_importer=csv
 export ds_train_files="$train" ds_dev_files="$dev" ds_test_files="$test"
-# Fine-tuning: a source model given as a flag (--load_checkpoint_dir DIR or =DIR) or variable.
-source_model="${ds_load_checkpoint_dir:-}"
-previous=""
-for argument in "${@:4}"; do
-  case "$argument" in
-    --load_checkpoint_dir=* | --load-checkpoint-dir=*) source_model="${argument#*=}" ;;
-  esac
-  case "$previous" in
-    --load_checkpoint_dir | --load-checkpoint-dir) source_model="$argument" ;;
-  esac
-  previous="$argument"
-done
-if [ -n "$source_model" ]; then
-  # What fine-tuning changes in the recipe (docs/training.md, "Fine-tuning"): a lower learning
-  # rate, a budget of ten minutes, and a folder of its own for the new model.
-  export ds_learning_rate="${ds_learning_rate:-0.0005}"
-  export ds_max_train_seconds="${ds_max_train_seconds:-600}"
+# shellcheck source=bin/recipe.sh
+source "$root/bin/recipe.sh" "${@:4}"
+if [ -n "$RECIPE_SOURCE_MODEL" ]; then  # fine-tuning: the new model in a folder of its own
   export ds_checkpoint_dir="${ds_checkpoint_dir:-$root/checkpoints/fine-tune}"
 fi
 export ds_checkpoint_dir="${ds_checkpoint_dir:-$root/checkpoints/train-csv}"
-# shellcheck source=bin/recipe.sh
-source "$root/bin/recipe.sh"
 
 if [ -z "${ds_lm_path:-}" ] && [ "${TRAIN_LM:-1}" != "0" ]; then
   mkdir -p "$ds_checkpoint_dir"

@@ -112,3 +112,30 @@ def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path
     weights = hyper["results"]["lm_weights"]  # chosen on dev before the test
     assert f"ds_lm_alpha={weights['alpha']:g} ds_lm_beta={weights['beta']:g}" in done.stdout
     assert "[beam search + LM english-and-transcripts.arpa, spelling compound]" in done.stdout
+    # The same recipe fine-tunes that model: its own defaults, a folder of its own.
+    tuned = {
+        **environ,
+        "ds_checkpoint_dir": str(tmp_path / "tuned"),
+        "ds_logs_dir": str(tmp_path / "tuned-logs"),
+    }
+    done = subprocess.run(
+        [
+            script,
+            str(csv_path),
+            str(csv_path),
+            str(csv_path),
+            "--load_checkpoint_dir",
+            str(tmp_path / "checkpoints"),
+        ],
+        env=tuned,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Fine-tuning from " + str(tmp_path / "checkpoints" / "best_dev") in done.stdout
+    hyper = json.load(open(os.path.join(only_run_dir(tmp_path / "tuned-logs"), "hyper.json")))
+    assert (hyper["config"]["learning_rate"], hyper["config"]["max_train_seconds"]) == (0.0005, 600)
+    assert hyper["context"]["source"]["folder"] == str(tmp_path / "checkpoints")
+    assert (tmp_path / "tuned" / "english-and-transcripts.arpa").is_file()
