@@ -336,10 +336,7 @@ def source_line(source: Source, config: Config) -> str:
         if config.load_optimizer
         else "optimizer state and epoch count start afresh"
     )
-    frozen = config.freeze_source_layers
     layers = describe_layers(config.drop_source_layers)
-    if frozen:
-        layers += f"; the first {frozen} frozen (ds_freeze_source_layers={frozen})"
     return (
         f"Fine-tuning from {source.path} (ds_load_checkpoint_dir, {kinds[source.kind]}"
         f"{'; ' + what if what else ''}): {layers}; {state}"

@@ -225,7 +225,6 @@ def export_metadata(graph_path: str) -> dict:
     "settings, message",
     [
         ({"ds_drop_source_layers": "1"}, "ds_drop_source_layers needs ds_load_checkpoint_dir"),
-        ({"ds_freeze_source_layers": "2"}, "ds_freeze_source_layers needs ds_load_checkpoint_dir"),
         ({"ds_load_train": "best"}, "ds_load_train=best needs ds_load_checkpoint_dir"),
         ({"ds_load_checkpoint_dir": "/no/such/model"}, "no such folder or checkpoint"),
         ({"ds_drop_source_layers": "6"}, "ds_drop_source_layers"),
@@ -269,29 +268,3 @@ def test_best_needs_a_best_dev_checkpoint(trained, tmp_path):
     status, out, err = run_main(fine_tuning(trained, tmp_path, ds_load_checkpoint_dir=str(source)))
     assert status == 0, out + err
     assert f"Fine-tuning from {source / os.path.basename(newest)}" in out
-
-
-def test_frozen_layers_keep_the_source_s_weights_while_the_others_train(trained, tmp_path):
-    environ = fine_tuning(trained, tmp_path, ds_freeze_source_layers="3", ds_epochs="2")
-    status, out, err = run_main(environ)
-    assert status == 0, out + err
-    source = latest_checkpoint(str(trained["root"] / "checkpoints" / BEST_DEV_DIR))
-    tuned = latest_checkpoint(str(tmp_path / "fine-tuned"))
-    before, after = tf.train.load_checkpoint(source), tf.train.load_checkpoint(tuned)
-    for name in ("h1", "b1", "h2", "b2", "h3", "b3"):
-        np.testing.assert_array_equal(before.get_tensor(name), after.get_tensor(name), name)
-    for name in ("h5", "h6", "bidirectional_rnn/fw/basic_lstm_cell/kernel"):
-        assert not np.array_equal(before.get_tensor(name), after.get_tensor(name)), name
-    assert not after.has_tensor("h1/Adam")  # no moments for what does not train
-    # The run resumes without the frozen layers' moments, and may unfreeze them.
-    status, out, err = run_main({**environ, "ds_epochs": "3", "ds_freeze_source_layers": "0"})
-    assert status == 0, out + err
-    assert "Resuming training from" in out
-    resumed = tf.train.load_checkpoint(latest_checkpoint(str(tmp_path / "fine-tuned")))
-    assert not np.array_equal(before.get_tensor("h1"), resumed.get_tensor("h1"))
-
-
-def test_frozen_and_dropped_layers_may_not_overlap(trained, tmp_path):
-    settings = {"ds_freeze_source_layers": "4", "ds_drop_source_layers": "3"}
-    with pytest.raises(ds_config.ConfigError, match="may not overlap"):
-        ds_config.from_environ(fine_tuning(trained, tmp_path, **settings))

@@ -18,7 +18,7 @@
 # by bin/dev/accuracy-table.py (the runs themselves skip their own test pass). Prints one table
 # (OUT/adaptation.md); a model already exported in OUT is reused, so a rerun only redoes what is
 # missing. --tag NAME --tune "FLAGS" adds a fine-tuning variant in OUT/fine-tuned-NAME (e.g.
-# --tag freeze3 --tune "--freeze_source_layers 3"); the table lists every variant made so far.
+# --tag lr1e-3 --tune "--learning_rate 0.001"); the table lists every variant made so far.
 set -euo pipefail
 usage="usage: bin/dev/benchmark-adaptation.sh OUT [--test-engine ENGINE] [--base-budget S] [--adapt-budget S] [--train N --dev N --test N --adapt N --adapt-dev N]"
 if [ "$#" -lt 1 ] || [[ "$1" == --* ]]; then

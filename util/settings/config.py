@@ -408,16 +408,6 @@ class Config:
             "LSTM; 4 and 5: also layers 3 and 2)"
         ),
     )
-    freeze_source_layers: int = setting(
-        0,
-        lambda name, raw: _parse_int_range(name, raw, 0, 5),
-        "fine-tuning: keep the source's first N layers as they are (not trained)",
-        doc=(
-            "fine-tuning: the first N layers keep the source's weights and are not trained (1: "
-            "layer 1; 3: layers 1 to 3; 4: also the LSTM), which also saves their gradients' "
-            "time; it cannot reach a layer `ds_drop_source_layers` re-initialises"
-        ),
-    )
     load_optimizer: bool = setting(
         False,
         _parse_bool,
@@ -993,7 +983,6 @@ def _check_source(values: dict) -> None:
     if not source:
         for name, default in (
             ("drop_source_layers", 0),
-            ("freeze_source_layers", 0),
             ("load_optimizer", False),
         ):
             if values.get(name, default) != default:
@@ -1005,12 +994,6 @@ def _check_source(values: dict) -> None:
                 f"ds_load_train={load_train} needs ds_load_checkpoint_dir (the model to start from)"
             )
         return
-    frozen, dropped = values.get("freeze_source_layers", 0), values.get("drop_source_layers", 0)
-    if frozen + dropped > 6:
-        raise ConfigError(
-            f"ds_freeze_source_layers={frozen} keeps layers that ds_drop_source_layers={dropped} "
-            "re-initialises: the two may not overlap (the model has 6 layers)"
-        )
     if not (os.path.isdir(source) or os.path.isfile(source + ".index")):
         raise ConfigError(f"ds_load_checkpoint_dir={source!r}: no such folder or checkpoint")
     own = values.get("checkpoint_dir") or default_checkpoint_dir()

@@ -34,7 +34,6 @@ STATE_SCOPE = "training_state"  # variables that may be missing from older check
 ALPHABET_VARIABLE = "alphabet"  # the characters of the model's output classes, as a string
 FEATURE_NORM_VARIABLE = "feature_norm"  # ds_feature_norm the model was trained with
 LINEAGE_VARIABLE = "lineage"  # JSON: the run that wrote it and the model it started from
-OPTIMIZER_SLOTS = ("/Adam", "/Adam_1")  # Adam's moments of a variable: <name>/Adam, /Adam_1
 ALIAS_SCOPE = "cond/"  # see stored_name
 _POSITION = re.compile(r"model\.ckpt-(\d+)(?:-(\d+))?$")
 _INDEX = re.compile(r"^model\.ckpt-(\d+)(?:-(\d+))?\.index$")
@@ -353,12 +352,11 @@ def check_feature_norm(path: str, norm: str, reader=None) -> None:
 def matching_name(variable: tf.Variable, shapes: dict, problems: list[str]) -> str | None:
     """The name ``variable`` has among a checkpoint's ``shapes``, or None: when it is missing
     there, or its shape differs, ``problems`` says so, unless it is one that may be missing (the
-    training state of older checkpoints; Adam's moments of layers a fine-tuning run froze, which
-    are not saved: they start at 0)."""
+    training state of older checkpoints)."""
     name, shape = variable.op.name, variable.shape.as_list()
     stored = stored_name(name, shapes)
     if stored is None:
-        if not name.startswith(STATE_SCOPE + "/") and not name.endswith(OPTIMIZER_SLOTS):
+        if not name.startswith(STATE_SCOPE + "/"):
             problems.append(f"{name} {shape} is missing there")
         return None
     if list(shapes[stored]) != shape:
@@ -371,9 +369,8 @@ def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dic
     """The ``variables`` to restore from ``path`` by their names there, after checking that
     the shapes fit.
 
-    Variables of the ``training_state`` scope and Adam's moments missing from the checkpoint
-    are left out (they keep their initial values); any other difference stops with a message
-    naming both shapes.
+    Variables of the ``training_state`` scope missing from the checkpoint are left out (they
+    keep their initial values); any other difference stops with a message naming both shapes.
     The ``alphabet`` and ``feature_norm`` variables are never restored: the checkpoint's must
     be the same (:func:`check_alphabet`, :func:`check_feature_norm`), or the run stops with a
     message naming both.

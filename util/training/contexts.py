@@ -42,7 +42,7 @@ from util.training.checkpoints import (
     whole_checkpoint,
 )
 from util.training.logs import RunLog
-from util.training.source import Source, layer_of, lineage_variable, source_variables
+from util.training.source import Source, lineage_variable, source_variables
 
 
 class RunError(RuntimeError):
@@ -191,9 +191,6 @@ def training_ops(
         optimizer,
     )
     gradients = average_gradients(towers.gradients)
-    if config.freeze_source_layers:  # fine-tuning: the lower layers keep the source's weights
-        frozen = range(1, config.freeze_source_layers + 1)
-        gradients = [(g, v) for g, v in gradients if layer_of(v.op.name) not in frozen]
     if config.log_variables:
         log_grads_and_vars(gradients)
     finite = all_finite(towers.mean_loss, gradients)
