@@ -106,6 +106,7 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
         "'util.model.precision', 'util.settings', 'util.settings.alphabet', "
         "'util.settings.config', 'util.settings.devices', 'util.settings.geometry', "
         "'util.settings.venv', 'util.transcriber', 'util.transcriber.command', "
+        "'util.transcriber.long_audio', 'util.transcriber.subtitles', "
         "'util.transcriber.transcriber']"
     )
 
