@@ -1,6 +1,7 @@
 """util.decoding.decoder (pyctcdecode + KenLM beam search) and util.decoding.arpa /
 bin/make-arpa.py."""
 
+import argparse
 import math
 import os
 import subprocess
@@ -13,12 +14,17 @@ from helpers import REPO_ROOT, write_csv
 
 from util.decoding.arpa import build_arpa
 from util.decoding.decoder import (
+    HOT_WORD_BOOST,
     LABELS,
+    DecodingOptions,
+    HotWords,
     LmDecoder,
+    TextDecoder,
     decoder_for,
     is_arpa,
     lm_decoder,
     log_softmax,
+    parse_hot_word,
     read_unigrams,
 )
 from util.settings.alphabet import ALPHABET, BLANK_INDEX
@@ -212,3 +218,82 @@ def test_make_arpa_script_reads_csv_transcripts(tmp_path):
     assert "apple" in unigrams and "APPLE" not in unigrams
     assert kenlm.Model(str(out)).order == 2
     assert math.isfinite(kenlm.Model(str(out)).score("the red ball"))
+
+
+# Hot-words and candidates. "the red apple" where the acoustics lean to "rad" at one letter;
+# "fell to the ground" said plainly.
+LEANING = spelled("the red apple", {5: {"a": 0.55, "e": 0.43}})
+PLAIN = spelled("fell to the ground", {})
+
+
+def test_hot_words_score_whole_words_and_a_share_while_spelled():
+    hot = HotWords({"rad": 6.0, "big apple": -4.0})
+    assert hot.boosts == {"rad": 6.0, "big": -4.0, "apple": -4.0}
+    assert hot.score("the rad apple") == pytest.approx(2.0)
+    assert hot.score("the radish") == 0.0  # whole words only
+    assert "ra" in hot and "x" not in hot and "" not in hot
+    assert hot.score_partial_token("ra") == pytest.approx(4.0)  # 2 of "rad"'s 3 letters
+    assert hot.score_partial_token("app") == pytest.approx(-4.0 * 3 / 5)
+    assert hot.score_partial_token("zz") == 0.0
+    assert not HotWords({})
+
+
+def test_a_hot_word_changes_the_utterance_it_is_in_and_no_other(tiny_lm):
+    leaning, plain = logits_for(LEANING), logits_for(PLAIN)
+    decoder = LmDecoder(tiny_lm, alpha=0.5, beta=1.0, beam_width=32)
+    assert decoder.decode(leaning) == "the red apple"  # the language model's choice
+    # "rad" is not in the language model: it pays the unknown-word penalty (alpha 0.5 times
+    # 10 in log10 units, 11.5 in natural log), which a boost must outweigh.
+    for hot in ({"rad": 16.0}, {"red": -16.0}):  # boosted in, or the other kept out
+        words = HotWords(hot)
+        assert decoder.decode_beams(leaning, 1, words)[0][0] == "the rad apple"
+        assert decoder.decode_beams(plain, 1, words)[0][0] == decoder.decode(plain)
+    assert decoder.decode_beams(leaning, 1, HotWords({"rad": 5.0}))[0][0] == "the red apple"
+    # Without a boost given, an unknown word gets the penalty on top of the default.
+    assert decoder.default_boost("red") == HOT_WORD_BOOST
+    assert decoder.default_boost("rad") == pytest.approx(HOT_WORD_BOOST + 0.5 * 10 * math.log(10))
+    default = TextDecoder(
+        DecodingOptions(lm_path=tiny_lm, spelling="off", beam_width=32, hot_words=(("rad", None),))
+    )
+    assert default.search(leaning) == "the rad apple"
+    assert default.search(plain) == decoder.decode(plain)
+    # Without a language model, through TextDecoder: "red" is boosted over the acoustics.
+    plain_search = TextDecoder(DecodingOptions(spelling="off"))
+    assert plain_search.search(leaning) == "the rad apple"
+    boosted = TextDecoder(DecodingOptions(spelling="off", hot_words=(("red", 5.0),)))
+    assert boosted.search(leaning) == "the red apple"
+    assert boosted.search(plain) == plain_search.search(plain) == "fell to the ground"
+
+
+@pytest.mark.parametrize("with_lm", [True, False], ids=["lm", "tensorflow"])
+def test_candidates_are_ordered_and_the_first_is_the_transcript(tiny_lm, with_lm):
+    # "big" and "red" each sound a little like the other; words the language model does not
+    # know ("rig", "bed") cost too much to stay in its beam, so its candidates are of these.
+    decoder = TextDecoder(
+        DecodingOptions(tiny_lm if with_lm else "", 0.5, 1.0, beam_width=32, spelling="off")
+    )
+    big, red = zip("big", "red", strict=True), zip("red", "big", strict=True)
+    doubt = {i: {ours: 0.5, other: 0.45} for i, (ours, other) in enumerate([*big, *red], 4)}
+    doubt = {i + (i >= 7): letters for i, letters in doubt.items()}  # the space at 7
+    doubtful = logits_for(spelled("the big red apple", doubt))
+    found = decoder.candidates(doubtful, 5)
+    texts, scores = [t for t, _ in found], [s for _, s in found]
+    assert 3 <= len(found) <= 5
+    assert texts[0] == decoder.search(doubtful) == "the big red apple"
+    if with_lm:
+        assert {"the red red apple", "the big big apple"} <= set(texts)
+    else:  # without one, a letter changed where the sound is doubtful: "the beg red apple"
+        assert all(len(t) == len(texts[0]) and t[4:11] != "big red" for t in texts[1:])
+    assert scores == sorted(scores, reverse=True) and len(set(texts)) == len(texts)
+    assert all(math.isfinite(s) for s in scores)
+    assert decoder.candidates(doubtful, 1) == found[:1]
+    assert decoder.candidates(doubtful[:0], 3) == [("", 0.0)]
+
+
+def test_hot_word_flags_parse_word_and_boost():
+    assert parse_hot_word("Hermione") == ("hermione", None)  # the default boost
+    assert parse_hot_word("um:-7.5") == ("um", -7.5)
+    assert parse_hot_word("new  york:3") == ("new york", 3.0)
+    for bad in ("cat:loud", ":5", "cat:nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="cat|WORD"):
+            parse_hot_word(bad)

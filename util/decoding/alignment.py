@@ -15,10 +15,17 @@ pause before a word (frames quieter than :func:`speech_frames`' threshold, then 
 word starts at that onset when it lies within :data:`SNAP_SECONDS` of the first letter; and it
 ends at the next fall into quiet after its last letter, if that comes before the next word.
 In speech without pauses the letters' times stand.
+
+Each word also gets a confidence from the model's own output (:data:`CONFIDENCE`): the
+probability the model gave each of its letters where the letter peaks on the aligned path,
+and of these the lowest (:func:`word_confidence`). It is a number between 0 and 1, not a
+calibrated probability that the word is right; docs/decoding.md says how well it separates
+right from wrong words on a held-out test set (``bin/dev/confidence.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -36,14 +43,31 @@ FLOOR_MARGIN_DB = 10.0  # ... if it is also this close to the quietest frames
 
 @dataclass(frozen=True)
 class Word:
-    """A word and the seconds it starts and ends at."""
+    """A word, the seconds it starts and ends at and the model's confidence in it (0 to 1;
+    None where it was not computed)."""
 
     word: str
     start: float
     end: float
+    confidence: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def word_confidence(letter_probabilities: np.ndarray) -> float:
+    """A word's confidence from its letters' peak probabilities: the lowest (a word is as
+    doubtful as its most doubtful letter)."""
+    return float(np.min(letter_probabilities))
+
+
+# Other measures, compared with the lowest by bin/dev/confidence.py (docs/decoding.md).
+CONFIDENCE_MEASURES: dict[str, Callable[[np.ndarray], float]] = {
+    "lowest": word_confidence,
+    "mean": lambda p: float(np.mean(p)),
+    "geometric mean": lambda p: float(np.exp(np.mean(np.log(np.maximum(p, 1e-30))))),
+}
+CONFIDENCE = "lowest"
 
 
 def forced_alignment(log_probs: np.ndarray, labels: list[int], blank: int) -> list[int] | None:
@@ -115,12 +139,17 @@ def _snap(first: int, last: int, earliest: int, latest: int, sound: np.ndarray):
 
 
 def word_timings(
-    logits: np.ndarray, text: str, alphabet: Alphabet, audio: np.ndarray | None = None
+    logits: np.ndarray,
+    text: str,
+    alphabet: Alphabet,
+    audio: np.ndarray | None = None,
+    measure: Callable[[np.ndarray], float] = word_confidence,
 ) -> list[Word] | None:
-    """Each word of ``text`` with its start and end in seconds, aligned to one utterance's
-    ``logits`` [time, alphabet.n_classes] (the last class is the CTC blank) and, when given,
-    moved to the pauses of its ``audio`` (16 kHz samples). None when ``text`` has a
-    character outside ``alphabet`` or is too long for the logits."""
+    """Each word of ``text`` with its start and end in seconds and its confidence (``measure``
+    of its letters' peak probabilities), aligned to one utterance's ``logits`` [time,
+    alphabet.n_classes] (the last class is the CTC blank) and, when given, moved to the pauses
+    of its ``audio`` (16 kHz samples). None when ``text`` has a character outside ``alphabet``
+    or is too long for the logits."""
     if any(c not in alphabet for c in text):
         return None
     words = text.split()
@@ -137,10 +166,12 @@ def word_timings(
         spans[2 * i] + int(np.argmax(log_probs[spans[2 * i] : spans[2 * i + 1] + 1, label]))
         for i, label in enumerate(labels)
     ]
+    letter_probabilities = np.exp(log_probs[peaks, labels])
     sound = speech_frames(audio, len(log_probs)) if audio is not None else None
-    bounds, position = [], 0
+    bounds, confidences, position = [], [], 0
     for word in words:
         bounds.append((peaks[position], peaks[position + len(word) - 1]))
+        confidences.append(measure(letter_probabilities[position : position + len(word)]))
         position += len(word) + len(separator)
     timings = []
     for i, (word, (first, last)) in enumerate(zip(words, bounds, strict=True)):
@@ -150,5 +181,6 @@ def word_timings(
             latest = bounds[i + 1][0] if i + 1 < len(bounds) else len(sound)
             first, end = _snap(first, last, earliest, latest, sound)
         start_s, end_s = first * SECONDS_PER_STEP, end * SECONDS_PER_STEP
-        timings.append(Word(word, round(start_s, 3), round(end_s, 3)))
+        confidence = round(confidences[i], 4)
+        timings.append(Word(word, round(start_s, 3), round(end_s, 3), confidence))
     return timings

@@ -15,12 +15,20 @@ A language model is an ARPA file (text, any extension) or a KenLM binary (``buil
 The known words (unigrams) are read from a text ARPA file; a binary model has none to read,
 and decoding is then somewhat worse (pyctcdecode cannot tell partial words from unknown ones).
 The decoder is built once per (model, alpha, beta) and reused.
+
+Candidates (:meth:`TextDecoder.candidates`): the best few hypotheses of the same search, best
+first, each with its score; the first is always :meth:`TextDecoder.search`'s. Hot-words
+(:class:`HotWords`, ``DecodingOptions.hot_words``): a boost per word added to the score of
+every hypothesis that holds it (a share of it while the word is being spelled), so that a
+positive boost makes the search prefer the word and a negative one keeps it out. They work in
+pyctcdecode's search, with or without a language model.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 from dataclasses import dataclass
 
@@ -77,8 +85,76 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).astype(np.float32)
 
 
+HOT_WORD_BOOST = 10.0  # a hot-word's boost when none is given (pyctcdecode's default weight) ...
+# ... plus, for a word the language model does not know, the penalty such words pay
+# (LmDecoder.default_boost), so that a name the model heard is not lost to a known word
+
+
+class HotWords:
+    """Hot-words with a boost each (natural-log units added to a hypothesis's score): the
+    scorer pyctcdecode's search asks about every hypothesis. A phrase's words each get its
+    boost. A word being spelled (a prefix of a hot-word) gets the boost's share of the
+    shortest hot-word it starts, by letters spelled so far, as pyctcdecode's own scorer does;
+    pyctcdecode's takes one weight for all its hot-words, this one a weight per word."""
+
+    def __init__(self, boosts):
+        self.boosts: dict[str, float] = {}
+        for phrase, boost in dict(boosts).items():
+            for word in phrase.split():
+                self.boosts[word] = float(boost)
+        self._by_length = sorted(self.boosts, key=len)
+        self._partial: dict[str, float] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.boosts)
+
+    def __contains__(self, part: str) -> bool:
+        return bool(part) and any(word.startswith(part) for word in self._by_length)
+
+    def score(self, text: str) -> float:
+        """The boosts of the hot-words among ``text``'s words, added."""
+        return sum(self.boosts.get(word, 0.0) for word in text.split())
+
+    def score_partial_token(self, part: str) -> float:
+        """The share of its boost a word being spelled gets (0 when it starts no hot-word)."""
+        if part not in self._partial:
+            shortest = next((w for w in self._by_length if part and w.startswith(part)), None)
+            share = 0.0
+            if shortest is not None:
+                share = self.boosts[shortest] * len(part) / len(shortest)
+            self._partial[part] = share
+        return self._partial[part]
+
+
+def parse_hot_word(text: str) -> tuple[str, float | None]:
+    """``WORD`` or ``WORD:BOOST`` (``--hot-word``) as (word, boost); the boost is None when
+    not given (then :meth:`LmDecoder.default_boost`); an argparse type.
+
+    Raises:
+        argparse.ArgumentTypeError: when the boost is not a number or the word is empty.
+    """
+    import argparse
+
+    word, _, boost = text.rpartition(":") if ":" in text else (text, "", "")
+    word = " ".join(word.split()).lower()
+    if not word:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WORD or WORD:BOOST")
+    if not boost:
+        return word, None
+    try:
+        value = float(boost)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the boost after ':' must be a number (e.g. {word}:5 or {word}:-5)"
+        ) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: the boost must be a finite number")
+    return word, value
+
+
 class LmDecoder:
-    """pyctcdecode's beam search with a KenLM language model over our alphabet."""
+    """pyctcdecode's beam search with a KenLM language model over our alphabet (or with none,
+    ``lm_path`` empty: the search alone, for hot-words without a language model)."""
 
     def __init__(
         self,
@@ -94,13 +170,14 @@ class LmDecoder:
             raise DecoderError(f"ds_lm_path needs pyctcdecode and kenlm: {error}") from error
         logging.getLogger("pyctcdecode").setLevel(logging.ERROR)  # small-vocabulary warnings
         unigrams = None
-        if is_arpa(lm_path):
+        if lm_path and is_arpa(lm_path):
             unigrams = read_unigrams(lm_path)
             unigrams = [w for w in unigrams if all(c in alphabet for c in w)]
+        self.known_words = set(unigrams) if unigrams else None
         try:
             self._decoder = build_ctcdecoder(
                 [*alphabet.characters, ""],
-                kenlm_model_path=lm_path,
+                kenlm_model_path=lm_path or None,
                 unigrams=unigrams,
                 alpha=alpha,
                 beta=beta,
@@ -109,6 +186,16 @@ class LmDecoder:
         except (OSError, RuntimeError, ValueError) as error:
             raise DecoderError(f"cannot load the language model {lm_path}: {error}") from error
         self.lm_path, self.alpha, self.beta, self.beam_width = lm_path, alpha, beta, beam_width
+
+    def default_boost(self, word: str) -> float:
+        """A hot-word's boost when none is given: :data:`HOT_WORD_BOOST`, plus the penalty a
+        word the language model does not know pays (``alpha * UNKNOWN_WORD_OFFSET`` in log10
+        units, as pyctcdecode scores it) when the model's words are known and this is not
+        one of them."""
+        boost = HOT_WORD_BOOST
+        if self.lm_path and self.known_words is not None and word not in self.known_words:
+            boost += self.alpha * -UNKNOWN_WORD_OFFSET * math.log(10)
+        return boost
 
     def set_weights(self, alpha: float, beta: float) -> None:
         """Score with ``alpha`` and ``beta`` from now on (the model is not loaded again)."""
@@ -125,6 +212,54 @@ class LmDecoder:
             return ""
         text = self._decoder.decode(log_softmax(logits), beam_width=self.beam_width)
         return " ".join(text.split())
+
+    def decode_beams(
+        self, logits: np.ndarray, count: int = 1, hot_words: HotWords | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``count`` best hypotheses of one utterance's ``logits`` [time, classes], best
+        first, each with its score (natural log: acoustic + LM + word bonus + hot-words).
+
+        The first is :meth:`decode`'s transcript (with ``hot_words``, the same search with
+        them): that search keeps one beam per language-model history, so its other beams
+        differ only in their last words; the others come from a second search that keeps
+        every beam, the first's text left out, and none scoring above it."""
+        logits = np.asarray(logits)
+        if len(logits) == 0:
+            return [("", 0.0)]
+        best = self._search(logits, hot_words, prune_history=True)[:1] or [("", 0.0)]
+        if count <= 1:
+            return best
+        others = self._search(logits, hot_words, prune_history=False)
+        text, score = best[0]
+        others = [(t, s) for t, s in others if t != text and s <= score]
+        return best + others[: count - 1]
+
+    def _search(self, logits, hot_words, prune_history: bool) -> list[tuple[str, float]]:
+        if hot_words:
+            from pyctcdecode.constants import MIN_TOKEN_CLIP_P
+
+            # pyctcdecode's public calls take one weight for all hot-words; its search takes
+            # any scorer (pyctcdecode is pinned: tests/test_decoder.py runs this path)
+            log_probs = np.clip(log_softmax(logits), np.log(MIN_TOKEN_CLIP_P), 0)
+            beams = self._decoder._decode_logits(
+                log_probs,
+                beam_width=self.beam_width,
+                beam_prune_logp=-10.0,
+                token_min_logp=-5.0,
+                prune_history=prune_history,
+                hotword_scorer=hot_words,
+            )
+        else:
+            beams = self._decoder.decode_beams(
+                log_softmax(logits), beam_width=self.beam_width, prune_history=prune_history
+            )
+        found, seen = [], set()
+        for beam in beams:
+            text = " ".join(beam[0].split())
+            if text not in seen:
+                seen.add(text)
+                found.append((text, float(beam[-1])))
+        return found
 
     def decode_batch(self, logits: np.ndarray, lengths) -> list[str]:
         """Transcripts of time-major ``logits`` [time, batch, 29] with ``lengths`` [batch]."""
@@ -205,15 +340,21 @@ class BeamSearch:
     in the towers and the exported graph) over one utterance's logits, in a graph of its
     own, so that it runs the same whether the caller is in graph or eager mode."""
 
-    def __init__(self, beam_width: int = BEAM_WIDTH):
+    def __init__(self, beam_width: int = BEAM_WIDTH, top_paths: int = 1):
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.logits = tf.placeholder(tf.float32, [None, None])
             steps = tf.shape(self.logits)[:1]
-            decoded, _ = tf.nn.ctc_beam_search_decoder(
-                self.logits[:, None], steps, beam_width=beam_width, merge_repeated=False
+            decoded, log_probabilities = tf.nn.ctc_beam_search_decoder(
+                self.logits[:, None],
+                steps,
+                beam_width=beam_width,
+                top_paths=top_paths,
+                merge_repeated=False,
             )
-            self.labels = decoded[0].values
+            self.paths = [path.values for path in decoded]
+            self.scores = log_probabilities[0]
+            self.labels = self.paths[0]
         self.session = tf.Session(graph=self.graph)
 
     def __call__(self, logits: np.ndarray) -> np.ndarray:
@@ -222,17 +363,27 @@ class BeamSearch:
             return np.zeros(0, np.int64)
         return self.session.run(self.labels, {self.logits: logits})
 
+    def top(self, logits: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """The labels of each of the best paths, best first, with its log probability."""
+        if len(logits) == 0:
+            return [(np.zeros(0, np.int64), 0.0)]
+        paths, scores = self.session.run([self.paths, self.scores], {self.logits: logits})
+        return [(p, float(s)) for p, s in zip(paths, scores, strict=True) if np.isfinite(s)]
+
 
 @dataclass(frozen=True)
 class DecodingOptions:
     """How logits become text: the language model (``lm_path``, ``lm_alpha``, ``lm_beta``,
-    ``beam_width``; none: TensorFlow's beam search) and the spelling correction mode."""
+    ``beam_width``; none: TensorFlow's beam search), the spelling correction mode and
+    ``hot_words``, (word, boost) pairs (with them the search is pyctcdecode's, also without a
+    language model; a boost of None is :meth:`LmDecoder.default_boost`)."""
 
     lm_path: str = ""
     lm_alpha: float = 0.5
     lm_beta: float = 1.0
     beam_width: int = 100
     spelling: str = "compound"
+    hot_words: tuple[tuple[str, float | None], ...] = ()
 
     @classmethod
     def from_config(cls, config) -> DecodingOptions:
@@ -243,9 +394,14 @@ class DecodingOptions:
 
     def describe(self) -> str:
         """E.g. ``beam search + LM lm.arpa``, as the reports say it."""
-        if not self.lm_path:
-            return "beam search"
-        return f"beam search + LM {os.path.basename(self.lm_path)}"
+        described = "beam search"
+        if self.lm_path:
+            described += f" + LM {os.path.basename(self.lm_path)}"
+        if self.hot_words:
+            described += " + hot-words " + ", ".join(
+                w if b is None else f"{w}:{b:g}" for w, b in self.hot_words
+            )
+        return described
 
 
 class TextDecoder:
@@ -260,12 +416,18 @@ class TextDecoder:
     def __init__(self, options: DecodingOptions, alphabet: Alphabet = ENGLISH):
         self.options, self.alphabet = options, alphabet
         self.lm = None
-        if options.lm_path:
+        if options.lm_path or options.hot_words:
             self.lm = lm_decoder(
                 options.lm_path, options.lm_alpha, options.lm_beta, options.beam_width, alphabet
             )
+        self.hot_words = None
+        if options.hot_words:
+            self.hot_words = HotWords(
+                {w: self.lm.default_boost(w) if b is None else b for w, b in options.hot_words}
+            )
         self._correct = corrector(options.spelling)
         self._beam_search = None
+        self._top_searches: dict[int, BeamSearch] = {}
 
     def labels_to_text(self, labels) -> str:
         return self.alphabet.decode(labels)
@@ -274,10 +436,22 @@ class TextDecoder:
         """The hypothesis of one utterance's ``logits`` [time, classes]: the language-model
         beam search's, or TensorFlow's beam search's."""
         if self.lm is not None:
+            if self.hot_words:
+                return self.lm.decode_beams(logits, 1, self.hot_words)[0][0]
             return self.lm.decode(logits)
         if self._beam_search is None:
             self._beam_search = BeamSearch()
         return self.labels_to_text(self._beam_search(np.asarray(logits, np.float32)))
+
+    def candidates(self, logits: np.ndarray, count: int) -> list[tuple[str, float]]:
+        """The ``count`` best hypotheses of one utterance (fewer when the search found fewer),
+        best first, each with its score (log): the first is :meth:`search`'s."""
+        if self.lm is not None:
+            return self.lm.decode_beams(logits, count, self.hot_words)
+        if count not in self._top_searches:
+            self._top_searches[count] = BeamSearch(top_paths=count)
+        paths = self._top_searches[count].top(np.asarray(logits, np.float32))
+        return [(self.labels_to_text(labels), score) for labels, score in paths]
 
     def correct(self, text: str) -> str:
         """``text`` after spelling correction (``text`` itself with ``spelling`` off)."""

@@ -16,7 +16,8 @@ stderr naming it and the exit status is 1; the other files are still transcribed
 breaks off part way is transcribed as far as it could be read). A file longer than
 ``--max-segment-seconds`` is read in blocks and cut at pauses (util/transcriber/long_audio.py),
 so an hour-long recording needs no more memory than a minute; ``--format srt`` or ``vtt``
-writes subtitles.
+writes subtitles. ``--n-best K`` adds the K best transcripts with their scores, ``--hot-word
+WORD[:BOOST]`` (repeatable) boosts a word in the search or, with a negative boost, keeps it out.
 The work is done by util/transcriber/transcriber.py (``Transcriber``), which loads no training
 code; ``bin/transcribe.py`` and ``deepspeech-transcribe`` run :func:`main`.
 """
@@ -35,7 +36,7 @@ import tqdm
 
 from util.data.audio import AudioError
 from util.data.text import corpus_error_rates, normalize_transcript
-from util.decoding.decoder import DecodingOptions
+from util.decoding.decoder import HOT_WORD_BOOST, DecodingOptions, parse_hot_word
 from util.settings.devices import bfloat16_wanted
 from util.transcriber import subtitles
 from util.transcriber.transcriber import (
@@ -85,6 +86,7 @@ def decoding_options(args, model_options: DecodingOptions) -> DecodingOptions:
         "lm_beta": args.lm_beta,
         "beam_width": args.beam_width,
         "spelling": args.spelling,
+        "hot_words": tuple(dict(args.hot_word).items()) if args.hot_word else None,
     }
     return dataclasses.replace(model_options, **{k: v for k, v in changes.items() if v is not None})
 
@@ -103,9 +105,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default="text",
-        help="text (the default), json (one object per file: file, transcript, raw, words with "
-        "start and end seconds, seconds, inference_s, and a long file's segments), srt or vtt "
-        "(subtitles whose cues follow the word timings)",
+        help="text (the default), json (one object per file: file, transcript, raw, "
+        "confidence, words with start and end seconds and confidence, seconds, inference_s, "
+        "with --n-best the candidates, and a long file's segments), srt or vtt (subtitles "
+        "whose cues follow the word timings)",
     )
     parser.add_argument("--json", action="store_true", help="the same as --format json")
     parser.add_argument(
@@ -119,6 +122,14 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         help="cut a file at pauses and transcribe it segment by segment, in memory that does "
         "not grow with its length: auto (the default) for files longer than "
         "--max-segment-seconds, on, or off (the whole file at once)",
+    )
+    parser.add_argument(
+        "--n-best",
+        type=int,
+        default=1,
+        metavar="K",
+        help="also the K best transcripts, best first, each with its score and confidence "
+        "(the first is the transcript; for a file cut into segments, each segment's)",
     )
     parser.add_argument(
         "--max-segment-seconds",
@@ -153,6 +164,15 @@ def parse_args(argv):
     parser.add_argument("--lm-beta", type=float, help="word insertion bonus")
     parser.add_argument("--beam-width", type=int, help="beams of the language-model search")
     parser.add_argument(
+        "--hot-word",
+        action="append",
+        type=parse_hot_word,
+        metavar="WORD[:BOOST]",
+        help=f"boost WORD in the search by BOOST (log units added to each hypothesis that holds "
+        f"it; when not given {HOT_WORD_BOOST:g}, plus the penalty of words the language model "
+        f"does not know if it is one); a negative BOOST keeps the word out; repeatable",
+    )
+    parser.add_argument(
         "--spelling",
         choices=("compound", "word", "off"),
         help="spelling correction of every hypothesis (default: the run's)",
@@ -181,6 +201,8 @@ def parse_args(argv):
         parser.error(f"--lm {args.lm}: no such file")
     if args.max_segment_seconds < 1:
         parser.error("--max-segment-seconds must be at least 1")
+    if args.n_best < 1:
+        parser.error("--n-best must be at least 1")
     return args
 
 
@@ -228,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with progress_bar(path) as progress:
                 result = transcriber.transcribe_file(
-                    path, args.segments, args.max_segment_seconds, progress
+                    path, args.segments, args.max_segment_seconds, progress, args.n_best
                 )
         except AudioError as error:
             print(f"error: {error}", file=sys.stderr)
@@ -276,7 +298,21 @@ def formatted(result, args, reference: str | None, several: bool) -> str:
         return subtitles.srt(made) if args.format == "srt" else subtitles.vtt(made)
     lines = [result.text if not several or args.output_dir else f"{result.file}: {result.text}"]
     if args.timings:
-        lines += [f"  {w.start:7.2f} {w.end:7.2f}  {w.word}" for w in result.words]
+        lines += [
+            f"  {w.start:7.2f} {w.end:7.2f}  {w.confidence:.2f}  {w.word}"
+            if w.confidence is not None
+            else f"  {w.start:7.2f} {w.end:7.2f}  {w.word}"
+            for w in result.words
+        ]
+    groups = [("", result.candidates)] if result.candidates else []
+    groups += [(f" @{s['start']:.2f}s", s.get("candidates", [])) for s in result.segments]
+    for where, group in groups if args.n_best > 1 else []:
+        for rank, candidate in enumerate(group, 1):
+            confidence = candidate["confidence"]
+            lines.append(
+                f"  #{rank}{where} score {candidate['score']:.2f} confidence "
+                f"{'-' if confidence is None else f'{confidence:.2f}'}: {candidate['transcript']}"
+            )
     return "\n".join(lines) + "\n"
 
 

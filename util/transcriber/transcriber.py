@@ -4,7 +4,9 @@
 
     model = Transcriber("exports/ldc")  # an export folder, output_graph.pb or a .tflite file
     result = model.transcribe("data/ldc93s1/LDC93S1.wav")  # or an array of 16 kHz samples
-    print(result.text, [(w.word, w.start, w.end) for w in result.words])
+    print(result.text, [(w.word, w.start, w.end, w.confidence) for w in result.words])
+    best = model.transcribe("clip.wav", n_best=3).candidates  # transcripts with scores
+    model.set_hot_words({"hermione": 8, "um": -10})  # boost one word, keep another out
 
 A model is loaded from its files alone: no training code and no checkpoint. The frozen graph
 holds TensorFlow's stock ops only; where the export also holds ``output_graph_lstm_op.pb`` and
@@ -27,14 +29,14 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import tensorflow as tf
 
 from util.data.audio import audio_duration, audio_to_input_vector, load_audio
 from util.decoding.alignment import Word, word_timings
-from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder
+from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder, parse_hot_word
 from util.model import kernels
 from util.model.export_files import (
     FEATURE_MAX_HZ,
@@ -65,8 +67,11 @@ class ModelError(RuntimeError):
 @dataclass
 class Transcript:
     """One utterance's transcription: ``text`` (after spelling correction), ``raw`` (the
-    decoder's hypothesis), ``words`` with their start and end in seconds, the audio's
-    ``seconds`` and the model's ``inference_s`` (features and forward pass, not decoding)."""
+    decoder's hypothesis), ``words`` with their start, end (seconds) and confidence, the
+    audio's ``seconds`` and the model's ``inference_s`` (features and forward pass, not
+    decoding); ``confidence``, the mean of its words' (None without words); with ``n_best``
+    above 1, ``candidates``: the best transcripts, best first (the first is ``text``), each a
+    dict of transcript, raw, score (the search's, log) and confidence."""
 
     text: str
     raw: str
@@ -76,21 +81,58 @@ class Transcript:
     file: str = ""
     segments: list[dict] = field(default_factory=list)  # a long file's stretches of speech
     error: str = ""  # a file that broke off part way: why (the transcript is of what was read)
+    confidence: float | None = None
+    candidates: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         record = {
             "file": self.file,
             "transcript": self.text,
             "raw": self.raw,
+            "confidence": self.confidence,
             "words": [w.as_dict() for w in self.words],
             "seconds": self.seconds,
             "inference_s": self.inference_s,
         }
+        if self.candidates:
+            record["candidates"] = self.candidates
         if self.segments:
             record["segments"] = self.segments
         if self.error:
             record["error"] = self.error
         return record
+
+
+def transcript_confidence(words: list[Word]) -> float | None:
+    """A transcript's confidence: the mean of its words' (None without words)."""
+    values = [w.confidence for w in words if w.confidence is not None]
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def hot_word_pairs(hot_words) -> tuple[tuple[str, float | None], ...]:
+    """(word, boost) pairs of ``hot_words``: a dict of word to boost (None: the default), or
+    words and ``WORD:BOOST`` strings (see util.decoding.decoder.LmDecoder.default_boost).
+
+    Raises:
+        ValueError: naming a hot-word that is not a word with a number.
+    """
+    import argparse
+
+    items = hot_words.items() if isinstance(hot_words, dict) else hot_words or ()
+    pairs = {}
+    for item in items:
+        try:
+            if isinstance(item, str):
+                word, boost = parse_hot_word(item)
+            else:
+                word, boost = item
+                word, _ = parse_hot_word(str(word))
+                if boost is not None:
+                    _, boost = parse_hot_word(f"{word}:{float(boost)!r}")
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as error:
+            raise ValueError(f"hot-word {item!r}: {error}") from None
+        pairs[word] = boost
+    return tuple(pairs.items())
 
 
 def choose_graph(model_path: str, custom_ops: str = "auto") -> str:
@@ -261,6 +303,8 @@ class Transcriber:
         decoding: how to decode; None: as the model's run decoded its test report.
         bfloat16: the compiled LSTM op's products in bfloat16 (frozen graph only).
         custom_ops: auto, on or off: the compiled-op copy of the graph (see :func:`choose_graph`).
+        hot_words: words to boost (a positive boost) or keep out (negative): a dict of word
+            to boost, or ``WORD:BOOST`` strings (see :meth:`set_hot_words`).
 
     Raises:
         ModelError: when the model or its language model cannot be loaded.
@@ -272,6 +316,7 @@ class Transcriber:
         decoding: DecodingOptions | None = None,
         bfloat16: bool = False,
         custom_ops: str = "auto",
+        hot_words=None,
     ):
         model = model_file(model)
         if model.endswith(".tflite"):
@@ -283,20 +328,43 @@ class Transcriber:
         self.metadata = self.backend.metadata
         self.alphabet = Alphabet(self.metadata.get("alphabet", ALPHABET), model)
         self.max_hz = self.backend.max_hz
-        self.set_decoding(decoding or export_decoding(self.metadata, model))
+        decoding = decoding or export_decoding(self.metadata, model)
+        if hot_words:
+            decoding = replace(decoding, hot_words=hot_word_pairs(hot_words))
+        self.set_decoding(decoding)
 
     def set_decoding(self, decoding: DecodingOptions) -> None:
         """Decode as ``decoding`` says from now on (:attr:`decoding` holds the options)."""
+        for word, _ in decoding.hot_words:
+            if any(c not in self.alphabet for c in word):
+                outside = "".join(sorted({c for c in word if c not in self.alphabet}))
+                raise ModelError(
+                    f"hot-word {word!r} has characters outside the model's alphabet: {outside!r}"
+                )
         try:
             self.decoder = TextDecoder(decoding, self.alphabet)
         except DecoderError as error:
             raise ModelError(str(error)) from None
         self.decoding = decoding
 
-    def transcribe(self, audio, sample_rate: int = SAMPLE_RATE) -> Transcript:
+    def set_hot_words(self, hot_words) -> None:
+        """Boost these words in the search from now on (replacing any earlier ones): a dict of
+        word to boost, or ``WORD`` and ``WORD:BOOST`` strings. A boost is added to the log
+        score of each hypothesis holding the word; a negative one keeps the word out. Without
+        a boost: 10, and for a word the language model does not know also the penalty such
+        words pay (util.decoding.decoder.LmDecoder.default_boost). None or empty: none.
+
+        Raises:
+            ValueError: naming a hot-word that is not a word with a number.
+            ModelError: naming a hot-word with characters outside the model's alphabet.
+        """
+        self.set_decoding(replace(self.decoding, hot_words=hot_word_pairs(hot_words)))
+
+    def transcribe(self, audio, sample_rate: int = SAMPLE_RATE, n_best: int = 1) -> Transcript:
         """Transcribe ``audio``: a file's path (any format soundfile reads; stereo is
         down-mixed, other rates resampled), or an array of mono samples at ``sample_rate``
-        (int16, or float in [-1, 1]).
+        (int16, or float in [-1, 1]). ``n_best`` above 1: also the best ``n_best``
+        transcripts (``candidates``).
 
         Raises:
             util.data.audio.AudioError: naming a file that cannot be read.
@@ -307,7 +375,7 @@ class Transcriber:
             audio = load_audio(name)
         else:
             audio = as_16khz_samples(np.asarray(audio), sample_rate)
-        return self._transcribe_samples(audio, name)
+        return self._transcribe_samples(audio, name, n_best)
 
     def transcribe_file(
         self,
@@ -315,19 +383,22 @@ class Transcriber:
         segments: str = "auto",
         max_seconds: float = MAX_SEGMENT_SECONDS,
         progress: Callable[[float, float], None] | None = None,
+        n_best: int = 1,
     ) -> Transcript:
         """Transcribe the file ``path``, a long one in bounded memory: with ``segments`` on,
         or auto and the file longer than ``max_seconds``, it is read in blocks and cut at
         pauses into segments of at most ``max_seconds`` (util/transcriber/long_audio.py), each
         transcribed on its own and its words put back on the file's time line; the result
         lists the segments. ``progress(seconds done, seconds in all)`` follows the file.
+        ``n_best`` above 1: the best transcripts of the file, or of each segment (in the
+        segments' ``candidates``; a whole file's are not formed from them).
 
         Raises:
             util.data.audio.AudioError: naming a file that cannot be read at all (one that
                 breaks off part way gives what was read, and says why in ``error``).
         """
         if segments == "off" or (segments == "auto" and audio_duration(path) <= max_seconds):
-            return self.transcribe(path)  # whole, as the run's reports were made
+            return self.transcribe(path, n_best=n_best)  # whole, as the reports were made
         reader = BlockReader(path)
         pieces, inference, batch = [], 0.0, []
 
@@ -337,7 +408,7 @@ class Transcriber:
             outputs = self.backend.run_batch([segment.samples for segment in batch])
             inference += time.perf_counter() - started
             for segment, logits in zip(batch, outputs, strict=True):
-                result = self._decode(segment.samples, logits, 0.0, "")
+                result = self._decode(segment.samples, logits, 0.0, "", n_best)
                 pieces.append((segment.start_seconds, segment.end_seconds, result))
             if progress is not None:
                 progress(batch[-1].end_seconds, reader.seconds)
@@ -353,21 +424,53 @@ class Transcriber:
             progress(reader.seconds, reader.seconds)
         return joined_transcript(pieces, path, reader, inference)
 
-    def _transcribe_samples(self, audio: np.ndarray, name: str) -> Transcript:
+    def _transcribe_samples(self, audio: np.ndarray, name: str, n_best: int = 1) -> Transcript:
         """Transcribe 16 kHz samples on the 16-bit scale."""
         started = time.perf_counter()
         logits = self.backend.run(audio)  # features included: the TFLite graph computes them
-        return self._decode(audio, logits, time.perf_counter() - started, name)
+        return self._decode(audio, logits, time.perf_counter() - started, name, n_best)
 
-    def _decode(self, audio: np.ndarray, logits: np.ndarray, inference: float, name: str):
-        """The transcript of ``audio`` from its ``logits``: text, raw hypothesis, words."""
-        raw = self.decoder.search(logits)
-        text = self.decoder.correct(raw)
+    def _timed_words(self, audio, logits, text: str, raw: str) -> list[Word]:
         words = word_timings(logits, text, self.alphabet, audio)
         if words is None:  # a correction the logits cannot spell: time the raw words
             words = word_timings(logits, raw, self.alphabet, audio) or []
+        return words
+
+    def _decode(
+        self, audio: np.ndarray, logits: np.ndarray, inference: float, name: str, n_best: int = 1
+    ) -> Transcript:
+        """The transcript of ``audio`` from its ``logits``: text, raw hypothesis, words and,
+        with ``n_best`` above 1, the candidates."""
+        if int(n_best) < 1:
+            raise ValueError(f"n_best must be at least 1, not {n_best}")
+        found = self.decoder.candidates(logits, int(n_best)) if n_best > 1 else []
+        raw = found[0][0] if found else self.decoder.search(logits)
+        text = self.decoder.correct(raw)
+        words = self._timed_words(audio, logits, text, raw)
+        candidates, seen = [], set()
+        for hypothesis, score in found:
+            corrected = self.decoder.correct(hypothesis)
+            if corrected in seen:  # two hypotheses that spelling correction made one
+                continue
+            seen.add(corrected)
+            timed = words if not candidates else self._timed_words(None, logits, corrected, raw)
+            candidates.append(
+                {
+                    "transcript": corrected,
+                    "raw": hypothesis,
+                    "score": round(score, 3),
+                    "confidence": transcript_confidence(timed),
+                }
+            )
         return Transcript(
-            text, raw, words, round(len(audio) / SAMPLE_RATE, 3), round(inference, 4), name
+            text,
+            raw,
+            words,
+            round(len(audio) / SAMPLE_RATE, 3),
+            round(inference, 4),
+            name,
+            confidence=transcript_confidence(words),
+            candidates=candidates,
         )
 
     def close(self):
@@ -380,21 +483,24 @@ def joined_transcript(pieces, path: str, reader: BlockReader, inference: float) 
     texts, raws, words, segments = [], [], [], []
     for start, end, result in pieces:
         moved = [
-            Word(w.word, round(w.start + start, 3), round(w.end + start, 3)) for w in result.words
+            replace(w, start=round(w.start + start, 3), end=round(w.end + start, 3))
+            for w in result.words
         ]
         words += moved
         if result.text:
             texts.append(result.text)
         if result.raw:
             raws.append(result.raw)
-        segments.append(
-            {
-                "start": round(start, 3),
-                "end": round(end, 3),
-                "transcript": result.text,
-                "words": [w.as_dict() for w in moved],
-            }
-        )
+        segment = {
+            "start": round(start, 3),
+            "end": round(end, 3),
+            "transcript": result.text,
+            "confidence": result.confidence,
+            "words": [w.as_dict() for w in moved],
+        }
+        if result.candidates:
+            segment["candidates"] = result.candidates
+        segments.append(segment)
     return Transcript(
         " ".join(texts),
         " ".join(raws),
@@ -404,6 +510,7 @@ def joined_transcript(pieces, path: str, reader: BlockReader, inference: float) 
         path,
         segments,
         reader.error or "",
+        transcript_confidence(words),
     )
 
 
