@@ -297,3 +297,12 @@ def test_hot_word_flags_parse_word_and_boost():
     for bad in ("cat:loud", ":5", "cat:nan"):
         with pytest.raises(argparse.ArgumentTypeError, match="cat|WORD"):
             parse_hot_word(bad)
+
+
+def test_spelling_correction_keeps_boosted_words_and_brings_in_no_kept_out_one():
+    plain = TextDecoder(DecodingOptions())  # compound spelling correction, no language model
+    assert plain.correct("i met hermoine at hom") == "i met heroine at home"
+    hot = TextDecoder(DecodingOptions(hot_words=(("hermoine", 10.0), ("home", -10.0))))
+    # "hermoine" is boosted: left as it is; correcting "hom" would bring in "home": not made.
+    assert hot.correct("i met hermoine at hom") == "i met hermoine at hom"
+    assert hot.correct("i lov yu") == plain.correct("i lov yu") == "i love you"

@@ -432,3 +432,111 @@ def test_accuracy_table_tunes_on_dev_only(clip_model, tmp_path):
         assert ok["dev_wer"] == bad["dev_wer"] and ok["test_wer"] < bad["test_wer"]
     # The beam row is the test report's beam search without a language model, before spelling.
     assert right["rows"][1]["test_wer"] == pytest.approx(clip_model["report_no_lm"]["wer_raw"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_file", ["", "output_graph.tflite"], ids=["graph", "tflite"])
+def test_candidates_confidence_and_hot_words_on_the_command_line(clip_model, model_file):
+    model = clip_model["export"] / model_file if model_file else clip_model["export"]
+    test_csv = clip_model["test_csv"]
+    plain = json_lines(transcribe(test_csv, "--model", model, "--json"))[:-1]
+    ranked = json_lines(transcribe(test_csv, "--model", model, "--json", "--n-best", "3"))[:-1]
+    assert [r["transcript"] for r in ranked] == [r["transcript"] for r in plain]
+    assert any(len(r["candidates"]) > 1 for r in ranked)
+    for record in ranked:
+        candidates = record["candidates"]
+        assert 1 <= len(candidates) <= 3
+        assert candidates[0]["transcript"] == record["transcript"]
+        scores = [c["score"] for c in candidates]
+        assert scores == sorted(scores, reverse=True)
+        assert len({c["transcript"] for c in candidates}) == len(candidates)
+        confidences = [w["confidence"] for w in record["words"]]
+        assert all(0.0 <= c <= 1.0 for c in confidences)
+        assert record["confidence"] == pytest.approx(np.mean(confidences), abs=1e-3)
+    # A clip whose second candidate lacks a word of the first: that word, kept out by a
+    # negative boost larger than the gap, goes; a word only the second has, boosted by more
+    # than the gap, comes in. Clips with no word beginning with that word's letter, in any of
+    # their candidates, are unchanged.
+    clip, record = next(
+        (clip, r)
+        for clip, r in zip(clip_model["test"], ranked, strict=True)
+        if len(r["candidates"]) > 1
+        and set(r["candidates"][0]["transcript"].split())
+        ^ set(r["candidates"][1]["transcript"].split())
+    )
+    first, second = (set(c["transcript"].split()) for c in record["candidates"][:2])
+    gap = record["candidates"][0]["score"] - record["candidates"][1]["score"]
+    for word, boost, wanted in (
+        *((w, -(gap + 20), False) for w in sorted(first - second)[:1]),
+        *((w, gap + 20, True) for w in sorted(second - first)[:1]),
+    ):
+        changed = json_lines(
+            transcribe(test_csv, "--model", model, "--json", "--hot-word", f"{word}:{boost}")
+        )[:-1]
+        for before, ranked_before, after in zip(plain, ranked, changed, strict=True):
+            heard = " ".join(c["transcript"] for c in ranked_before["candidates"]).split()
+            if after["file"] == clip.path:
+                assert (word in after["transcript"].split()) == wanted, (word, boost, after)
+            elif not any(w[0] == word[0] for w in heard):
+                assert after["transcript"] == before["transcript"], (word, boost, after)
+    # Text output: each candidate on a line of its own, with its rank and score.
+    result = transcribe(clip_model["test"][0].path, "--model", model, "--n-best", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("  #1 score ") and lines[1].endswith(f": {lines[0]}")
+
+
+@pytest.mark.slow
+def test_hot_words_and_candidates_in_the_python_api(clip_model):
+    model = Transcriber(str(clip_model["export"]))
+    utterance = next(u for u in clip_model["test"] if len(u.transcript.split()) > 1)
+    plain = model.transcribe(utterance.path)
+    first = plain.text.split()[0]
+    model.set_hot_words({first: -40.0})
+    assert first not in model.transcribe(utterance.path).text.split()
+    assert f"hot-words {first}:-40" in model.decoding.describe()
+    model.set_hot_words(None)
+    assert model.transcribe(utterance.path).text == plain.text
+    ranked = model.transcribe(utterance.path, n_best=4)
+    assert ranked.candidates[0]["transcript"] == plain.text and ranked.text == plain.text
+    assert [w.confidence for w in ranked.words] == [w.confidence for w in plain.words]
+    built = Transcriber(str(clip_model["export"]), hot_words=[f"{first}:-40"])
+    assert first not in built.transcribe(utterance.path).text.split()
+    with pytest.raises(ModelError, match="outside the model's alphabet"):
+        model.set_hot_words({"café": 5})
+    with pytest.raises(ValueError, match="hot-word"):
+        model.set_hot_words({"cat": "loud"})
+    with pytest.raises(ValueError, match="n_best"):
+        model.transcribe(utterance.path, n_best=0)
+    # On the command line: a hot-word outside the alphabet is one line and status 1.
+    result = transcribe(utterance.path, "--model", clip_model["export"], "--hot-word", "café")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert result.returncode == 1 and len(errors) == 1 and "café" in errors[0]
+
+
+@pytest.mark.slow
+def test_the_confidence_measure_script_prints_its_separation(clip_model):
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "dev", "confidence.py"),
+            "--model",
+            str(clip_model["export"]),
+            "--dev",
+            str(clip_model["test_csv"]),
+            "--test",
+            str(clip_model["test_csv"]),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout)
+    for name in ("dev", "test"):
+        assert found[name]["utterances"] == TEST_COUNT
+        assert found[name]["words"] >= TEST_COUNT and found[name]["right"] <= found[name]["words"]
+        for row in found[name]["measures"].values():
+            assert row["auc"] is None or 0.0 <= row["auc"] <= 1.0
+    assert found["transcriber_measure"] in found["test"]["measures"]

@@ -454,5 +454,17 @@ class TextDecoder:
         return [(self.labels_to_text(labels), score) for labels, score in paths]
 
     def correct(self, text: str) -> str:
-        """``text`` after spelling correction (``text`` itself with ``spelling`` off)."""
-        return self._correct(text) if self._correct is not None and text else text
+        """``text`` after spelling correction (``text`` itself with ``spelling`` off). Boosted
+        hot-words are left as they are; a correction that would bring in a word kept out
+        (negative boost) is not made: ``text`` stands."""
+        if self._correct is None or not text:
+            return text
+        if not self.hot_words:
+            return self._correct(text)
+        boosts = self.hot_words.boosts
+        corrected = self._correct(text, keep=frozenset(w for w, b in boosts.items() if b > 0))
+        kept_out = {w for w, b in boosts.items() if b < 0}
+        before, after = text.split(), corrected.split()
+        if any(after.count(word) > before.count(word) for word in kept_out):
+            return text
+        return corrected

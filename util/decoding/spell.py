@@ -10,7 +10,8 @@ Two ways, chosen by ``ds_spelling``:
   within two edits.
 
 Words with an apostrophe (contractions, possessives) are not in the frequency list and are
-left as they are by both.
+left as they are by both, and so are the words a caller asks to ``keep`` (the transcriber's
+boosted hot-words).
 """
 
 from __future__ import annotations
@@ -54,16 +55,16 @@ def correct_word(word: str) -> str:
     return suggestions[0].term if suggestions else word
 
 
-def correction(sentence: str) -> str:
-    """Correct each word of a decoded sentence."""
-    return " ".join(correct_word(w) for w in sentence.split())
+def correction(sentence: str, keep=frozenset()) -> str:
+    """Correct each word of a decoded sentence but those in ``keep``."""
+    return " ".join(w if w in keep else correct_word(w) for w in sentence.split())
 
 
-def compound_correction(sentence: str) -> str:
+def compound_correction(sentence: str, keep=frozenset()) -> str:
     """Correct a decoded sentence as a whole: misspelt words (within two edits each), words
     run together and words split apart, guided by word and word-pair frequencies. Words
-    with an apostrophe are kept as they are and split the sentence into parts corrected
-    separately."""
+    with an apostrophe and those in ``keep`` are kept as they are and split the sentence
+    into parts corrected separately."""
     words = sentence.split()
     out: list[str] = []
     run: list[str] = []
@@ -75,7 +76,7 @@ def compound_correction(sentence: str) -> str:
             run.clear()
 
     for word in words:
-        if "'" in word:
+        if "'" in word or word in keep:
             flush()
             out.append(word)
         else:
@@ -84,13 +85,14 @@ def compound_correction(sentence: str) -> str:
     return " ".join(out)
 
 
-CORRECTIONS: dict[str, Callable[[str], str] | None] = {
+CORRECTIONS: dict[str, Callable[..., str] | None] = {
     "compound": compound_correction,
     "word": correction,
     "off": None,
 }
 
 
-def corrector(mode: str) -> Callable[[str], str] | None:
-    """The correction function of a ``ds_spelling`` mode (None for ``off``)."""
+def corrector(mode: str) -> Callable[..., str] | None:
+    """The correction function of a ``ds_spelling`` mode (None for ``off``): it takes a
+    sentence and, optionally, the words to ``keep``."""
     return CORRECTIONS[mode]
