@@ -15,6 +15,7 @@ import soundfile
 from helpers import REPO_ROOT, only_run_dir, run_main, write_csv
 from speech import word_clip_corpus, write_set
 
+from util.data.text import corpus_error_rates
 from util.decoding.decoder import DecodingOptions
 from util.model.export_files import LANGUAGE_MODELS, TFLITE
 from util.settings import run_files
@@ -540,3 +541,34 @@ def test_the_confidence_measure_script_prints_its_separation(clip_model):
         for row in found[name]["measures"].values():
             assert row["auc"] is None or 0.0 <= row["auc"] <= 1.0
     assert found["transcriber_measure"] in found["test"]["measures"]
+
+
+@pytest.mark.slow
+def test_a_long_recording_scores_as_its_utterances_one_by_one(clip_model, tmp_path):
+    """About ten minutes of the test clips (four espeak-ng voices), again and again with a
+    second of silence between them: cut at pauses and transcribed in segments, the whole
+    file's WER is within 0.02 of the clips transcribed one by one, and each clip's first word
+    starts within 0.3 s of where it was spoken."""
+    model = Transcriber(str(clip_model["export"]))
+    test = clip_model["test"]
+    alone = {u.path: model.transcribe(u.path).text for u in test}
+    pause = np.zeros(16000, np.float32)
+    parts, starts, references, hypotheses, position = [], [], [], [], 0.0
+    while position < 600:
+        for utterance in test:
+            audio, rate = soundfile.read(utterance.path, dtype="float32")
+            starts.append(position + utterance.words[0][1])
+            references.append(utterance.transcript)
+            hypotheses.append(alone[utterance.path])
+            parts += [audio, pause]
+            position += (len(audio) + len(pause)) / rate
+    soundfile.write(str(tmp_path / "long.wav"), np.concatenate(parts), 16000, subtype="PCM_16")
+    result = model.transcribe_file(str(tmp_path / "long.wav"))
+    assert len(result.segments) >= len(starts) and not result.error
+    whole, _ = corpus_error_rates([(" ".join(references), result.text)])
+    one_by_one, _ = corpus_error_rates([(" ".join(references), " ".join(hypotheses))])
+    assert abs(whole - one_by_one) <= 0.02, (whole, one_by_one)
+    times = [w.start for w in result.words]
+    assert times == sorted(times)
+    for start in starts:  # a word begins near each clip's first word
+        assert min(abs(t - start) for t in times) < 0.3, start
