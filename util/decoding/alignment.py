@@ -18,7 +18,8 @@ In speech without pauses the letters' times stand.
 
 Each word also gets a confidence from the model's own output (:data:`CONFIDENCE`): the
 probability the model gave each of its letters where the letter peaks on the aligned path,
-and of these the lowest (:func:`word_confidence`). It is a number between 0 and 1, not a
+and of these the geometric mean (:func:`word_confidence`; chosen on a dev set over the lowest
+and the mean, docs/decoding.md). It is a number between 0 and 1, not a
 calibrated probability that the word is right; docs/decoding.md says how well it separates
 right from wrong words on a held-out test set (``bin/dev/confidence.py``).
 """
@@ -56,18 +57,18 @@ class Word:
 
 
 def word_confidence(letter_probabilities: np.ndarray) -> float:
-    """A word's confidence from its letters' peak probabilities: the lowest (a word is as
-    doubtful as its most doubtful letter)."""
-    return float(np.min(letter_probabilities))
+    """A word's confidence from its letters' peak probabilities: their geometric mean (the
+    probability of the word's letters, per letter)."""
+    return float(np.exp(np.mean(np.log(np.maximum(letter_probabilities, 1e-30)))))
 
 
-# Other measures, compared with the lowest by bin/dev/confidence.py (docs/decoding.md).
+# The measures bin/dev/confidence.py compares (docs/decoding.md).
 CONFIDENCE_MEASURES: dict[str, Callable[[np.ndarray], float]] = {
-    "lowest": word_confidence,
+    "geometric mean": word_confidence,
+    "lowest": lambda p: float(np.min(p)),
     "mean": lambda p: float(np.mean(p)),
-    "geometric mean": lambda p: float(np.exp(np.mean(np.log(np.maximum(p, 1e-30))))),
 }
-CONFIDENCE = "lowest"
+CONFIDENCE = "geometric mean"
 
 
 def forced_alignment(log_probs: np.ndarray, labels: list[int], blank: int) -> list[int] | None:
