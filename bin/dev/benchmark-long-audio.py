@@ -12,7 +12,9 @@ Then, each in a child process of its own (bin/transcribe.py, as a user runs it):
 recording with the frozen graph and with the TFLite model beside it (``--format json``), and
 the utterances one by one. Prints, for each model, the wall time over the audio's length (the
 real-time factor, loading included), the peak resident memory, the recording's WER and CER
-(its transcript against all the sentences' in order) and those of the one-by-one run.
+(its transcript against all the sentences' in order) and those of the one-by-one run over the
+same sentences in the same order (the recording repeats the set when it is shorter than
+``--minutes``, so each utterance's one-by-one transcript counts as often as it is spoken).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ MEASURED = (
 
 
 def build_recording(rows, minutes: float, pause: tuple[float, float], seed: int, path: str):
-    """Write the recording; returns its seconds and the transcripts in the order spoken."""
+    """Write the recording; returns its seconds and the (file, transcript) of each sentence in
+    the order spoken."""
     rng = np.random.default_rng(seed)
     audio = {wav: load_audio(wav) / 32768.0 for wav, _ in rows}
     parts, said, seconds = [], [], 0.0
@@ -62,7 +65,7 @@ def build_recording(rows, minutes: float, pause: tuple[float, float], seed: int,
         for wav, transcript in rows:
             gap = np.zeros(int(rng.uniform(*pause) * 16000), np.float32)
             parts += [audio[wav], gap]
-            said.append(transcript)
+            said.append((wav, transcript))
             seconds += (len(audio[wav]) + len(gap)) / 16000
             if seconds >= minutes * 60:
                 break
@@ -105,12 +108,15 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     _, _, one_by_one, _ = measured_run("--model", args.model, "--format", "json", args.sentences)
-    summary = json.loads(one_by_one.splitlines()[-1])["summary"]
+    alone = {
+        r["file"]: r["transcript"] for r in map(json.loads, one_by_one.splitlines()) if "file" in r
+    }
+    reference = " ".join(text for _, text in said)
+    wer, cer = corpus_error_rates([(reference, " ".join(alone[wav] for wav, _ in said))])
     print(
-        f"One by one ({len(rows)} utterances, {time.perf_counter() - started:.0f} s): "
-        f"WER {summary['wer']:.3f}, CER {summary['cer']:.3f}"
+        f"One by one ({len(rows)} utterances, {time.perf_counter() - started:.0f} s), the "
+        f"recording's {len(said)} sentences: WER {wer:.3f}, CER {cer:.3f}"
     )
-    reference = " ".join(said)
     models = {"frozen graph": args.model}
     tflite = os.path.join(args.model, "output_graph.tflite")
     if os.path.isfile(tflite):

@@ -140,21 +140,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Transcribe audio with an exported model.")
-    parser.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="INPUT",
-        help="audio files, CSV files (wav_filename[,transcript]) or folders",
-    )
-    parser.add_argument(
-        "--model", required=True, help="an export folder, its output_graph.pb or a .tflite file"
-    )
-    add_output_arguments(parser)
-    parser.add_argument(
-        "--timings", action="store_true", help="print each word with its start and end (seconds)"
-    )
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of how the model's output is decoded."""
     parser.add_argument(
         "--lm",
         help="a KenLM language model (ARPA or binary) for the beam "
@@ -177,6 +164,24 @@ def parse_args(argv):
         choices=("compound", "word", "off"),
         help="spelling correction of every hypothesis (default: the run's)",
     )
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Transcribe audio with an exported model.")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="audio files, CSV files (wav_filename[,transcript]) or folders",
+    )
+    parser.add_argument(
+        "--model", required=True, help="an export folder, its output_graph.pb or a .tflite file"
+    )
+    add_output_arguments(parser)
+    parser.add_argument(
+        "--timings", action="store_true", help="print each word with its start and end (seconds)"
+    )
+    add_decoding_arguments(parser)
     parser.add_argument(
         "--bfloat16",
         choices=("off", "on", "auto"),

@@ -58,6 +58,16 @@ from util.transcriber.long_audio import BlockReader, Segmenter, speech_segments
 
 MAX_SEGMENT_SECONDS = 15.0  # longer files are cut at pauses into segments of at most this
 SEGMENT_BATCH = 8  # a long file's segments go through the frozen graph this many at a time
+# A frozen graph's inputs are padded to a whole number of these feature steps (1 s), and a
+# batch to SEGMENT_BATCH rows: TensorFlow keeps something for every input shape it has run,
+# so that a session fed shapes of every length grows by about a megabyte a shape (an hour
+# of segments: 110 MB). The lengths given to the graph make the padding change no logit.
+PAD_STEPS = 50
+
+
+def padded_steps(steps: int) -> int:
+    """``steps`` rounded up to a whole number of :data:`PAD_STEPS`."""
+    return max(PAD_STEPS, -(-steps // PAD_STEPS) * PAD_STEPS)
 
 
 class ModelError(RuntimeError):
@@ -206,22 +216,26 @@ class _FrozenGraph:
     def run(self, audio: np.ndarray) -> np.ndarray:
         """Logits [time, classes] of 16-bit-scale samples."""
         features = audio_to_input_vector(audio, max_hz=self.max_hz, norm=self.norm)
+        batch = np.zeros((1, padded_steps(len(features)), features.shape[1]), np.float32)
+        batch[0, : len(features)] = features
         logits = self.session.run(
-            self.logits, {self.features: features[np.newaxis], self.lengths: [len(features)]}
+            self.logits, {self.features: batch, self.lengths: [len(features)]}
         )
-        return logits[:, 0]
+        return logits[: len(features), 0]
 
     def run_batch(self, audios: list[np.ndarray]) -> list[np.ndarray]:
         """The logits of each of ``audios``, computed in one batch (padded; each utterance's
         length is given to the graph, so the padding changes none of them)."""
         features = [audio_to_input_vector(a, max_hz=self.max_hz, norm=self.norm) for a in audios]
-        longest = max(len(f) for f in features)
-        batch = np.zeros((len(features), longest, features[0].shape[1]), np.float32)
+        rows = max(len(features), SEGMENT_BATCH)
+        longest = padded_steps(max(len(f) for f in features))
+        batch = np.zeros((rows, longest, features[0].shape[1]), np.float32)
+        lengths = [PAD_STEPS] * rows  # rows of silence fill the batch
         for i, one in enumerate(features):
             batch[i, : len(one)] = one
-        lengths = [len(f) for f in features]
+            lengths[i] = len(one)
         logits = self.session.run(self.logits, {self.features: batch, self.lengths: lengths})
-        return [logits[:count, i] for i, count in enumerate(lengths)]  # a step per frame
+        return [logits[: lengths[i], i] for i in range(len(features))]  # a step per frame
 
     def close(self):
         self.session.close()
