@@ -45,3 +45,33 @@ def test_word_far_from_any_known_word_is_kept():
 def test_white_space_is_normalised():
     assert correction("  water   all ") == "water all"
     assert correction("") == ""
+
+
+def test_the_shorter_prefix_corrects_as_symspellpys_default():
+    """util.decoding.spell indexes 5-letter prefixes to save memory; symspellpy's default, 7,
+    must give the same corrections (misspellings one and two edits away, words of every
+    length, run-together words for the compound speller)."""
+    import random
+    from importlib import resources
+
+    from symspellpy import SymSpell, Verbosity
+
+    from util.decoding.spell import DICTIONARY, MAX_EDIT_DISTANCE, PREFIX_LENGTH
+
+    assert PREFIX_LENGTH < 7
+    default = SymSpell(max_dictionary_edit_distance=MAX_EDIT_DISTANCE, prefix_length=7)
+    default.load_dictionary(str(resources.files("symspellpy") / DICTIONARY), 0, 1)
+    rng = random.Random(0)
+    words = [w for w in _speller().words if w.isalpha()]
+    misspelt = []
+    for word in rng.sample(words, 3000):
+        letters = list(word)
+        for _ in range(rng.choice((1, 2))):
+            i = rng.randrange(len(letters))
+            letters[i : i + 1] = rng.choice(([], [rng.choice("aeiourstn")], [letters[i], "e"]))
+            letters = letters or ["a"]
+        misspelt.append("".join(letters))
+    for word in misspelt:
+        ours = _speller().lookup(word, Verbosity.CLOSEST, MAX_EDIT_DISTANCE, include_unknown=True)
+        theirs = default.lookup(word, Verbosity.CLOSEST, MAX_EDIT_DISTANCE, include_unknown=True)
+        assert ours[0].term == theirs[0].term, word
