@@ -266,6 +266,34 @@ def test_the_long_audio_benchmark_prints_its_table(exported, tmp_path):
     assert recording.duration >= 18
 
 
+@pytest.mark.slow
+def test_the_silence_sensitivity_script_prints_a_row_per_length(exported, tmp_path):
+    sentences = tmp_path / "sentences.csv"
+    sentences.write_text(f"wav_filename,wav_filesize,transcript\n{LDC93S1_WAV},0,{SENTENCE}\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "bin", "dev", "silence-sensitivity.py"),
+            "--model",
+            str(exported),
+            "--csv",
+            str(sentences),
+            "--silence",
+            "0,0.3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split(" | ") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [row[0] for row in rows[2:]] == ["| 0 s", "| 0.3 s"]
+    assert all(0 <= float(row[1]) <= 2 for row in rows[2:])
+    # The model knows the sentence by heart from this very file: as it is, it is word-perfect.
+    assert float(rows[2][1]) == 0.0
+    assert "1 utterances" in done.stdout and "at the start" in done.stdout
+
+
 def test_segments_in_a_batch_give_the_logits_they_give_alone(exported, tmp_path):
     repeated(tmp_path / "long.wav", 0.3)
     segments = list(speech_segments(str(tmp_path / "long.wav"), Segmenter()))
