@@ -60,8 +60,9 @@ MAX_SEGMENT_SECONDS = 15.0  # longer files are cut at pauses into segments of at
 SEGMENT_BATCH = 8  # a long file's segments go through the frozen graph this many at a time
 # A frozen graph's inputs are padded to a whole number of these feature steps (1 s), and a
 # batch to SEGMENT_BATCH rows: TensorFlow keeps something for every input shape it has run,
-# so that a session fed shapes of every length grows by about a megabyte a shape (an hour
-# of segments: 110 MB). The lengths given to the graph make the padding change no logit.
+# so that a session fed shapes of every length keeps growing (an hour of segments: the peak
+# of bin/dev/benchmark-long-audio.py fell from 1117 to 1038 MiB with the padding). The
+# lengths given to the graph make the padding change no logit.
 PAD_STEPS = 50
 
 
