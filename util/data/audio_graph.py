@@ -108,7 +108,7 @@ def utterance_features(
     context = tf.pad(cepstra, [[numcontext, numcontext], [0, 0]])
     windows = tf.signal.frame(context, 2 * numcontext + 1, 1, axis=0)
     features = tf.reshape(windows, [-1, (2 * numcontext + 1) * numcep])
-    if norm == "coefficient":
+    if norm in ("coefficient", "none"):
         return features
     mean, variance = tf.nn.moments(tf.reshape(features, [-1]), [0])
     std = tf.sqrt(variance)

@@ -1,7 +1,9 @@
 """The BiRNN acoustic model of the 2017 DeepSpeech, in tf.compat.v1 graph mode.
 
 Layers: three clipped-ReLU dense layers with dropout, a bidirectional LSTM, a clipped-ReLU
-dense layer and a linear output over the 29 classes. Variable names match the original
+dense layer and a linear output over the 29 classes. ``ds_model=unidirectional`` puts a
+forward-only LSTM in the BiRNN's place (layer 3 and the LSTM as wide as the cell), which
+DeepSpeech 0.6 did so that audio can be transcribed as it arrives. Variable names match the original
 (``h1``/``b1`` ... ``h6``/``b6``, and the LSTM's ``bidirectional_rnn/{fw,bw}/basic_lstm_cell/
 {kernel,bias}`` with BasicLSTMCell's layout), so checkpoints keep their shape.
 
@@ -41,6 +43,7 @@ class ModelGeometry:
     relu_clip: float = 20.0
     default_stddev: float = 0.046875
     stddevs: tuple[tuple[str, float], ...] = ()  # (variable, deviation) overrides
+    kind: str = "birnn"  # or "unidirectional" (ds_model)
 
     @property
     def n_features(self) -> int:
@@ -52,9 +55,15 @@ class ModelGeometry:
         return self.n_hidden
 
     @property
+    def directions(self) -> int:
+        """The LSTM's directions: 2 for the BiRNN, 1 for the unidirectional model."""
+        return 1 if self.kind == "unidirectional" else 2
+
+    @property
     def n_hidden_3(self) -> int:
-        """Width of layer 3, the LSTM's input: twice the cell."""
-        return 2 * self.n_cell
+        """Width of layer 3, the LSTM's input: the cell times the directions (the LSTM's
+        output, layer 5's input, is as wide)."""
+        return self.directions * self.n_cell
 
     def stddev(self, variable: str) -> float:
         """Initialiser standard deviation of weight or bias ``variable`` (``h1``, ``b5``...)."""
@@ -69,6 +78,7 @@ class ModelGeometry:
             relu_clip=config.relu_clip,
             default_stddev=config.default_stddev,
             stddevs=tuple(config.stddevs),
+            kind=config.model,
         )
 
 
@@ -141,7 +151,7 @@ def lstm_recurrence_autodiff(input_gates, recurrent_kernel, mask):
     n_cell = int(recurrent_kernel.shape[1])
     input_array = tf.TensorArray(tf.float32, size=steps).unstack(input_gates)
     mask_array = tf.TensorArray(tf.float32, size=steps).unstack(mask)
-    zeros = tf.zeros([2, tf.shape(input_gates)[2], n_cell])
+    zeros = tf.zeros([int(recurrent_kernel.shape[0]), tf.shape(input_gates)[2], n_cell])
 
     def step(t, c, h, outputs):
         new_c, new_h, _ = _cell(input_array.read(t) + tf.matmul(h, recurrent_kernel), c)
@@ -255,8 +265,8 @@ def _fused_steps(scaled_gates, scaled_kernel, prepare, multiply):
     of one small update per step, which is what makes training fast on CPUs.
     """
     steps = tf.shape(scaled_gates)[0]
-    n_cell = int(scaled_kernel.shape[1])
-    zeros = tf.zeros([2, tf.shape(scaled_gates)[2], n_cell])
+    directions, n_cell = int(scaled_kernel.shape[0]), int(scaled_kernel.shape[1])
+    zeros = tf.zeros([directions, tf.shape(scaled_gates)[2], n_cell])
     kernel = prepare(scaled_kernel)
 
     def forward(t, c, h, hs, activations, cs):
@@ -297,19 +307,26 @@ def _fused_steps(scaled_gates, scaled_kernel, prepare, multiply):
         )
         d_gates = d_gates.stack()  # [time, direction, batch, 4 * cell]
         # Sum over steps and batch of h_{t-1}^T d_gates_t, per direction, in one product.
-        flat_h = tf.reshape(tf.transpose(prev_h, [1, 0, 2, 3]), [2, -1, n_cell])
-        flat_gates = tf.reshape(tf.transpose(d_gates, [1, 0, 2, 3]), [2, -1, 4 * n_cell])
+        flat_h = tf.reshape(tf.transpose(prev_h, [1, 0, 2, 3]), [directions, -1, n_cell])
+        flat_gates = tf.reshape(tf.transpose(d_gates, [1, 0, 2, 3]), [directions, -1, 4 * n_cell])
         return d_gates, tf.matmul(flat_h, flat_gates, transpose_a=True)
 
     return outputs, gradient
 
 
-def lstm_variables(n_in: int, n_cell_dim: int) -> tuple[list, list]:
+UNIDIRECTIONAL_SCOPE = "unidirectional_rnn"  # the forward-only model's LSTM variables
+BIDIRECTIONAL_SCOPE = "bidirectional_rnn"
+
+
+def lstm_variables(n_in: int, n_cell_dim: int, directions: int = 2) -> tuple[list, list]:
     """The kernels [n_in + n_cell_dim, 4 * n_cell_dim] and biases of the forward and backward
-    cells, named as ``bidirectional_dynamic_rnn``'s ``BasicLSTMCell`` variables."""
+    cells, named as ``bidirectional_dynamic_rnn``'s ``BasicLSTMCell`` variables; with one
+    direction, the forward cell's under ``unidirectional_rnn`` (so that a checkpoint says
+    which model it holds)."""
     kernels, biases = [], []
-    with tf.variable_scope("bidirectional_rnn"):
-        for direction in ("fw", "bw"):
+    scope = BIDIRECTIONAL_SCOPE if directions == 2 else UNIDIRECTIONAL_SCOPE
+    with tf.variable_scope(scope):
+        for direction in ("fw", "bw")[:directions]:
             with tf.variable_scope(f"{direction}/basic_lstm_cell"):
                 shape = [n_in + n_cell_dim, 4 * n_cell_dim]
                 kernels.append(variable_on_cpu("kernel", shape, tf.glorot_uniform_initializer()))
@@ -416,6 +433,48 @@ def bidirectional_lstm(
     return outputs
 
 
+def unidirectional_lstm(
+    inputs: tf.Tensor,
+    seq_length: tf.Tensor,
+    n_cell_dim: int,
+    dropout: float = 0.0,
+    fused_gradient: bool = True,
+    training: bool = True,
+    bfloat16_op=None,
+) -> tf.Tensor:
+    """A forward-only LSTM over time-major ``inputs`` [time, batch, n_in]: step t sees steps
+    up to t only, so its outputs can be computed as the audio arrives (the streaming export,
+    util/training/streaming.py, runs the same cell step by step). Training, dropout and
+    ``bfloat16_op`` as :func:`bidirectional_lstm`'s forward direction; inference runs the
+    while loop (the compiled op is bidirectional only).
+
+    Returns:
+        float32 [time, batch, n_cell_dim], zero past each sequence's end.
+    """
+    n_in, steps = int(inputs.shape[-1]), tf.shape(inputs)[0]
+    seq_length = tf.cast(seq_length, tf.int32)
+    (kernel,), (bias,) = lstm_variables(n_in, n_cell_dim, directions=1)
+    input_kernel, recurrent = tf.split(kernel, [n_in, n_cell_dim], axis=0)
+    flat = tf.reshape(_dropout(inputs, dropout if training else 0.0), [-1, n_in])
+    gates = tf.reshape(tf.matmul(flat, input_kernel) + bias, [steps, tf.shape(inputs)[1], -1])
+    mask = tf.transpose(tf.sequence_mask(seq_length, steps, dtype=tf.float32))  # [time, batch]
+    if training:
+        step_mask = mask[:, tf.newaxis, :, tf.newaxis]
+        if fused_gradient:
+            outputs = lstm_recurrence(
+                gates[:, tf.newaxis], recurrent[tf.newaxis], step_mask, bfloat16_op
+            )
+        else:
+            outputs = lstm_recurrence_autodiff(
+                gates[:, tf.newaxis], recurrent[tf.newaxis], step_mask
+            )
+        outputs = _dropout(outputs[:, 0], dropout)
+    else:
+        outputs = lstm_recurrence_inference(gates, recurrent, mask[:, :, tf.newaxis])
+    outputs.set_shape([None, None, n_cell_dim])
+    return outputs
+
+
 def training_bfloat16_op(config: Config):
     """The compiled ops for the training loops' recurrent products where training runs in bfloat16
     (``ds_bfloat16``, :func:`util.settings.devices.use_bfloat16`) and ``ds_custom_ops`` allows them
@@ -458,20 +517,26 @@ def BiRNN(
         clipped_relu(_dense(layer_2, "3", g.n_hidden, g.n_hidden_3, g), clip), dropout[2]
     )
     layer_3 = tf.reshape(layer_3, [-1, batch_size, g.n_hidden_3])
-    outputs = bidirectional_lstm(
-        layer_3,
-        seq_length,
-        g.n_cell,
-        dropout[3],
-        dropout[4],
-        fused_gradient=ops.fused_gradient,
-        training=training,
-        lstm_op=None if training else ops.lstm_op,
-        bfloat16_op=ops.bfloat16_op if training else None,
-    )
-    outputs = tf.reshape(outputs, [-1, 2 * g.n_cell])
+    bfloat16_op = ops.bfloat16_op if training else None
+    if g.directions == 1:
+        outputs = unidirectional_lstm(
+            layer_3, seq_length, g.n_cell, dropout[3], ops.fused_gradient, training, bfloat16_op
+        )
+    else:
+        outputs = bidirectional_lstm(
+            layer_3,
+            seq_length,
+            g.n_cell,
+            dropout[3],
+            dropout[4],
+            fused_gradient=ops.fused_gradient,
+            training=training,
+            lstm_op=None if training else ops.lstm_op,
+            bfloat16_op=bfloat16_op,
+        )
+    outputs = tf.reshape(outputs, [-1, g.n_hidden_3])
     layer_5 = _dropout(
-        clipped_relu(_dense(outputs, "5", 2 * g.n_cell, g.n_hidden, g), clip), dropout[5]
+        clipped_relu(_dense(outputs, "5", g.n_hidden_3, g.n_hidden, g), clip), dropout[5]
     )
     layer_6 = _dense(layer_5, "6", g.n_hidden, g.n_classes, g)
     return tf.reshape(layer_6, [-1, batch_size, g.n_classes], name="logits")

@@ -49,7 +49,7 @@ def op_graph_beside(frozen_graph_path: str) -> str:
 
 
 def metadata_feature_norm(metadata: dict) -> str:
-    """The feature normalisation an export's metadata records: ``coefficient``, or
+    """The feature normalisation an export's metadata records: ``coefficient``, ``none``, or
     ``utterance`` (also for exports made before there was a choice, which said it in words)."""
     norm = metadata.get("features", {}).get("normalisation")
-    return "coefficient" if norm == "coefficient" else "utterance"
+    return norm if norm in ("coefficient", "none") else "utterance"

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from util.settings.alphabet import ENGLISH, Alphabet, AlphabetError
-from util.settings.geometry import FEATURE_NORMS
+from util.settings.geometry import FEATURE_NORMS, MODEL_KINDS
 
 STDDEV_VARIABLES = ("b1", "h1", "b2", "h2", "b3", "h3", "b5", "h5", "b6", "h6")
 PREFIX = "ds_"
@@ -481,18 +481,33 @@ class Config:
             "upper edge of the MFCC filterbank; `4000` trains a model for 8 kHz (telephone) audio"
         ),
     )
+    model: str = setting(
+        "birnn",
+        _choice(MODEL_KINDS),
+        "acoustic model: birnn (the 2017 bidirectional LSTM) or unidirectional (forward only, "
+        "can stream)",
+        doc=(
+            "the acoustic model: `birnn`, the 2017 bidirectional LSTM, or `unidirectional`, a "
+            "forward-only LSTM whose only look-ahead is the context window (9 steps, 180 ms), "
+            "which can transcribe live audio (the streaming export and `Transcriber.stream()`). "
+            "`unidirectional` needs `ds_feature_norm=none` (its default there). Checkpoints "
+            "record the kind: one of the other kind stops the run with a message"
+        ),
+    )
     feature_norm: str = setting(
         "utterance",
         _choice(FEATURE_NORMS),
-        "normalisation of each utterance's features: utterance (all together, the 2017 recipe) "
-        "or coefficient (each MFCC coefficient by its own mean and deviation)",
+        "normalisation of each utterance's features: utterance (all together, the 2017 recipe), "
+        "coefficient (each MFCC coefficient by its own mean and deviation) or none",
         doc=(
             "how each utterance's features are normalised: `utterance`, by one mean and deviation "
-            "over all its features (the 2017 recipe), or `coefficient`, each MFCC coefficient by "
+            "over all its features (the 2017 recipe), `coefficient`, each MFCC coefficient by "
             "its own mean and deviation over the utterance (cepstral mean and variance "
-            "normalisation: a gain or a fixed colouring of the channel or voice largely cancels). "
-            "Kept in checkpoints and exports: testing, resuming or exporting a checkpoint with the "
-            "other setting stops with a message naming both"
+            "normalisation: a gain or a fixed colouring of the channel or voice largely cancels), "
+            "or `none` (what a streaming model needs: it cannot wait for the utterance's end; the "
+            "default with `ds_model=unidirectional`). "
+            "Kept in checkpoints and exports: testing, resuming or exporting a checkpoint with "
+            "another setting stops with a message naming both"
         ),
     )
     train_files: tuple[str, ...] = setting(
@@ -968,11 +983,25 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Config:
         )
     _check_cluster(values)
     _check_source(values)
+    _check_model(values)
     if not values.get("dataset_path"):
         values["dataset_path"] = os.path.join(".", "data", str(importer))
     if not values.get("checkpoint_dir"):
         values["checkpoint_dir"] = default_checkpoint_dir()
     return Config(**values)
+
+
+def _check_model(values: dict) -> None:
+    """A streaming model cannot normalise by a whole utterance: ds_model=unidirectional takes
+    ds_feature_norm=none unless told otherwise, and refuses the others."""
+    if values.get("model", Config.model) != "unidirectional":
+        return
+    norm = values.setdefault("feature_norm", "none")
+    if norm != "none":
+        raise ConfigError(
+            f"ds_feature_norm={norm}: ds_model=unidirectional reads audio as it arrives and "
+            "cannot normalise by the whole utterance; use ds_feature_norm=none (its default)"
+        )
 
 
 def _check_source(values: dict) -> None:

@@ -27,7 +27,12 @@ INT16_SCALE = 32768.0
 INT16_MAX = INT16_SCALE - 1  # 32767
 # How features are normalised per utterance (ds_feature_norm): all together (the 2017 recipe)
 # or each MFCC coefficient on its own (cepstral mean and variance normalisation).
-FEATURE_NORMS = ("utterance", "coefficient")
+# "none" leaves them as they are: what a streaming model needs, which cannot wait for the end of
+# an utterance to know its mean (ds_model=unidirectional).
+FEATURE_NORMS = ("utterance", "coefficient", "none")
+# The acoustic model (ds_model): the 2017 bidirectional LSTM, or a forward-only one whose only
+# look-ahead is the context window, which can transcribe audio as it arrives.
+MODEL_KINDS = ("birnn", "unidirectional")
 
 
 def feature_width(numcep: int = N_INPUT, numcontext: int = N_CONTEXT) -> int:

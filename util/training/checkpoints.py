@@ -296,6 +296,37 @@ def alphabet_variable(alphabet: Alphabet) -> tf.Variable:
         return tf.Variable(alphabet.characters, trainable=False, name=ALPHABET_VARIABLE)
 
 
+# The scope of the LSTM's variables says which acoustic model a checkpoint holds (ds_model).
+LSTM_SCOPES = {"bidirectional_rnn": "birnn", "unidirectional_rnn": "unidirectional"}
+MODEL_NAMES = {"birnn": "bidirectional (BiRNN)", "unidirectional": "unidirectional (streaming)"}
+
+
+def model_kind(names) -> str | None:
+    """The model kind (``birnn``, ``unidirectional``) whose LSTM variables are among
+    ``names`` (a checkpoint's or a graph's variable names), or None."""
+    for name in names:
+        kind = LSTM_SCOPES.get(name.split("/")[0])
+        if kind is not None:
+            return kind
+    return None
+
+
+def check_model_kind(path: str, kind: str | None, names) -> None:
+    """Stop when the checkpoint ``path`` (its variable ``names``) holds the other acoustic
+    model than ``kind``.
+
+    Raises:
+        CheckpointError: naming both models and the setting to use.
+    """
+    stored = model_kind(names)
+    if kind is not None and stored is not None and stored != kind:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {MODEL_NAMES[stored]} model, but this run builds a "
+            f"{MODEL_NAMES[kind]} one: set ds_model={stored}, or use another ds_checkpoint_dir "
+            "to train afresh"
+        )
+
+
 def stored_string(path: str, name: str, reader=None) -> str | None:
     """The string variable ``name`` of the checkpoint ``path`` (None when it has none).
 
@@ -380,6 +411,7 @@ def restorable(path: str, variables: list[tf.Variable], config_hint: str) -> dic
         shapes = reader.get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError, IndexError) as error:
         raise CheckpointError(f"cannot read checkpoint {path}: {error_reason(error)}") from error
+    check_model_kind(path, model_kind(v.op.name for v in variables), shapes)
     present, problems = {}, []
     for variable in variables:
         name = variable.op.name

@@ -130,6 +130,7 @@ def hyper_parameters(config, towers: int) -> dict:
         "validation_step": config.validation_step,
         "dropout_rates": list(config.dropout_rates),
         "relu_clip": config.relu_clip,
+        "model": geometry.kind,
         "n_input": geometry.n_input,
         "n_context": geometry.n_context,
         run_files.Parameters.N_HIDDEN: geometry.n_hidden,

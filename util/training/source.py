@@ -29,10 +29,12 @@ from util.training.checkpoints import (
     BEST_DEV_DIR,
     FEATURE_NORM_VARIABLE,
     LINEAGE_VARIABLE,
+    MODEL_NAMES,
     STATE_SCOPE,
     CheckpointError,
     error_reason,
     matching_name,
+    model_kind,
     stored_string,
     whole_checkpoint,
 )
@@ -42,7 +44,7 @@ LAYERS = (
     ("h1", "b1"),
     ("h2", "b2"),
     ("h3", "b3"),
-    ("bidirectional_rnn",),
+    ("bidirectional_rnn", "unidirectional_rnn"),
     ("h5", "b5"),
     ("h6", "b6"),
 )
@@ -185,11 +187,18 @@ def check_fit(source: Source, config: Config, shapes: dict, reader) -> None:
             f"it has width {width} and this run {config.n_hidden} (set ds_n_hidden={width}: a "
             "model's width cannot change while fine-tuning)"
         )
+    stored_kind = model_kind(shapes)
+    if stored_kind is not None and stored_kind != config.model:
+        problems.append(
+            f"it is a {MODEL_NAMES[stored_kind]} model and this run's is "
+            f"{MODEL_NAMES[config.model]} (set ds_model={stored_kind}: the LSTM cannot change "
+            "kind while fine-tuning)"
+        )
     stored_norm = stored_string(path, FEATURE_NORM_VARIABLE, reader) or "utterance"
     if stored_norm != config.feature_norm:
         problems.append(
-            f"its features are normalised per {stored_norm} and this run's per "
-            f"{config.feature_norm} (set ds_feature_norm={stored_norm})"
+            f"its features were normalised with ds_feature_norm={stored_norm} and this run's "
+            f"with {config.feature_norm} (set ds_feature_norm={stored_norm})"
         )
     max_hz = source.lineage.get("features", {}).get("max_hz")
     if max_hz is not None and max_hz != config.feature_max_hz:
