@@ -464,3 +464,22 @@ def audiofile_to_input_vector(
     :func:`audio_to_input_vector`)."""
     audio = load_audio(path, start, end, channel)
     return audio_to_input_vector(audio, numcep, numcontext, max_hz, norm)
+
+
+def as_16khz_samples(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono samples (int16, or float in [-1, 1]) at ``sample_rate`` as float32 at 16 kHz on
+    the 16-bit scale (what util.data.audio.load_audio gives)."""
+    if samples.ndim != 1:
+        raise ValueError(f"expected mono samples (one dimension), got the shape {samples.shape}")
+    if samples.dtype == np.int16:
+        samples = samples.astype(np.float32)
+    elif np.issubdtype(samples.dtype, np.floating):
+        samples = samples.astype(np.float32) * INT16_SCALE
+    else:
+        raise ValueError(f"expected int16 or float samples, got {samples.dtype}")
+    if sample_rate != SAMPLE_RATE:
+        from scipy.signal import resample_poly
+
+        divisor = gcd(int(sample_rate), SAMPLE_RATE)
+        samples = resample_poly(samples, SAMPLE_RATE // divisor, int(sample_rate) // divisor)
+    return samples.astype(np.float32)

@@ -46,6 +46,7 @@ from util.model.export_files import (  # noqa: F401  (EXPORT_VERSION: part of th
     TFLITE,
     metadata_feature_norm,
 )
+from util.model.streaming import streaming_metadata
 from util.settings.alphabet import ENGLISH, Alphabet
 from util.settings.geometry import (
     FRAME_STRIDE,
@@ -62,6 +63,7 @@ from util.training.checkpoints import (
     check_feature_norm,
     error_reason,
 )
+from util.training.export_streaming import StreamingExportError, write_streaming
 from util.training.source import read_lineage
 
 BEAM_WIDTH = 100
@@ -129,10 +131,12 @@ def model_metadata(
 ):
     """What a client needs to know about an exported model, kept in the graph as the JSON
     string ``metadata_json``: the alphabet (label i is ``alphabet[i]``, the last class is
-    the CTC blank), the audio and feature recipe (``normalisation``: ``utterance`` or
-    ``coefficient``, as ds_feature_norm), the model's geometry, ``training`` (git hash,
-    export date, test WER/CER), ``decoding`` (the reports' decoder) and ``lineage`` (the run
-    that trained the checkpoint and the model it started from) when given."""
+    the CTC blank), the audio and feature recipe (``normalisation``: ``utterance``,
+    ``coefficient`` or ``none``, as ds_feature_norm), the model (``birnn`` or
+    ``unidirectional``; the latter's ``streaming`` step sizes) and its geometry, ``training``
+    (git hash, export date, test WER/CER), ``decoding`` (the reports' decoder) and
+    ``lineage`` (the run that trained the checkpoint and the model it started from) when
+    given."""
     return {
         "alphabet": alphabet.characters,
         "blank_label": geometry.n_classes - 1,
@@ -146,6 +150,8 @@ def model_metadata(
             "max_hz": feature_max_hz,
             "normalisation": feature_norm,
         },
+        "model": geometry.kind,
+        **({"streaming": streaming_metadata(geometry)} if geometry.directions == 1 else {}),
         "geometry": {
             "n_hidden": geometry.n_hidden,
             "n_features": geometry.n_features,
@@ -391,6 +397,13 @@ def _export(checkpoint_path, export_dir, geometry, ops, options: ExportOptions) 
         names = write_graphs(restore(None), staging)
         if options.tflite:
             names += write_tflite(restore(None, tflite=True), staging, options.tflite)
+        if geometry.directions == 1:  # a model that can stream: its step too
+            try:
+                names += write_streaming(
+                    checkpoint_path, geometry, metadata, staging, options.tflite
+                )
+            except StreamingExportError as error:
+                raise ExportError(str(error)) from error
         if options.lm_path:
             shutil.copyfile(options.lm_path, os.path.join(staging, decoding["lm"]))
             names.append(decoding["lm"])

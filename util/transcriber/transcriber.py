@@ -34,7 +34,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import tensorflow as tf
 
-from util.data.audio import audio_duration, audio_to_input_vector, load_audio
+from util.data.audio import (  # noqa: F401  (as_16khz_samples: part of this API)
+    as_16khz_samples,
+    audio_duration,
+    audio_to_input_vector,
+    load_audio,
+)
 from util.decoding.alignment import Word, word_timings
 from util.decoding.decoder import DecoderError, DecodingOptions, TextDecoder, parse_hot_word
 from util.model import kernels
@@ -55,6 +60,7 @@ from util.settings.alphabet import ALPHABET, Alphabet
 from util.settings.devices import with_bfloat16
 from util.settings.geometry import INT16_SCALE, MAX_HZ, SAMPLE_RATE
 from util.transcriber.long_audio import BlockReader, Segmenter, speech_segments
+from util.transcriber.streaming import Stream, StreamingModelError, load_streaming_step
 
 MAX_SEGMENT_SECONDS = 15.0  # longer files are cut at pauses into segments of at most this
 SEGMENT_BATCH = 8  # a long file's segments go through the frozen graph this many at a time
@@ -343,6 +349,7 @@ class Transcriber:
         self.metadata = self.backend.metadata
         self.alphabet = Alphabet(self.metadata.get("alphabet", ALPHABET), model)
         self.max_hz = self.backend.max_hz
+        self._streaming_step = None  # loaded by the first stream()
         decoding = decoding or export_decoding(self.metadata, model)
         if hot_words:
             decoding = replace(decoding, hot_words=hot_word_pairs(hot_words))
@@ -391,6 +398,22 @@ class Transcriber:
         else:
             audio = as_16khz_samples(np.asarray(audio), sample_rate)
         return self._transcribe_samples(audio, name, n_best)
+
+    def stream(self):
+        """A :class:`util.transcriber.streaming.Stream` for live audio: ``feed(samples)``,
+        ``intermediate()``, ``finish()``, ``reset()``. Needs a model trained with
+        ``ds_model=unidirectional`` (its export holds the streaming step); streams share the
+        model, not their state.
+
+        Raises:
+            ModelError: when the export has no streaming step or it cannot be loaded.
+        """
+        if self._streaming_step is None:
+            try:
+                self._streaming_step = load_streaming_step(self.model_path)
+            except StreamingModelError as error:
+                raise ModelError(str(error)) from None
+        return Stream(self, self._streaming_step)
 
     def transcribe_file(
         self,
@@ -452,14 +475,22 @@ class Transcriber:
         return words
 
     def _decode(
-        self, audio: np.ndarray, logits: np.ndarray, inference: float, name: str, n_best: int = 1
+        self,
+        audio: np.ndarray,
+        logits: np.ndarray,
+        inference: float,
+        name: str,
+        n_best: int = 1,
+        raw: str | None = None,
     ) -> Transcript:
         """The transcript of ``audio`` from its ``logits``: text, raw hypothesis, words and,
-        with ``n_best`` above 1, the candidates."""
+        with ``n_best`` above 1, the candidates. ``raw``: the search's hypothesis, when it
+        was already made (a stream's)."""
         if int(n_best) < 1:
             raise ValueError(f"n_best must be at least 1, not {n_best}")
         found = self.decoder.candidates(logits, int(n_best)) if n_best > 1 else []
-        raw = found[0][0] if found else self.decoder.search(logits)
+        if raw is None:
+            raw = found[0][0] if found else self.decoder.search(logits)
         text = self.decoder.correct(raw)
         words = self._timed_words(audio, logits, text, raw)
         candidates, seen = [], set()
@@ -572,24 +603,3 @@ def read_labelled_set(path: str, alphabet) -> list[tuple[str, str]]:
         raise ValueError(f"{path}: no transcript column")
     labelled = ((audio, validate_label(text, alphabet)) for audio, text in rows)
     return [(audio, label) for audio, label in labelled if label]
-
-
-def as_16khz_samples(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Mono samples (int16, or float in [-1, 1]) at ``sample_rate`` as float32 at 16 kHz on
-    the 16-bit scale (what util.data.audio.load_audio gives)."""
-    if samples.ndim != 1:
-        raise ValueError(f"expected mono samples (one dimension), got the shape {samples.shape}")
-    if samples.dtype == np.int16:
-        samples = samples.astype(np.float32)
-    elif np.issubdtype(samples.dtype, np.floating):
-        samples = samples.astype(np.float32) * INT16_SCALE
-    else:
-        raise ValueError(f"expected int16 or float samples, got {samples.dtype}")
-    if sample_rate != SAMPLE_RATE:
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
-        divisor = gcd(int(sample_rate), SAMPLE_RATE)
-        samples = resample_poly(samples, SAMPLE_RATE // divisor, int(sample_rate) // divisor)
-    return samples.astype(np.float32)
