@@ -28,6 +28,9 @@ export ds_dev_batch_size="${ds_dev_batch_size:-32}"
 export ds_test_batch_size="${ds_test_batch_size:-32}"
 export ds_shuffle_batches="${ds_shuffle_batches:-1}"
 export ds_augment="${ds_augment:-on}"
+if [ "${ds_model:-birnn}" = unidirectional ]; then
+  export ds_feature_norm="${ds_feature_norm:-none}" # a streaming model cannot wait for the end
+fi
 export ds_feature_norm="${ds_feature_norm:-coefficient}"
 export ds_epochs="${ds_epochs:-200}"
 export ds_validation_step="${ds_validation_step:-1}"

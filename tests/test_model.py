@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from util.model.birnn import BiRNN, ModelGeometry, bidirectional_lstm
+from util.model.birnn import BiRNN, ModelGeometry, bidirectional_lstm, unidirectional_lstm
 from util.model.kernels import LSTM_OP
 from util.settings.config import Config, from_environ
 from util.settings.geometry import N_FEATURES
@@ -173,3 +173,98 @@ def test_geometry_carries_the_initialiser_deviations():
     geometry = ModelGeometry.from_config(config)
     assert geometry.stddev("h3") == 0.3 == config.stddev("h3")
     assert geometry.stddev("b1") == 0.2 == config.stddev("b1")
+
+
+# -- the unidirectional model (ds_model=unidirectional) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("training", "fused"),
+    [(True, True), (True, False), (False, True)],
+    ids=["fused", "autodiff", "inference"],
+)
+def test_unidirectional_lstm_matches_numpy_reference(training, fused):
+    rng = np.random.default_rng(4)
+    steps, batch, n_in, n_cell = 8, 3, 5, 4
+    lengths = np.array([8, 3, 6], np.int32)
+    inputs = rng.normal(size=(steps, batch, n_in)).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        outputs = unidirectional_lstm(
+            tf.constant(inputs),
+            tf.constant(lengths),
+            n_cell,
+            fused_gradient=fused,
+            training=training,
+        )
+        variables = {v.op.name: v for v in tf.global_variables()}
+        assert sorted(variables) == [
+            "unidirectional_rnn/fw/basic_lstm_cell/bias",
+            "unidirectional_rnn/fw/basic_lstm_cell/kernel",
+        ]
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            variables["unidirectional_rnn/fw/basic_lstm_cell/bias"].load(
+                rng.normal(size=4 * n_cell).astype(np.float32), session
+            )
+            got, weights = session.run([outputs, variables])
+    assert got.shape == (steps, batch, n_cell)
+    for b, length in enumerate(lengths):
+        expected = numpy_lstm(
+            inputs[:length, b],
+            *(weights[f"unidirectional_rnn/fw/basic_lstm_cell/{n}"] for n in ("kernel", "bias")),
+        )
+        np.testing.assert_allclose(got[:length, b], expected, atol=1e-5)
+        assert not got[length:, b].any()
+
+
+def test_unidirectional_fused_gradient_equals_automatic_gradient():
+    rng = np.random.default_rng(12)
+    steps, batch, n_in, n_cell = 10, 2, 6, 5
+    lengths = np.array([10, 6], np.int32)
+    inputs = rng.normal(size=(steps, batch, n_in)).astype(np.float32)
+    weights = rng.normal(size=(steps, batch, n_cell)).astype(np.float32)
+    results = {}
+    for fused in (True, False):
+        graph = tf.Graph()
+        with graph.as_default():
+            x = tf.constant(inputs)
+            outputs = unidirectional_lstm(x, tf.constant(lengths), n_cell, fused_gradient=fused)
+            loss = tf.reduce_sum(tf.tanh(outputs) * weights)
+            variables = sorted(tf.global_variables(), key=lambda v: v.op.name)
+            grads = tf.gradients(loss, [x, *variables])
+            with tf.Session() as session:
+                session.run(tf.global_variables_initializer())
+                for v in variables:
+                    v.load(rng_weights(v), session)
+                results[fused] = session.run([loss, outputs, *grads])
+    for fused_value, reference in zip(results[True], results[False], strict=True):
+        np.testing.assert_allclose(fused_value, reference, atol=1e-5, rtol=1e-5)
+    assert np.abs(results[True][3]).max() > 1e-3
+
+
+def test_the_unidirectional_model_is_as_wide_as_its_cell_and_looks_only_back():
+    """Layer 3 and the LSTM are as wide as the cell; changing the features from step 20 on
+    changes no logit before step 20 (the context window is the features' only look-ahead)."""
+    config = from_environ(
+        {"ds_model": "unidirectional", "ds_n_hidden": "12", "ds_checkpoint_dir": "x"}
+    )
+    assert config.feature_norm == "none"
+    geometry = ModelGeometry.from_config(config)
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(1, 30, N_FEATURES)).astype(np.float32)
+    changed = features.copy()
+    changed[0, 20:] += 1.0
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.placeholder(tf.float32, [None, None, N_FEATURES])
+        logits = BiRNN(x, tf.constant([30]), [0.0] * 6, geometry, training=False)
+        shapes = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            before, after = (session.run(logits, {x: f}) for f in (features, changed))
+    h = 12
+    assert shapes["h3"] == [h, h] and shapes["h5"] == [h, h]
+    assert shapes["unidirectional_rnn/fw/basic_lstm_cell/kernel"] == [2 * h, 4 * h]
+    np.testing.assert_array_equal(before[:20], after[:20])
+    assert np.abs(before[20:] - after[20:]).max() > 1e-4
