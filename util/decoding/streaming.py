@@ -43,8 +43,8 @@ class IncrementalSearch:
         self._decoder = lm._decoder
         self._chars = self._decoder._idx2vocab
         self._hot_words = bool(hot_words)
-        # The two whole-utterance paths: plain (pyctcdecode's decode, all beams kept) and
-        # with hot-words (its search routine with one beam per language-model history).
+        # The two whole-utterance paths: plain (pyctcdecode's decode) and with hot-words (its
+        # search routine); they differ in how they take the logits (:meth:`_log_probs`).
         self._scorer = hot_words if hot_words else HotwordScorer.build_scorer(None)
         self.beam_width = lm.beam_width
         language_model = self._decoder._language_model
@@ -99,10 +99,8 @@ class IncrementalSearch:
     def _step(self, column: np.ndarray) -> None:
         trimmed = self._score(self._extend(column))
         self._best = (trimmed[0][0], trimmed[0][2])
-        if self._hot_words:
-            self._beams = _prune_history(trimmed, lm_order=self._order)
-        else:
-            self._beams = [beam[:-1] for beam in trimmed]
+        # One beam per language-model history, as both whole-utterance paths search.
+        self._beams = _prune_history(trimmed, lm_order=self._order)
 
     def best(self) -> str:
         """The best hypothesis so far, with the word being spelled."""

@@ -259,6 +259,7 @@ class Stream:
         if decoder.lm is not None:
             self._search = IncrementalSearch(decoder.lm, decoder.hot_words)
         self.inference_s = 0.0  # the model's time (features and steps) on this utterance
+        self.last_logits = None
 
     def _features_width(self) -> int:
         return (2 * self._features.numcontext + 1) * self._features.numcep
@@ -316,4 +317,5 @@ class Stream:
         raw = self._search.finish() if self._search is not None else None
         result = self._transcriber._decode(audio, logits, self.inference_s, "", raw=raw)
         self.reset()
+        self.last_logits = logits  # the finished utterance's [time, classes]
         return result

@@ -1,0 +1,199 @@
+"""Streaming (ds_model=unidirectional): the streaming export, the incremental features and beam
+search, Transcriber.stream(), against the whole-utterance path of the same model.
+
+The quick tests use a model with random weights (its logits are as good as any for comparing
+two ways of computing them) and a language model of a few sentences; the slow ones a model
+trained here, the documented plain clients and bin/transcribe.py --stream."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+from helpers import synth_speech
+
+from util.data.audio import audio_to_input_vector
+from util.decoding.arpa import build_arpa
+from util.decoding.decoder import HotWords, LmDecoder
+from util.decoding.streaming import IncrementalSearch
+from util.model.birnn import BiRNN, ModelGeometry
+from util.model.export_files import STREAMING_GRAPH, STREAMING_TFLITE, TFLITE
+from util.training.checkpoints import feature_norm_variable
+from util.training.export import ExportOptions, export
+from util.transcriber import ModelError, Transcriber
+from util.transcriber.streaming import StreamFeatures
+
+tf.disable_v2_behavior()
+
+SENTENCES = [
+    "she had your dark suit in greasy wash water all year",
+    "the red cat sat on the mat",
+    "a dog ran in the sun",
+    "green trees grow by the moon",
+]
+CHUNK_MS = (20, 80, 320)
+
+
+def random_checkpoint(folder, geometry: ModelGeometry) -> str:
+    """A checkpoint of ``geometry``'s model with random weights (features unnormalised)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(7)
+        features = tf.placeholder(tf.float32, [None, None, geometry.n_features])
+        BiRNN(features, tf.placeholder(tf.int32, [None]), [0.0] * 6, geometry, training=False)
+        feature_norm_variable("none")
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            return tf.train.Saver().save(session, os.path.join(folder, "model.ckpt"))
+
+
+@pytest.fixture(scope="module")
+def random_export(tmp_path_factory):
+    """A unidirectional model of width 48 with random weights, exported with a language model
+    (and the TFLite models); and the same with the BiRNN."""
+    root = tmp_path_factory.mktemp("streaming")
+    lm = root / "lm.arpa"
+    lm.write_text(build_arpa(SENTENCES))
+    exports = {}
+    for kind in ("unidirectional", "birnn"):
+        geometry = ModelGeometry(n_hidden=48, kind=kind, default_stddev=0.3)
+        (root / kind).mkdir()
+        checkpoint = random_checkpoint(str(root / kind), geometry)
+        options = ExportOptions(
+            feature_norm="none",
+            lm_path=str(lm),
+            decoding={"beam_width": 32, "lm_alpha": 0.5, "lm_beta": 1.0, "spelling": "off"},
+        )
+        export(checkpoint, str(root / kind / "export"), geometry, None, options)
+        exports[kind] = root / kind / "export"
+    return {"export": exports["unidirectional"], "birnn": exports["birnn"], "lm": str(lm)}
+
+
+def speech(seconds: float, seed: int) -> np.ndarray:
+    """Speech-like float samples in [-1, 1]."""
+    return synth_speech(seconds, seed=seed).astype(np.float32)
+
+
+def streamed(model: Transcriber, audio: np.ndarray, sizes):
+    """Feed ``audio`` in pieces of ``sizes`` samples (cycled); returns (transcript, the
+    stream's logits, the intermediate results after each piece)."""
+    stream = model.stream()
+    intermediate, start, index = [], 0, 0
+    while start < len(audio):
+        size = sizes[index % len(sizes)]
+        stream.feed(audio[start : start + size])
+        intermediate.append(stream.intermediate())
+        start, index = start + size, index + 1
+    result = stream.finish()
+    return result, stream.last_logits, intermediate
+
+
+def odd_sizes(seed: int) -> list[int]:
+    return np.random.default_rng(seed).integers(1, 9000, 40).tolist()
+
+
+@pytest.mark.parametrize("sizes", [[ms * 16] for ms in CHUNK_MS] + [odd_sizes(1), [1, 7, 333]])
+def test_a_stream_gives_the_whole_utterance_logits_and_transcript(random_export, sizes):
+    model = Transcriber(str(random_export["export"]))
+    assert model.decoder.lm is not None  # the export's language model: the incremental search
+    audio = speech(3.1, seed=3)
+    whole = model.transcribe(audio)
+    whole_logits = model.backend.run(audio * 32768.0)
+    result, logits, _ = streamed(model, audio, sizes)
+    assert logits.shape == whole_logits.shape
+    np.testing.assert_allclose(logits, whole_logits, rtol=1e-4, atol=1e-4)
+    assert result.text == whole.text and result.raw == whole.raw
+    assert [(w.word, w.start, w.end) for w in result.words] == [
+        (w.word, w.start, w.end) for w in whole.words
+    ]
+
+
+def test_the_tflite_stream_agrees_with_the_frozen_stream_and_its_whole_utterance(random_export):
+    folder = random_export["export"]
+    assert (folder / STREAMING_GRAPH).is_file() and (folder / STREAMING_TFLITE).is_file()
+    audio = speech(2.3, seed=5)
+    graph_result, graph_logits, _ = streamed(Transcriber(str(folder)), audio, [1000])
+    tflite = Transcriber(str(folder / TFLITE["float32"]))
+    result, logits, _ = streamed(tflite, audio, [2222])
+    np.testing.assert_allclose(logits, graph_logits, rtol=1e-4, atol=1e-4)
+    assert result.text == graph_result.text == tflite.transcribe(audio).text
+
+
+def test_no_state_passes_from_one_utterance_or_stream_to_another(random_export):
+    model = Transcriber(str(random_export["export"]))
+    first, second = speech(2.0, seed=8), speech(1.7, seed=9)
+    alone, alone_logits, _ = streamed(model, second, [640])
+    # After a finished utterance, after one dropped half way, and beside another stream.
+    stream = model.stream()
+    stream.feed(first)
+    stream.finish()
+    stream.feed(first[:9000])
+    stream.reset()
+    other = model.stream()
+    other.feed(first[:5000])
+    for start in range(0, len(second), 640):
+        stream.feed(second[start : start + 640])
+        other.feed(first[5000 + start : 5640 + start])
+    result = stream.finish()
+    np.testing.assert_array_equal(stream.last_logits, alone_logits)
+    assert result.text == alone.text
+
+
+def test_features_in_pieces_are_the_whole_utterance_features():
+    audio = (speech(1.3, seed=11) * 32768).astype(np.float32)
+    whole = audio_to_input_vector(audio, norm="none")
+    for sizes in ([1], [320], [401, 7], odd_sizes(2)):
+        features = StreamFeatures(26, 9, 8000)
+        pieces, start, index = [], 0, 0
+        while start < len(audio):
+            size = sizes[index % len(sizes)]
+            pieces.append(features.feed(audio[start : start + size]))
+            start, index = start + size, index + 1
+        pieces.append(features.finish())
+        np.testing.assert_array_equal(np.concatenate(pieces), whole)
+    for length in (1, 250, 400, 721):  # shorter than a window, a window, a little more
+        features = StreamFeatures(26, 9, 8000)
+        got = np.concatenate([features.feed(audio[:length]), features.finish()])
+        np.testing.assert_array_equal(got, audio_to_input_vector(audio[:length], norm="none"))
+
+
+def noisy_spelling(text: str, seed: int) -> np.ndarray:
+    """Logits that spell ``text`` with doubt: every letter followed by blanks, noise on all."""
+    alphabet = " abcdefghijklmnopqrstuvwxyz'"
+    rng = np.random.default_rng(seed)
+    steps = []
+    for char in text:
+        for boost, index in ((4.0, alphabet.index(char)), (3.0, 28), (2.0, 28)):
+            row = rng.normal(0, 2.0, 29)
+            row[index] += boost
+            steps.append(row)
+    return np.array(steps, np.float32)
+
+
+@pytest.mark.parametrize("with_lm", [True, False])
+def test_the_incremental_search_ends_where_the_whole_search_does(random_export, with_lm):
+    lm = LmDecoder(random_export["lm"] if with_lm else "", alpha=0.5, beta=1.0, beam_width=24)
+    hot_words = HotWords({"greasy": 4.0, "dog": -6.0})
+    rng = np.random.default_rng(0)
+    for seed, text in enumerate(SENTENCES):
+        logits = noisy_spelling(text.replace("greasy", "greacy"), seed)
+        expected = {False: lm.decode(logits), True: lm.decode_beams(logits, 1, hot_words)[0][0]}
+        for hot in (False, True) if with_lm else (True,):
+            search = IncrementalSearch(lm, hot_words if hot else None)
+            start = 0
+            while start < len(logits):
+                size = int(rng.integers(1, 20))
+                search.advance(logits[start : start + size])
+                start += size
+            assert search.finish() == expected[hot], (text, hot)
+    assert IncrementalSearch(lm).finish() == ""  # no audio, no words
+
+
+def test_intermediate_results_grow_and_a_birnn_export_cannot_stream(random_export):
+    model = Transcriber(str(random_export["export"]))
+    _, _, intermediate = streamed(model, speech(3.0, seed=4), [3200])
+    assert intermediate[0] == "" or len(intermediate[0]) <= len(intermediate[-1])
+    assert intermediate[-1]  # words before the end (random weights still spell something)
+    birnn = Transcriber(str(random_export["birnn"]))
+    with pytest.raises(ModelError, match="only a model trained with ds_model=unidirectional"):
+        birnn.stream()
