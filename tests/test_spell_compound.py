@@ -55,3 +55,36 @@ def test_corrector_modes():
     assert corrector("compound") is compound_correction
     assert corrector("word") is correction
     assert corrector("off") is None
+
+
+def test_remembered_lookups_correct_as_a_fresh_speller_does():
+    """The speller remembers its lookups (a stream corrects its growing text again and again):
+    sentences corrected once, then again from memory, word by word as they grow, correct as
+    symspellpy's own speller with the same dictionaries does."""
+    from importlib import resources
+
+    from symspellpy import SymSpell
+
+    from util.decoding.spell import (
+        BIGRAM_DICTIONARY,
+        DICTIONARY,
+        MAX_EDIT_DISTANCE,
+        PREFIX_LENGTH,
+        _compound_speller,
+    )
+
+    fresh = SymSpell(max_dictionary_edit_distance=MAX_EDIT_DISTANCE, prefix_length=PREFIX_LENGTH)
+    fresh.load_dictionary(str(resources.files("symspellpy") / DICTIONARY), 0, 1)
+    fresh.load_bigram_dictionary(str(resources.files("symspellpy") / BIGRAM_DICTIONARY), 0, 2)
+    sentences = [
+        "the big red ap ple fell tothe grund",
+        "she had your dark suit in greasy wash watter all yeer",
+        "whereis the love in thebig citty of lite",
+    ]
+    for sentence in sentences * 2:
+        words = sentence.split()
+        for end in range(1, len(words) + 1):
+            text = " ".join(words[:end])
+            ours = _compound_speller().lookup_compound(text, MAX_EDIT_DISTANCE)[0].term
+            assert ours == fresh.lookup_compound(text, MAX_EDIT_DISTANCE)[0].term, text
+    assert _compound_speller()._remembered  # the lookups were remembered

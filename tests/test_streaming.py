@@ -5,12 +5,16 @@ The quick tests use a model with random weights (its logits are as good as any f
 two ways of computing them) and a language model of a few sentences; the slow ones a model
 trained here, the documented plain clients and bin/transcribe.py --stream."""
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import soundfile
 import tensorflow.compat.v1 as tf
-from helpers import synth_speech
+from helpers import LDC93S1_WAV, REPO_ROOT, SENTENCE, SMALL_MODEL, run_main, synth_speech
 
 from util.data.audio import audio_to_input_vector
 from util.decoding.arpa import build_arpa
@@ -32,6 +36,7 @@ SENTENCES = [
     "green trees grow by the moon",
 ]
 CHUNK_MS = (20, 80, 320)
+TRANSCRIBE = os.path.join(REPO_ROOT, "bin", "transcribe.py")
 
 
 def random_checkpoint(folder, geometry: ModelGeometry) -> str:
@@ -197,3 +202,121 @@ def test_intermediate_results_grow_and_a_birnn_export_cannot_stream(random_expor
     birnn = Transcriber(str(random_export["birnn"]))
     with pytest.raises(ModelError, match="only a model trained with ds_model=unidirectional"):
         birnn.stream()
+
+
+# -- a trained streaming model ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_stream(tmp_path_factory):
+    """ds_model=unidirectional trained on LDC93S1 until it knows the sentence, exported with
+    a language model of it; and a BiRNN checkpoint beside it."""
+    root = tmp_path_factory.mktemp("trained-stream")
+    lm = root / "lm.arpa"
+    lm.write_text(build_arpa([SENTENCE]))
+    environ = {
+        **SMALL_MODEL,
+        "ds_model": "unidirectional",
+        "ds_epochs": "80",
+        "ds_lm_path": str(lm),
+        "ds_checkpoint_dir": str(root / "ckpt"),
+        "ds_logs_dir": str(root / "logs"),
+        "ds_export_dir": str(root / "export"),
+    }
+    status, out, err = run_main(environ)
+    assert status == 0, out + err
+    assert " WER: 0.000000 " in out.split("Test loss=")[1]
+    birnn = {**SMALL_MODEL, "ds_epochs": "1", "ds_checkpoint_dir": str(root / "birnn")}
+    status, out, err = run_main({**birnn, "ds_logs_dir": str(root / "birnn-logs")})
+    assert status == 0, out + err
+    return {"root": root, "environ": environ, "export": root / "export", "birnn": birnn}
+
+
+@pytest.mark.slow
+def test_a_trained_stream_says_the_first_words_before_the_audio_ends(trained_stream):
+    model = Transcriber(str(trained_stream["export"]))
+    audio, _ = soundfile.read(LDC93S1_WAV, dtype="int16")
+    stream = model.stream()
+    heard_at = None
+    for first in range(0, len(audio), 320):
+        stream.feed(audio[first : first + 320])
+        if heard_at is None and stream.intermediate().startswith("she had your"):
+            heard_at = first / 16000
+    assert heard_at is not None and heard_at < 1.0  # "your" ends at 0.6 s
+    assert stream.finish().text == SENTENCE == model.transcribe(LDC93S1_WAV).text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "client, model",
+    [("stream-client", STREAMING_GRAPH), ("stream-tflite-client", STREAMING_TFLITE)],
+)
+def test_the_documented_streaming_clients_transcribe_ldc93s1(
+    trained_stream, tmp_path, client, model
+):
+    """docs/export.md's streaming scripts, as written there, in a process with no project
+    code."""
+    document = open(os.path.join(REPO_ROOT, "docs", "export.md"), encoding="utf-8").read()
+    block = document.split(f"<!-- {client} -->\n```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / f"{client}.py"
+    script.write_text(block)
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), str(trained_stream["export"] / model), LDC93S1_WAV],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == SENTENCE
+
+
+@pytest.mark.slow
+def test_transcribe_stream_prints_intermediate_results_from_a_file_and_from_stdin(trained_stream):
+    command = [sys.executable, TRANSCRIBE, "--model", str(trained_stream["export"]), "--stream"]
+    from_file = subprocess.run(
+        [*command, LDC93S1_WAV, "--chunk-ms", "80"], capture_output=True, text=True, timeout=300
+    )
+    assert from_file.returncode == 0, from_file.stderr[-3000:]
+    lines = from_file.stdout.splitlines()
+    assert lines[-1] == SENTENCE and len(lines) >= 4
+    assert all(line.startswith("... ") for line in lines[:-1])
+    assert SENTENCE.startswith(lines[-2][4:])
+    audio, _ = soundfile.read(LDC93S1_WAV, dtype="int16")
+    from_stdin = subprocess.run(
+        [*command, "-", "--json", "--chunk-ms", "20"],
+        input=audio.astype("<i2").tobytes(),
+        capture_output=True,
+        timeout=300,
+    )
+    assert from_stdin.returncode == 0, from_stdin.stderr[-3000:]
+    records = [json.loads(line) for line in from_stdin.stdout.decode().splitlines()]
+    assert [r["partial"] for r in records[:-1]] and records[-1]["transcript"] == SENTENCE
+    assert [w["word"] for w in records[-1]["words"]] == SENTENCE.split()
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_one_kind_given_to_a_run_of_the_other_stops_with_a_message(
+    trained_stream, tmp_path
+):
+    streaming = {**trained_stream["environ"], "ds_train": "0", "ds_export_dir": ""}
+    birnn = trained_stream["birnn"]
+    cases = [
+        ({**streaming, "ds_model": "birnn", "ds_feature_norm": "none"}, "birnn"),
+        ({**birnn, "ds_model": "unidirectional", "ds_train": "0"}, "unidirectional"),
+        # fine-tuning a streaming model from a BiRNN
+        (
+            {
+                **birnn,
+                "ds_model": "unidirectional",
+                "ds_load_checkpoint_dir": birnn["ds_checkpoint_dir"],
+                "ds_checkpoint_dir": str(tmp_path / "ft"),
+            },
+            "unidirectional",
+        ),
+    ]
+    for environ, kind in cases:
+        status, out, err = run_main({**environ, "ds_logs_dir": str(tmp_path / f"logs-{kind}")})
+        assert status == 1, out + err
+        other = "birnn" if kind == "unidirectional" else "unidirectional"
+        assert f"set ds_model={other}" in err, err

@@ -89,13 +89,17 @@ def forced_alignment(log_probs: np.ndarray, labels: list[int], blank: int) -> li
     score = np.full(n, -np.inf)
     score[:2] = emissions[0, :2]
     back = np.zeros((steps, n), np.int8)  # 0: stayed, 1: from the previous, 2: from two back
+    # choices[k, s]: the score of reaching state s by move k (stay, step, jump); moves that
+    # cannot happen stay at minus infinity. The first of equal choices wins.
+    choices = np.full((3, n), -np.inf)
+    jumps = np.flatnonzero(skip)
     for t in range(1, steps):
-        stay = score
-        step = np.concatenate([[-np.inf], score[:-1]])
-        jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
-        choices = np.stack([stay, step, jump])
-        back[t] = choices.argmax(0)
-        score = choices.max(0) + emissions[t]
+        choices[0] = score
+        choices[1, 1:] = score[:-1]
+        choices[2, jumps] = score[jumps - 2]
+        move = choices.argmax(0)
+        back[t] = move
+        score = choices[move, np.arange(n)] + emissions[t]
     end = n - 1 if score[n - 1] >= score[n - 2] else n - 2
     if not np.isfinite(score[end]):
         return None
@@ -116,8 +120,11 @@ def speech_frames(audio: np.ndarray, steps: int) -> np.ndarray:
     its energy (over the step's 25 ms window) is above the louder of (the loudest steps minus
     :data:`QUIET_DB`) and (the quietest plus :data:`FLOOR_MARGIN_DB`)."""
     audio = np.asarray(audio, np.float64)
-    windows = [audio[t * STEP_SAMPLES : t * STEP_SAMPLES + 400] for t in range(steps)]
-    energy = np.array([np.mean(np.square(w)) if len(w) else 0.0 for w in windows])
+    sums = np.concatenate([[0.0], np.cumsum(np.square(audio))])  # window sums by differences
+    starts = np.minimum(np.arange(steps) * STEP_SAMPLES, len(audio))
+    ends = np.minimum(starts + 400, len(audio))
+    sizes = ends - starts
+    energy = np.where(sizes > 0, (sums[ends] - sums[starts]) / np.maximum(sizes, 1), 0.0)
     decibels = 10 * np.log10(energy + 1e-10)
     loud, quiet = np.percentile(decibels, 95), np.percentile(decibels, 5)
     return decibels > max(loud - QUIET_DB, quiet + FLOOR_MARGIN_DB)

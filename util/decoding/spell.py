@@ -21,6 +21,7 @@ from collections.abc import Callable
 from importlib import resources
 
 from symspellpy import SymSpell, Verbosity
+from symspellpy.suggest_item import SuggestItem
 
 DICTIONARY = "frequency_dictionary_en_82_765.txt"
 BIGRAM_DICTIONARY = "frequency_bigramdictionary_en_243_342.txt"
@@ -31,9 +32,44 @@ MAX_EDIT_DISTANCE = 2
 PREFIX_LENGTH = 5
 
 
+LOOKUPS_KEPT = 200_000  # remembered lookups; the memory is forgotten whole when full
+
+
+class RememberingSymSpell(SymSpell):
+    """SymSpell that remembers its lookups. A stream corrects its growing transcript again and
+    again (util/transcriber/streaming.py), and a compound correction looks up every word, its
+    pairs and its splits: remembered, the final correction looks up only the newest words.
+    ``lookup_compound`` changes the items it gets, so every call gets fresh ones."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._remembered: dict[tuple, list[tuple[str, int, int]]] = {}
+
+    def lookup(
+        self,
+        phrase,
+        verbosity,
+        max_edit_distance=None,
+        include_unknown=False,
+        ignore_token=None,
+        transfer_casing=False,
+    ):
+        key = (phrase, verbosity, max_edit_distance, include_unknown, ignore_token, transfer_casing)
+        found = self._remembered.get(key)
+        if found is None:
+            items = super().lookup(*key)
+            found = [(item.term, item.distance, item.count) for item in items]
+            if len(self._remembered) >= LOOKUPS_KEPT:
+                self._remembered.clear()
+            self._remembered[key] = found
+        return [SuggestItem(term, distance, count) for term, distance, count in found]
+
+
 @functools.cache
 def _speller() -> SymSpell:
-    speller = SymSpell(max_dictionary_edit_distance=MAX_EDIT_DISTANCE, prefix_length=PREFIX_LENGTH)
+    speller = RememberingSymSpell(
+        max_dictionary_edit_distance=MAX_EDIT_DISTANCE, prefix_length=PREFIX_LENGTH
+    )
     path = resources.files("symspellpy") / DICTIONARY
     if not speller.load_dictionary(str(path), term_index=0, count_index=1):
         raise RuntimeError(f"cannot load the spelling dictionary {path}")

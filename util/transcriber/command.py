@@ -4,6 +4,7 @@
     bin/transcribe.py lecture.mp3 --model exports/ldc --format srt > lecture.srt
     bin/transcribe.py test.csv --model exports/ldc/output_graph.tflite
     bin/transcribe.py recordings/ --model exports/ldc --lm other.arpa --spelling off
+    arecord -f S16_LE -r 16000 -c 1 | bin/transcribe.py - --stream --model exports/live
 
 Inputs are audio files (any format soundfile reads; stereo is down-mixed and other sample
 rates resampled to 16 kHz), CSV files (``wav_filename`` column, relative paths from the CSV's
@@ -18,6 +19,8 @@ breaks off part way is transcribed as far as it could be read). A file longer th
 so an hour-long recording needs no more memory than a minute; ``--format srt`` or ``vtt``
 writes subtitles. ``--n-best K`` adds the K best transcripts with their scores, ``--hot-word
 WORD[:BOOST]`` (repeatable) boosts a word in the search or, with a negative boost, keeps it out.
+``--stream`` (a ``ds_model=unidirectional`` model) feeds each file at real-time pace, or raw
+16 kHz PCM from standard input (``-``), and prints intermediate results as they change.
 The work is done by util/transcriber/transcriber.py (``Transcriber``), which loads no training
 code; ``bin/transcribe.py`` and ``deepspeech-transcribe`` run :func:`main`.
 """
@@ -30,14 +33,17 @@ import dataclasses
 import json
 import os
 import sys
+import time
 
+import numpy as np
 import soundfile
 import tqdm
 
-from util.data.audio import AudioError
+from util.data.audio import AudioError, load_audio
 from util.data.text import corpus_error_rates, normalize_transcript
 from util.decoding.decoder import HOT_WORD_BOOST, DecodingOptions, parse_hot_word
 from util.settings.devices import bfloat16_wanted
+from util.settings.geometry import INT16_SCALE, SAMPLE_RATE
 from util.transcriber import subtitles
 from util.transcriber.transcriber import (
     MAX_SEGMENT_SECONDS,
@@ -132,6 +138,24 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         "(the first is the transcript; for a file cut into segments, each segment's)",
     )
     parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="transcribe as live audio (a model trained with ds_model=unidirectional): each "
+        "file is fed at real-time pace, or - reads raw 16 kHz 16-bit mono PCM from standard "
+        "input; intermediate results are printed as they change, then the transcript",
+    )
+    parser.add_argument(
+        "--chunk-ms",
+        type=int,
+        default=20,
+        help="with --stream, milliseconds of audio fed at a time (20)",
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="with --stream, feed a file as fast as it is transcribed, not at real-time pace",
+    )
+    parser.add_argument(
         "--max-segment-seconds",
         type=float,
         default=MAX_SEGMENT_SECONDS,
@@ -208,6 +232,10 @@ def parse_args(argv):
         parser.error("--max-segment-seconds must be at least 1")
     if args.n_best < 1:
         parser.error("--n-best must be at least 1")
+    if args.stream and (args.n_best > 1 or args.format in ("srt", "vtt")):
+        parser.error("--stream gives one transcript per input: not with --n-best or subtitles")
+    if args.chunk_ms < 1:
+        parser.error("--chunk-ms must be at least 1")
     return args
 
 
@@ -234,14 +262,64 @@ def print_summary(scored: list[tuple[str, str, str]], decoding: DecodingOptions,
         )
 
 
+def stdin_chunks(chunk_samples: int):
+    """Raw 16-bit little-endian mono PCM from standard input, in pieces of ``chunk_samples``
+    samples as they arrive (the last one may be shorter)."""
+    pending = b""
+    while True:
+        block = os.read(sys.stdin.fileno(), 2 * chunk_samples - len(pending))
+        if not block:
+            break
+        pending += block
+        if len(pending) == 2 * chunk_samples:
+            yield np.frombuffer(pending, "<i2")
+            pending = b""
+    if len(pending) >= 2:
+        yield np.frombuffer(pending[: len(pending) // 2 * 2], "<i2")
+
+
+def file_chunks(path: str, chunk_samples: int, wait: bool):
+    """The file's samples in pieces of ``chunk_samples``, at real-time pace with ``wait``."""
+    audio = load_audio(path)  # float32 on the 16-bit scale
+    started = time.monotonic()
+    for first in range(0, len(audio), chunk_samples):
+        if wait:
+            time.sleep(max(0.0, started + first / SAMPLE_RATE - time.monotonic()))
+        yield (audio[first : first + chunk_samples] / INT16_SCALE).astype(np.float32)
+
+
+def stream_input(transcriber, path: str, args) -> object:
+    """Transcribe one input as a stream, printing intermediate results as they change;
+    returns the final Transcript."""
+    chunk = max(1, args.chunk_ms * SAMPLE_RATE // 1000)
+    chunks = stdin_chunks(chunk) if path == "-" else file_chunks(path, chunk, not args.no_wait)
+    stream, shown = transcriber.stream(), ""
+    for samples in chunks:
+        stream.feed(samples)
+        text = stream.intermediate()
+        if text != shown:
+            shown = text
+            if args.format == "json":
+                print(
+                    json.dumps({"partial": text, "seconds": round(stream.seconds, 2)}), flush=True
+                )
+            else:
+                print(f"... {text}", flush=True)
+    result = stream.finish()
+    result.file = path
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        items = expand_inputs(args.inputs)
+        items = [("-", None)] if args.inputs == ["-"] else expand_inputs(args.inputs)
         transcriber = Transcriber(
             args.model, bfloat16=bfloat16_wanted(args.bfloat16), custom_ops=args.custom_ops
         )
         transcriber.set_decoding(decoding_options(args, transcriber.decoding))
+        if args.stream:
+            transcriber.stream()  # the streaming step loads, or the error says why not
     except (InputError, ModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -253,10 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     status, scored = 0, []
     for path, reference in items:
         try:
-            with progress_bar(path) as progress:
-                result = transcriber.transcribe_file(
-                    path, args.segments, args.max_segment_seconds, progress, args.n_best
-                )
+            if args.stream:
+                result = stream_input(transcriber, path, args)
+            else:
+                with progress_bar(path) as progress:
+                    result = transcriber.transcribe_file(
+                        path, args.segments, args.max_segment_seconds, progress, args.n_best
+                    )
         except AudioError as error:
             print(f"error: {error}", file=sys.stderr)
             status = 1
@@ -264,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         if result.error:  # what could be read is transcribed; the rest is named
             print(f"error: {result.error}", file=sys.stderr)
             status = 1
-        rate = sample_rate(path)
+        rate = sample_rate(path) if path != "-" else None
         if rate and rate < 2 * transcriber.max_hz:
             print(
                 f"note: {path} is sampled at {rate} Hz but this model uses frequencies up to "

@@ -279,9 +279,15 @@ class Stream:
         windows = self._features.feed(audio)
         self._pending = np.concatenate([self._pending, windows])
         self.inference_s += time.perf_counter() - started
+        ran = False
         while len(self._pending) >= self.chunk_steps:
             self._run(self._pending[: self.chunk_steps])
             self._pending = self._pending[self.chunk_steps :]
+            ran = True
+        if ran:
+            # The spelling correction remembers its lookups (util/decoding/spell.py): the
+            # text so far corrected now leaves only the newest words to the final one.
+            self._transcriber.decoder.correct(self.intermediate())
 
     def _run(self, windows: np.ndarray) -> None:
         started = time.perf_counter()
