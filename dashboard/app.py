@@ -156,6 +156,7 @@ RUN_TABLE_ORDER = [
     "flags",
     "duration",
     "importer",
+    "model",
     "learning_rate",
     "n_hidden",
     "dropout",

@@ -57,6 +57,7 @@ RUN_COLUMNS = (
     "status",
     "flags",
     "importer",
+    "model",
     "learning_rate",
     "n_hidden",
     "dropout",
@@ -341,6 +342,8 @@ def run_row(run: Run, now: float | None = None, stale_after: float = STALE_AFTER
         "status": run.status,
         "flags": "; ".join(flags),
         "importer": importer if isinstance(importer, str) else None,
+        # runs from before ds_model existed trained the BiRNN
+        "model": model if isinstance(model := run.setting("model"), str) else "birnn",
         "learning_rate": number(run.setting("learning_rate")),
         "n_hidden": number(run.setting("n_hidden", Parameters.N_HIDDEN)),
         "dropout": number(dropout[0]) if isinstance(dropout, list) and dropout else None,

@@ -254,3 +254,13 @@ def test_the_settings_reference_is_the_declarations():
         if f.name not in ("dropout_rates", "stddevs"):
             assert f"`ds_{f.name}`" in text, f.name
     assert "`ds_dropout_rate6`" in text and "`ds_h6_stddev`" in text
+
+
+def test_a_streaming_model_reads_unnormalised_features_unless_told_otherwise():
+    streaming = from_environ({"ds_model": "unidirectional", "ds_checkpoint_dir": "x"})
+    assert streaming.model == "unidirectional" and streaming.feature_norm == "none"
+    assert from_environ({"ds_checkpoint_dir": "x"}).model == "birnn"
+    with pytest.raises(ConfigError, match="ds_feature_norm=coefficient: ds_model=unidirectional"):
+        from_environ({"ds_model": "unidirectional", "ds_feature_norm": "coefficient"})
+    with pytest.raises(ConfigError, match="ds_model='lstm': expected one of birnn, unidirectional"):
+        from_environ({"ds_model": "lstm"})

@@ -133,6 +133,17 @@ def test_a_good_run_reads_completely(logs):
     assert row["epochs_done"] == 2 and row["progress"] == pytest.approx(2 / 3)
     assert row["importer"] == "ldc93s1" and row["n_hidden"] == 100 and row["dropout"] == 0.05
     assert row["duration_s"] == 60.0 and row["git"] == "0123456789" and row["flags"] == ""
+    assert row["model"] == "birnn"  # a run from before ds_model: the BiRNN
+
+
+def test_the_runs_table_names_the_model(logs):
+    streaming = hyper()
+    streaming["config"]["model"] = "unidirectional"
+    write_run(logs, "20260102-030405", streaming)
+    write_run(logs, "20260102-040405", hyper())
+    rows = {name: R.run_row(run) for name, run in load(logs).items()}
+    assert rows["20260102-030405"]["model"] == "unidirectional"
+    assert rows["20260102-040405"]["model"] == "birnn"
 
 
 def test_figures_fall_back_to_the_reports(logs):

@@ -209,22 +209,27 @@ def test_intermediate_results_grow_and_a_birnn_export_cannot_stream(random_expor
 
 @pytest.fixture(scope="module")
 def trained_stream(tmp_path_factory):
-    """ds_model=unidirectional trained on LDC93S1 until it knows the sentence, exported with
-    a language model of it; and a BiRNN checkpoint beside it."""
+    """ds_model=unidirectional trained on LDC93S1 in two towers until it knows the sentence,
+    resumed for one more epoch, exported with a language model of it; and a BiRNN checkpoint
+    beside it."""
     root = tmp_path_factory.mktemp("trained-stream")
     lm = root / "lm.arpa"
     lm.write_text(build_arpa([SENTENCE]))
     environ = {
         **SMALL_MODEL,
         "ds_model": "unidirectional",
+        "ds_cpu_towers": "2",
         "ds_epochs": "80",
         "ds_lm_path": str(lm),
         "ds_checkpoint_dir": str(root / "ckpt"),
         "ds_logs_dir": str(root / "logs"),
         "ds_export_dir": str(root / "export"),
     }
-    status, out, err = run_main(environ)
+    status, out, err = run_main({**environ, "ds_export_dir": ""})
     assert status == 0, out + err
+    status, out, err = run_main({**environ, "ds_epochs": "81"})  # resumed at epoch 80
+    assert status == 0, out + err
+    assert "STARTING Epoch 0081" in out and "STARTING Epoch 0080" not in out
     assert " WER: 0.000000 " in out.split("Test loss=")[1]
     birnn = {**SMALL_MODEL, "ds_epochs": "1", "ds_checkpoint_dir": str(root / "birnn")}
     status, out, err = run_main({**birnn, "ds_logs_dir": str(root / "birnn-logs")})
