@@ -325,3 +325,20 @@ def test_a_checkpoint_of_one_kind_given_to_a_run_of_the_other_stops_with_a_messa
         assert status == 1, out + err
         other = "birnn" if kind == "unidirectional" else "unidirectional"
         assert f"set ds_model={other}" in err, err
+
+
+def test_without_a_language_model_the_stream_spells_the_likeliest_letters(random_export):
+    from util.decoding.decoder import DecodingOptions, greedy_labels
+
+    model = Transcriber(str(random_export["export"]), decoding=DecodingOptions(spelling="off"))
+    audio = speech(2.4, seed=6)
+    stream = model.stream()
+    stream.feed(audio)
+    shown = stream.intermediate()
+    result = stream.finish()
+    labels = greedy_labels(stream.last_logits, model.alphabet.n_classes - 1)
+    assert (
+        shown
+        and model.alphabet.decode(labels).split()[: len(shown.split()) - 1] == (shown.split()[:-1])
+    )
+    assert result.text == model.transcribe(audio).text  # TensorFlow's beam search, as whole

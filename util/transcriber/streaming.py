@@ -30,7 +30,6 @@ import tensorflow as tf
 from python_speech_features import mfcc
 
 from util.data.audio import as_16khz_samples, samples_time_steps
-from util.decoding.decoder import greedy_labels
 from util.decoding.streaming import IncrementalSearch
 from util.model.export_files import (
     METADATA,
@@ -254,6 +253,8 @@ class Stream:
         self._h = np.zeros((1, self.state_size), np.float32)
         self._audio: list[np.ndarray] = []
         self._logits: list[np.ndarray] = []
+        self._greedy: list[int] = []  # without a search: the most likely letters so far
+        self._last_label = None
         decoder = self._transcriber.decoder
         self._search = None
         if decoder.lm is not None:
@@ -296,17 +297,19 @@ class Stream:
         self._logits.append(logits)
         if self._search is not None:
             self._search.advance(logits)
+        else:  # the most likely letters, repeats merged across chunks
+            blank = self._transcriber.alphabet.n_classes - 1
+            for label in np.argmax(logits, axis=-1).tolist():
+                if label != self._last_label and label != blank:
+                    self._greedy.append(label)
+                self._last_label = label
 
     def intermediate(self) -> str:
         """The best hypothesis so far (no spelling correction): the beam search's with a
         language model or hot-words, else the most likely letters'."""
         if self._search is not None:
             return self._search.best()
-        if not self._logits:
-            return ""
-        alphabet = self._transcriber.alphabet
-        labels = greedy_labels(np.concatenate(self._logits), alphabet.n_classes - 1)
-        return " ".join(alphabet.decode(labels).split())
+        return " ".join(self._transcriber.alphabet.decode(self._greedy).split())
 
     def finish(self):
         """The utterance's :class:`util.transcriber.transcriber.Transcript` (text, words with
