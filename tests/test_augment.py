@@ -474,3 +474,32 @@ def test_bad_recording_settings_name_the_file(tmp_path):
     soundfile.write(good / "a.wav", np.ones(100) * 0.1, 16000)
     config = from_environ({**base, "ds_augment_rirs": str(good)})
     assert DataOptions.from_config(config, 1).augmentation.rirs == (str(good / "a.wav"),)
+
+
+# -- silence around the utterance ------------------------------------------------------------------
+
+
+def test_pad_adds_silence_at_both_ends_and_keeps_the_other_draws():
+    speech = tone(300, 0.5) + 100.0  # never zero
+    aug = augmentation.parse("pad=0.6:0.6")
+    lengths, leading = [], []
+    for seed in range(30):
+        generator = rng(seed)
+        draws = aug.draw(generator)
+        assert draws.audio == (("pad", pytest.approx(0.6)),)
+        padded = augment.apply_audio(aug, speech, draws, generator)
+        start = int(np.argmax(padded != 0))
+        np.testing.assert_array_equal(padded[start : start + len(speech)], speech)
+        assert not padded[:start].any() and not padded[start + len(speech) :].any()
+        lengths.append(len(padded) - len(speech))
+        leading.append(start)
+    assert max(lengths) <= 1.2 * SAMPLE_RATE and min(leading) < 0.2 * SAMPLE_RATE
+    assert max(leading) > 0.4 * SAMPLE_RATE  # each end drawn up to 0.6 s
+    base = augmentation.parse("speed=0.9:1.1@0.5,noise=10:30@0.5,reverb=0.2:0.8@0.5")
+    more = augmentation.parse("speed=0.9:1.1@0.5,noise=10:30@0.5,reverb=0.2:0.8@0.5,pad=0:1@0.5")
+    for seed in range(20):
+        a, b = base.draw(rng(seed)), more.draw(rng(seed))
+        assert [d for d in b.audio if d[0] != "pad"] == list(a.audio)
+    assert "pad=0:1@0.5" in more.text()
+    with pytest.raises(augmentation.AugmentError, match="0 <= LOW <= HIGH <= 3"):
+        augmentation.parse("pad=0:5")

@@ -23,7 +23,7 @@ from util.settings.geometry import CEP_LIFTER, INT16_MAX, N_FILTERS, SAMPLE_RATE
 MAX_MASKED_FRACTION = 0.2  # time masks together cover at most this much of an utterance
 # The order the audio perturbations are applied in: the room before the microphone's gain and
 # the noise.
-APPLY_ORDER = ("speed", "tempo", "pitch", "reverb", "volume", "noise")
+APPLY_ORDER = ("pad", "speed", "tempo", "pitch", "reverb", "volume", "noise")
 DRR_DB = (0.0, 12.0)  # direct-to-reverberant ratio of the generated impulse responses
 
 
@@ -34,14 +34,16 @@ def apply_audio(
     augmentation: Augmentation, audio: np.ndarray, draws: Draws, rng: np.random.Generator
 ) -> np.ndarray:
     """``audio`` with the perturbations drawn for it (:meth:`Augmentation.draw`), in the order
-    speed, tempo, pitch, reverb, volume, noise (float32, 16-bit scale); vtlp is the features'
-    (:attr:`Draws.vtlp`)."""
+    pad, speed, tempo, pitch, reverb, volume, noise (float32, 16-bit scale); vtlp is the
+    features' (:attr:`Draws.vtlp`)."""
     drawn = dict(draws.audio)
     for name in APPLY_ORDER:
         if name not in drawn:
             continue
         value = drawn[name]
-        if name == "speed":
+        if name == "pad":
+            audio = pad_silence(audio, value, rng)
+        elif name == "speed":
             audio = change_speed(audio, value)
         elif name == "tempo":
             audio = change_tempo(audio, value)
@@ -143,6 +145,15 @@ def shift_pitch(audio: np.ndarray, semitones: float) -> np.ndarray:
     if len(stretched) < len(audio):
         stretched = np.pad(stretched, (0, len(audio) - len(stretched)))
     return stretched[: len(audio)].astype(np.float32)
+
+
+def pad_silence(audio: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """``audio`` with zero samples before and after it, each end uniformly up to ``seconds``.
+
+    Parameters: ``seconds`` (ds_augment ``pad=LOW:HIGH@P``, e.g. 0:0.5).
+    """
+    before, after = (int(rng.uniform(0.0, seconds) * SAMPLE_RATE) for _ in range(2))
+    return np.pad(np.asarray(audio, np.float32), (before, after))
 
 
 def change_volume(audio: np.ndarray, gain_db: float) -> np.ndarray:

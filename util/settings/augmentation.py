@@ -21,6 +21,9 @@ probability:
   ``ds_augment_rirs``, one of the user's recorded impulse responses (each file and the
   generated response equally likely; a file's own reverberation replaces the drawn RT60).
   Duration and loudness are kept;
+- ``pad``: silence (zero samples) added before and after the utterance, each end up to the
+  drawn number of seconds (uniformly): speech cut out of a longer recording, as the
+  transcriber's segmenter cuts it, has pauses around it that a tightly cut corpus lacks;
 - ``vtlp``: vocal tract length perturbation (Jaitly and Hinton, 2013): the filterbank's
   frequency axis scaled by the factor (up to 4.8 kHz, then joined to the top of the band) when
   the features are computed, as a speaker with a shorter or longer vocal tract would move
@@ -56,11 +59,11 @@ import numpy as np
 from util.settings.geometry import N_FILTERS
 
 # The items drawn for the audio (vtlp too: it changes how the features are computed).
-AUDIO_NAMES = ("speed", "tempo", "pitch", "volume", "noise", "vtlp", "reverb")
+AUDIO_NAMES = ("speed", "tempo", "pitch", "volume", "noise", "vtlp", "reverb", "pad")
 MASK_NAMES = ("time_mask", "freq_mask")
-# The order of the draws; vtlp and reverb, added later, come last so that the others draw as
-# before.
-NAMES = ("speed", "tempo", "pitch", "volume", "noise", *MASK_NAMES, "vtlp", "reverb")
+# The order of the draws; vtlp, reverb and pad, added later, come last so that the others draw
+# as before.
+NAMES = ("speed", "tempo", "pitch", "volume", "noise", *MASK_NAMES, "vtlp", "reverb", "pad")
 SOUND_SUFFIXES = (".wav", ".flac", ".ogg")  # of the user's impulse responses and noises
 # Allowed values of each item: (lowest, highest) for LOW and HIGH (COUNT and WIDTH for masks).
 LIMITS = {
@@ -73,6 +76,7 @@ LIMITS = {
     "freq_mask": (0, 10),  # count; width up to N_FILTERS bands
     "vtlp": (0.7, 1.3),
     "reverb": (0.05, 3.0),  # RT60, seconds
+    "pad": (0.0, 3.0),  # seconds at each end, at most
 }
 MASK_WIDTH_LIMITS = {"time_mask": 100, "freq_mask": N_FILTERS}
 # The recipe of ds_augment=on (what worked best on the espeak-ng corpus; docs/measurements.md).
@@ -127,6 +131,7 @@ class Augmentation:
     freq_mask: Item | None = None
     vtlp: Item | None = None
     reverb: Item | None = None
+    pad: Item | None = None
     rirs: tuple[str, ...] = ()
     noises: tuple[str, ...] = ()
 
