@@ -35,6 +35,24 @@ PREFIX_LENGTH = 5
 LOOKUPS_KEPT = 200_000  # remembered lookups; the memory is forgotten whole when full
 
 
+UNBOUNDED = 2**31 - 1  # the bound lookup_compound asks its whole-sentence distance with
+
+
+class _BoundedDistance:
+    """SymSpell's edit distance, but for the distance between the whole sentence and its
+    correction that ``lookup_compound`` reports with its result (asked without a bound): that
+    one is quadratic in the sentence's length, and only the corrected text is read here, so
+    it is given as -1 (a stream's final correction would spend most of its time on it)."""
+
+    def __init__(self, comparer):
+        self._comparer = comparer
+
+    def compare(self, string_1: str, string_2: str, max_distance: int) -> int:
+        if max_distance >= UNBOUNDED:
+            return -1
+        return self._comparer.compare(string_1, string_2, max_distance)
+
+
 class RememberingSymSpell(SymSpell):
     """SymSpell that remembers its lookups. A stream corrects its growing transcript again and
     again (util/transcriber/streaming.py), and a compound correction looks up every word, its
@@ -44,6 +62,7 @@ class RememberingSymSpell(SymSpell):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._remembered: dict[tuple, list[tuple[str, int, int]]] = {}
+        self.distance_comparer = _BoundedDistance(self.distance_comparer)
 
     def lookup(
         self,

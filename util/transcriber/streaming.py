@@ -255,10 +255,7 @@ class Stream:
         self._logits: list[np.ndarray] = []
         self._greedy: list[int] = []  # without a search: the most likely letters so far
         self._last_label = None
-        decoder = self._transcriber.decoder
-        self._search = None
-        if decoder.lm is not None:
-            self._search = IncrementalSearch(decoder.lm, decoder.hot_words)
+        self._search = None  # made by the first feed (not on the way out of finish)
         self.inference_s = 0.0  # the model's time (features and steps) on this utterance
         self.last_logits = None
 
@@ -275,6 +272,9 @@ class Stream:
         audio = as_16khz_samples(np.asarray(samples), SAMPLE_RATE)
         if not len(audio):
             return
+        decoder = self._transcriber.decoder
+        if self._search is None and decoder.lm is not None:
+            self._search = IncrementalSearch(decoder.lm, decoder.hot_words)
         started = time.perf_counter()
         self._audio.append(audio)
         windows = self._features.feed(audio)
