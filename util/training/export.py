@@ -407,7 +407,8 @@ def _export(checkpoint_path, export_dir, geometry, ops, options: ExportOptions) 
         if options.lm_path:
             shutil.copyfile(options.lm_path, os.path.join(staging, decoding["lm"]))
             names.append(decoding["lm"])
-        if ops is not None and ops.lstm_op is not None:  # the speed-up beside them
+        if ops is not None and ops.lstm_op is not None and geometry.directions == 2:
+            # the speed-up beside them (the compiled op is the bidirectional LSTM's)
             session, _ = restore(ops)
             with session:
                 with open(os.path.join(staging, OP_GRAPH), "wb") as op_file:
