@@ -129,7 +129,7 @@ def test_the_optimizer_state_is_taken_when_asked(trained, tmp_path):
         ({"ds_n_hidden": "60"}, ["width 100", "this run 60", "ds_n_hidden=100"]),
         (
             {"ds_feature_norm": "coefficient"},
-            ["per utterance", "per coefficient", "ds_feature_norm=utterance"],
+            ["with ds_feature_norm=utterance", "with coefficient", "set ds_feature_norm=utterance"],
         ),
         ({"ds_feature_max_hz": "4000"}, ["8000 Hz", "4000 Hz", "ds_feature_max_hz=8000"]),
     ],
