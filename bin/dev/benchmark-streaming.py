@@ -3,18 +3,20 @@
 transcript takes after the last chunk, against the whole-utterance path on the same audio.
 
     bin/dev/benchmark-streaming.py --model EXPORT --sentences test.csv [--seconds 10]
-        [--utterances 20] [--chunk-ms 20] [--tflite] [--lm LM] [--seed 1]
+        [--utterances 20] [--chunk-ms 20] [--tflite] [--lm LM] [--beam-width N] [--seed 1]
 
 EXPORT is a ``ds_model=unidirectional`` export (its language model, if it carries one, is
-used as the transcriber uses it). Builds ``--utterances`` utterances of about ``--seconds``
-seconds each from a CSV data set's sentences (in order, 0.2-0.6 s pauses between them), then
+used as the transcriber uses it). Builds ``--utterances`` utterances of at least ``--seconds``
+seconds each from a CSV data set's whole sentences (in order, 0.2-0.6 s pauses between them),
+then
 for each: feeds it to ``Transcriber.stream()`` in ``--chunk-ms`` pieces as fast as they are
 taken (features, the streaming step every 320 ms, the beam search's advance), times every
 ``feed`` and the ``finish`` (the last steps, the search's end, word alignment and spelling),
 and transcribes the same audio whole (``Transcriber.transcribe``) as the reference. Prints the
 per-20-ms cost and the real-time factor of streaming, the finish latency (median, 90th
 percentile, worst), the whole-utterance time, the ratios, and how many final transcripts equal
-the whole-utterance ones. Run it on an idle machine: it measures wall time.
+the whole-utterance ones, and the final transcripts' WER and CER against the sentences. Run it
+on an idle machine: it measures wall time.
 """
 
 from __future__ import annotations
@@ -37,25 +39,28 @@ if __name__ == "__main__":
     reexec_in_venv()
 
 from util.data.audio import load_audio  # noqa: E402
+from util.data.text import corpus_error_rates, normalize_transcript  # noqa: E402
 from util.settings.geometry import INT16_SCALE, SAMPLE_RATE  # noqa: E402
 from util.transcriber.transcriber import Transcriber, read_labelled_csv  # noqa: E402
 
 
-def utterances(csv_path: str, count: int, seconds: float, seed: int) -> list[np.ndarray]:
-    """``count`` float samples arrays in [-1, 1] of about ``seconds`` each, joined from the
-    CSV's files in order with short pauses."""
+def utterances(csv_path: str, count: int, seconds: float, seed: int):
+    """``count`` (float samples in [-1, 1], transcript) pairs of whole sentences of the CSV,
+    in order, joined with short pauses until at least ``seconds`` long."""
     rng = random.Random(seed)
-    files = [path for path, _ in read_labelled_csv(csv_path)]
+    rows = read_labelled_csv(csv_path)
     made, index = [], 0
     while len(made) < count:
-        parts, length = [], 0
+        parts, words, length = [], [], 0
         while length < seconds * SAMPLE_RATE:
-            audio = load_audio(files[index % len(files)]) / INT16_SCALE
+            path, transcript = rows[index % len(rows)]
+            audio = load_audio(path) / INT16_SCALE
             pause = np.zeros(int(rng.uniform(0.2, 0.6) * SAMPLE_RATE), np.float32)
             parts += [audio.astype(np.float32), pause]
+            words.append(normalize_transcript(transcript or ""))
             length += len(audio) + len(pause)
             index += 1
-        made.append(np.concatenate(parts)[: int(seconds * SAMPLE_RATE)])
+        made.append((np.concatenate(parts[:-1]), " ".join(words)))
     return made
 
 
@@ -72,6 +77,7 @@ def main() -> int:
     parser.add_argument("--chunk-ms", type=int, default=20)
     parser.add_argument("--tflite", action="store_true", help="the export's TFLite models")
     parser.add_argument("--lm", help="decode with this language model instead of the export's")
+    parser.add_argument("--beam-width", type=int, help="instead of the export's")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     model_path = args.model
@@ -80,6 +86,8 @@ def main() -> int:
     model = Transcriber(model_path)
     if args.lm:
         model.set_decoding(dataclasses.replace(model.decoding, lm_path=args.lm))
+    if args.beam_width:
+        model.set_decoding(dataclasses.replace(model.decoding, beam_width=args.beam_width))
     print(
         f"model {model_path}: width {model.metadata.get('geometry', {}).get('n_hidden')}, "
         f"decoding {model.decoding.describe()}, beam width {model.decoding.beam_width}"
@@ -87,12 +95,12 @@ def main() -> int:
     audios = utterances(args.sentences, args.utterances, args.seconds, args.seed)
     chunk = args.chunk_ms * SAMPLE_RATE // 1000
     stream = model.stream()
-    model.transcribe(audios[0][:SAMPLE_RATE])  # both paths loaded and warm
-    stream.feed(audios[0][:SAMPLE_RATE])
+    model.transcribe(audios[0][0][:SAMPLE_RATE])  # both paths loaded and warm
+    stream.feed(audios[0][0][:SAMPLE_RATE])
     stream.finish()
-    feeding, finishing, whole_times, same, feeds = 0.0, [], [], 0, []
+    feeding, finishing, whole_times, same, feeds, scored = 0.0, [], [], 0, [], []
     audio_seconds = 0.0
-    for audio in audios:
+    for audio, reference in audios:
         for first in range(0, len(audio), chunk):
             started = time.perf_counter()
             stream.feed(audio[first : first + chunk])
@@ -104,11 +112,12 @@ def main() -> int:
         whole = model.transcribe(audio)
         whole_times.append(time.perf_counter() - started)
         same += streamed.text == whole.text
+        scored.append((reference, streamed.text))
         audio_seconds += len(audio) / SAMPLE_RATE
     feeding = sum(feeds)
     per_20ms = feeding / (audio_seconds / 0.02) * 1000
     print(
-        f"{len(audios)} utterances of {args.seconds:g} s ({audio_seconds:.0f} s), fed in "
+        f"{len(audios)} utterances of at least {args.seconds:g} s ({audio_seconds:.0f} s), fed in "
         f"{args.chunk_ms} ms chunks"
     )
     print(
@@ -132,6 +141,8 @@ def main() -> int:
         f"{(feeding + sum(finishing)) / sum(whole_times):.3f}"
     )
     print(f"final transcripts equal to the whole-utterance ones: {same} of {len(audios)}")
+    wer, cer = corpus_error_rates(scored)
+    print(f"the final transcripts' WER {wer:.3f}, CER {cer:.3f}")
     return 0
 
 
