@@ -60,7 +60,6 @@ from util.settings.alphabet import ALPHABET, Alphabet
 from util.settings.devices import with_bfloat16
 from util.settings.geometry import INT16_SCALE, MAX_HZ, SAMPLE_RATE
 from util.transcriber.long_audio import BlockReader, Segmenter, speech_segments
-from util.transcriber.streaming import Stream, StreamingModelError, load_streaming_step
 
 MAX_SEGMENT_SECONDS = 15.0  # longer files are cut at pauses into segments of at most this
 SEGMENT_BATCH = 8  # a long file's segments go through the frozen graph this many at a time
@@ -408,6 +407,9 @@ class Transcriber:
         Raises:
             ModelError: when the export has no streaming step or it cannot be loaded.
         """
+        # Loaded here: transcribing whole files needs none of it (nor pyctcdecode's search).
+        from util.transcriber.streaming import Stream, StreamingModelError, load_streaming_step
+
         if self._streaming_step is None:
             try:
                 self._streaming_step = load_streaming_step(self.model_path)
