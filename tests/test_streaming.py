@@ -18,8 +18,8 @@ from helpers import LDC93S1_WAV, REPO_ROOT, SENTENCE, SMALL_MODEL, run_main, syn
 
 from util.data.audio import audio_to_input_vector
 from util.decoding.arpa import build_arpa
-from util.decoding.decoder import HotWords, LmDecoder
-from util.decoding.streaming import IncrementalSearch
+from util.decoding.decoder import UNKNOWN_WORD_OFFSET, HotWords, LmDecoder
+from util.decoding.search import IncrementalSearch
 from util.model.birnn import BiRNN, ModelGeometry
 from util.model.export_files import OP_GRAPH, STREAMING_GRAPH, STREAMING_TFLITE, TFLITE
 from util.training.checkpoints import feature_norm_variable
@@ -175,6 +175,12 @@ def noisy_spelling(text: str, seed: int) -> np.ndarray:
     return np.array(steps, np.float32)
 
 
+def pyctcdecode_best(lm, logits, hot_words, hot: bool) -> tuple[str, float]:
+    """pyctcdecode's own whole-utterance search (its decode, or its search with hot-words):
+    the best transcript and its score."""
+    return lm._search(logits, hot_words if hot else None, prune_history=True)[0]
+
+
 @pytest.mark.parametrize("with_lm", [True, False])
 def test_the_incremental_search_ends_where_the_whole_search_does(random_export, with_lm):
     lm = LmDecoder(random_export["lm"] if with_lm else "", alpha=0.5, beta=1.0, beam_width=24)
@@ -182,7 +188,7 @@ def test_the_incremental_search_ends_where_the_whole_search_does(random_export, 
     rng = np.random.default_rng(0)
     for seed, text in enumerate(SENTENCES):
         logits = noisy_spelling(text.replace("greasy", "greacy"), seed)
-        expected = {False: lm.decode(logits), True: lm.decode_beams(logits, 1, hot_words)[0][0]}
+        expected = {hot: pyctcdecode_best(lm, logits, hot_words, hot) for hot in (False, True)}
         for hot in (False, True) if with_lm else (True,):
             search = IncrementalSearch(lm, hot_words if hot else None)
             start = 0
@@ -190,8 +196,63 @@ def test_the_incremental_search_ends_where_the_whole_search_does(random_export, 
                 size = int(rng.integers(1, 20))
                 search.advance(logits[start : start + size])
                 start += size
-            assert search.finish() == expected[hot], (text, hot)
+            assert (search.finish(), search.score) == expected[hot], (text, hot)
     assert IncrementalSearch(lm).finish() == ""  # no audio, no words
+
+
+def test_partial_words_score_as_pyctcdecode_scores_them(random_export):
+    lm = LmDecoder(random_export["lm"])
+    language_model = lm._decoder._language_model
+    words = sorted(language_model._unigram_set)
+    rng = np.random.default_rng(3)
+    parts = [w[:n] for w in words for n in range(1, len(w) + 1)]
+    parts += ["".join(rng.choice(list("abcdeht'"), int(rng.integers(1, 12)))) for _ in range(500)]
+    parts += [words[-1] + "z", "zzzzzzzzzzzzzz", words[0][:1]]
+    scores = [lm.partial_word_score(p) for p in parts]
+    assert scores == [language_model.score_partial_token(p) for p in parts]
+    assert 0.0 in scores and min(scores) < 2 * UNKNOWN_WORD_OFFSET  # known, and long unknown
+    assert scores == [lm.partial_word_score(p) for p in parts]  # remembered, the same
+
+
+def confident_spelling(text: str, seed: int) -> np.ndarray:
+    """Logits of a confident model: each letter a peak or two, then a run of near-certain
+    blanks (where only the blank is likely), some letters in doubt with another."""
+    alphabet = " abcdefghijklmnopqrstuvwxyz'"
+    rng = np.random.default_rng(seed)
+    steps = []
+    for char in text:
+        for _ in range(int(rng.integers(1, 3))):
+            row = rng.normal(0, 1.0, 29)
+            row[alphabet.index(char)] += 9.0
+            if rng.random() < 0.3:  # a second letter in doubt
+                row[int(rng.integers(1, 27))] += 8.0
+            steps.append(row)
+        for _ in range(int(rng.integers(0, 6))):
+            row = rng.normal(0, 1.0, 29)
+            row[28] += 14.0
+            steps.append(row)
+    return np.array(steps, np.float32)
+
+
+@pytest.mark.parametrize("with_lm", [True, False])
+def test_the_incremental_search_scores_a_confident_model_as_the_whole_search(
+    random_export, with_lm
+):
+    # Most steps of a confident model take the search's short way (only the blank likely):
+    # transcript and score must still be the whole search's to the last bit.
+    lm = LmDecoder(random_export["lm"] if with_lm else "", alpha=0.5, beta=1.0, beam_width=16)
+    hot_words = HotWords({"greasy": 4.0, "dog": -6.0})
+    quiet = 0
+    for seed, text in enumerate(SENTENCES):
+        logits = confident_spelling(text, seed)
+        for hot in (False, True) if with_lm else (True,):
+            expected = pyctcdecode_best(lm, logits, hot_words, hot)
+            search = IncrementalSearch(lm, hot_words if hot else None)
+            for start in range(0, len(logits), 7):
+                search.advance(logits[start : start + 7])
+            assert (search.finish(), search.score) == expected, (text, hot)
+            quiet += search.quiet_steps
+    assert quiet > 0 if with_lm else quiet == 0
 
 
 def test_intermediate_results_grow_and_a_birnn_export_cannot_stream(random_export):

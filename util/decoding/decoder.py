@@ -26,6 +26,7 @@ pyctcdecode's search, with or without a language model.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import math
@@ -36,12 +37,15 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from util.data.text import corpus_error_rates
+from util.decoding.search import IncrementalSearch, log_softmax
 from util.decoding.spell import corrector
 from util.settings.alphabet import ALPHABET, ENGLISH, N_CHARACTER, Alphabet
 
 LABELS = [*ALPHABET, ""]  # index i of the model's output -> pyctcdecode label; "" = blank
 UNKNOWN_WORD_OFFSET = -10.0
 BEAM_WIDTH = 100  # TensorFlow's beam search, in the towers and the exported graph
+PARTIAL_SCORES_KEPT = 200_000  # words being spelled whose scores an LmDecoder remembers
+AVG_TOKEN_LEN = 6  # pyctcdecode's (pinned): longer unknown words being spelled pay more
 assert len(LABELS) == N_CHARACTER
 
 
@@ -76,13 +80,6 @@ def read_unigrams(path: str) -> list[str]:
                 if len(parts) >= 2 and parts[1] not in ("<s>", "</s>", "<unk>"):
                     words.append(parts[1])
     return words
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Log probabilities of ``logits`` along the last axis (float32)."""
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).astype(np.float32)
 
 
 HOT_WORD_BOOST = 10.0  # a hot-word's boost when none is given (pyctcdecode's default weight) ...
@@ -186,6 +183,33 @@ class LmDecoder:
         except (OSError, RuntimeError, ValueError) as error:
             raise DecoderError(f"cannot load the language model {lm_path}: {error}") from error
         self.lm_path, self.alpha, self.beta, self.beam_width = lm_path, alpha, beta, beam_width
+        self._sorted_words = None  # the known words, sorted (partial_word_score)
+        self._partial_scores: dict[str, float] = {}
+
+    def partial_word_score(self, part: str) -> float:
+        """What pyctcdecode's language model adds for ``part``, a word being spelled (its
+        ``score_partial_token``: the unknown-word offset unless some known word starts with
+        it, more for long ones), found by bisection in the sorted known words rather than in
+        its character trie, and remembered (the language model's weights do not enter)."""
+        cache = self._partial_scores
+        score = cache.get(part)
+        if score is None:
+            language_model = self._decoder._language_model
+            if self._sorted_words is None:
+                self._sorted_words = sorted(language_model._unigram_set)
+            words = self._sorted_words
+            if language_model._char_trie is None:
+                unknown = 1.0
+            else:
+                at = bisect.bisect_left(words, part)
+                unknown = int(not (at < len(words) and words[at].startswith(part)))
+            score = language_model.unk_score_offset * unknown
+            if len(part) > AVG_TOKEN_LEN:
+                score = score * len(part) / AVG_TOKEN_LEN
+            if len(cache) >= PARTIAL_SCORES_KEPT:
+                cache.clear()
+            cache[part] = score
+        return score
 
     def default_boost(self, word: str) -> float:
         """A hot-word's boost when none is given: :data:`HOT_WORD_BOOST`, plus the penalty a
@@ -210,8 +234,9 @@ class LmDecoder:
             logits = logits[: int(length)]
         if len(logits) == 0:
             return ""
-        text = self._decoder.decode(log_softmax(logits), beam_width=self.beam_width)
-        return " ".join(text.split())
+        search = IncrementalSearch(self)  # pyctcdecode's decode, faster (util/decoding/search.py)
+        search.advance(logits)
+        return search.finish()
 
     def decode_beams(
         self, logits: np.ndarray, count: int = 1, hot_words: HotWords | None = None
@@ -226,7 +251,9 @@ class LmDecoder:
         logits = np.asarray(logits)
         if len(logits) == 0:
             return [("", 0.0)]
-        best = self._search(logits, hot_words, prune_history=True)[:1] or [("", 0.0)]
+        search = IncrementalSearch(self, hot_words)
+        search.advance(logits)
+        best = [(search.finish(), float(search.score))]
         if count <= 1:
             return best
         others = self._search(logits, hot_words, prune_history=False)

@@ -12,7 +12,7 @@ Features are computed as they become complete: MFCC frames (python_speech_featur
 util/data/audio.py computes them for a whole utterance), then each step's context window once
 the 9 frames after it exist. Every :data:`CHUNK_STEPS` windows go through the streaming step
 (util/model/streaming.py), its LSTM state carried over, and the logits straight into the beam
-search, which keeps its beams between chunks (util/decoding/streaming.py). :meth:`Stream.finish`
+search, which keeps its beams between chunks (util/decoding/search.py). :meth:`Stream.finish`
 adds the last frames and the zero frames after them (the whole utterance's padding), runs the
 remaining windows and the search's end, then aligns the words, as the whole-utterance path
 does.
@@ -30,7 +30,7 @@ import tensorflow as tf
 from python_speech_features import mfcc
 
 from util.data.audio import as_16khz_samples, samples_time_steps
-from util.decoding.streaming import IncrementalSearch
+from util.decoding.search import IncrementalSearch
 from util.model.export_files import (
     METADATA,
     STREAM_FEATURES,
