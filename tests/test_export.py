@@ -101,8 +101,8 @@ def test_transcribe_in_a_fresh_process_without_training_code(exported):
     # __init__ files hold only docstrings; util.settings.venv is the standard-library launcher).
     assert lines[1] == (
         "LOADED ['util.data', 'util.data.audio', 'util.data.text', 'util.decoding', "
-        "'util.decoding.alignment', 'util.decoding.decoder', 'util.decoding.spell', "
-        "'util.model', 'util.model.export_files', 'util.model.kernels', "
+        "'util.decoding.alignment', 'util.decoding.decoder', 'util.decoding.search', "
+        "'util.decoding.spell', 'util.model', 'util.model.export_files', 'util.model.kernels', "
         "'util.model.precision', 'util.settings', 'util.settings.alphabet', "
         "'util.settings.config', 'util.settings.devices', 'util.settings.geometry', "
         "'util.settings.venv', 'util.transcriber', 'util.transcriber.command', "
