@@ -48,7 +48,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).astype(np.float32)
 
 
-LM_SCORES_KEPT = 100_000  # beams' language-model scores a search remembers
+LM_SCORES_KEPT = 100_000  # beams' language-model scores (and histories) a search remembers
 
 
 class IncrementalSearch:
@@ -178,6 +178,8 @@ class IncrementalSearch:
         """The best beam of each language-model history (pyctcdecode's ``_prune_history``,
         with each text's history kept instead of split again every step)."""
         words = max(1, self._order - 1)
+        if len(self._histories) >= LM_SCORES_KEPT:
+            self._histories.clear()
         seen, kept = set(), []
         for beam in beams:
             history = self._histories.get(beam[0])
