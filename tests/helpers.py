@@ -80,6 +80,30 @@ SMALL_MODEL = {
 }
 
 
+def documented_client(name: str, folder: Path) -> tuple[Path, str]:
+    """The script docs/export.md shows after ``<!-- name -->``, written to ``folder``, and
+    its text."""
+    with open(os.path.join(REPO_ROOT, "docs", "export.md"), encoding="utf-8") as document:
+        block = document.read().split(f"<!-- {name} -->\n```python\n", 1)[1].split("```", 1)[0]
+    script = Path(folder) / f"{name}.py"
+    script.write_text(block)
+    return script, block
+
+
+def run_isolated(script, *args, cwd) -> str:
+    """What ``script`` prints, run by ``python -I`` (no project code on its path) in ``cwd``;
+    a failure shows the end of its errors."""
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
 def run_main(environ: dict, argv: list[str] = ()) -> tuple[int, str, str]:
     """``DeepSpeech.main`` in this process; returns (exit status, stdout, stderr)."""
     import DeepSpeech

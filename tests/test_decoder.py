@@ -306,3 +306,61 @@ def test_spelling_correction_keeps_boosted_words_and_brings_in_no_kept_out_one()
     # "hermoine" is boosted: left as it is; correcting "hom" would bring in "home": not made.
     assert hot.correct("i met hermoine at hom") == "i met hermoine at hom"
     assert hot.correct("i lov yu") == plain.correct("i lov yu") == "i love you"
+
+
+def viterbi_spans(log_probs, labels: list[int], blank: int):
+    """The CTC forced alignment written out state by state in plain Python (the reference
+    for util.decoding.alignment's vectorised one): first and last step of each label."""
+    states = [blank]
+    for label in labels:
+        states += [label, blank]
+    n, steps = len(states), len(log_probs)
+    score = [[-math.inf] * n for _ in range(steps)]
+    back = [[0] * n for _ in range(steps)]
+    for s in range(min(2, n)):
+        score[0][s] = float(log_probs[0][states[s]])
+    for t in range(1, steps):
+        for s in range(n):
+            best, move = score[t - 1][s], 0
+            if s >= 1 and score[t - 1][s - 1] > best:
+                best, move = score[t - 1][s - 1], 1
+            jump = s >= 2 and states[s] != blank and states[s] != states[s - 2]
+            if jump and score[t - 1][s - 2] > best:
+                best, move = score[t - 1][s - 2], 2
+            score[t][s] = best + float(log_probs[t][states[s]])
+            back[t][s] = move
+    if not labels:
+        return []
+    state = n - 1 if score[-1][n - 1] >= score[-1][n - 2] else n - 2
+    if not math.isfinite(score[-1][state]):
+        return None
+    spans = [[-1, -1] for _ in labels]
+    for t in range(steps - 1, -1, -1):
+        if state % 2:
+            spans[state // 2][0] = t
+            if spans[state // 2][1] < 0:
+                spans[state // 2][1] = t
+        state -= back[t][state]
+    return [step for span in spans for step in span]
+
+
+def test_forced_alignment_follows_the_most_probable_path_state_by_state():
+    from util.decoding.alignment import forced_alignment
+
+    unfit = 0
+    for seed in range(150):
+        rng = np.random.default_rng(seed)
+        steps = int(rng.integers(1, 60))
+        labels = [
+            int(x) for x in rng.integers(0, 3 if seed % 2 else 28, rng.integers(0, steps + 3))
+        ]
+        if seed % 5 == 0:  # one letter again and again: blanks must separate them
+            labels = labels[:1] * len(labels)
+        logits = rng.normal(0, 3, (steps, 29)).astype(np.float32)
+        if seed % 7 == 0:  # whole numbers: equal scores, where the first move must win
+            logits = np.round(logits)
+        log_probs = log_softmax(logits)
+        expected = viterbi_spans(log_probs, labels, BLANK_INDEX)
+        assert forced_alignment(log_probs, labels, BLANK_INDEX) == expected, seed
+        unfit += expected is None
+    assert 0 < unfit < 100  # some label sequences too long for their steps, most not

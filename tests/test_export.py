@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow.compat.v1 as tf
-from helpers import LDC93S1_WAV, REPO_ROOT, SENTENCE, run_main
+from helpers import LDC93S1_WAV, REPO_ROOT, SENTENCE, documented_client, run_isolated, run_main
 from scipy.signal import resample_poly
 
 from util.data.audio import audiofile_to_input_vector
@@ -511,20 +511,9 @@ def test_the_documented_plain_clients_transcribe_ldc93s1(exported, tmp_path, cli
     """docs/export.md's scripts (the README points to them), as written there, in a process
     with no project code: the frozen graph in TensorFlow, the TFLite model in
     tf.lite.Interpreter."""
-    document = open(os.path.join(REPO_ROOT, "docs", "export.md"), encoding="utf-8").read()
-    block = document.split(f"<!-- {client} -->\n```python\n", 1)[1].split("```", 1)[0]
+    script, block = documented_client(client, tmp_path)
     assert len(block.strip().splitlines()) <= 20  # short enough to read at a glance
-    script = tmp_path / f"{client}.py"
-    script.write_text(block)
-    result = subprocess.run(
-        [sys.executable, "-I", str(script), str(exported["dir"] / model), LDC93S1_WAV],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == SENTENCE
+    assert run_isolated(script, exported["dir"] / model, LDC93S1_WAV, cwd=tmp_path) == SENTENCE
 
 
 @pytest.mark.slow

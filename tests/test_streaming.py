@@ -14,7 +14,16 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow.compat.v1 as tf
-from helpers import LDC93S1_WAV, REPO_ROOT, SENTENCE, SMALL_MODEL, run_main, synth_speech
+from helpers import (
+    LDC93S1_WAV,
+    REPO_ROOT,
+    SENTENCE,
+    SMALL_MODEL,
+    documented_client,
+    run_isolated,
+    run_main,
+    synth_speech,
+)
 
 from util.data.audio import audio_to_input_vector
 from util.decoding.arpa import build_arpa
@@ -324,19 +333,9 @@ def test_the_documented_streaming_clients_transcribe_ldc93s1(
 ):
     """docs/export.md's streaming scripts, as written there, in a process with no project
     code."""
-    document = open(os.path.join(REPO_ROOT, "docs", "export.md"), encoding="utf-8").read()
-    block = document.split(f"<!-- {client} -->\n```python\n", 1)[1].split("```", 1)[0]
-    script = tmp_path / f"{client}.py"
-    script.write_text(block)
-    result = subprocess.run(
-        [sys.executable, "-I", str(script), str(trained_stream["export"] / model), LDC93S1_WAV],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == SENTENCE
+    script, _ = documented_client(client, tmp_path)
+    model_path = trained_stream["export"] / model
+    assert run_isolated(script, model_path, LDC93S1_WAV, cwd=tmp_path) == SENTENCE
 
 
 @pytest.mark.slow

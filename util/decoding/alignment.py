@@ -89,17 +89,18 @@ def forced_alignment(log_probs: np.ndarray, labels: list[int], blank: int) -> li
     score = np.full(n, -np.inf)
     score[:2] = emissions[0, :2]
     back = np.zeros((steps, n), np.int8)  # 0: stayed, 1: from the previous, 2: from two back
-    # choices[k, s]: the score of reaching state s by move k (stay, step, jump); moves that
-    # cannot happen stay at minus infinity. The first of equal choices wins.
-    choices = np.full((3, n), -np.inf)
-    jumps = np.flatnonzero(skip)
+    # The score of reaching each state by a step from the previous one, and by a jump from two
+    # back; moves that cannot happen stay at minus infinity. The first of equal moves (stay,
+    # step, jump) wins.
+    stepped, jumped = np.full(n, -np.inf), np.full(n, -np.inf)
     for t in range(1, steps):
-        choices[0] = score
-        choices[1, 1:] = score[:-1]
-        choices[2, jumps] = score[jumps - 2]
-        move = choices.argmax(0)
-        back[t] = move
-        score = choices[move, np.arange(n)] + emissions[t]
+        stepped[1:] = score[:-1]
+        np.copyto(jumped[2:], score[:-2], where=skip[2:])
+        stepping = stepped > score
+        best = np.maximum(score, stepped)
+        jumping = jumped > best
+        back[t] = np.where(jumping, 2, stepping)
+        score = np.where(jumping, jumped, best) + emissions[t]
     end = n - 1 if score[n - 1] >= score[n - 2] else n - 2
     if not np.isfinite(score[end]):
         return None

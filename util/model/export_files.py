@@ -61,6 +61,8 @@ STREAM_STATE_H = "stream_state_h"  # float32 [1, cell]: its output state, zeros 
 STREAM_LOGITS = "stream_logits"  # float32 [steps, 29]
 STREAM_NEW_STATE_C = "stream_new_state_c"  # float32 [1, cell]: give it back with the next chunk
 STREAM_NEW_STATE_H = "stream_new_state_h"  # float32 [1, cell]
+STREAM_INPUTS = (STREAM_FEATURES, STREAM_STATE_C, STREAM_STATE_H)  # in this order
+STREAM_OUTPUTS = (STREAM_LOGITS, STREAM_NEW_STATE_C, STREAM_NEW_STATE_H)
 METADATA = "metadata_json"  # string constant: JSON (see util.training.export.model_metadata)
 # A TFLite model takes INPUT_SAMPLES as float32 [samples] (one utterance) and gives LOGITS as
 # [time, 29] and METADATA as the JSON's UTF-8 bytes (uint8 [n]).

@@ -25,9 +25,11 @@ from util.model.birnn import (
 )
 from util.model.export_files import (
     STREAM_FEATURES,
+    STREAM_INPUTS,
     STREAM_LOGITS,
     STREAM_NEW_STATE_C,
     STREAM_NEW_STATE_H,
+    STREAM_OUTPUTS,
     STREAM_STATE_C,
     STREAM_STATE_H,
 )
@@ -42,8 +44,8 @@ def streaming_metadata(geometry: ModelGeometry, chunk_steps: int = CHUNK_STEPS) 
         "chunk_steps": chunk_steps,
         "context_steps": geometry.n_context,
         "state_size": geometry.n_cell,
-        "inputs": [STREAM_FEATURES, STREAM_STATE_C, STREAM_STATE_H],
-        "outputs": [STREAM_LOGITS, STREAM_NEW_STATE_C, STREAM_NEW_STATE_H],
+        "inputs": list(STREAM_INPUTS),
+        "outputs": list(STREAM_OUTPUTS),
     }
 
 

@@ -13,12 +13,8 @@ import tensorflow.compat.v1 as tf
 from util.model.birnn import ModelGeometry
 from util.model.export_files import (
     METADATA,
-    STREAM_FEATURES,
-    STREAM_LOGITS,
-    STREAM_NEW_STATE_C,
-    STREAM_NEW_STATE_H,
-    STREAM_STATE_C,
-    STREAM_STATE_H,
+    STREAM_INPUTS,
+    STREAM_OUTPUTS,
     STREAMING_GRAPH,
     STREAMING_TFLITE,
 )
@@ -57,7 +53,7 @@ def write_streaming(
     """Write the streaming step's frozen graph, and its float32 TFLite model when ``tflite``
     asks for any, into ``staging``; returns their names."""
     session, _ = _restored(checkpoint_path, geometry, None, metadata)
-    outputs = [STREAM_LOGITS, STREAM_NEW_STATE_C, STREAM_NEW_STATE_H, METADATA]
+    outputs = [*STREAM_OUTPUTS, METADATA]
     with session, session.graph.as_default():
         frozen = tf.graph_util.convert_variables_to_constants(
             session, session.graph.as_graph_def(), outputs
@@ -72,9 +68,8 @@ def write_streaming(
     with session:
         converter = tf.lite.TFLiteConverter.from_session(
             session,
-            [tensors[n] for n in (STREAM_FEATURES, STREAM_STATE_C, STREAM_STATE_H)],
-            [tensors[n] for n in (STREAM_LOGITS, STREAM_NEW_STATE_C, STREAM_NEW_STATE_H)]
-            + [tensors[METADATA]],
+            [tensors[n] for n in STREAM_INPUTS],
+            [tensors[n] for n in STREAM_OUTPUTS] + [tensors[METADATA]],
         )
         try:
             model = converter.convert()

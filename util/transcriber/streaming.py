@@ -34,11 +34,8 @@ from util.decoding.search import IncrementalSearch
 from util.model.export_files import (
     METADATA,
     STREAM_FEATURES,
-    STREAM_LOGITS,
-    STREAM_NEW_STATE_C,
-    STREAM_NEW_STATE_H,
-    STREAM_STATE_C,
-    STREAM_STATE_H,
+    STREAM_INPUTS,
+    STREAM_OUTPUTS,
     STREAMING_GRAPH,
     STREAMING_TFLITE,
 )
@@ -171,10 +168,8 @@ class _GraphStep:
             tf.compat.v1.import_graph_def(graph_def, name="")
         self.session = tf.compat.v1.Session(graph=self.graph)
         get = self.graph.get_tensor_by_name
-        self.inputs = [get(f"{n}:0") for n in (STREAM_FEATURES, STREAM_STATE_C, STREAM_STATE_H)]
-        self.outputs = [
-            get(f"{n}:0") for n in (STREAM_LOGITS, STREAM_NEW_STATE_C, STREAM_NEW_STATE_H)
-        ]
+        self.inputs = [get(f"{n}:0") for n in STREAM_INPUTS]
+        self.outputs = [get(f"{n}:0") for n in STREAM_OUTPUTS]
         self.metadata = json.loads(self.session.run(get(f"{METADATA}:0")))
 
     def run(self, windows: np.ndarray, c: np.ndarray, h: np.ndarray):
@@ -198,10 +193,9 @@ class _TfLiteStep:
         self.interpreter.allocate_tensors()
         inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
         outputs = {d["name"]: d["index"] for d in self.interpreter.get_output_details()}
-        names = (STREAM_FEATURES, STREAM_STATE_C, STREAM_STATE_H)
-        self.inputs = [inputs[n]["index"] for n in names]
+        self.inputs = [inputs[n]["index"] for n in STREAM_INPUTS]
         self.steps = int(inputs[STREAM_FEATURES]["shape"][0])
-        self.outputs = [outputs[n] for n in (STREAM_LOGITS, STREAM_NEW_STATE_C, STREAM_NEW_STATE_H)]
+        self.outputs = [outputs[n] for n in STREAM_OUTPUTS]
         self.metadata = json.loads(bytes(self.interpreter.get_tensor(outputs[METADATA])))
 
     def run(self, windows: np.ndarray, c: np.ndarray, h: np.ndarray):
