@@ -156,6 +156,8 @@ class StreamFeatures:
 class _GraphStep:
     """The frozen streaming graph: any number of steps a call."""
 
+    steps = None  # no fixed number of steps a call
+
     def __init__(self, path: str):
         graph_def = tf.compat.v1.GraphDef()
         try:
@@ -312,8 +314,11 @@ class Stream:
         started = time.perf_counter()
         windows = np.concatenate([self._pending, self._features.finish()])
         self.inference_s += time.perf_counter() - started
-        for first in range(0, len(windows), self.chunk_steps):
-            self._run(windows[first : first + self.chunk_steps])
+        # The rest in one call where the model takes any number of steps (a call costs more
+        # than a step), else in its chunks.
+        size = self._step.steps or max(len(windows), 1)
+        for first in range(0, len(windows), size):
+            self._run(windows[first : first + size])
         width = self._transcriber.alphabet.n_classes
         logits = np.concatenate(self._logits) if self._logits else np.zeros((0, width))
         audio = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
