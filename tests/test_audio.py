@@ -16,6 +16,7 @@ from util.data.audio import (
     audiofile_to_input_vector,
     load_audio,
     mfcc_frames,
+    recipe_mfcc,
     time_steps,
 )
 from util.settings.geometry import N_CONTEXT, N_FEATURES, N_INPUT
@@ -45,6 +46,18 @@ def test_mfcc_frames_are_every_second_10ms_frame(n_samples):
     audio = np.random.default_rng(n_samples).normal(size=n_samples) * 3000
     reference = mfcc(audio, samplerate=16000, winlen=0.025, winstep=0.01, numcep=26)[::2]
     np.testing.assert_array_equal(mfcc_frames(audio), reference.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int16])
+def test_recipe_mfcc_is_python_speech_features_mfcc(dtype):
+    # The same numbers to the last bit, whatever the samples' type, the top frequency and the
+    # pre-emphasis (a stream does its own: 0 here), at lengths around the framing's edges.
+    for n_samples, max_hz, preemph in ((400, 8000, 0.97), (881, 4000, 0.0), (16001, 8000, 0.0)):
+        audio = (np.random.default_rng(n_samples).normal(size=n_samples) * 3000).astype(dtype)
+        expected = mfcc(
+            audio, 16000, 0.025, 0.02, 26, 26, 512, highfreq=max_hz, preemph=preemph, ceplifter=22
+        )
+        np.testing.assert_array_equal(recipe_mfcc(audio, 26, max_hz, preemph), expected)
 
 
 def test_constants():

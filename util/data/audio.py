@@ -20,8 +20,9 @@ from math import gcd
 
 import numpy as np
 import soundfile
-from python_speech_features import mfcc, sigproc
-from python_speech_features.base import lifter
+from python_speech_features import sigproc
+from python_speech_features.base import get_filterbanks, lifter
+from scipy import fftpack
 from scipy.fft import dct
 from scipy.signal import resample_poly
 
@@ -374,6 +375,29 @@ def _warped_mfcc(audio: np.ndarray, numcep: int, max_hz: int, factor: float) -> 
     return cepstra
 
 
+@functools.cache
+def _filterbank(max_hz: int) -> np.ndarray:
+    return get_filterbanks(N_FILTERS, FFT_SIZE, SAMPLE_RATE, 0, max_hz)
+
+
+def recipe_mfcc(signal: np.ndarray, numcep: int, max_hz: int, preemph: float) -> np.ndarray:
+    """python_speech_features' ``mfcc`` with the recipe's settings, step for step (the same
+    numbers), but with the mel filterbank built once per ``max_hz`` rather than on every call
+    (a stream computes a few frames at a time, and building it took longer than they did)."""
+    signal = sigproc.preemphasis(signal, preemph)
+    frames = sigproc.framesig(signal, WINDOW_SECONDS * SAMPLE_RATE, TIME_STEP_SECONDS * SAMPLE_RATE)
+    power = sigproc.powspec(frames, FFT_SIZE)
+    eps = np.finfo(float).eps
+    energy = np.sum(power, 1)
+    energy = np.where(energy == 0, eps, energy)
+    banks = np.dot(power, _filterbank(max_hz).T)
+    banks = np.where(banks == 0, eps, banks)
+    cepstra = fftpack.dct(np.log(banks), type=2, axis=1, norm="ortho")[:, :numcep]
+    cepstra = lifter(cepstra, CEP_LIFTER)
+    cepstra[:, 0] = np.log(energy)
+    return cepstra
+
+
 def mfcc_frames(
     audio: np.ndarray, numcep: int = N_INPUT, max_hz: int = MAX_HZ, vtlp: float = 1.0
 ) -> np.ndarray:
@@ -387,18 +411,7 @@ def mfcc_frames(
     if vtlp != 1.0:
         frames = _warped_mfcc(audio, numcep, max_hz, vtlp)
     else:
-        frames = mfcc(
-            audio,
-            samplerate=SAMPLE_RATE,
-            winlen=WINDOW_SECONDS,
-            winstep=TIME_STEP_SECONDS,
-            numcep=numcep,
-            nfilt=N_FILTERS,
-            nfft=FFT_SIZE,
-            highfreq=max_hz,
-            preemph=PREEMPHASIS,
-            ceplifter=CEP_LIFTER,
-        )
+        frames = recipe_mfcc(audio, numcep, max_hz, PREEMPHASIS)
     return np.ascontiguousarray(frames[: samples_time_steps(len(audio))], dtype=np.float32)
 
 

@@ -27,9 +27,8 @@ import warnings
 
 import numpy as np
 import tensorflow as tf
-from python_speech_features import mfcc
 
-from util.data.audio import as_16khz_samples, samples_time_steps
+from util.data.audio import as_16khz_samples, recipe_mfcc, samples_time_steps
 from util.decoding.search import IncrementalSearch
 from util.model.export_files import (
     METADATA,
@@ -40,9 +39,6 @@ from util.model.export_files import (
     STREAMING_TFLITE,
 )
 from util.settings.geometry import (
-    CEP_LIFTER,
-    FFT_SIZE,
-    N_FILTERS,
     PREEMPHASIS,
     SAMPLE_RATE,
     TIME_STEP_SECONDS,
@@ -97,19 +93,8 @@ class StreamFeatures:
         return emphasised
 
     def _mfcc(self, emphasised: np.ndarray) -> np.ndarray:
-        frames = mfcc(
-            emphasised,
-            samplerate=SAMPLE_RATE,
-            winlen=WINDOW_SECONDS,
-            winstep=TIME_STEP_SECONDS,
-            numcep=self.numcep,
-            nfilt=N_FILTERS,
-            nfft=FFT_SIZE,
-            highfreq=self.max_hz,
-            preemph=0.0,  # done above, across the pieces
-            ceplifter=CEP_LIFTER,
-        )
-        return frames.astype(np.float32)
+        # pre-emphasis done above, across the pieces
+        return recipe_mfcc(emphasised, self.numcep, self.max_hz, 0.0).astype(np.float32)
 
     def feed(self, samples: np.ndarray) -> np.ndarray:
         """The windows [steps, n_features] that ``samples`` (float32, 16-bit scale) complete."""
@@ -283,8 +268,10 @@ class Stream:
             ran = True
         if ran:
             # The spelling correction remembers its lookups (util/decoding/spell.py): the
-            # text so far corrected now leaves only the newest words to the final one.
-            self._transcriber.decoder.correct(self.intermediate())
+            # text so far corrected now leaves only the newest words to the final one. The
+            # last word is left out: it may still be being spoken, and each of its beginnings
+            # would be looked up (and split every way) for nothing.
+            self._transcriber.decoder.correct(" ".join(self.intermediate().split()[:-1]))
 
     def _run(self, windows: np.ndarray) -> None:
         started = time.perf_counter()
