@@ -156,8 +156,8 @@ def test_no_state_passes_from_one_utterance_or_stream_to_another(random_export):
 def test_features_in_pieces_are_the_whole_utterance_features():
     audio = (speech(1.3, seed=11) * 32768).astype(np.float32)
     whole = audio_to_input_vector(audio, norm="none")
-    for sizes in ([1], [320], [401, 7], odd_sizes(2)):
-        features = StreamFeatures(26, 9, 8000)
+    for sizes, batch in (([1], 0), ([320], 0), ([401, 7], 0), (odd_sizes(2), 0), ([320], 5120)):
+        features = StreamFeatures(26, 9, 8000, batch=batch)
         pieces, start, index = [], 0, 0
         while start < len(audio):
             size = sizes[index % len(sizes)]
@@ -165,6 +165,8 @@ def test_features_in_pieces_are_the_whole_utterance_features():
             start, index = start + size, index + 1
         pieces.append(features.finish())
         np.testing.assert_array_equal(np.concatenate(pieces), whole)
+        if batch:  # computed only once a batch of samples has come
+            assert sum(len(p) > 0 for p in pieces) <= len(audio) // batch + 1
     for length in (1, 250, 400, 721):  # shorter than a window, a window, a little more
         features = StreamFeatures(26, 9, 8000)
         got = np.concatenate([features.feed(audio[:length]), features.finish()])

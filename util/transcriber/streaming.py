@@ -69,13 +69,18 @@ def streaming_file(model_path: str) -> str:
 
 class StreamFeatures:
     """The features of audio that arrives in pieces: the same numbers as
-    util.data.audio.audio_to_input_vector(..., norm="none") gives for the whole of it."""
+    util.data.audio.audio_to_input_vector(..., norm="none") gives for the whole of it.
+    ``batch``: samples are kept until at least this many have come (a computation costs
+    about as much for one frame as for sixteen), then computed together."""
 
-    def __init__(self, numcep: int, numcontext: int, max_hz: int):
+    def __init__(self, numcep: int, numcontext: int, max_hz: int, batch: int = 0):
         self.numcep, self.numcontext, self.max_hz = numcep, numcontext, max_hz
+        self.batch = batch
         self.reset()
 
     def reset(self) -> None:
+        self._waiting: list[np.ndarray] = []  # samples fed but not computed yet (batch)
+        self._waiting_count = 0
         self._last = None  # the last sample fed (pre-emphasis reads it)
         self._emphasised = np.zeros(0, np.float32)  # samples not yet in a complete frame
         self._frames = np.zeros((self.numcontext, self.numcep), np.float32)  # zero padding
@@ -97,9 +102,20 @@ class StreamFeatures:
         return recipe_mfcc(emphasised, self.numcep, self.max_hz, 0.0).astype(np.float32)
 
     def feed(self, samples: np.ndarray) -> np.ndarray:
-        """The windows [steps, n_features] that ``samples`` (float32, 16-bit scale) complete."""
+        """The windows [steps, n_features] that ``samples`` (float32, 16-bit scale) complete
+        (with a ``batch``, once that many samples have come)."""
         if len(samples):
             self.samples += len(samples)
+            self._waiting.append(samples)
+            self._waiting_count += len(samples)
+        if self._waiting_count < max(self.batch, 1):
+            return np.zeros((0, (2 * self.numcontext + 1) * self.numcep), np.float32)
+        return self._compute()
+
+    def _compute(self) -> np.ndarray:
+        if self._waiting_count:
+            samples = np.concatenate(self._waiting) if len(self._waiting) > 1 else self._waiting[0]
+            self._waiting, self._waiting_count = [], 0
             self._emphasised = np.append(self._emphasised, self._emphasise(samples))
         count = 0
         if len(self._emphasised) >= FRAME_LENGTH:
@@ -113,6 +129,7 @@ class StreamFeatures:
     def finish(self) -> np.ndarray:
         """The remaining windows: the last frames (zero-padded audio, as for a whole
         utterance) and zero frames after them."""
+        early = self._compute()
         total = samples_time_steps(self.samples) if self.samples else 0
         missing = total - (self.steps + len(self._frames) - self.numcontext)
         if missing > 0:
@@ -121,7 +138,7 @@ class StreamFeatures:
             padded[: len(self._emphasised)] = self._emphasised[:span]
             self._add_frames(self._mfcc(padded)[:missing])
         self._add_frames(np.zeros((self.numcontext, self.numcep), np.float32))
-        return self._windows(total - self.steps)
+        return np.concatenate([early, self._windows(total - self.steps)])
 
     def _add_frames(self, frames: np.ndarray) -> None:
         self._frames = np.concatenate([self._frames, frames])
@@ -223,6 +240,7 @@ class Stream:
             int(features.get("mfcc_coefficients", 26)),
             int(features.get("context_frames", 9)),
             int(features.get("max_hz", transcriber.max_hz)),
+            batch=self.chunk_steps * FRAME_STEP,  # the model waits for a chunk anyway
         )
         self.reset()
 
