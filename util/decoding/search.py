@@ -21,7 +21,6 @@ at every step.
 
 from __future__ import annotations
 
-import heapq
 from operator import itemgetter
 
 import numpy as np
@@ -77,6 +76,7 @@ class IncrementalSearch:
         # Beams, best first: (text, word being spelled, last character, acoustic score,
         # language-model score, total). The word being spelled is never complete here.
         self._beams = [("", "", None, 0.0, 0.0, 0.0)]
+        self._end_in_blank = False
         self.steps = 0
         self.quiet_steps = 0  # of them, steps where only the blank was likely (the short way)
         self.score = None  # the transcript's score (:meth:`finish`)
@@ -97,13 +97,19 @@ class IncrementalSearch:
             likely = set(np.where(column >= DEFAULT_MIN_TOKEN_LOGP)[0]) | {column.argmax()}
             # (without a language model a beam's total is not its acoustic score plus a
             # stored part, so every step is a whole one)
-            quiet = likely == {self._blank} and all(beam[2] == "" for beam in self._beams)
+            quiet = likely == {self._blank} and self._all_end_in_blank()
             if quiet and self._lm is not None:
                 self._blank_step(column[self._blank])
                 self.quiet_steps += 1
             else:
                 self._step(column, likely)
         self.steps += len(logits)
+
+    def _all_end_in_blank(self) -> bool:
+        """Whether every beam ends in a blank (known until the next whole step)."""
+        if self._end_in_blank is None:
+            self._end_in_blank = all(beam[2] == "" for beam in self._beams)
+        return self._end_in_blank
 
     def _lm_score(self, text: str, word: str, new_text: str, part: str) -> float:
         """What the language model (and hot-words) add to a beam that reached ``new_text``
@@ -159,6 +165,7 @@ class IncrementalSearch:
                     lm_score = known[new_text, part] = self._lm_score(text, word, new_text, part)
                 scored.append((new_text, part, last, score, lm_score, score + lm_score))
         self._beams = self._prune(self._trim(scored))
+        self._end_in_blank = None
 
     def _blank_step(self, p) -> None:
         """A step where only the blank is likely and every beam already ends in a blank: no
@@ -169,10 +176,13 @@ class IncrementalSearch:
         )  # still one beam per history: the histories are the last step's
 
     def _trim(self, scored: list) -> list:
-        """Beams within reach of the best (:data:`DEFAULT_PRUNE_LOGP`), the best first."""
-        best = max(beam[5] for beam in scored)
-        kept = [beam for beam in scored if beam[5] >= best + DEFAULT_PRUNE_LOGP]
-        return heapq.nlargest(self.beam_width, kept, key=itemgetter(5))
+        """Beams within reach of the best (:data:`DEFAULT_PRUNE_LOGP`), the best first, at
+        most the beam width: pyctcdecode's float32 comparisons and its stable order (equal
+        totals in the order they came), done on an array."""
+        totals = np.fromiter(map(itemgetter(5), scored), np.float32, len(scored))
+        kept = np.flatnonzero(totals >= totals.max() + DEFAULT_PRUNE_LOGP)
+        order = kept[np.argsort(-totals[kept], kind="stable")[: self.beam_width]]
+        return [scored[i] for i in order.tolist()]
 
     def _prune(self, beams: list) -> list:
         """The best beam of each language-model history (pyctcdecode's ``_prune_history``,
