@@ -8,14 +8,14 @@ utterance gives.
         print(stream.intermediate())
     result = stream.finish()  # a Transcript with word timings; the stream is ready again
 
-Features are computed as they become complete: MFCC frames (python_speech_features, as
-util/data/audio.py computes them for a whole utterance), then each step's context window once
-the 9 frames after it exist. Every :data:`CHUNK_STEPS` windows go through the streaming step
-(util/model/streaming.py), its LSTM state carried over, and the logits straight into the beam
-search, which keeps its beams between chunks (util/decoding/search.py). :meth:`Stream.finish`
-adds the last frames and the zero frames after them (the whole utterance's padding), runs the
-remaining windows and the search's end, then aligns the words, as the whole-utterance path
-does.
+Features are computed as they become complete, a few steps at a time: MFCC frames
+(python_speech_features' numbers, as util/data/audio.py computes them for a whole utterance),
+then each step's context window once the 9 frames after it exist. Every :data:`CHUNK_STEPS`
+windows go through the streaming step (util/model/streaming.py), its LSTM state carried over,
+and the logits straight into the beam search, which keeps its beams between chunks
+(util/decoding/search.py). :meth:`Stream.finish` adds the last frames and the zero frames
+after them (the whole utterance's padding), runs the remaining windows and the search's end,
+then aligns the words, as the whole-utterance path does.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from util.settings.geometry import (
 
 FRAME_LENGTH = int(round(WINDOW_SECONDS * SAMPLE_RATE))  # 400 samples
 FRAME_STEP = int(round(TIME_STEP_SECONDS * SAMPLE_RATE))  # 320 samples: one model step
-# A stream computes its features once this many steps of audio have come: one step at a time
-# cost 0.1 ms per 20 ms of audio, about ten times four at a time; the steps still waiting when
-# the utterance ends are searched by finish(), so more would make the final transcript later.
+# A stream computes its features once this many steps of audio have come: a computation costs
+# about as much for one step as for several, but the steps still waiting when the utterance
+# ends are searched by finish(), so more would make the final transcript later.
 FEATURE_BATCH_STEPS = 4
 
 
