@@ -45,7 +45,6 @@ LABELS = [*ALPHABET, ""]  # index i of the model's output -> pyctcdecode label; 
 UNKNOWN_WORD_OFFSET = -10.0
 BEAM_WIDTH = 100  # TensorFlow's beam search, in the towers and the exported graph
 PARTIAL_SCORES_KEPT = 200_000  # words being spelled whose scores an LmDecoder remembers
-AVG_TOKEN_LEN = 6  # pyctcdecode's (pinned): longer unknown words being spelled pay more
 assert len(LABELS) == N_CHARACTER
 
 
@@ -194,6 +193,8 @@ class LmDecoder:
         cache = self._partial_scores
         score = cache.get(part)
         if score is None:
+            from pyctcdecode.constants import AVG_TOKEN_LEN  # long unknown words pay more
+
             language_model = self._decoder._language_model
             if self._sorted_words is None:
                 self._sorted_words = sorted(language_model._unigram_set)
