@@ -39,6 +39,7 @@ from util.settings.geometry import (
     SAMPLE_RATE,
     STEP_SECONDS,
     TIME_STEP_SECONDS,
+    UNNORMALISED_INPUTS,
     WINDOW_SECONDS,
 )
 
@@ -433,15 +434,16 @@ def frames_to_input_vector(
     normalised as ``norm`` says (:data:`FEATURE_NORMS`): ``utterance``, by the mean and
     standard deviation of all the utterance's features (the 2017 recipe), or
     ``coefficient``, each coefficient by its own over the utterance, before the windows
-    (their zero padding is then each coefficient's mean), or ``none``: the frames as they are
-    (step t depends only on frames up to t + numcontext, as streaming needs)."""
+    (their zero padding is then each coefficient's mean), or ``none`` and ``global``: the
+    frames as they are (step t depends only on frames up to t + numcontext, as streaming
+    needs; with ``global`` the model normalises them itself)."""
     if norm == "coefficient":
         frames = normalise_frames(frames)
     padded = np.pad(frames, ((numcontext, numcontext), (0, 0)))
     # Window t covers frames t-numcontext .. t+numcontext: past, now, future.
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * numcontext + 1, axis=0)
     features = windows.transpose(0, 2, 1).reshape(frames.shape[0], -1)
-    if norm in ("coefficient", "none"):
+    if norm == "coefficient" or norm in UNNORMALISED_INPUTS:
         return np.ascontiguousarray(features, dtype=np.float32)
     std = features.std()
     features = (features - features.mean()) / (std if std > 0 else 1.0)

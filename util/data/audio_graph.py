@@ -30,6 +30,7 @@ from util.settings.geometry import (
     PREEMPHASIS,
     SAMPLE_RATE,
     STEP_SECONDS,
+    UNNORMALISED_INPUTS,
     WINDOW_SECONDS,
 )
 
@@ -108,7 +109,7 @@ def utterance_features(
     context = tf.pad(cepstra, [[numcontext, numcontext], [0, 0]])
     windows = tf.signal.frame(context, 2 * numcontext + 1, 1, axis=0)
     features = tf.reshape(windows, [-1, (2 * numcontext + 1) * numcep])
-    if norm in ("coefficient", "none"):
+    if norm == "coefficient" or norm in UNNORMALISED_INPUTS:
         return features
     mean, variance = tf.nn.moments(tf.reshape(features, [-1]), [0])
     std = tf.sqrt(variance)

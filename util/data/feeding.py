@@ -39,7 +39,17 @@ from util.data.text import text_to_char_array
 from util.settings.alphabet import ENGLISH, Alphabet
 from util.settings.augmentation import Augmentation
 from util.settings.augmentation import parse as parse_augmentation
-from util.settings.geometry import MAX_HZ, N_CONTEXT, N_INPUT, feature_width
+from util.settings.geometry import (
+    MAX_HZ,
+    N_CONTEXT,
+    N_INPUT,
+    UNNORMALISED_INPUTS,
+    feature_width,
+)
+
+# Samples whose frames give the training set's feature statistics (ds_feature_norm=global):
+# enough for 26 means and deviations, few enough to take seconds.
+STATISTICS_SAMPLES = 2000
 
 
 class Batch(NamedTuple):
@@ -310,6 +320,42 @@ class DataSet:
             self.augment_fallbacks += fallback
             self.feature_seconds += time.perf_counter() - started
         return features
+
+    def frame_statistics(
+        self, limit: int = STATISTICS_SAMPLES
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Each MFCC coefficient's mean and standard deviation (float32 [numcep] each) over the
+        clean frames of up to ``limit`` samples spread evenly over the set (through the
+        feature cache, which the first epoch then finds filled), and how many samples that
+        was; samples that cannot be read are left out (as training leaves them out). A
+        coefficient that does not vary gets a deviation of 1 (the set's features must be the
+        un-normalised ones: ds_feature_norm none or global)."""
+        if self._norm not in UNNORMALISED_INPUTS:
+            raise ValueError(f"the {self.name} set's features are normalised ({self._norm})")
+        count = len(self.samples)
+        chosen = (
+            sorted({int(i) for i in np.linspace(0, count - 1, min(limit, count))}) if count else []
+        )
+        centre = slice(self._numcontext * self._numcep, (self._numcontext + 1) * self._numcep)
+        total = np.zeros(self._numcep)
+        squares = np.zeros(self._numcep)
+        frames = used = 0
+        for index in chosen:
+            try:
+                features = self.features(self.samples[index])
+            except AudioError:
+                continue
+            own = np.asarray(features[:, centre], np.float64)  # each step's own frame
+            total += own.sum(axis=0)
+            squares += np.square(own).sum(axis=0)
+            frames += len(own)
+            used += 1
+        if frames == 0:
+            raise AudioError(f"no sample of the {self.name} set can be read for its statistics")
+        mean = total / frames
+        std = np.sqrt(np.maximum(squares / frames - np.square(mean), 0.0))
+        std = np.where(std > 1e-6, std, 1.0)
+        return mean.astype(np.float32), std.astype(np.float32), used
 
     def _load(
         self, index: int, epoch: int = 0, position: int = 0

@@ -5,7 +5,10 @@ dense layer and a linear output over the 29 classes. ``ds_model=unidirectional``
 forward-only LSTM in the BiRNN's place (layer 3 and the LSTM as wide as the cell), which
 DeepSpeech 0.6 did so that audio can be transcribed as it arrives. Variable names match the original
 (``h1``/``b1`` ... ``h6``/``b6``, and the LSTM's ``bidirectional_rnn/{fw,bw}/basic_lstm_cell/
-{kernel,bias}`` with BasicLSTMCell's layout), so checkpoints keep their shape.
+{kernel,bias}`` with BasicLSTMCell's layout), so checkpoints keep their shape. With
+``ds_feature_norm=global`` the model first normalises its input by the training set's mean and
+deviation of each MFCC coefficient, kept in two non-trainable variables (``feature_mean``,
+``feature_std``) that a fresh training run sets from its data and checkpoints and exports carry.
 
 The LSTM is our own: TensorFlow 2's ``BasicLSTMCell`` needs the legacy Keras package. It
 computes the same equations (gates i, j, f, o; forget bias 1.0) but projects the inputs of
@@ -28,6 +31,7 @@ from util.settings.devices import use_bfloat16
 from util.settings.geometry import N_CONTEXT, N_INPUT, feature_width
 
 FORGET_BIAS = 1.0
+FEATURE_MEAN, FEATURE_STD = "feature_mean", "feature_std"  # ds_feature_norm=global
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class ModelGeometry:
     default_stddev: float = 0.046875
     stddevs: tuple[tuple[str, float], ...] = ()  # (variable, deviation) overrides
     kind: str = "birnn"  # or "unidirectional" (ds_model)
+    global_norm: bool = False  # the input normalised by the training set's statistics
 
     @property
     def n_features(self) -> int:
@@ -79,6 +84,7 @@ class ModelGeometry:
             default_stddev=config.default_stddev,
             stddevs=tuple(config.stddevs),
             kind=config.model,
+            global_norm=config.feature_norm == "global",
         )
 
 
@@ -107,6 +113,25 @@ def variable_on_cpu(name: str, shape, initializer) -> tf.Variable:
     """Create (or reuse) a variable that lives in CPU memory, shared by all towers."""
     with tf.device("/cpu:0"):
         return tf.get_variable(name=name, shape=shape, initializer=initializer)
+
+
+def normalised_input(x: tf.Tensor, geometry: ModelGeometry) -> tf.Tensor:
+    """``x`` [..., n_features] (context windows of un-normalised MFCC frames, frame after
+    frame), with ``global_norm`` each coefficient less the training set's mean and divided by
+    its deviation (the variables :data:`FEATURE_MEAN` and :data:`FEATURE_STD`, shared by all
+    towers, set once by training: util/training/contexts.py); else ``x`` as it is. The
+    windows' zero padding becomes the mean's negative, the same in every graph."""
+    if not geometry.global_norm:
+        return x
+    with tf.device("/cpu:0"):
+        mean = tf.get_variable(
+            FEATURE_MEAN, [geometry.n_input], initializer=tf.zeros_initializer(), trainable=False
+        )
+        std = tf.get_variable(
+            FEATURE_STD, [geometry.n_input], initializer=tf.ones_initializer(), trainable=False
+        )
+    frames = 2 * geometry.n_context + 1
+    return (x - tf.tile(mean, [frames])) / tf.tile(std, [frames])
 
 
 def _dropout(x: tf.Tensor, rate: float) -> tf.Tensor:
@@ -508,6 +533,7 @@ def BiRNN(
     batch_size = tf.shape(batch_x)[0]
     # Time major, then flattened so the dense layers are single matrix products.
     x = tf.reshape(tf.transpose(batch_x, [1, 0, 2]), [-1, g.n_features])
+    x = normalised_input(x, g)
 
     layer_1 = _dropout(clipped_relu(_dense(x, "1", g.n_features, g.n_hidden, g), clip), dropout[0])
     layer_2 = _dropout(

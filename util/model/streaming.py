@@ -22,6 +22,7 @@ from util.model.birnn import (
     _rescale,
     clipped_relu,
     lstm_variables,
+    normalised_input,
 )
 from util.model.export_files import (
     STREAM_FEATURES,
@@ -83,7 +84,8 @@ def create_streaming_graph(geometry: ModelGeometry, steps: int | None = None) ->
     c = tf.placeholder(tf.float32, [1, g.n_cell], name=STREAM_STATE_C)
     h = tf.placeholder(tf.float32, [1, g.n_cell], name=STREAM_STATE_H)
     clip = g.relu_clip
-    layer_1 = clipped_relu(_dense(features, "1", g.n_features, g.n_hidden, g), clip)
+    normalised = normalised_input(features, g)
+    layer_1 = clipped_relu(_dense(normalised, "1", g.n_features, g.n_hidden, g), clip)
     layer_2 = clipped_relu(_dense(layer_1, "2", g.n_hidden, g.n_hidden, g), clip)
     layer_3 = clipped_relu(_dense(layer_2, "3", g.n_hidden, g.n_hidden_3, g), clip)
     (kernel,), (bias,) = lstm_variables(g.n_hidden_3, g.n_cell, directions=1)

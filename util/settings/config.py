@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from util.settings.alphabet import ENGLISH, Alphabet, AlphabetError
-from util.settings.geometry import FEATURE_NORMS, MODEL_KINDS
+from util.settings.geometry import FEATURE_NORMS, MODEL_KINDS, UNNORMALISED_INPUTS
 
 STDDEV_VARIABLES = ("b1", "h1", "b2", "h2", "b3", "h3", "b5", "h5", "b6", "h6")
 PREFIX = "ds_"
@@ -490,7 +490,8 @@ class Config:
             "the acoustic model: `birnn`, the 2017 bidirectional LSTM, or `unidirectional`, a "
             "forward-only LSTM whose only look-ahead is the context window (9 steps, 180 ms), "
             "which can transcribe live audio (the streaming export and `Transcriber.stream()`). "
-            "`unidirectional` needs `ds_feature_norm=none` (its default there). Checkpoints "
+            "`unidirectional` needs `ds_feature_norm=none` (its default there) or `global`. "
+            "Checkpoints "
             "record the kind: one of the other kind stops the run with a message"
         ),
     )
@@ -498,14 +499,18 @@ class Config:
         "utterance",
         _choice(FEATURE_NORMS),
         "normalisation of each utterance's features: utterance (all together, the 2017 recipe), "
-        "coefficient (each MFCC coefficient by its own mean and deviation) or none",
+        "coefficient (each MFCC coefficient by its own mean and deviation), global (each by "
+        "the training set's, inside the model) or none",
         doc=(
             "how each utterance's features are normalised: `utterance`, by one mean and deviation "
             "over all its features (the 2017 recipe), `coefficient`, each MFCC coefficient by "
             "its own mean and deviation over the utterance (cepstral mean and variance "
             "normalisation: a gain or a fixed colouring of the channel or voice largely cancels), "
-            "or `none` (what a streaming model needs: it cannot wait for the utterance's end; the "
-            "default with `ds_model=unidirectional`). "
+            "`global`, each coefficient by the training set's mean and deviation, which a fresh "
+            "training run computes from up to 2000 of its utterances and the model keeps and "
+            "applies itself (exports and streams included; a streaming model can use it), "
+            "or `none` (what a streaming model needs unless `global`: it cannot wait for the "
+            "utterance's end; the default with `ds_model=unidirectional`). "
             "Kept in checkpoints and exports: testing, resuming or exporting a checkpoint with "
             "another setting stops with a message naming both"
         ),
@@ -993,14 +998,15 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Config:
 
 def _check_model(values: dict) -> None:
     """A streaming model cannot normalise by a whole utterance: ds_model=unidirectional takes
-    ds_feature_norm=none unless told otherwise, and refuses the others."""
+    ds_feature_norm=none unless told otherwise, global too, and refuses the others."""
     if values.get("model", Config.model) != "unidirectional":
         return
     norm = values.setdefault("feature_norm", "none")
-    if norm != "none":
+    if norm not in UNNORMALISED_INPUTS:
         raise ConfigError(
             f"ds_feature_norm={norm}: ds_model=unidirectional reads audio as it arrives and "
-            "cannot normalise by the whole utterance; use ds_feature_norm=none (its default)"
+            "cannot normalise by the whole utterance; use ds_feature_norm=none (its default) "
+            "or global (the training set's statistics)"
         )
 
 

@@ -28,8 +28,13 @@ INT16_MAX = INT16_SCALE - 1  # 32767
 # How features are normalised per utterance (ds_feature_norm): all together (the 2017 recipe)
 # or each MFCC coefficient on its own (cepstral mean and variance normalisation).
 # "none" leaves them as they are: what a streaming model needs, which cannot wait for the end of
-# an utterance to know its mean (ds_model=unidirectional).
-FEATURE_NORMS = ("utterance", "coefficient", "none")
+# an utterance to know its mean (ds_model=unidirectional). "global" normalises each coefficient
+# by the training set's mean and deviation, which the model keeps and applies itself (so a
+# stream can use it too); its input features are the un-normalised ones.
+FEATURE_NORMS = ("utterance", "coefficient", "none", "global")
+# The normalisations whose input features are the frames as they are (the model may still
+# normalise them: "global").
+UNNORMALISED_INPUTS = ("none", "global")
 # The acoustic model (ds_model): the 2017 bidirectional LSTM, or a forward-only one whose only
 # look-ahead is the context window, which can transcribe audio as it arrives.
 MODEL_KINDS = ("birnn", "unidirectional")

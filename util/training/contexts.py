@@ -20,7 +20,7 @@ import tensorflow.compat.v1 as tf
 
 from util.data.audio import AudioError
 from util.data.feeding import DataOptions, DataSet, read_data_sets
-from util.model.birnn import ModelGeometry, ModelOps
+from util.model.birnn import FEATURE_MEAN, FEATURE_STD, ModelGeometry, ModelOps
 from util.model.towers import TowerResults, average_gradients, get_tower_results
 from util.settings.config import Config
 from util.settings.devices import session_config
@@ -294,6 +294,27 @@ def model_restoration(
     return None
 
 
+def set_feature_statistics(session, context: ExecutionContext, config: Config) -> None:
+    """With ``ds_feature_norm=global``, a training run that starts a model afresh sets its
+    input statistics (util/model/birnn.py) from the training set's frames; a resumed or
+    fine-tuned model keeps those it was trained with (they are in its checkpoints)."""
+    if config.feature_norm != "global" or context.training is None:
+        return
+    started = time.perf_counter()
+    try:
+        mean, std, used = context.data_set.frame_statistics()
+    except AudioError as error:
+        raise RunError(f"ds_feature_norm=global: {error}") from error
+    variables = {variable.op.name: variable for variable in tf.global_variables()}
+    variables[FEATURE_MEAN].load(mean, session)
+    variables[FEATURE_STD].load(std, session)
+    print(
+        f"Feature statistics (ds_feature_norm=global) from {used} training utterances in "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+
+
 def start_execution_context(
     run: Run,
     context: ExecutionContext,
@@ -313,6 +334,8 @@ def start_execution_context(
             if restoration is not None:
                 path, variables = restoration
                 restore(session, path, [], run_hint(run), saver=tf.train.Saver(variables))
+            else:
+                set_feature_statistics(session, context, run.config)
         except RunError:
             session.close()
             raise

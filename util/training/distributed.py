@@ -39,6 +39,7 @@ from util.training.contexts import (
     model_restoration,
     read_data_set,
     run_hint,
+    set_feature_statistics,
     training_context,
 )
 from util.training.logs import RunLog
@@ -97,6 +98,8 @@ def open_distributed_context(
         def init_fn(scaffold, session):
             if restore_saver is not None:
                 restore(session, restoration[0], [], run_hint(run), saver=restore_saver)
+            else:
+                set_feature_statistics(session, context, run.config)
             cluster.mark_ready(session, position.epoch * steps + position.step)
 
         scaffold = cluster.scaffold(context.saver, init_fn if cluster.role.is_chief else None)
