@@ -21,7 +21,6 @@ at every step.
 
 from __future__ import annotations
 
-import math
 from operator import itemgetter
 
 import numpy as np
@@ -72,7 +71,6 @@ class IncrementalSearch:
         self._lm_scores = {("", False): (0.0, 0.0, start)}
         self._partial_scores: dict[str, float] = {}  # (finish's, pyctcdecode's own)
         self._partial_word_score = lm.partial_word_score
-        self._partial_cache = lm._partial_scores  # (what partial_word_score remembers)
         self._histories: dict[str, tuple] = {}
         self._known_lm_scores: dict[tuple, float] = {}  # (text, word being spelled) -> score
         # Beams, best first: (text, word being spelled, last character, acoustic score,
@@ -135,88 +133,37 @@ class IncrementalSearch:
     def _step(self, column: np.ndarray, likely: set) -> None:
         """pyctcdecode's step: every beam extended by every likely character, beams that
         reach the same text merged, scored, pruned and trimmed, one kept per history."""
-        if self._lm is None:
-            self._plain_step(column, likely)
-            return
-        # (text, word being spelled, last) -> acoustic score, language-model score. A blank
-        # or a repeated character leaves a beam's text and word as they were, and so its
-        # language-model score; a letter's is its text's plus the new word part's.
-        merged: dict[tuple, list] = {}
-        known = self._known_lm_scores
-        if len(known) >= LM_SCORES_KEPT:
-            known.clear()
-        text_scores, partial_scores = self._lm_scores, self._partial_cache
-        plain_partials = not self._hot_words
-        for index in likely:
-            p, char = column[index], self._chars[index]
-            for text, part, last, score, lm_score, _ in self._beams:
-                if char == "" or char == last:  # blank, or the same character again
-                    key = (text, part, char)
-                elif char == " ":  # the word being spelled is complete
-                    new_text = f"{text} {part}" if text and part else text or part
-                    key = (new_text, "", char)
-                    lm_score = known.get((new_text, ""))
-                    if lm_score is None:
-                        lm_score = self._lm_score(text, part, new_text, "")
-                        known[new_text, ""] = lm_score
-                else:
-                    part = part + char
-                    key = (text, part, char)
-                    lm_score = known.get((text, part))
-                    if lm_score is None:
-                        partial = partial_scores.get(part) if plain_partials else None
-                        if partial is None:
-                            lm_score = self._lm_score(text, "", text, part)
-                        else:  # (_lm_score's sum, without its calls)
-                            lm_score = text_scores[(text, False)][0]
-                            lm_score += partial
-                        known[text, part] = lm_score
-                score = score + p
-                entry = merged.get(key)
-                if entry is None:
-                    merged[key] = [score, lm_score]
-                else:  # pyctcdecode's _sum_log_scores, inline
-                    s1 = entry[0]
-                    if s1 >= score:
-                        entry[0] = s1 + math.log(1 + math.exp(score - s1))
-                    else:
-                        entry[0] = score + math.log(1 + math.exp(s1 - score))
-        scored = [
-            (text, part, last, score, lm_score, score + lm_score)
-            for (text, part, last), (score, lm_score) in merged.items()
-        ]
-        self._beams = self._prune(self._trim(scored))
-        self._end_in_blank = None
-
-    def _plain_step(self, column: np.ndarray, likely: set) -> None:
-        """:meth:`_step` without a language model (pyctcdecode's sum: a beam's total is its
-        acoustic score plus the hot-words' scores, not a stored part)."""
         merged: dict[tuple, tuple] = {}  # (text, word being spelled, last) -> from, score
         for index in likely:
             p, char = column[index], self._chars[index]
             for text, part, last, score, _, _ in self._beams:
+                word = ""
                 if char == "" or char == last:  # blank, or the same character again
                     key = (text, part, char)
                 elif char == " ":  # the word being spelled is complete
+                    word = part
                     key = (f"{text} {part}" if text and part else text or part, "", char)
                 else:
                     key = (text, part + char, char)
                 score = score + p
                 if key in merged:
-                    score = _sum_log_scores(merged[key], score)
-                merged[key] = score
-        scorer = self._scorer
-        scored = [
-            (
-                new_text,
-                part,
-                last,
-                score,
-                None,
-                score + scorer.score(new_text) + scorer.score_partial_token(part),
-            )
-            for (new_text, part, last), score in merged.items()
-        ]
+                    score = _sum_log_scores(merged[key][2], score)
+                merged[key] = (text, word, score)
+        scored = []
+        if self._lm is None:  # pyctcdecode's sum without a language model
+            scorer = self._scorer
+            for (new_text, part, last), (_, _, score) in merged.items():
+                total = score + scorer.score(new_text) + scorer.score_partial_token(part)
+                scored.append((new_text, part, last, score, None, total))
+        else:
+            known = self._known_lm_scores
+            if len(known) >= LM_SCORES_KEPT:
+                known.clear()
+            for (new_text, part, last), (text, word, score) in merged.items():
+                lm_score = known.get((new_text, part))
+                if lm_score is None:
+                    lm_score = known[new_text, part] = self._lm_score(text, word, new_text, part)
+                scored.append((new_text, part, last, score, lm_score, score + lm_score))
         self._beams = self._prune(self._trim(scored))
         self._end_in_blank = None
 
