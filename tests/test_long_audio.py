@@ -277,6 +277,8 @@ def test_the_silence_sensitivity_script_prints_a_row_per_length(exported, tmp_pa
     assert all(0 <= float(row[1]) <= 2 for row in rows[1:])
     # The model knows the sentence by heart from this very file: as it is, it is word-perfect.
     assert float(rows[1][1]) == 0.0
+    # Digital silence (log energy at its floor) widens the log energy's spread.
+    assert float(rows[2][3].strip(" |")) > float(rows[1][3].strip(" |")) + 1
     assert "1 utterances" in done.stdout and "at the start" in done.stdout
 
 

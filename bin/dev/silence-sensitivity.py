@@ -9,7 +9,11 @@ each ``--silence`` length (seconds) of digital silence added at the start and at
 model's own decoding: its language model and spelling correction), and prints the corpus WER
 and CER of each, with the median silence the files already have at either end (samples below
 50 on the 16-bit scale). A model that never heard silence around speech in training loses
-words when a recording's segments keep some (bin/dev/benchmark-long-audio.py).
+words when a recording's segments keep some (bin/dev/benchmark-long-audio.py). Each row also
+gives the median over the utterances of the first MFCC coefficient's (the log energy's)
+standard deviation over the utterance: what a normalisation by the utterance's own
+statistics (ds_feature_norm utterance or coefficient) divides by, which digital silence
+(log energy at the floor) inflates; the model's normalisation is named in the first line.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ if __name__ == "__main__":
 
 import numpy as np
 
-from util.data.audio import AudioError, load_audio
+from util.data.audio import AudioError, load_audio, mfcc_frames
 from util.data.text import corpus_error_rates
 from util.decoding.decoder import weight_grid
 from util.settings.geometry import INT16_SCALE, SAMPLE_RATE
@@ -66,10 +70,11 @@ def main(argv=None) -> int:
     edges = np.median([edge_silence(a) for a in audios], axis=0)
     print(
         f"{len(rows)} utterances of {args.csv}; silence they have already (median): "
-        f"{edges[0]:.3f} s at the start, {edges[1]:.3f} s at the end"
+        f"{edges[0]:.3f} s at the start, {edges[1]:.3f} s at the end; the model's feature "
+        f"normalisation: {model.norm}"
     )
-    print("| silence added at each end | WER | CER |")
-    print("|---|---|---|")
+    print("| silence added at each end | WER | CER | log-energy deviation over the utterance |")
+    print("|---|---|---|---|")
     for seconds in args.silence:
         pad = np.zeros(int(round(seconds * SAMPLE_RATE)), np.float32)
         hypotheses = [
@@ -78,7 +83,13 @@ def main(argv=None) -> int:
         wer, cer = corpus_error_rates(
             [(reference, text) for (_, reference), text in zip(rows, hypotheses, strict=True)]
         )
-        print(f"| {seconds:g} s | {wer:.3f} | {cer:.3f} |")
+        spread = np.median(
+            [
+                mfcc_frames(np.concatenate([pad, a, pad]), max_hz=model.max_hz)[:, 0].std()
+                for a in audios
+            ]
+        )
+        print(f"| {seconds:g} s | {wer:.3f} | {cer:.3f} | {spread:.1f} |")
     return 0
 
 
