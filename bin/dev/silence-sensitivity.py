@@ -36,6 +36,7 @@ import numpy as np
 from util.data.audio import AudioError, load_audio, mfcc_frames
 from util.data.text import corpus_error_rates
 from util.decoding.decoder import weight_grid
+from util.model.export_files import metadata_feature_norm
 from util.settings.geometry import INT16_SCALE, SAMPLE_RATE
 from util.transcriber import ModelError, Transcriber, read_labelled_set
 
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     print(
         f"{len(rows)} utterances of {args.csv}; silence they have already (median): "
         f"{edges[0]:.3f} s at the start, {edges[1]:.3f} s at the end; the model's feature "
-        f"normalisation: {model.norm}"
+        f"normalisation: {metadata_feature_norm(model.metadata)}"
     )
     print("| silence added at each end | WER | CER | log-energy deviation over the utterance |")
     print("|---|---|---|---|")
