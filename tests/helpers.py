@@ -120,6 +120,27 @@ def only_run_dir(logs_dir) -> str:
     return os.path.join(logs_dir, runs[0])
 
 
+@contextlib.contextmanager
+def training_session(environ: dict, source=None):
+    """The training context of ``environ``'s settings with its session open (the model
+    initialised, or taken from ``source``, and the feeders started): yields (context,
+    session) and closes them after."""
+    from util.settings import config as ds_config
+    from util.training.contexts import Run, create_execution_context, start_execution_context
+    from util.training.logs import RunLog
+
+    run = Run(ds_config.from_environ(environ), ["/cpu:0"], RunLog(None))
+    context = create_execution_context(run, "train")
+    session, coord, threads = start_execution_context(run, context, None, None, source)
+    try:
+        yield context, session
+    finally:
+        context.data_set.close_queue(session)
+        coord.request_stop()
+        coord.join(threads, stop_grace_period_secs=10)
+        session.close()
+
+
 def write_speech(
     path,
     seconds: float = 1.0,

@@ -11,12 +11,18 @@ import sys
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-from helpers import REPO_ROOT, SMALL_MODEL, Process, only_run_dir, run_main, write_csv
+from helpers import (
+    REPO_ROOT,
+    SMALL_MODEL,
+    Process,
+    only_run_dir,
+    run_main,
+    training_session,
+    write_csv,
+)
 
 from util.settings import config as ds_config
 from util.training.checkpoints import BEST_DEV_DIR, latest_checkpoint
-from util.training.contexts import Run, create_execution_context, start_execution_context
-from util.training.logs import RunLog
 from util.training.source import choose_source, read_lineage
 
 
@@ -86,19 +92,11 @@ def test_fine_tuning_reads_the_source_and_a_restart_resumes_its_own_folder(train
 def restored_values(trained, tmp_path, **settings) -> tuple[dict, dict]:
     """The variables of a fine-tuning run's training graph right after its session opened,
     and the source checkpoint's, by name."""
-    config = ds_config.from_environ(fine_tuning(trained, tmp_path, **settings))
-    source = choose_source(config, None)
-    run = Run(config, ["/cpu:0"], RunLog(None))
-    context = create_execution_context(run, "train")
-    session, coord, threads = start_execution_context(run, context, None, None, source)
-    try:
+    environ = fine_tuning(trained, tmp_path, **settings)
+    source = choose_source(ds_config.from_environ(environ), None)
+    with training_session(environ, source) as (context, session):
         with context.graph.as_default():
             values = {v.op.name: session.run(v) for v in tf.global_variables()}
-    finally:
-        context.data_set.close_queue(session)
-        coord.request_stop()
-        coord.join(threads, stop_grace_period_secs=10)
-        session.close()
     reader = tf.train.load_checkpoint(source.path)
     stored = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
     return values, stored

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow.compat.v1 as tf
-from helpers import run_main, synth_speech, write_csv, write_speech
+from helpers import run_main, synth_speech, training_session, write_csv, write_speech
 
 from util.data.audio import audio_to_input_vector, load_audio, mfcc_frames
 from util.data.feeding import DataSet
@@ -15,13 +15,9 @@ from util.model.birnn import FEATURE_MEAN, FEATURE_STD, BiRNN, ModelGeometry
 from util.settings import config as ds_config
 from util.training.checkpoints import Position, feature_norm_variable
 from util.training.contexts import (
-    Run,
-    create_execution_context,
     persist_model,
-    start_execution_context,
 )
 from util.training.export import ExportOptions, export
-from util.training.logs import RunLog
 from util.training.source import choose_source
 from util.transcriber import Transcriber
 
@@ -66,21 +62,12 @@ def settings(tmp_path, train_csv, **more) -> dict:
 def started_values(environ, source=None, save_to=None) -> dict:
     """The training graph's variables right after its session opened (and the checkpoint
     saved there when ``save_to`` is a folder)."""
-    config = ds_config.from_environ(environ)
-    run = Run(config, ["/cpu:0"], RunLog(None))
-    context = create_execution_context(run, "train")
-    session, coord, threads = start_execution_context(run, context, None, None, source)
-    try:
+    with training_session(environ, source) as (context, session):
         with context.graph.as_default():
             values = {v.op.name: session.run(v) for v in tf.global_variables()}
             trainable = {v.op.name for v in tf.trainable_variables()}
             if save_to is not None:
                 values["saved"] = persist_model(context, session, str(save_to), Position(1))
-    finally:
-        context.data_set.close_queue(session)
-        coord.request_stop()
-        coord.join(threads, stop_grace_period_secs=10)
-        session.close()
     assert FEATURE_MEAN not in trainable and FEATURE_STD not in trainable
     return values
 
