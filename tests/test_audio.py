@@ -19,7 +19,7 @@ from util.data.audio import (
     recipe_mfcc,
     time_steps,
 )
-from util.settings.geometry import N_CONTEXT, N_FEATURES, N_INPUT
+from util.settings.geometry import N_CONTEXT, N_FEATURES, N_INPUT, SILENCE_FLOOR
 
 MIDDLE = slice(N_CONTEXT * N_INPUT, (N_CONTEXT + 1) * N_INPUT)  # columns 234:260
 
@@ -252,6 +252,33 @@ def test_coefficient_normalisation_takes_out_gain_and_some_colouring():
         for norm in ("utterance", "coefficient")
     }
     assert changed["coefficient"] < changed["utterance"], changed
+
+
+@pytest.mark.parametrize("hiss", [0.0, 1.0])
+def test_speech_normalisation_is_not_moved_by_silence_around_the_speech(hiss):
+    """ds_feature_norm=speech: half a second of digital silence (or of a hiss some 70 dB below
+    the speech's peak) on either side leaves the speech's features as they were, where the
+    per-utterance statistics of coefficient move them; the silence's own log energy sits at
+    the floor 40 dB below the loudest frame, not far below every frame of speech."""
+    audio = load_audio(LDC93S1_WAV)
+    rng = np.random.default_rng(5)
+    silence = [rng.normal(0, hiss, 8000).astype(np.float32) for _ in range(2)]
+    padded = np.concatenate([silence[0], audio, silence[1]])
+    shift = 8000 // 320  # 20 ms steps of silence before the speech
+    moved = {}
+    for norm in ("coefficient", "speech"):
+        alone = audio_to_input_vector(audio, norm=norm)
+        within = audio_to_input_vector(padded, norm=norm)[shift : shift + len(alone)]
+        moved[norm] = np.abs(within - alone)[N_CONTEXT + 3 : -N_CONTEXT - 3].max()
+    assert moved["speech"] < 0.1 < 0.5 < moved["coefficient"], moved
+    if hiss == 0:
+        # The silence's log energy: at the floor, a few deviations below the speech's mean.
+        energy = audio_to_input_vector(padded, norm="speech")[:, N_CONTEXT * N_INPUT]
+        frames = mfcc_frames(audio)[:, 0]
+        counted = frames[frames > frames.max() - SILENCE_FLOOR]
+        floor = (frames.max() - SILENCE_FLOOR - counted.mean()) / counted.std()
+        np.testing.assert_allclose(energy[:shift], floor, atol=0.05)
+        assert -10 < floor < -3, floor
 
 
 def test_an_mp3_cut_short_is_unreadable_not_short(tmp_path):

@@ -25,7 +25,7 @@ def graph_features(audio: np.ndarray, max_hz: int = 8000, norm: str = "utterance
             return session.run(features, {samples: audio})
 
 
-@pytest.mark.parametrize("norm", ["utterance", "coefficient"])
+@pytest.mark.parametrize("norm", ["utterance", "coefficient", "speech"])
 @pytest.mark.parametrize("max_hz", [8000, 4000])
 def test_the_graph_gives_the_recipe_s_features(max_hz, norm):
     audio = load_audio(LDC93S1_WAV)
@@ -33,6 +33,16 @@ def test_the_graph_gives_the_recipe_s_features(max_hz, norm):
     got = graph_features(audio, max_hz, norm)
     assert got.shape == expected.shape == (146, 494)
     np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+
+
+def test_the_graph_gives_the_speech_normalisation_around_silence():
+    """ds_feature_norm=speech with digital silence around the speech (frames below the floor,
+    whose log energy is raised to it) and a hiss: the graph's features are numpy's."""
+    audio = load_audio(LDC93S1_WAV)
+    hiss = np.random.default_rng(3).normal(0, 1.0, 4000).astype(np.float32)
+    padded = np.concatenate([np.zeros(8000, np.float32), audio, hiss])
+    expected = audio_to_input_vector(padded, norm="speech")
+    np.testing.assert_allclose(graph_features(padded, 8000, "speech"), expected, atol=TOLERANCE)
 
 
 @pytest.mark.parametrize("length", [1, 399, 400, 401, 560, 561, 16000])

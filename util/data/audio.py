@@ -35,8 +35,10 @@ from util.settings.geometry import (
     N_CONTEXT,
     N_FILTERS,
     N_INPUT,
+    PER_COEFFICIENT,
     PREEMPHASIS,
     SAMPLE_RATE,
+    SILENCE_FLOOR,
     STEP_SECONDS,
     TIME_STEP_SECONDS,
     UNNORMALISED_INPUTS,
@@ -416,15 +418,23 @@ def mfcc_frames(
     return np.ascontiguousarray(frames[: samples_time_steps(len(audio))], dtype=np.float32)
 
 
-def normalise_frames(frames: np.ndarray) -> np.ndarray:
+def normalise_frames(frames: np.ndarray, speech: bool = False) -> np.ndarray:
     """MFCC frames [time, numcep] with each coefficient at mean 0 and standard deviation 1
     over the utterance (cepstral mean and variance normalisation; a constant coefficient
-    becomes 0)."""
+    becomes 0). With ``speech`` (ds_feature_norm=speech) the statistics are taken over the
+    frames whose log energy (coefficient 0) is within :data:`SILENCE_FLOOR` of the loudest
+    frame's, and the quieter frames' log energy is first raised to that floor."""
     frames = np.asarray(frames, dtype=np.float64)
     if len(frames) == 0:
         return frames.astype(np.float32)
-    std = frames.std(axis=0)
-    return ((frames - frames.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    counted = frames
+    if speech:
+        floor = frames[:, 0].max() - SILENCE_FLOOR
+        counted = frames[frames[:, 0] > floor]
+        frames = frames.copy()
+        frames[:, 0] = np.maximum(frames[:, 0], floor)
+    std = counted.std(axis=0)
+    return ((frames - counted.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
 
 
 def frames_to_input_vector(
@@ -434,16 +444,17 @@ def frames_to_input_vector(
     normalised as ``norm`` says (:data:`FEATURE_NORMS`): ``utterance``, by the mean and
     standard deviation of all the utterance's features (the 2017 recipe), or
     ``coefficient``, each coefficient by its own over the utterance, before the windows
-    (their zero padding is then each coefficient's mean), or ``none`` and ``global``: the
+    (their zero padding is then each coefficient's mean), ``speech``, the same over the
+    frames that are not silence (:func:`normalise_frames`), or ``none`` and ``global``: the
     frames as they are (step t depends only on frames up to t + numcontext, as streaming
     needs; with ``global`` the model normalises them itself)."""
-    if norm == "coefficient":
-        frames = normalise_frames(frames)
+    if norm in PER_COEFFICIENT:
+        frames = normalise_frames(frames, speech=norm == "speech")
     padded = np.pad(frames, ((numcontext, numcontext), (0, 0)))
     # Window t covers frames t-numcontext .. t+numcontext: past, now, future.
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * numcontext + 1, axis=0)
     features = windows.transpose(0, 2, 1).reshape(frames.shape[0], -1)
-    if norm == "coefficient" or norm in UNNORMALISED_INPUTS:
+    if norm in PER_COEFFICIENT or norm in UNNORMALISED_INPUTS:
         return np.ascontiguousarray(features, dtype=np.float32)
     std = features.std()
     features = (features - features.mean()) / (std if std > 0 else 1.0)

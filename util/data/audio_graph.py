@@ -27,8 +27,10 @@ from util.settings.geometry import (
     N_CONTEXT,
     N_FILTERS,
     N_INPUT,
+    PER_COEFFICIENT,
     PREEMPHASIS,
     SAMPLE_RATE,
+    SILENCE_FLOOR,
     STEP_SECONDS,
     UNNORMALISED_INPUTS,
     WINDOW_SECONDS,
@@ -105,15 +107,32 @@ def utterance_features(
         mean, variance = tf.nn.moments(cepstra, [0])
         std = tf.sqrt(variance)
         cepstra = (cepstra - mean) / tf.where(std > 0, std, tf.ones_like(std))
+    elif norm == "speech":
+        cepstra = _normalise_speech(cepstra)
     # Context windows: 2 * numcontext + 1 frames per step, zero-padded at the edges.
     context = tf.pad(cepstra, [[numcontext, numcontext], [0, 0]])
     windows = tf.signal.frame(context, 2 * numcontext + 1, 1, axis=0)
     features = tf.reshape(windows, [-1, (2 * numcontext + 1) * numcep])
-    if norm == "coefficient" or norm in UNNORMALISED_INPUTS:
+    if norm in PER_COEFFICIENT or norm in UNNORMALISED_INPUTS:
         return features
     mean, variance = tf.nn.moments(tf.reshape(features, [-1]), [0])
     std = tf.sqrt(variance)
     return (features - mean) / tf.where(std > 0, std, tf.ones_like(std))
+
+
+def _normalise_speech(cepstra: tf.Tensor) -> tf.Tensor:
+    """util.data.audio.normalise_frames with ``speech``: each coefficient by its mean and
+    deviation over the frames within SILENCE_FLOOR of the loudest, the quieter frames' log
+    energy raised to that floor (a mask and sums: ops every runtime has)."""
+    energy = cepstra[:, 0]
+    floor = tf.reduce_max(energy) - SILENCE_FLOOR
+    counted = tf.cast(energy > floor, tf.float32)[:, None]
+    cepstra = tf.concat([tf.maximum(energy, floor)[:, None], cepstra[:, 1:]], 1)
+    count = tf.maximum(tf.reduce_sum(counted), 1.0)
+    mean = tf.reduce_sum(cepstra * counted, 0) / count
+    variance = tf.reduce_sum(tf.square(cepstra - mean) * counted, 0) / count
+    std = tf.sqrt(variance)
+    return (cepstra - mean) / tf.where(std > 0, std, tf.ones_like(std))
 
 
 def batch_features(

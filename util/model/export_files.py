@@ -74,8 +74,8 @@ def op_graph_beside(frozen_graph_path: str) -> str:
 
 
 def metadata_feature_norm(metadata: dict) -> str:
-    """The feature normalisation an export's metadata records: ``coefficient``, ``none``,
-    ``global`` (the features as with ``none``, normalised inside the graph), or
+    """The feature normalisation an export's metadata records: ``coefficient``, ``speech``,
+    ``none``, ``global`` (the features as with ``none``, normalised inside the graph), or
     ``utterance`` (also for exports made before there was a choice, which said it in words)."""
     norm = metadata.get("features", {}).get("normalisation")
-    return norm if norm in ("coefficient", "none", "global") else "utterance"
+    return norm if norm in ("coefficient", "none", "global", "speech") else "utterance"

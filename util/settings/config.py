@@ -499,13 +499,18 @@ class Config:
         "utterance",
         _choice(FEATURE_NORMS),
         "normalisation of each utterance's features: utterance (all together, the 2017 recipe), "
-        "coefficient (each MFCC coefficient by its own mean and deviation), global (each by "
-        "the training set's, inside the model) or none",
+        "coefficient (each MFCC coefficient by its own mean and deviation), speech (the same "
+        "over the frames that are not silence), global (each by the training set's, inside "
+        "the model) or none",
         doc=(
             "how each utterance's features are normalised: `utterance`, by one mean and deviation "
             "over all its features (the 2017 recipe), `coefficient`, each MFCC coefficient by "
             "its own mean and deviation over the utterance (cepstral mean and variance "
             "normalisation: a gain or a fixed colouring of the channel or voice largely cancels), "
+            "`speech`, the same with the statistics over the frames within 40 dB of the "
+            "utterance's loudest and the quieter frames' log energy raised to that floor "
+            "(silence around the speech, such as a segment of a long recording keeps, then "
+            "neither moves them nor stands out), "
             "`global`, each coefficient by the training set's mean and deviation, which a fresh "
             "training run computes from up to 2000 of its utterances and the model keeps and "
             "applies itself (exports and streams included; a streaming model can use it), "

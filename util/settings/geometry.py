@@ -9,6 +9,8 @@ in numpy, util.data.audio_graph in TensorFlow ops, util.data.augment perturbs it
 
 from __future__ import annotations
 
+import math
+
 SAMPLE_RATE = 16000  # Hz
 WINDOW_SECONDS = 0.025
 STEP_SECONDS = 0.010
@@ -30,8 +32,16 @@ INT16_MAX = INT16_SCALE - 1  # 32767
 # "none" leaves them as they are: what a streaming model needs, which cannot wait for the end of
 # an utterance to know its mean (ds_model=unidirectional). "global" normalises each coefficient
 # by the training set's mean and deviation, which the model keeps and applies itself (so a
-# stream can use it too); its input features are the un-normalised ones.
-FEATURE_NORMS = ("utterance", "coefficient", "none", "global")
+# stream can use it too); its input features are the un-normalised ones. "speech" is
+# "coefficient" with the statistics taken over the frames within SILENCE_FLOOR of the
+# utterance's loudest, so that silence around the speech (a segment cut from a long recording
+# keeps some) neither moves them nor stands out: its log energy is raised to that floor.
+FEATURE_NORMS = ("utterance", "coefficient", "none", "global", "speech")
+# Frames quieter than this below an utterance's loudest count as silence for ds_feature_norm=
+# speech: 40 dB, in the natural-log energy units of the first MFCC coefficient.
+SILENCE_FLOOR = math.log(1e4)
+# The normalisations that take each coefficient by its own statistics over the utterance.
+PER_COEFFICIENT = ("coefficient", "speech")
 # The normalisations whose input features are the frames as they are (the model may still
 # normalise them: "global").
 UNNORMALISED_INPUTS = ("none", "global")

@@ -132,9 +132,10 @@ def model_metadata(
     """What a client needs to know about an exported model, kept in the graph as the JSON
     string ``metadata_json``: the alphabet (label i is ``alphabet[i]``, the last class is
     the CTC blank), the audio and feature recipe (``normalisation``: ``utterance``,
-    ``coefficient`` or ``none``, as ds_feature_norm), the model (``birnn`` or
-    ``unidirectional``; the latter's ``streaming`` step sizes) and its geometry, ``training``
-    (git hash, export date, test WER/CER), ``decoding`` (the reports' decoder) and
+    ``coefficient``, ``speech``, ``global`` or ``none``, as ds_feature_norm), the model
+    (``birnn`` or ``unidirectional``; the latter's ``streaming`` step sizes) and its
+    geometry, ``training`` (git hash, export date, test WER/CER), ``decoding`` (the reports'
+    decoder) and
     ``lineage`` (the run that trained the checkpoint and the model it started from) when
     given."""
     return {
