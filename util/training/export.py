@@ -135,9 +135,8 @@ def model_metadata(
     ``coefficient``, ``speech``, ``global`` or ``none``, as ds_feature_norm), the model
     (``birnn`` or ``unidirectional``; the latter's ``streaming`` step sizes) and its
     geometry, ``training`` (git hash, export date, test WER/CER), ``decoding`` (the reports'
-    decoder) and
-    ``lineage`` (the run that trained the checkpoint and the model it started from) when
-    given."""
+    decoder) and ``lineage`` (the run that trained the checkpoint and the model it started
+    from) when given."""
     return {
         "alphabet": alphabet.characters,
         "blank_label": geometry.n_classes - 1,
