@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow.compat.v1 as tf
+from pyctcdecode.constants import AVG_TOKEN_LEN  # long unknown words pay more
 
 from util.data.text import corpus_error_rates
 from util.decoding.search import IncrementalSearch, log_softmax
@@ -193,8 +194,6 @@ class LmDecoder:
         cache = self._partial_scores
         score = cache.get(part)
         if score is None:
-            from pyctcdecode.constants import AVG_TOKEN_LEN  # long unknown words pay more
-
             language_model = self._decoder._language_model
             if self._sorted_words is None:
                 self._sorted_words = sorted(language_model._unigram_set)

@@ -82,27 +82,34 @@ class IncrementalSearch:
         self.score = None  # the transcript's score (:meth:`finish`)
 
     def _log_probs(self, logits: np.ndarray) -> np.ndarray:
-        """The per-step log probabilities the whole-utterance path gives pyctcdecode."""
+        """The per-step log probabilities the whole-utterance path gives pyctcdecode (float64:
+        the clipping's float64 floor promotes them)."""
         floor = np.log(MIN_TOKEN_CLIP_P)
         if self._hot_words:
-            return np.clip(log_softmax(logits), floor, 0)
-        return np.clip(_log_softmax(log_softmax(logits), axis=1), floor, 0)
+            probs = np.clip(log_softmax(logits), floor, 0)
+        else:
+            probs = np.clip(_log_softmax(log_softmax(logits), axis=1), floor, 0)
+        return probs
 
     def advance(self, logits: np.ndarray) -> None:
         """Take the next steps' ``logits`` [time, classes]."""
         logits = np.asarray(logits)
         if len(logits) == 0:
             return
-        for column in self._log_probs(logits):
-            likely = set(np.where(column >= DEFAULT_MIN_TOKEN_LOGP)[0]) | {column.argmax()}
+        log_probs = self._log_probs(logits)
+        tops = log_probs.argmax(axis=1).tolist()
+        for column, top in zip(log_probs, tops, strict=True):
+            likely = set(np.flatnonzero(column >= DEFAULT_MIN_TOKEN_LOGP).tolist()) | {top}
+            # Python floats from here on: the same float64 sums as pyctcdecode's numpy
+            # scalars (its log probabilities are float64), without their cost.
             # (without a language model a beam's total is not its acoustic score plus a
             # stored part, so every step is a whole one)
             quiet = likely == {self._blank} and self._all_end_in_blank()
             if quiet and self._lm is not None:
-                self._blank_step(column[self._blank])
+                self._blank_step(float(column[self._blank]))
                 self.quiet_steps += 1
             else:
-                self._step(column, likely)
+                self._step(column.tolist(), likely)
         self.steps += len(logits)
 
     def _all_end_in_blank(self) -> bool:
@@ -130,15 +137,25 @@ class IncrementalSearch:
                 lm_score += self._partial_word_score(part)
         return lm_score
 
-    def _step(self, column: np.ndarray, likely: set) -> None:
+    def _step(self, column: list, likely: set) -> None:
         """pyctcdecode's step: every beam extended by every likely character, beams that
         reach the same text merged, scored, pruned and trimmed, one kept per history."""
         merged: dict[tuple, tuple] = {}  # (text, word being spelled, last) -> from, score
+        seen = merged.get
         for index in likely:
             p, char = column[index], self._chars[index]
+            if char == "":  # the blank: every beam keeps its text
+                for text, part, _, score, _, _ in self._beams:
+                    key = (text, part, "")
+                    score = score + p
+                    before = seen(key)
+                    if before is not None:
+                        score = _sum_log_scores(before[2], score)
+                    merged[key] = (text, "", score)
+                continue
             for text, part, last, score, _, _ in self._beams:
                 word = ""
-                if char == "" or char == last:  # blank, or the same character again
+                if char == last:  # the same character again
                     key = (text, part, char)
                 elif char == " ":  # the word being spelled is complete
                     word = part
@@ -146,8 +163,9 @@ class IncrementalSearch:
                 else:
                     key = (text, part + char, char)
                 score = score + p
-                if key in merged:
-                    score = _sum_log_scores(merged[key][2], score)
+                before = seen(key)
+                if before is not None:
+                    score = _sum_log_scores(before[2], score)
                 merged[key] = (text, word, score)
         scored = []
         if self._lm is None:  # pyctcdecode's sum without a language model
