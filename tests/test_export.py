@@ -517,16 +517,17 @@ def test_the_documented_plain_clients_transcribe_ldc93s1(exported, tmp_path, cli
 
 
 @pytest.mark.slow
-def test_a_model_trained_with_coefficient_normalisation_travels_with_it(tmp_path):
-    """ds_feature_norm=coefficient reaches training, the test report, one-shot inference, the
-    export's graph, metadata and TFLite model, and the transcriber; a run or export that
-    would feed such a checkpoint the 2017 features stops, naming the setting."""
+@pytest.mark.parametrize("norm", ["coefficient", "speech"])
+def test_a_model_trained_with_per_coefficient_normalisation_travels_with_it(tmp_path, norm):
+    """ds_feature_norm=coefficient (and speech) reaches training, the test report, one-shot
+    inference, the export's graph, metadata and TFLite model, and the transcriber; a run or
+    export that would feed such a checkpoint the 2017 features stops, naming the setting."""
     from helpers import EPOCHS, SMALL_MODEL
 
     environ = {
         **SMALL_MODEL,
         "ds_epochs": str(EPOCHS),
-        "ds_feature_norm": "coefficient",
+        "ds_feature_norm": norm,
         "ds_checkpoint_dir": str(tmp_path / "ckpt"),
         "ds_logs_dir": str(tmp_path / "logs"),
         "ds_export_dir": str(tmp_path / "export"),
@@ -538,7 +539,7 @@ def test_a_model_trained_with_coefficient_normalisation_travels_with_it(tmp_path
     assert status == 0 and out.strip().splitlines()[-1] == SENTENCE, out + err
     for model in ("output_graph.pb", TFLITE["float32"]):
         transcriber = Transcriber(str(tmp_path / "export" / model))
-        assert transcriber.metadata["features"]["normalisation"] == "coefficient"
+        assert transcriber.metadata["features"]["normalisation"] == norm
         assert transcriber.transcribe(LDC93S1_WAV).text == SENTENCE
         transcriber.close()
     plain = {**environ, "ds_feature_norm": "utterance", "ds_logs_dir": str(tmp_path / "logs2")}
@@ -547,5 +548,5 @@ def test_a_model_trained_with_coefficient_normalisation_travels_with_it(tmp_path
     for extra in (testing, exporting):
         status, out, err = run_main({**plain, **extra})
         assert status == 1, out + err
-        assert "was trained with ds_feature_norm=coefficient, but this run uses " in err
+        assert f"was trained with ds_feature_norm={norm}, but this run uses " in err
         assert "ds_feature_norm=utterance" in err
