@@ -31,7 +31,7 @@ export ds_augment="${ds_augment:-on}"
 if [ "${ds_model:-birnn}" = unidirectional ]; then
   export ds_feature_norm="${ds_feature_norm:-none}" # a streaming model cannot wait for the end
 fi
-export ds_feature_norm="${ds_feature_norm:-coefficient}"
+export ds_feature_norm="${ds_feature_norm:-speech}"
 export ds_epochs="${ds_epochs:-200}"
 export ds_validation_step="${ds_validation_step:-1}"
 export ds_checkpoint_step="${ds_checkpoint_step:-1}"

@@ -7,10 +7,11 @@
 # 256, learning rate 0.002 falling linearly to a twentieth of it by the end of the time budget
 # or of the epochs (ds_lr_decay=linear), batches of 16 utterances of similar length (shuffled
 # from the second epoch on), augmentation (ds_augment=on), each MFCC coefficient normalised on
-# its own (ds_feature_norm=coefficient), validation every epoch with the best-dev
-# checkpoint kept and tested (its dev WER from the beam search alone, so that more of a time
-# budget trains), early stopping, and decoding into words: sentence-level spelling
-# correction and a language-model beam search with ds_lm_path or, without it, with a model of
+# its own over the frames that are not silence (ds_feature_norm=speech), validation every
+# epoch with the best-dev checkpoint kept and tested (its dev WER from the beam search alone,
+# so that more of a time budget trains), early stopping, and decoding into words:
+# sentence-level spelling correction and a language-model beam search with ds_lm_path or,
+# without it, with a model of
 # general English plus the training transcripts (bin/make-arpa.py --english; with another
 # alphabet, a trigram model of the transcripts; TRAIN_LM=0 leaves it out), its alpha and beta
 # chosen on the dev set after training (ds_lm_tune=1); matrix products in bfloat16 where the

@@ -107,7 +107,7 @@ def test_train_csv_recipe_builds_a_language_model_and_honours_overrides(tmp_path
         1,
     )
     assert config["lm_path"] == str(lm_path) and config["spelling"] == "compound"
-    assert config["lm_tune"] is True and config["feature_norm"] == "coefficient"
+    assert config["lm_tune"] is True and config["feature_norm"] == "speech"
     assert config["validation_lm"] is False and config["lr_decay"] == "linear"
     weights = hyper["results"]["lm_weights"]  # chosen on dev before the test
     assert f"ds_lm_alpha={weights['alpha']:g} ds_lm_beta={weights['beta']:g}" in done.stdout
