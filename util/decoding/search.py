@@ -86,10 +86,8 @@ class IncrementalSearch:
         the clipping's float64 floor promotes them)."""
         floor = np.log(MIN_TOKEN_CLIP_P)
         if self._hot_words:
-            probs = np.clip(log_softmax(logits), floor, 0)
-        else:
-            probs = np.clip(_log_softmax(log_softmax(logits), axis=1), floor, 0)
-        return probs
+            return np.clip(log_softmax(logits), floor, 0)
+        return np.clip(_log_softmax(log_softmax(logits), axis=1), floor, 0)
 
     def advance(self, logits: np.ndarray) -> None:
         """Take the next steps' ``logits`` [time, classes]."""
