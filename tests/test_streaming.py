@@ -211,6 +211,26 @@ def test_the_incremental_search_ends_where_the_whole_search_does(random_export, 
     assert IncrementalSearch(lm).finish() == ""  # no audio, no words
 
 
+def test_searches_share_what_they_learn_while_the_weights_and_hot_words_stay(random_export):
+    # One decoder's searches share their language-model scores (a stream's utterances, the
+    # sentences of a file); new weights or hot-words start afresh: the transcripts and scores
+    # are a new decoder's with those weights, to the last bit.
+    lm = LmDecoder(random_export["lm"], alpha=0.5, beta=1.0, beam_width=24)
+    logits = [noisy_spelling(text, seed) for seed, text in enumerate(SENTENCES)]
+    first = [lm.decode_beams(x)[0] for x in logits]
+    caches = lm.search_caches()
+    assert lm.search_caches() is caches and len(caches.text_scores) > len(SENTENCES)
+    lm.set_weights(1.5, -0.5)
+    again = [lm.decode_beams(x)[0] for x in logits]
+    fresh = LmDecoder(random_export["lm"], alpha=1.5, beta=-0.5, beam_width=24)
+    assert again == [fresh.decode_beams(x)[0] for x in logits]
+    assert again == [pyctcdecode_best(fresh, x, None, False) for x in logits]
+    assert [score for _, score in again] != [score for _, score in first]
+    assert lm.search_caches() is not caches
+    hot_words = HotWords({"dog": 3.0})
+    assert lm.search_caches(hot_words) is not lm.search_caches(HotWords({"dog": 3.0}))
+
+
 def test_partial_words_score_as_pyctcdecode_scores_them(random_export):
     lm = LmDecoder(random_export["lm"])
     language_model = lm._decoder._language_model

@@ -26,7 +26,6 @@ pyctcdecode's search, with or without a language model.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import logging
 import math
@@ -38,14 +37,13 @@ import tensorflow.compat.v1 as tf
 from pyctcdecode.constants import AVG_TOKEN_LEN  # long unknown words pay more
 
 from util.data.text import corpus_error_rates
-from util.decoding.search import IncrementalSearch, log_softmax
+from util.decoding.search import IncrementalSearch, SearchCaches, log_softmax
 from util.decoding.spell import corrector
 from util.settings.alphabet import ALPHABET, ENGLISH, N_CHARACTER, Alphabet
 
 LABELS = [*ALPHABET, ""]  # index i of the model's output -> pyctcdecode label; "" = blank
 UNKNOWN_WORD_OFFSET = -10.0
 BEAM_WIDTH = 100  # TensorFlow's beam search, in the towers and the exported graph
-PARTIAL_SCORES_KEPT = 200_000  # words being spelled whose scores an LmDecoder remembers
 assert len(LABELS) == N_CHARACTER
 
 
@@ -183,32 +181,39 @@ class LmDecoder:
         except (OSError, RuntimeError, ValueError) as error:
             raise DecoderError(f"cannot load the language model {lm_path}: {error}") from error
         self.lm_path, self.alpha, self.beta, self.beam_width = lm_path, alpha, beta, beam_width
-        self._sorted_words = None  # the known words, sorted (partial_word_score)
-        self._partial_scores: dict[str, float] = {}
+        # partial_word_score's numbers: the known words' beginnings (None: every word is
+        # unknown, as pyctcdecode has it without a character trie) and the offset
+        language_model = self._decoder._language_model
+        self._prefixes = None
+        if language_model is not None and language_model._char_trie is not None:
+            self._prefixes = {
+                word[:end]
+                for word in language_model._unigram_set
+                for end in range(1, len(word) + 1)
+            }
+        self._unknown_offset = None if language_model is None else language_model.unk_score_offset
+        self._caches = None  # (hot-words, SearchCaches): search_caches
+
+    def search_caches(self, hot_words=None) -> SearchCaches:
+        """What this decoder's searches with ``hot_words`` (a :class:`HotWords` or None)
+        share (:class:`util.decoding.search.SearchCaches`): kept while the weights and the
+        hot-words stay, new ones once they have grown full."""
+        scorer = hot_words if hot_words else None
+        if self._caches is None or self._caches[0] is not scorer or self._caches[1].full():
+            lm = self._decoder._language_model
+            start = None if lm is None else lm.get_start_state()
+            self._caches = (scorer, SearchCaches(start))
+        return self._caches[1]
 
     def partial_word_score(self, part: str) -> float:
         """What pyctcdecode's language model adds for ``part``, a word being spelled (its
         ``score_partial_token``: the unknown-word offset unless some known word starts with
-        it, more for long ones), found by bisection in the sorted known words rather than in
-        its character trie, and remembered (the language model's weights do not enter)."""
-        cache = self._partial_scores
-        score = cache.get(part)
-        if score is None:
-            language_model = self._decoder._language_model
-            if self._sorted_words is None:
-                self._sorted_words = sorted(language_model._unigram_set)
-            words = self._sorted_words
-            if language_model._char_trie is None:
-                unknown = 1.0
-            else:
-                at = bisect.bisect_left(words, part)
-                unknown = int(not (at < len(words) and words[at].startswith(part)))
-            score = language_model.unk_score_offset * unknown
-            if len(part) > AVG_TOKEN_LEN:
-                score = score * len(part) / AVG_TOKEN_LEN
-            if len(cache) >= PARTIAL_SCORES_KEPT:
-                cache.clear()
-            cache[part] = score
+        it, more for long ones), found in a set of the known words' beginnings rather than
+        in its character trie (the same numbers: the language model's weights do not enter)."""
+        unknown = 1.0 if self._prefixes is None else int(part not in self._prefixes)
+        score = self._unknown_offset * unknown
+        if len(part) > AVG_TOKEN_LEN:
+            score = score * len(part) / AVG_TOKEN_LEN
         return score
 
     def default_boost(self, word: str) -> float:
@@ -225,6 +230,7 @@ class LmDecoder:
         """Score with ``alpha`` and ``beta`` from now on (the model is not loaded again)."""
         self._decoder.reset_params(alpha=alpha, beta=beta)
         self.alpha, self.beta = alpha, beta
+        self._caches = None  # the scores they hold were made with the old weights
 
     def decode(self, logits: np.ndarray, length: int | None = None) -> str:
         """The best transcript of one utterance's ``logits`` [time, 29] (its first

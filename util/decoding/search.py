@@ -21,6 +21,7 @@ at every step.
 
 from __future__ import annotations
 
+from math import exp, log
 from operator import itemgetter
 
 import numpy as np
@@ -35,7 +36,6 @@ from pyctcdecode.decoder import (
     _merge_beams,
     _normalize_whitespace,
     _sort_and_trim_beams,
-    _sum_log_scores,
 )
 from pyctcdecode.language_model import HotwordScorer
 
@@ -48,6 +48,28 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 LM_SCORES_KEPT = 100_000  # beams' language-model scores (and histories) a search remembers
+
+
+class SearchCaches:
+    """What searches with one language model, weights and hot-words remember about texts:
+    their language-model scores and states, the scores of texts with a word being spelled,
+    and their histories. Each is a function of the text alone, so the searches of one
+    decoder share them (:meth:`util.decoding.decoder.LmDecoder.search_caches`): a stream's
+    next utterance starts with what the last ones learnt, and ending an utterance does not
+    free (one by one) the tens of thousands of entries its search made."""
+
+    def __init__(self, start_state):
+        self.lm_scores = {("", False): (0.0, 0.0, start_state)}  # pyctcdecode's own cache
+        self.partial_scores: dict[str, float] = {}  # (finish's, pyctcdecode's own)
+        self.text_scores = {"": 0.0}  # text (its words complete) -> lm_scores' score of it
+        self.histories: dict[str, tuple] = {}
+        self.known_lm_scores: dict[tuple, float] = {}  # (text, part, last char) -> score
+
+    def full(self) -> bool:
+        """Whether these have grown past :data:`LM_SCORES_KEPT` texts (a new search then
+        starts new ones: the language-model scores cannot be emptied while a search's
+        beams need them)."""
+        return len(self.lm_scores) > LM_SCORES_KEPT or len(self.partial_scores) > LM_SCORES_KEPT
 
 
 class IncrementalSearch:
@@ -67,12 +89,13 @@ class IncrementalSearch:
         self.beam_width = lm.beam_width
         self._lm = self._decoder._language_model
         self._order = 1 if self._lm is None else self._lm.order
-        start = None if self._lm is None else self._lm.get_start_state()
-        self._lm_scores = {("", False): (0.0, 0.0, start)}
-        self._partial_scores: dict[str, float] = {}  # (finish's, pyctcdecode's own)
+        caches = lm.search_caches(hot_words)
+        self._lm_scores = caches.lm_scores
+        self._partial_scores = caches.partial_scores
         self._partial_word_score = lm.partial_word_score
-        self._histories: dict[str, tuple] = {}
-        self._known_lm_scores: dict[tuple, float] = {}  # (text, word being spelled) -> score
+        self._histories = caches.histories
+        self._known_lm_scores = caches.known_lm_scores
+        self._text_scores = caches.text_scores
         # Beams, best first: (text, word being spelled, last character, acoustic score,
         # language-model score, total). The word being spelled is never complete here.
         self._beams = [("", "", None, 0.0, 0.0, 0.0)]
@@ -116,70 +139,90 @@ class IncrementalSearch:
             self._end_in_blank = all(beam[2] == "" for beam in self._beams)
         return self._end_in_blank
 
-    def _lm_score(self, text: str, word: str, new_text: str, part: str) -> float:
-        """What the language model (and hot-words) add to a beam that reached ``new_text``
-        from ``text`` (completing ``word``) and is spelling ``part``: pyctcdecode's
-        ``_get_lm_beams``'s sum, the same operations in the same order."""
-        scorer = self._scorer
-        cached = self._lm_scores.get((new_text, False))
-        if cached is None:
-            _, previous, state = self._lm_scores[(text, False)]
-            added, state = self._lm.score(state, word, is_last_word=False)
-            raw = previous + added
-            cached = self._lm_scores[(new_text, False)] = (raw + scorer.score(new_text), raw, state)
-        lm_score = cached[0]
-        if part:
-            if self._hot_words and part in scorer:  # (an empty scorer holds no words)
-                lm_score += scorer.score_partial_token(part)
-            else:
-                lm_score += self._partial_word_score(part)
-        return lm_score
+    def _text_score(self, text: str, word: str, new_text: str) -> float:
+        """What the language model (and hot-words) add to ``new_text``, reached from ``text``
+        by completing ``word`` (remembered for both the search and pyctcdecode's end):
+        pyctcdecode's ``_get_lm_beams``'s sum, the same operations in the same order."""
+        _, previous, state = self._lm_scores[(text, False)]
+        added, state = self._lm.score(state, word, is_last_word=False)
+        raw = previous + added
+        score = raw + self._scorer.score(new_text)
+        self._lm_scores[(new_text, False)] = (score, raw, state)
+        self._text_scores[new_text] = score
+        return score
 
     def _step(self, column: list, likely: set) -> None:
         """pyctcdecode's step: every beam extended by every likely character, beams that
         reach the same text merged, scored, pruned and trimmed, one kept per history."""
-        merged: dict[tuple, tuple] = {}  # (text, word being spelled, last) -> from, score
+        # (text, word being spelled, last character) -> acoustic score, merged as
+        # pyctcdecode's _sum_log_scores merges (inlined: the same expressions)
+        merged: dict[tuple, float] = {}
         seen = merged.get
+        completing: dict[tuple, tuple] = {}  # keys a word's completion reaches -> (text, word)
+        beams = self._beams
         for index in likely:
             p, char = column[index], self._chars[index]
             if char == "":  # the blank: every beam keeps its text
-                for text, part, _, score, _, _ in self._beams:
+                for text, part, _, score, _, _ in beams:
                     key = (text, part, "")
                     score = score + p
                     before = seen(key)
                     if before is not None:
-                        score = _sum_log_scores(before[2], score)
-                    merged[key] = (text, "", score)
+                        if before >= score:
+                            score = before + log(1 + exp(score - before))
+                        else:
+                            score = score + log(1 + exp(before - score))
+                    merged[key] = score
                 continue
-            for text, part, last, score, _, _ in self._beams:
-                word = ""
+            for text, part, last, score, _, _ in beams:
                 if char == last:  # the same character again
                     key = (text, part, char)
                 elif char == " ":  # the word being spelled is complete
-                    word = part
-                    key = (f"{text} {part}" if text and part else text or part, "", char)
+                    if text and part:
+                        key = (f"{text} {part}", "", " ")
+                        completing[key] = (text, part)
+                    elif part:
+                        key = (part, "", " ")
+                        completing[key] = ("", part)
+                    else:
+                        key = (text, "", " ")
                 else:
                     key = (text, part + char, char)
                 score = score + p
                 before = seen(key)
                 if before is not None:
-                    score = _sum_log_scores(before[2], score)
-                merged[key] = (text, word, score)
+                    if before >= score:
+                        score = before + log(1 + exp(score - before))
+                    else:
+                        score = score + log(1 + exp(before - score))
+                merged[key] = score
         scored = []
         if self._lm is None:  # pyctcdecode's sum without a language model
             scorer = self._scorer
-            for (new_text, part, last), (_, _, score) in merged.items():
-                total = score + scorer.score(new_text) + scorer.score_partial_token(part)
-                scored.append((new_text, part, last, score, None, total))
+            for key, score in merged.items():
+                total = score + scorer.score(key[0]) + scorer.score_partial_token(key[1])
+                scored.append(key + (score, None, total))
         else:
             known = self._known_lm_scores
             if len(known) >= LM_SCORES_KEPT:
                 known.clear()
-            for (new_text, part, last), (text, word, score) in merged.items():
-                lm_score = known.get((new_text, part))
-                if lm_score is None:
-                    lm_score = known[new_text, part] = self._lm_score(text, word, new_text, part)
-                scored.append((new_text, part, last, score, lm_score, score + lm_score))
+            texts, hot, scorer = self._text_scores, self._hot_words, self._scorer
+            partial_word_score = self._partial_word_score
+            for key, score in merged.items():
+                lm_score = known.get(key)
+                if lm_score is None:  # pyctcdecode's sum, the same operations in order
+                    new_text, part, _ = key
+                    # (a text reached without completing a word is a beam's: known)
+                    lm_score = texts.get(new_text)
+                    if lm_score is None:
+                        lm_score = self._text_score(*completing[key], new_text)
+                    if part:
+                        if hot and part in scorer:  # (an empty scorer holds no words)
+                            lm_score += scorer.score_partial_token(part)
+                        else:
+                            lm_score += partial_word_score(part)
+                    known[key] = lm_score
+                scored.append(key + (score, lm_score, score + lm_score))
         self._beams = self._prune(self._trim(scored))
         self._end_in_blank = None
 
