@@ -24,6 +24,8 @@ from helpers import (
     run_main,
     synth_speech,
 )
+from pyctcdecode import build_ctcdecoder
+from pygtrie import CharTrie
 
 from util.data.audio import audio_to_input_vector
 from util.decoding.arpa import build_arpa
@@ -240,7 +242,19 @@ def test_partial_words_score_as_pyctcdecode_scores_them(random_export):
     parts += ["".join(rng.choice(list("abcdeht'"), int(rng.integers(1, 12)))) for _ in range(500)]
     parts += [words[-1] + "z", "zzzzzzzzzzzzzz", words[0][:1]]
     scores = [lm.partial_word_score(p) for p in parts]
-    assert scores == [language_model.score_partial_token(p) for p in parts]
+    # pyctcdecode's own numbers, from its character trie (which LmDecoder replaces)
+    assert not isinstance(language_model._char_trie, CharTrie)
+    pristine = build_ctcdecoder(
+        [*" abcdefghijklmnopqrstuvwxyz'", ""],
+        kenlm_model_path=random_export["lm"],
+        unigrams=words,
+        unk_score_offset=UNKNOWN_WORD_OFFSET,
+    )._language_model
+    assert isinstance(pristine._char_trie, CharTrie) and pristine._unigram_set == set(words)
+    assert scores == [pristine.score_partial_token(p) for p in parts]
+    assert [language_model.score_partial_token(p) for p in parts + [""]] == [
+        pristine.score_partial_token(p) for p in parts + [""]
+    ]
     assert 0.0 in scores and min(scores) < 2 * UNKNOWN_WORD_OFFSET  # known, and long unknown
     assert scores == [lm.partial_word_score(p) for p in parts]  # remembered, the same
 
