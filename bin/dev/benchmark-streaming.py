@@ -14,15 +14,17 @@ taken (features, the streaming step every 320 ms, the beam search's advance), ti
 ``feed`` and the ``finish`` (the last steps, the search's end, word alignment and spelling),
 and transcribes the same audio whole (``Transcriber.transcribe``) as the reference. Prints the
 per-20-ms cost and the real-time factor of streaming, the finish latency (median, 90th
-percentile, worst), the whole-utterance time, the ratios, and how many final transcripts equal
-the whole-utterance ones, and the final transcripts' WER and CER against the sentences. Run it
-on an idle machine: it measures wall time.
+percentile, worst), the whole-utterance time, the ratios, the garbage collector's full
+collections during the run (a pause in whatever call they fall), and how many final
+transcripts equal the whole-utterance ones, and the final transcripts' WER and CER against
+the sentences. Run it on an idle machine: it measures wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import os
 import random
 import sys
@@ -99,6 +101,16 @@ def main() -> int:
     stream.feed(audios[0][0][:SAMPLE_RATE])
     stream.finish()
     feeding, finishing, whole_times, same, feeds, scored = 0.0, [], [], 0, [], []
+    collections = []  # the garbage collector's full collections while streaming: seconds
+    started_at = []
+
+    def timed_collection(phase: str, info: dict) -> None:
+        if info["generation"] == 2 and phase == "start":
+            started_at[:] = [time.perf_counter()]
+        elif info["generation"] == 2 and started_at:
+            collections.append(time.perf_counter() - started_at[0])
+
+    gc.callbacks.append(timed_collection)
     model_time = 0.0  # of the streaming total: features and the model's steps
     audio_seconds = 0.0
     for audio, reference in audios:
@@ -116,6 +128,7 @@ def main() -> int:
         same += streamed.text == whole.text
         scored.append((reference, streamed.text))
         audio_seconds += len(audio) / SAMPLE_RATE
+    gc.callbacks.remove(timed_collection)
     feeding = sum(feeds)
     per_20ms = feeding / (audio_seconds / 0.02) * 1000
     print(
@@ -146,6 +159,10 @@ def main() -> int:
         f"ratios: finish / whole-utterance {np.median(finishing) / np.median(whole_times):.3f}; "
         f"streaming total / whole-utterance total "
         f"{(feeding + sum(finishing)) / sum(whole_times):.3f}"
+    )
+    print(
+        f"the garbage collector's full collections during the run: {len(collections)}"
+        + (f", longest {max(collections) * 1000:.0f} ms" if collections else "")
     )
     print(f"final transcripts equal to the whole-utterance ones: {same} of {len(audios)}")
     wer, cer = corpus_error_rates(scored)
