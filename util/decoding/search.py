@@ -154,11 +154,18 @@ class IncrementalSearch:
     def _step(self, column: list, likely: set) -> None:
         """pyctcdecode's step: every beam extended by every likely character, beams that
         reach the same text merged, scored, pruned and trimmed, one kept per history."""
-        # (text, word being spelled, last character) -> acoustic score, merged as
-        # pyctcdecode's _sum_log_scores merges (inlined: the same expressions)
+        merged, completing = self._extend(column, likely)
+        self._beams = self._prune(self._trim(self._score(merged, completing)))
+        self._end_in_blank = None
+
+    def _extend(self, column: list, likely: set) -> tuple[dict, dict]:
+        """Every beam extended by every likely character: (text, word being spelled, last
+        character) -> acoustic score, merged as pyctcdecode's _sum_log_scores merges
+        (inlined: the same expressions), and the keys that a completed word reaches ->
+        (text, word)."""
         merged: dict[tuple, float] = {}
         seen = merged.get
-        completing: dict[tuple, tuple] = {}  # keys a word's completion reaches -> (text, word)
+        completing: dict[tuple, tuple] = {}
         beams = self._beams
         for index in likely:
             p, char = column[index], self._chars[index]
@@ -196,6 +203,11 @@ class IncrementalSearch:
                     else:
                         score = score + log(1 + exp(before - score))
                 merged[key] = score
+        return merged, completing
+
+    def _score(self, merged: dict, completing: dict) -> list:
+        """The extended beams with their language-model (and hot-word) scores: (text, word
+        being spelled, last character, acoustic score, language-model score, total)."""
         scored = []
         if self._lm is None:  # pyctcdecode's sum without a language model
             scorer = self._scorer
@@ -223,8 +235,7 @@ class IncrementalSearch:
                             lm_score += partial_word_score(part)
                     known[key] = lm_score
                 scored.append(key + (score, lm_score, score + lm_score))
-        self._beams = self._prune(self._trim(scored))
-        self._end_in_blank = None
+        return scored
 
     def _blank_step(self, p) -> None:
         """A step where only the blank is likely and every beam already ends in a blank: no
