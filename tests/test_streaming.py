@@ -425,6 +425,33 @@ def test_a_checkpoint_of_one_kind_given_to_a_run_of_the_other_stops_with_a_messa
         assert f"set ds_model={other}" in err, err
 
 
+def test_the_stream_command_keeps_the_loaded_model_out_of_full_collections(random_export, tmp_path):
+    # A live stream should not pause for the garbage collector walking the loaded model: the
+    # command freezes what it has loaded before the first feed (and only with --stream).
+    wav = tmp_path / "clip.wav"
+    soundfile.write(wav, speech(1.0, 5), 16000)
+    code = (
+        "import gc, sys\n"
+        "from util.transcriber.command import main\n"
+        "status = main(sys.argv[1:])\n"
+        "print('frozen', gc.get_freeze_count(), status)\n"
+    )
+    counts = {}
+    for flags in (["--stream", "--no-wait"], []):
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(wav), "--model", str(random_export["export"]), *flags],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        last = done.stdout.strip().splitlines()[-1].split()
+        assert last[0] == "frozen" and last[2] == "0", done.stdout
+        counts[bool(flags)] = int(last[1])
+    assert counts[True] > 10_000 and counts[False] == 0
+
+
 def test_without_a_language_model_the_stream_spells_the_likeliest_letters(random_export):
     from util.decoding.decoder import DecodingOptions, greedy_labels
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -320,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         transcriber.set_decoding(decoding_options(args, transcriber.decoding))
         if args.stream:
             transcriber.stream()  # the streaming step loads, or the error says why not
+            # What is loaded now stays for the process's life: out of the garbage collector's
+            # full collections, which walk every object (hundreds of thousands, most of them
+            # TensorFlow's) and would pause a live stream in whatever call they fell.
+            gc.collect()
+            gc.freeze()
     except (InputError, ModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
