@@ -85,22 +85,26 @@ def forced_alignment(log_probs: np.ndarray, labels: list[int], blank: int) -> li
     # equal (then a blank must lie between).
     skip = np.zeros(n, bool)
     skip[3::2] = states[3::2] != states[1:-2:2]
-    emissions = log_probs[:, states]  # [time, state]
-    score = np.full(n, -np.inf)
-    score[:2] = emissions[0, :2]
-    back = np.zeros((steps, n), np.int8)  # 0: stayed, 1: from the previous, 2: from two back
-    # The score of reaching each state by a step from the previous one, and by a jump from two
-    # back; moves that cannot happen stay at minus infinity. The first of equal moves (stay,
-    # step, jump) wins.
-    stepped, jumped = np.full(n, -np.inf), np.full(n, -np.inf)
+    emissions = log_probs[:, states].astype(np.float64)  # [time, state]
+    # The scores live in a buffer with two impossible states before the first: staying,
+    # stepping from the previous state and jumping from two back are views of it, and moves
+    # that cannot happen are at minus infinity. The first of equal moves (stay, step, jump)
+    # wins; which move won is kept for the way back.
+    scores = np.full(n + 2, -np.inf)
+    scores[2:4] = emissions[0, :2]
+    stay, previous, two_back = scores[2:], scores[1:-1], scores[:-2]
+    jump_allowed = np.where(skip, 0.0, -np.inf)
+    stepped, jumped = np.zeros((steps, n), bool), np.zeros((steps, n), bool)
+    jump, best = np.empty(n), np.empty(n)
     for t in range(1, steps):
-        stepped[1:] = score[:-1]
-        np.copyto(jumped[2:], score[:-2], where=skip[2:])
-        stepping = stepped > score
-        best = np.maximum(score, stepped)
-        jumping = jumped > best
-        back[t] = np.where(jumping, 2, stepping)
-        score = np.where(jumping, jumped, best) + emissions[t]
+        np.add(two_back, jump_allowed, out=jump)
+        np.greater(previous, stay, out=stepped[t])
+        np.maximum(stay, previous, out=best)
+        np.greater(jump, best, out=jumped[t])
+        np.copyto(best, jump, where=jumped[t])
+        np.add(best, emissions[t], out=stay)
+    back = np.where(jumped, 2, stepped.astype(np.int8))  # 0: stayed, 1: stepped, 2: jumped
+    score = stay
     end = n - 1 if score[n - 1] >= score[n - 2] else n - 2
     if not np.isfinite(score[end]):
         return None
