@@ -4,6 +4,7 @@
 #   bin/dev/benchmark-adaptation.sh OUT [--test-engine flite] [--base-budget 1500]
 #                             [--adapt-budget 600] [--train 9000 --dev 300 --test 400]
 #                             [--adapt 300 --adapt-dev 50] [--tag NAME --tune "FLAGS"]
+#                             [--rehearse N]
 #
 # Builds the corpus kit in OUT/kit with adaptation sets (bin/dev/make-corpus-kit.py --adapt:
 # other sentences spoken by the test engine's voices, which no other set hears), or reuses it.
@@ -19,6 +20,8 @@
 # (OUT/adaptation.md); a model already exported in OUT is reused, so a rerun only redoes what is
 # missing. --tag NAME --tune "FLAGS" adds a fine-tuning variant in OUT/fine-tuned-NAME (e.g.
 # --tag lr1e-3 --tune "--learning_rate 0.001"); the table lists every variant made so far.
+# --rehearse N (with --tag): that variant trains on the adaptation set plus N sentences of the
+# base's training set (a fixed draw), so that it keeps hearing the words and voices it had.
 # The language model is built once (OUT/lm.arpa) and reused.
 set -euo pipefail
 usage="usage: bin/dev/benchmark-adaptation.sh OUT [--test-engine ENGINE] [--base-budget S] [--adapt-budget S] [--train N --dev N --test N --adapt N --adapt-dev N]"
@@ -30,7 +33,7 @@ mkdir -p "$1"
 out="$(cd "$1" && pwd)"
 shift
 engine=flite base_budget=1500 adapt_budget=600 train=9000 dev=300 test=400 adapt=300 adapt_dev=50
-tag="" tune=""
+tag="" tune="" rehearse=0
 # The LM weights are chosen on the adaptation dev set; a fine-tuned model wants a lighter LM
 # than the recipe's (alpha 0.3, the lowest of bin/dev/accuracy-table.py's grid, won for every
 # model), so the grid goes lower here.
@@ -47,6 +50,7 @@ while [ "$#" -gt 0 ]; do
     --adapt-dev) adapt_dev="$2" ;;
     --tag) tag="$2" ;;
     --tune) tune="$2" ;;
+    --rehearse) rehearse="$2" ;;
     *)
       echo "$usage" >&2
       exit 2
@@ -90,10 +94,46 @@ train_model() { # NAME BUDGET TRAIN DEV [FLAGS...]: bin/train-csv.sh into OUT/NA
 train_model base "$base_budget" "$kit/train.csv" "$kit/dev.csv"
 train_model scratch "$adapt_budget" "$kit/adapt.csv" "$kit/adapt_dev.csv"
 tuned="fine-tuned${tag:+-$tag}"
+adapt_train="$kit/adapt.csv"
+if [ "$rehearse" != 0 ]; then
+  if [ -z "$tag" ]; then
+    echo "error: --rehearse makes a variant: give it a --tag" >&2
+    exit 2
+  fi
+  adapt_train="$out/adapt-rehearse-$rehearse.csv"
+  .venv/bin/python - "$kit" "$rehearse" "$adapt_train" <<'EOF'
+import csv
+import os
+import random
+import sys
+
+kit, count, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+
+def rows(name):
+    with open(os.path.join(kit, name), encoding="utf-8") as csv_file:
+        return list(csv.DictReader(csv_file))
+
+
+train = rows("train.csv")
+random.Random(0).shuffle(train)
+chosen = rows("adapt.csv") + train[:count]
+with open(path, "w", newline="", encoding="utf-8") as csv_file:
+    writer = csv.DictWriter(csv_file, fieldnames=list(chosen[0]))
+    writer.writeheader()
+    for row in chosen:
+        writer.writerow({**row, "wav_filename": os.path.join(kit, row["wav_filename"])})
+print(f"{path}: the adaptation set and {min(count, len(train))} training sentences")
+EOF
+fi
 # shellcheck disable=SC2086 # --tune holds several flags
-train_model "$tuned" "$adapt_budget" "$kit/adapt.csv" "$kit/adapt_dev.csv" \
+train_model "$tuned" "$adapt_budget" "$adapt_train" "$kit/adapt_dev.csv" \
   --load_checkpoint_dir "$out/base/checkpoints" $tune
-if [ -n "$tune" ]; then echo "$tune" >"$out/$tuned.flags"; fi
+if [ -n "$tune" ] || [ "$rehearse" != 0 ]; then
+  flags="$tune"
+  if [ "$rehearse" != 0 ]; then flags="${flags:+$flags }--rehearse $rehearse"; fi
+  echo "$flags" >"$out/$tuned.flags"
+fi
 
 for name in base scratch "$tuned"; do
   if [ -f "$out/$name.json" ] && [ "$out/$name.json" -nt "$out/$name/export/output_graph.pb" ]; then
