@@ -150,9 +150,9 @@ def parse_hot_word(text: str) -> tuple[str, float | None]:
 class KnownPrefixes:
     """The beginnings of a language model's known words, in place of pyctcdecode's character
     trie where pyctcdecode asks it (``has_node``: 0 when no known word starts with the text,
-    else not). The trie (pygtrie) is an object per letter: for an 85,000-word model 360,000
-    objects that Python's garbage collector walked in each full collection, a pause of a
-    quarter of a second in the middle of a live stream; a set of strings is one object."""
+    else not). The trie (pygtrie) is an object per node: for a large vocabulary hundreds of
+    thousands of objects that Python's garbage collector walks in each full collection (a
+    pause in the middle of a live stream); a set of strings is one object."""
 
     def __init__(self, words):
         self.prefixes = {word[:end] for word in words for end in range(len(word) + 1)}
